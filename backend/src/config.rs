@@ -1,0 +1,172 @@
+//! Service configuration from the environment, with the seed's variable names.
+
+use figment::Figment;
+use figment::providers::Env;
+use secrecy::SecretString;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Every variable the service reads. Names are matched case-insensitively by figment.
+const VARIABLES: &[&str] = &[
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_NAMESPACE",
+    "KV_MOUNT",
+    "DEFAULT_PREFIX",
+    "HOST",
+    "PORT",
+    "LOG_LEVEL",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the Vault or OpenBao server.
+    #[serde(default = "defaults::vault_addr")]
+    pub vault_addr: String,
+    /// Token for the service's own Vault calls.
+    pub vault_token: SecretString,
+    /// Vault Enterprise / OpenBao namespace, sent with every call when set.
+    #[serde(default)]
+    pub vault_namespace: Option<String>,
+    /// Mount of the KV v2 engine.
+    #[serde(default = "defaults::kv_mount")]
+    pub kv_mount: String,
+    /// Folder under the mount that holds one sub-folder per agent.
+    #[serde(default = "defaults::default_prefix")]
+    pub default_prefix: String,
+    #[serde(default = "defaults::host")]
+    pub host: String,
+    #[serde(default = "defaults::port")]
+    pub port: u16,
+    /// `tracing` filter directive, e.g. `info` or `vault_mcp_bridge=debug`.
+    #[serde(default = "defaults::log_level")]
+    pub log_level: String,
+}
+
+mod defaults {
+    pub fn vault_addr() -> String {
+        "http://127.0.0.1:8200".into()
+    }
+    pub fn kv_mount() -> String {
+        "secret".into()
+    }
+    pub fn default_prefix() -> String {
+        "agents".into()
+    }
+    pub fn host() -> String {
+        "127.0.0.1".into()
+    }
+    pub fn port() -> u16 {
+        8089
+    }
+    pub fn log_level() -> String {
+        "info".into()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Env::raw().only(VARIABLES)))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
+            name: "VAULT_ADDR",
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                name: "VAULT_ADDR",
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
+        for (name, value) in [
+            ("KV_MOUNT", &self.kv_mount),
+            ("DEFAULT_PREFIX", &self.default_prefix),
+        ] {
+            if value.is_empty()
+                || value
+                    .split('/')
+                    .any(|s| s.is_empty() || s == "." || s == "..")
+            {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be a relative path with no empty, '.' or '..' segment".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bind_address(&self) -> (String, u16) {
+        (self.host.clone(), self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn figment(pairs: &[(&str, &str)]) -> Figment {
+        let mut f = Figment::new();
+        for (k, v) in pairs {
+            f = f.merge(Serialized::default(k, v));
+        }
+        f
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::from_figment(figment(&[("vault_token", "t")])).unwrap();
+        assert_eq!(config.kv_mount, "secret");
+        assert_eq!(config.default_prefix, "agents");
+        assert_eq!(config.port, 8089);
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let cases = [
+            (vec![], "vault_token"),
+            (
+                vec![("vault_token", "t"), ("vault_addr", "nope")],
+                "VAULT_ADDR",
+            ),
+            (
+                vec![("vault_token", "t"), ("kv_mount", "a/../b")],
+                "KV_MOUNT",
+            ),
+            (
+                vec![("vault_token", "t"), ("default_prefix", "/x")],
+                "DEFAULT_PREFIX",
+            ),
+        ];
+        for (pairs, name) in cases {
+            let err = Config::from_figment(figment(&pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn token_is_not_in_debug_output() {
+        let config = Config::from_figment(figment(&[("vault_token", "s.supersecret")])).unwrap();
+        assert!(!format!("{config:?}").contains("supersecret"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The one mapping from everything that can fail in a request to an HTTP status and a stable
+//! error code. REST handlers return [`ApiError`]; MCP tools turn the same errors into tool
+//! results.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use thiserror::Error;
+
+use crate::vault::{PathError, VaultError};
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("the '{0}' scope is required")]
+    MissingScope(&'static str),
+    #[error("invalid path: {0}")]
+    BadPath(#[from] PathError),
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    #[error("request body is too large")]
+    TooLarge,
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl ApiError {
+    /// Stable snake_case code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::MissingScope(_) => "insufficient_scope",
+            ApiError::BadPath(_) => "invalid_path",
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::TooLarge => "body_too_large",
+            ApiError::Vault(VaultError::Forbidden) => "vault_forbidden",
+            ApiError::Vault(VaultError::NotFound) => "not_found",
+            ApiError::Vault(VaultError::Rejected(_)) => "vault_rejected",
+            ApiError::Vault(VaultError::Unavailable) => "vault_unavailable",
+            ApiError::Vault(VaultError::Timeout) => "vault_timeout",
+            ApiError::Vault(VaultError::Upstream) => "vault_error",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::MissingScope(_) | ApiError::Vault(VaultError::Forbidden) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::BadPath(_)
+            | ApiError::BadRequest(_)
+            | ApiError::Vault(VaultError::Rejected(_)) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Vault(VaultError::NotFound) => StatusCode::NOT_FOUND,
+            ApiError::Vault(VaultError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Vault(VaultError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Vault(VaultError::Upstream) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Vault(VaultError::Unavailable)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
+    }
+}
+
+/// Turns actix's JSON extractor failures into the same error shape as everything else.
+pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::TooLarge,
+        E::ContentType => ApiError::BadRequest("expected Content-Type: application/json".into()),
+        E::Deserialize(e) => ApiError::BadRequest(format!("body is not the expected JSON: {e}")),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::Unauthenticated("x"), 401, "unauthenticated"),
+            (ApiError::MissingScope("read"), 403, "insufficient_scope"),
+            (PathError::Absolute.into(), 400, "invalid_path"),
+            (ApiError::TooLarge, 413, "body_too_large"),
+            (VaultError::Forbidden.into(), 403, "vault_forbidden"),
+            (VaultError::NotFound.into(), 404, "not_found"),
+            (VaultError::Unavailable.into(), 503, "vault_unavailable"),
+            (VaultError::Timeout.into(), 504, "vault_timeout"),
+            (VaultError::Upstream.into(), 502, "vault_error"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status_code().as_u16(), status, "{error}");
+            assert_eq!(error.code(), code);
+        }
+        let unavailable = ApiError::Vault(VaultError::Unavailable).error_response();
+        assert_eq!(unavailable.headers().get("retry-after").unwrap(), "5");
+    }
+}

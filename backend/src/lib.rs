@@ -1,0 +1,83 @@
+//! Vault MCP Bridge backend: REST routes and an MCP server over one Vault layer.
+//!
+//! [`serve`] builds the actix-web application; `main.rs` only parses the command line.
+
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod mcp;
+pub mod policy;
+pub mod rest;
+pub mod vault;
+
+use std::sync::Arc;
+
+use actix_web::middleware::{Logger, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::error::{ApiError, json_error};
+use crate::vault::Vault;
+
+/// Largest JSON body the REST routes accept.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Everything a worker needs, built once and shared by all workers.
+#[derive(Clone)]
+pub struct AppState {
+    vault: web::Data<Vault>,
+    mcp: mcp::McpHttpService,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Result<Self, vault::VaultError> {
+        let vault = Arc::new(Vault::new(config)?);
+        Ok(Self {
+            mcp: mcp::http_service(vault.clone()),
+            vault: web::Data::from(vault),
+        })
+    }
+
+    /// Registers every route; used by [`serve`] and by in-process tests alike.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.vault.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_JSON_BODY)
+                    .error_handler(|e, _| json_error(e).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .route("/healthz", web::get().to(rest::healthz))
+            .service(
+                self.mcp
+                    .clone()
+                    .scope_with_path("/mcp")
+                    .wrap(from_fn(identity::require_agent)),
+            )
+            .service(
+                web::scope("")
+                    .wrap(from_fn(identity::require_agent))
+                    .configure(rest::agent_routes),
+            );
+    }
+}
+
+pub async fn serve(config: Config) -> std::io::Result<()> {
+    let state = AppState::new(&config).map_err(std::io::Error::other)?;
+    tracing::info!(host = %config.host, port = config.port, "vault-mcp-bridge listening");
+    HttpServer::new(move || {
+        let state = state.clone();
+        App::new()
+            // Method, path without query, status, duration: never headers or bodies.
+            .wrap(Logger::new("%m %U %s %Dms"))
+            .configure(move |cfg| state.configure(cfg))
+    })
+    // Open SSE streams would otherwise hold shutdown for actix's default 30 s.
+    .shutdown_timeout(5)
+    .bind(config.bind_address())?
+    .run()
+    .await
+}

@@ -1,0 +1,76 @@
+//! Command line of the backend: parses arguments and hands over to the library.
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use vault_mcp_bridge::config::Config;
+use vault_mcp_bridge::policy::agent_policy;
+
+#[derive(Parser)]
+#[command(
+    name = "vault-mcp-bridge",
+    version,
+    about = "Vault for AI agents: REST and MCP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST and MCP over HTTP (the default). Configured by environment variables.
+    Serve,
+    /// Print the Vault policy (HCL) an agent needs for its own KV v2 folder.
+    GenPolicy {
+        /// The agent's subject.
+        #[arg(long)]
+        agent: String,
+        /// KV v2 mount.
+        #[arg(long, default_value = "secret")]
+        mount: String,
+        /// Folder under the mount holding one sub-folder per agent.
+        #[arg(long, default_value = "agents")]
+        prefix: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::GenPolicy {
+            agent,
+            mount,
+            prefix,
+        } => {
+            if !vault_mcp_filter::identity::is_valid_subject(&agent) {
+                eprintln!("error: {agent:?} is not a valid agent subject");
+                return std::process::ExitCode::from(2);
+            }
+            print!("{}", agent_policy(&agent, &mount, &prefix));
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}
+
+fn serve() -> std::process::ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
+        .init();
+    match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The MCP server: tools over the same Vault layer as the REST routes. The handler knows
+//! nothing about transports; [`http_service`] mounts it for Streamable HTTP.
+
+mod tools;
+
+use std::sync::Arc;
+
+use actix_web::HttpMessage;
+use rmcp::ErrorData as McpError;
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+use rmcp_actix_web::transport::{
+    LocalSessionManager, StreamableHttpService, on_request_extensions,
+};
+
+pub use tools::BridgeMcp;
+
+use crate::identity::Agent;
+use crate::vault::Vault;
+
+pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
+
+/// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
+/// rmcp serves 2026-07-28 peers statelessly on the same endpoint.
+pub fn http_service(vault: Arc<Vault>) -> McpHttpService {
+    StreamableHttpService::builder()
+        .service_factory(Arc::new(move || Ok(BridgeMcp::new(vault.clone()))))
+        .session_manager(Arc::new(LocalSessionManager::default()))
+        .stateful_mode(true)
+        // The agent was put on the actix request by `identity::require_agent`; tools find
+        // it again through `on_request_extensions`.
+        .on_request_fn(|request, extensions| {
+            if let Some(agent) = request.extensions().get::<Agent>() {
+                extensions.insert(agent.clone());
+            }
+        })
+        .build()
+}
+
+/// The agent a tool call acts for.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Agent, McpError> {
+    on_request_extensions(&context.extensions)
+        .and_then(|extensions| extensions.get::<Agent>())
+        .cloned()
+        .ok_or_else(|| McpError::invalid_request("no agent identity on this request", None))
+}

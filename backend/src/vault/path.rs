@@ -1,0 +1,110 @@
+//! Secret paths as agents send them: relative, inside the agent's own folder, and checked
+//! before any Vault call so that no input can climb out of it.
+
+use std::fmt;
+use thiserror::Error;
+
+/// Longest accepted relative path, in bytes.
+pub const MAX_PATH_LEN: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path is longer than {MAX_PATH_LEN} bytes")]
+    TooLong,
+    #[error("path must be relative (no leading '/')")]
+    Absolute,
+    #[error("path has an empty, '.' or '..' segment")]
+    BadSegment,
+    #[error("path may only contain letters, digits and - _ . @ + = , in '/'-separated segments")]
+    BadCharacter,
+}
+
+/// A validated relative secret path such as `configs/demo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretPath(String);
+
+impl SecretPath {
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if raw.len() > MAX_PATH_LEN {
+            return Err(PathError::TooLong);
+        }
+        if raw.starts_with('/') {
+            return Err(PathError::Absolute);
+        }
+        // An allowlist rather than a blocklist: backslashes, '%' (encoded traversal), NUL,
+        // control characters and whitespace all fall outside it.
+        if !raw.bytes().all(|b| b == b'/' || is_segment_byte(b)) {
+            return Err(PathError::BadCharacter);
+        }
+        if raw
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(PathError::BadSegment);
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b',')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_relative_paths() {
+        for ok in [
+            "demo",
+            "configs/demo",
+            "a/b/c.json",
+            "db_password",
+            "x@y+z=1,2",
+            "..a/b..",
+        ] {
+            assert_eq!(SecretPath::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn refuses_everything_that_could_escape() {
+        let long = "a".repeat(MAX_PATH_LEN + 1);
+        let cases: &[(&str, PathError)] = &[
+            ("", PathError::Empty),
+            (&long, PathError::TooLong),
+            ("/etc/passwd", PathError::Absolute),
+            ("..", PathError::BadSegment),
+            ("a/../b", PathError::BadSegment),
+            ("a/./b", PathError::BadSegment),
+            ("a//b", PathError::BadSegment),
+            ("a/", PathError::BadSegment),
+            ("%2e%2e/x", PathError::BadCharacter),
+            ("a%2fb", PathError::BadCharacter),
+            ("a\\..\\b", PathError::BadCharacter),
+            ("a\0b", PathError::BadCharacter),
+            ("a\nb", PathError::BadCharacter),
+            ("a b", PathError::BadCharacter),
+            ("ä", PathError::BadCharacter),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(SecretPath::parse(raw).unwrap_err(), *expected, "{raw:?}");
+        }
+    }
+}
