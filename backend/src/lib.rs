@@ -44,6 +44,9 @@ impl AppState {
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BODY)
+                    // Bodies are parsed as JSON whatever they are labelled: `curl -d` sends
+                    // form-urlencoded by default, and JSON is all these routes take.
+                    .content_type(|_| true)
                     .error_handler(|e, _| json_error(e).into()),
             )
             .app_data(
@@ -72,7 +75,10 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         let state = state.clone();
         App::new()
             // Method, path without query, status, duration: never headers or bodies.
-            .wrap(Logger::new("%m %U %s %Dms"))
+            .wrap(
+                Logger::new("%{method}xi %U %s %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
             .configure(move |cfg| state.configure(cfg))
     })
     // Open SSE streams would otherwise hold shutdown for actix's default 30 s.

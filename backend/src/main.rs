@@ -64,7 +64,12 @@ fn serve() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
+        // vaultrs and rustify log every non-2xx answer (a plain 404 included) at ERROR; the
+        // service reports Vault outcomes itself.
+        .with_env_filter(
+            EnvFilter::try_new(format!("{},rustify=off,vaultrs=off", config.log_level))
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,

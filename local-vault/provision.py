@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Provisions a dev Vault or OpenBao for the bridge, through the HTTP API (standard library only).
+
+    VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=dev-root-token local-vault/provision.py
+
+Idempotent. Sets up:
+  - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
+  - Transit at `transit/` with one key per agent, named after the agent,
+  - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`.
+Agents come from local-vault/agents.json (or AGENTS_FILE).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+class Vault:
+    def __init__(self, addr: str, token: str):
+        self.addr = addr.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body=None, ok=(200, 204)):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.addr}/v1/{path}", data=data, method=method,
+            headers={"X-Vault-Token": self.token, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        if status not in ok:
+            raise RuntimeError(f"{method} {path}: HTTP {status}: {text}")
+        return json.loads(text) if text else None
+
+    def wait_ready(self, seconds: float = 30):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.call("GET", "sys/health")
+                return
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def bridge_binary() -> str:
+    explicit = os.environ.get("BRIDGE_BIN")
+    if explicit:
+        return explicit
+    for profile in ("debug", "release"):
+        candidate = ROOT / "target" / profile / "vault-mcp-bridge"
+        if candidate.exists():
+            return str(candidate)
+    return "vault-mcp-bridge"
+
+
+def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
+    mounts = vault.call("GET", "sys/mounts")
+    mounts = mounts.get("data", mounts)
+    if f"{kv_mount}/" not in mounts:
+        vault.call("POST", f"sys/mounts/{kv_mount}", {"type": "kv", "options": {"version": "2"}})
+    if "transit/" not in mounts:
+        vault.call("POST", "sys/mounts/transit", {"type": "transit"})
+    for agent in agents:
+        subject = agent["subject"]
+        vault.call("POST", f"transit/keys/{subject}", {"type": "aes256-gcm96"})
+        hcl = subprocess.run(
+            [bridge_binary(), "gen-policy", "--agent", subject, "--mount", kv_mount, "--prefix", prefix],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        vault.call("PUT", f"sys/policies/acl/agent-{subject}", {"policy": hcl})
+
+
+def main() -> int:
+    addr = os.environ.get("VAULT_ADDR", "http://127.0.0.1:8200")
+    token = os.environ.get("VAULT_TOKEN", "dev-root-token")
+    agents_file = Path(os.environ.get("AGENTS_FILE", HERE / "agents.json"))
+    agents = json.loads(agents_file.read_text())["agents"]
+    vault = Vault(addr, token)
+    vault.wait_ready()
+    provision(vault, agents, os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents"))
+    print(f"provisioned {addr}: {len(agents)} agents", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""`scripts/dev-stack up|down|status`: the stack of scripts/stack.py on the fixed dev ports."""
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+
+from stack import ROOT, Ports, Stack, build, pid_alive, stop_process
+
+DEV = ROOT / ".dev"
+PIDS = DEV / "pids.json"
+CREDENTIALS = DEV / "credentials.json"
+# What each started process must still be, so `down` never signals a recycled pid.
+EXECUTABLES = {"openbao": "bao", "backend": "vault-mcp-bridge", "envoy": "envoy"}
+
+
+def running() -> dict:
+    if not PIDS.exists():
+        return {}
+    alive = {}
+    for name, pid in json.loads(PIDS.read_text()).items():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if pid_alive(pid) and EXECUTABLES[name] in {Path(arg).name for arg in argv}:
+            alive[name] = pid
+    return alive
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def up() -> int:
+    if running():
+        print("dev stack already running:", file=sys.stderr)
+        return status()
+    ports = Ports.dev()
+    busy = [p for p in vars(ports).values() if port_in_use(p)]
+    if busy:
+        print(f"ports already in use: {busy}; stop what holds them first", file=sys.stderr)
+        return 1
+    build()
+    stack = Stack(run_dir=DEV, ports=ports)
+    stack.start()
+    PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
+    credentials = stack.credentials()
+    CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
+    print(json.dumps(credentials, indent=2))
+    print(f"\ncredentials: {CREDENTIALS.relative_to(ROOT)}, logs: {stack.logs.relative_to(ROOT)}/")
+    print("try: curl -H 'X-API-Key: dev-key' -X PUT -H 'content-type: application/json' "
+          "-d '{\"data\":{\"foo\":\"bar\"}}' http://127.0.0.1:10000/secrets/configs/demo")
+    return 0
+
+
+def down() -> int:
+    alive = running()
+    for name in ("envoy", "backend", "openbao"):
+        if name not in alive:
+            continue
+        pid = alive[name]
+        stop_process(pid)
+        print(f"stopped {name} (pid {pid})")
+    PIDS.unlink(missing_ok=True)
+    return 0
+
+
+def status() -> int:
+    alive = running()
+    for name in EXECUTABLES:
+        print(f"{name:8} {'running, pid ' + str(alive[name]) if name in alive else 'stopped'}")
+    if alive and CREDENTIALS.exists():
+        endpoints = json.loads(CREDENTIALS.read_text())["endpoints"]
+        for name, url in endpoints.items():
+            print(f"  {name:12} {url}")
+    return 0 if len(alive) in (0, len(EXECUTABLES)) else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/dev-stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    return {"up": up, "down": down, "status": status}[parser.parse_args().command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The bridge's stack as processes: OpenBao (provisioned), the backend and Envoy with the filter.
+
+One implementation for `scripts/dev-stack` (fixed dev ports, detached, state under `.dev/`)
+and for the end-to-end tests (free ports, a temporary folder, stopped when the tests end).
+Uses only the standard library and PyYAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+BACKEND_BIN = ROOT / "target" / "debug" / "vault-mcp-bridge"
+FILTER_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.wasm"
+ENVOY_CONFIG = ROOT / "envoy" / "envoy.yaml"
+AGENTS_FILE = ROOT / "local-vault" / "agents.json"
+ROOT_TOKEN = "dev-root-token"
+
+
+@dataclass
+class Ports:
+    openbao: int
+    backend: int
+    envoy: int
+    envoy_admin: int
+
+    @classmethod
+    def dev(cls) -> "Ports":
+        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901)
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(*free_ports(4))
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel hands out as free right now (all held open together, so distinct)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def build() -> None:
+    """Builds the backend (debug) and the filter (.wasm, wasm profile). Cargo skips what is fresh."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "build", "--quiet", "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
+        cwd=ROOT, check=True,
+    )
+
+
+def load_agents() -> list[dict]:
+    return json.loads(AGENTS_FILE.read_text())["agents"]
+
+
+def filter_config(agents: list[dict]) -> dict:
+    """The wasm filter's configuration for these agents: API keys by SHA-256 only."""
+    return {
+        "api_key_header": "x-api-key",
+        "api_keys": [
+            {
+                "sha256": hashlib.sha256(a["api_key"].encode()).hexdigest(),
+                "subject": a["subject"],
+                "scopes": a["scopes"],
+            }
+            for a in agents
+        ],
+    }
+
+
+def _wasm_filter(config: dict) -> dict:
+    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return next(f for f in hcm["http_filters"] if f["name"] == "vault_mcp_filter")["typed_config"]["config"]
+
+
+def committed_filter_config() -> dict:
+    """The filter configuration written in envoy/envoy.yaml."""
+    config = yaml.safe_load(ENVOY_CONFIG.read_text())
+    return json.loads(_wasm_filter(config)["configuration"]["value"])
+
+
+def render_envoy_config(ports: Ports, filter_json: dict) -> dict:
+    """envoy/envoy.yaml with the given ports, an absolute .wasm path and this filter config."""
+    config = yaml.safe_load(ENVOY_CONFIG.read_text())
+    config["admin"]["address"]["socket_address"]["port_value"] = ports.envoy_admin
+    for listener in config["static_resources"]["listeners"]:
+        if listener["name"] == "agents":
+            listener["address"]["socket_address"]["port_value"] = ports.envoy
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "backend":
+            endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+            endpoint["address"]["socket_address"]["port_value"] = ports.backend
+    wasm = _wasm_filter(config)
+    wasm["vm_config"]["code"]["local"]["filename"] = str(FILTER_WASM)
+    wasm["configuration"]["value"] = json.dumps(filter_json)
+    return config
+
+
+def http_status(url: str, headers: dict | None = None, timeout: float = 2) -> int | None:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def wait_until(what: str, check, process: subprocess.Popen | None, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}; log:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {seconds}s; log:\n{tail(log)}")
+        time.sleep(0.1)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Stack:
+    """OpenBao + backend + Envoy on `ports`, with logs and state under `run_dir`."""
+
+    run_dir: Path
+    ports: Ports
+    envoy_concurrency: int = 2
+    agents: list[dict] = field(default_factory=load_agents)
+    backend_env: dict = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def envoy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.backend}"
+
+    @property
+    def openbao_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.openbao}"
+
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")
+        # A session of its own: the process outlives `dev-stack up` and is stopped by pid.
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def start(self) -> None:
+        try:
+            self.start_openbao()
+            self.start_backend()
+            self.start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_openbao(self) -> None:
+        process = self._spawn(
+            "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
+            {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN},
+        )
+        wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                   process, self.logs / "openbao.log")
+        agents_file = self.run_dir / "agents.json"
+        agents_file.write_text(json.dumps({"agents": self.agents}))
+        subprocess.run(
+            [str(ROOT / "local-vault" / "provision.py")], check=True, cwd=ROOT,
+            env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
+                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(BACKEND_BIN)},
+        )
+
+    def start_backend(self) -> None:
+        env = {
+            "VAULT_ADDR": self.openbao_url,
+            "VAULT_TOKEN": ROOT_TOKEN,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.ports.backend),
+            **self.backend_env,
+        }
+        process = self._spawn("backend", [str(BACKEND_BIN), "serve"], env)
+        wait_until("backend", lambda: http_status(f"{self.backend_url}/healthz") == 200,
+                   process, self.logs / "backend.log")
+
+    def start_envoy(self) -> None:
+        config_path = self.run_dir / "envoy.yaml"
+        config_path.write_text(yaml.safe_dump(render_envoy_config(self.ports, filter_config(self.agents))))
+        # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
+        # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
+        # group, which is what `stop_process` signals.
+        process = self._spawn("envoy", [
+            "bash", "-c", '"$@" & wait $!', "envoy",
+            str(VENV_BIN / "envoy"), "-c", str(config_path),
+            "--concurrency", str(self.envoy_concurrency),
+            # Several Envoys (dev stack, tests) may run on one machine.
+            "--use-dynamic-base-id",
+            "--log-level", "warn", "--component-log-level", "wasm:info",
+        ])
+        # Ready when the filter itself answers: a request without credentials gets its 401.
+        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz") == 401,
+                   process, self.logs / "envoy.log")
+
+    def stop(self) -> None:
+        for name in ("envoy", "backend", "openbao"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop_process(process.pid, process)
+
+    def credentials(self) -> dict:
+        return {
+            "endpoints": {
+                "envoy": self.envoy_url,
+                "mcp": f"{self.envoy_url}/mcp",
+                "backend": self.backend_url,
+                "openbao": self.openbao_url,
+                "envoy_admin": f"http://127.0.0.1:{self.ports.envoy_admin}",
+            },
+            "openbao_root_token": ROOT_TOKEN,
+            "api_keys": {a["api_key"]: {"subject": a["subject"], "scopes": a["scopes"]} for a in self.agents},
+        }
+
+
+def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after `grace` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                break
+        elif not pid_alive(pid):
+            break
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if process is not None:
+        process.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
