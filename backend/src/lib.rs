@@ -47,6 +47,7 @@ impl AppState {
                     // Bodies are parsed as JSON whatever they are labelled: `curl -d` sends
                     // form-urlencoded by default, and JSON is all these routes take.
                     .content_type(|_| true)
+                    .content_type_required(false)
                     .error_handler(|e, _| json_error(e).into()),
             )
             .app_data(

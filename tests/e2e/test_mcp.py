@@ -1,0 +1,67 @@
+"""MCP through Envoy with the official MCP Python SDK as the client."""
+
+import asyncio
+import uuid
+
+import pytest
+import requests
+from mcp import ClientSession, Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+async def write_then_read(url: str, api_key: str, path: str, mode: str) -> tuple[str, dict, dict]:
+    http = create_mcp_http_client(headers={"X-API-Key": api_key})
+    async with http:
+        transport = streamable_http_client(url, http_client=http)
+        if mode == "legacy":
+            async with transport as (read, write, *_):
+                async with ClientSession(read, write) as session:
+                    version = (await session.initialize()).protocol_version
+                    written = await session.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
+                    got = await session.call_tool("kv.read", {"path": path})
+        else:
+            async with Client(transport, mode=mode) as client:
+                version = client.protocol_version
+                written = await client.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
+                got = await client.call_tool("kv.read", {"path": path})
+    assert not written.is_error, written.content
+    assert not got.is_error, got.content
+    return version, written.structured_content, got.structured_content
+
+
+@pytest.mark.parametrize("mode,expected_version", [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")])
+def test_sdk_writes_then_reads_through_envoy(stack, api_keys, mode, expected_version):
+    path = f"mcp/{uuid.uuid4().hex[:12]}"
+    version, written, got = asyncio.run(
+        write_then_read(f"{stack.envoy_url}/mcp", api_keys["agent_api"], path, mode))
+    assert version == expected_version
+    assert written == {"path": path, "version": 1}
+    assert got == {"path": path, "data": {"k": "v"}, "version": 1}
+
+
+async def call_tool(url: str, api_key: str, name: str, arguments: dict):
+    http = create_mcp_http_client(headers={"X-API-Key": api_key})
+    async with http:
+        async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
+            tools = sorted(t.name for t in (await client.list_tools()).tools)
+            return tools, await client.call_tool(name, arguments)
+
+
+def test_tool_failures_are_tool_errors(stack, api_keys):
+    tools, result = asyncio.run(
+        call_tool(f"{stack.envoy_url}/mcp", api_keys["agent_api"], "kv.read", {"path": "../escape"}))
+    assert tools == ["kv.read", "kv.write"]
+    assert result.is_error
+    assert "invalid_path" in result.content[0].text
+
+
+def test_mcp_endpoint_needs_credentials(stack):
+    response = requests.post(
+        f"{stack.envoy_url}/mcp",
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_credentials"
