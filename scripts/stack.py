@@ -98,21 +98,39 @@ def committed_filter_config() -> dict:
     return json.loads(_wasm_filter(config)["configuration"]["value"])
 
 
-def render_envoy_config(ports: Ports, filter_json: dict) -> dict:
-    """envoy/envoy.yaml with the given ports, an absolute .wasm path and this filter config."""
+def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "127.0.0.1",
+                        backend_host: str = "127.0.0.1", wasm_path: Path | str = FILTER_WASM) -> dict:
+    """envoy/envoy.yaml with other ports, addresses, .wasm path and filter configuration."""
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
-    config["admin"]["address"]["socket_address"]["port_value"] = ports.envoy_admin
+    config["admin"]["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy_admin)
     for listener in config["static_resources"]["listeners"]:
         if listener["name"] == "agents":
-            listener["address"]["socket_address"]["port_value"] = ports.envoy
+            listener["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy)
     for cluster in config["static_resources"]["clusters"]:
         if cluster["name"] == "backend":
+            if backend_host != "127.0.0.1":
+                cluster["type"] = "STRICT_DNS"
             endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-            endpoint["address"]["socket_address"]["port_value"] = ports.backend
+            endpoint["address"]["socket_address"].update(address=backend_host, port_value=ports.backend)
     wasm = _wasm_filter(config)
-    wasm["vm_config"]["code"]["local"]["filename"] = str(FILTER_WASM)
+    wasm["vm_config"]["code"]["local"]["filename"] = str(wasm_path)
     wasm["configuration"]["value"] = json.dumps(filter_json)
     return config
+
+
+COMPOSE_ENVOY_CONFIG = ROOT / "local-vault" / "envoy.compose.yaml"
+
+
+def render_compose_envoy_config() -> str:
+    """The Envoy config of local-vault/docker-compose.yml: envoy/envoy.yaml with container
+    addresses. Committed as generated; a test checks it is current."""
+    config = render_envoy_config(
+        Ports.dev(), filter_config(load_agents()), listen_host="0.0.0.0",
+        backend_host="backend", wasm_path="/etc/envoy/vault_mcp_filter.wasm",
+    )
+    header = ("# Generated from envoy/envoy.yaml by `.venv/bin/python scripts/stack.py compose-envoy`;\n"
+              "# edit that file instead. Used by local-vault/docker-compose.yml.\n")
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def http_status(url: str, headers: dict | None = None, timeout: float = 2) -> int | None:
@@ -284,3 +302,12 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["compose-envoy"]:
+        COMPOSE_ENVOY_CONFIG.write_text(render_compose_envoy_config())
+    else:
+        sys.exit("usage: stack.py compose-envoy")

@@ -17,3 +17,27 @@ def test_filter_is_a_wasi_module():
     assert b"proxy_on_request_headers" in wasm
     assert stacks.FILTER_WASM.parent.parent.name == "wasm32-wasip1"
     assert Path(stacks.FILTER_WASM).stat().st_size < 1024 * 1024
+
+
+def test_compose_envoy_config_is_generated_from_envoy_yaml():
+    assert stacks.COMPOSE_ENVOY_CONFIG.read_text() == stacks.render_compose_envoy_config(), (
+        "run: .venv/bin/python scripts/stack.py compose-envoy"
+    )
+
+
+def test_committed_envoy_configs_validate(tmp_path):
+    import subprocess
+
+    for name, text in {
+        "envoy.yaml": stacks.ENVOY_CONFIG.read_text(),
+        # The container path of the .wasm does not exist here; point it at the build output.
+        "compose.yaml": stacks.COMPOSE_ENVOY_CONFIG.read_text().replace(
+            "/etc/envoy/vault_mcp_filter.wasm", str(stacks.FILTER_WASM)),
+    }.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = subprocess.run(
+            [str(stacks.VENV_BIN / "envoy"), "--mode", "validate", "-c", str(path)],
+            cwd=stacks.ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
