@@ -17,8 +17,13 @@ import stack as stacks  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def built():
+    """The backend binary and the filter's .wasm, built from this tree."""
     stacks.build()
+
+
+@pytest.fixture(scope="session")
+def stack(built, tmp_path_factory):
     running = stacks.Stack(run_dir=tmp_path_factory.mktemp("stack"), ports=stacks.Ports.free())
     running.start()
     yield running

@@ -9,7 +9,7 @@ def test_envoy_yaml_holds_the_dev_agents_of_agents_json():
     assert stacks.committed_filter_config() == stacks.filter_config(stacks.load_agents())
 
 
-def test_filter_is_a_wasi_module():
+def test_filter_is_a_wasi_module(built):
     wasm = stacks.FILTER_WASM.read_bytes()
     assert wasm[:4] == b"\0asm"
     # Built for wasm32-wasip1: it imports WASI next to the proxy-wasm ABI.
@@ -25,7 +25,7 @@ def test_compose_envoy_config_is_generated_from_envoy_yaml():
     )
 
 
-def test_committed_envoy_configs_validate(tmp_path):
+def test_committed_envoy_configs_validate(built, tmp_path):
     import subprocess
 
     for name, text in {
