@@ -7,11 +7,15 @@
 #![deny(unsafe_code)]
 
 pub mod apikey;
+pub mod assertion;
 pub mod config;
 pub mod decision;
 pub mod error;
 pub mod headers;
 pub mod identity;
+pub mod mcp;
+pub mod ratelimit;
+pub mod scopes;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

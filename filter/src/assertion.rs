@@ -1,0 +1,193 @@
+//! `x-agent-assertion`: proof that a request passed the edge.
+//!
+//! The filter signs the identity it forwards with a key it shares with the backend; the backend
+//! recomputes the MAC and refuses requests whose assertion is missing, forged, stale, or bound to
+//! another subject, scope set or request id. Format: `v1.{issued_at}.{hex HMAC-SHA256}` over
+//! `v1\n{subject}\n{scopes}\n{issued_at}\n{request_id}`.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use thiserror::Error;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest accepted key: the assertion is only as strong as this secret.
+pub const MIN_KEY_LEN: usize = 32;
+
+#[derive(Clone)]
+pub struct AssertionKey(Vec<u8>);
+
+impl std::fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AssertionKey(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum AssertionError {
+    #[error("the assertion key must be at least {MIN_KEY_LEN} bytes")]
+    KeyTooShort,
+    #[error("no assertion on the request")]
+    Missing,
+    #[error("the assertion is malformed")]
+    Malformed,
+    #[error("the assertion does not match the request")]
+    BadSignature,
+    #[error("the assertion is too old or from the future")]
+    Stale,
+}
+
+/// What an assertion binds together.
+#[derive(Debug, Clone, Copy)]
+pub struct Claims<'a> {
+    pub subject: &'a str,
+    /// The forwarded `x-agent-scopes` value, exactly.
+    pub scopes: &'a str,
+    pub request_id: &'a str,
+}
+
+impl AssertionKey {
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, AssertionError> {
+        let key = key.into();
+        if key.len() < MIN_KEY_LEN {
+            return Err(AssertionError::KeyTooShort);
+        }
+        Ok(Self(key))
+    }
+
+    fn mac(&self, claims: &Claims<'_>, issued_at: u64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        for part in [
+            "v1",
+            claims.subject,
+            claims.scopes,
+            &issued_at.to_string(),
+            claims.request_id,
+        ] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        mac
+    }
+
+    pub fn sign(&self, claims: &Claims<'_>, now: u64) -> String {
+        let tag = self.mac(claims, now).finalize().into_bytes();
+        format!("v1.{now}.{}", hex::encode(tag))
+    }
+
+    /// Checks `assertion` against the request's claims; `max_age` seconds either way.
+    pub fn verify(
+        &self,
+        assertion: &str,
+        claims: &Claims<'_>,
+        now: u64,
+        max_age: u64,
+    ) -> Result<(), AssertionError> {
+        let mut parts = assertion.splitn(3, '.');
+        let (Some("v1"), Some(issued_at), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AssertionError::Malformed);
+        };
+        let issued_at: u64 = issued_at.parse().map_err(|_| AssertionError::Malformed)?;
+        let tag = hex::decode(tag).map_err(|_| AssertionError::Malformed)?;
+        // Constant-time comparison inside `verify_slice`.
+        self.mac(claims, issued_at)
+            .verify_slice(&tag)
+            .map_err(|_| AssertionError::BadSignature)?;
+        if now.abs_diff(issued_at) > max_age {
+            return Err(AssertionError::Stale);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key() -> AssertionKey {
+        AssertionKey::new(vec![7u8; 32]).unwrap()
+    }
+
+    fn claims() -> Claims<'static> {
+        Claims {
+            subject: "agent_api",
+            scopes: "read write",
+            request_id: "req-1",
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let assertion = key().sign(&claims(), NOW);
+        assert!(assertion.starts_with("v1.1800000000."));
+        assert_eq!(key().verify(&assertion, &claims(), NOW + 5, 30), Ok(()));
+    }
+
+    #[test]
+    fn refusals() {
+        let good = key().sign(&claims(), NOW);
+        let other_key = AssertionKey::new(vec![8u8; 32])
+            .unwrap()
+            .sign(&claims(), NOW);
+        let mut flipped = good.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        let cases: Vec<(&str, Claims, u64, AssertionError)> = vec![
+            ("", claims(), NOW, AssertionError::Malformed),
+            ("v2.1.00", claims(), NOW, AssertionError::Malformed),
+            ("v1.x.00", claims(), NOW, AssertionError::Malformed),
+            ("v1.1.zz", claims(), NOW, AssertionError::Malformed),
+            (&other_key, claims(), NOW, AssertionError::BadSignature),
+            (&flipped, claims(), NOW, AssertionError::BadSignature),
+            (
+                &good,
+                Claims {
+                    subject: "agent_b",
+                    ..claims()
+                },
+                NOW,
+                AssertionError::BadSignature,
+            ),
+            (
+                &good,
+                Claims {
+                    scopes: "read write delete",
+                    ..claims()
+                },
+                NOW,
+                AssertionError::BadSignature,
+            ),
+            (
+                &good,
+                Claims {
+                    request_id: "req-2",
+                    ..claims()
+                },
+                NOW,
+                AssertionError::BadSignature,
+            ),
+            (&good, claims(), NOW + 31, AssertionError::Stale),
+            (&good, claims(), NOW - 31, AssertionError::Stale),
+        ];
+        for (assertion, claims, now, expected) in cases {
+            assert_eq!(
+                key().verify(assertion, &claims, now, 30),
+                Err(expected),
+                "{assertion}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert_eq!(
+            AssertionKey::new(vec![1u8; 31]).unwrap_err(),
+            AssertionError::KeyTooShort
+        );
+        assert!(!format!("{:?}", key()).contains('7'));
+    }
+}

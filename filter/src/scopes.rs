@@ -1,0 +1,204 @@
+//! What each route and each MCP call needs: the one table the filter enforces and the backend
+//! checks again, so the two can never disagree.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Scopes of the seed.
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
+pub const LIST: &str = "list";
+pub const DELETE: &str = "delete";
+
+/// The scope each MCP tool needs.
+pub const TOOL_SCOPES: &[(&str, &str)] = &[
+    ("kv.read", READ),
+    ("kv.write", WRITE),
+    ("kv.list", LIST),
+    ("kv.delete", DELETE),
+    ("kv.undelete", WRITE),
+    ("kv.destroy", DELETE),
+    ("transit.encrypt", WRITE),
+    ("transit.decrypt", READ),
+    ("transit.sign", WRITE),
+    ("transit.verify", READ),
+    ("transit.rewrap", WRITE),
+    ("transit.random", READ),
+    ("db.issue_creds", READ),
+    ("db.renew", READ),
+    ("db.revoke", DELETE),
+    ("ssh.otp", READ),
+    ("ssh.sign", WRITE),
+];
+
+/// The scope an MCP tool needs; `None` for a tool the bridge does not offer. Underscore names
+/// (`kv_read`, for clients that refuse dots) map like their dotted form.
+pub fn tool_scope(tool: &str) -> Option<&'static str> {
+    TOOL_SCOPES
+        .iter()
+        .find(|(name, _)| {
+            *name == tool
+                || (name.len() == tool.len()
+                    && name
+                        .bytes()
+                        .zip(tool.bytes())
+                        .all(|(a, b)| a == b || (a == b'.' && b == b'_')))
+        })
+        .map(|(_, scope)| *scope)
+}
+
+/// The scope an MCP method needs apart from `tools/call`: reading a resource reads a secret.
+pub fn method_scope(method: &str) -> Option<&'static str> {
+    match method {
+        "resources/read" | "resources/get" => Some(READ),
+        _ => None,
+    }
+}
+
+/// One row of the route table: requests whose path starts with `prefix` (and ends with `suffix`
+/// when given) and whose method is listed need that scope. `null` means "authenticated, no
+/// scope needed".
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub prefix: String,
+    #[serde(default)]
+    pub suffix: Option<String>,
+    /// Method → scope; `*` matches any method.
+    pub methods: BTreeMap<String, Option<String>>,
+}
+
+/// The routes of the seed, first match wins.
+pub fn default_routes() -> Vec<RouteRule> {
+    fn rule(prefix: &str, suffix: Option<&str>, methods: &[(&str, Option<&str>)]) -> RouteRule {
+        RouteRule {
+            prefix: prefix.into(),
+            suffix: suffix.map(Into::into),
+            methods: methods
+                .iter()
+                .map(|(m, s)| (m.to_string(), s.map(String::from)))
+                .collect(),
+        }
+    }
+    vec![
+        rule("/secrets/", Some(":undelete"), &[("POST", Some(WRITE))]),
+        rule("/secrets/", Some(":destroy"), &[("POST", Some(DELETE))]),
+        rule(
+            "/secrets/",
+            None,
+            &[
+                ("GET", Some(READ)),
+                ("PUT", Some(WRITE)),
+                ("DELETE", Some(DELETE)),
+            ],
+        ),
+        rule("/secrets", None, &[("GET", Some(LIST))]),
+        rule("/transit/decrypt", None, &[("POST", Some(READ))]),
+        rule("/transit/verify", None, &[("POST", Some(READ))]),
+        rule("/transit/random", None, &[("GET", Some(READ))]),
+        rule("/transit/", None, &[("POST", Some(WRITE))]),
+        rule("/db/revoke", None, &[("POST", Some(DELETE))]),
+        rule("/db/", None, &[("GET", Some(READ)), ("POST", Some(READ))]),
+        rule("/ssh/sign", None, &[("POST", Some(WRITE))]),
+        rule("/ssh/otp", None, &[("POST", Some(READ))]),
+        rule("/whoami", None, &[("GET", None)]),
+        rule("/healthz", None, &[("GET", None)]),
+        rule("/livez", None, &[("GET", None)]),
+        rule("/readyz", None, &[("GET", None)]),
+    ]
+}
+
+/// What the route table says of a request outside MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteScope<'a> {
+    /// Authenticated callers may pass; this scope (if any) is needed.
+    Needs(Option<&'a str>),
+    /// No rule matches: refused, so a new backend route is closed until the table says otherwise.
+    Unknown,
+}
+
+pub fn route_scope<'a>(rules: &'a [RouteRule], method: &str, path: &str) -> RouteScope<'a> {
+    // The query string never takes part in matching.
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let path_matches = |rule: &RouteRule| {
+        let exact_or_under = if rule.prefix.ends_with('/') {
+            path.starts_with(&rule.prefix)
+        } else {
+            path == rule.prefix
+                || path
+                    .strip_prefix(&rule.prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        exact_or_under && rule.suffix.as_deref().is_none_or(|s| path.ends_with(s))
+    };
+    for rule in rules.iter().filter(|r| path_matches(r)) {
+        if let Some(scope) = rule.methods.get(method).or_else(|| rule.methods.get("*")) {
+            return RouteScope::Needs(scope.as_deref());
+        }
+    }
+    RouteScope::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_and_underscore_aliases() {
+        assert_eq!(tool_scope("kv.read"), Some(READ));
+        assert_eq!(tool_scope("kv_read"), Some(READ));
+        assert_eq!(tool_scope("transit_rewrap"), Some(WRITE));
+        assert_eq!(tool_scope("kv.readx"), None);
+        assert_eq!(tool_scope("kvxread"), None);
+        assert_eq!(tool_scope(""), None);
+    }
+
+    #[test]
+    fn seed_routes() {
+        let rules = default_routes();
+        let cases = [
+            (
+                "GET",
+                "/secrets/configs/demo",
+                RouteScope::Needs(Some(READ)),
+            ),
+            (
+                "GET",
+                "/secrets/configs/demo?version=2",
+                RouteScope::Needs(Some(READ)),
+            ),
+            ("PUT", "/secrets/a", RouteScope::Needs(Some(WRITE))),
+            ("DELETE", "/secrets/a", RouteScope::Needs(Some(DELETE))),
+            (
+                "POST",
+                "/secrets/a:undelete",
+                RouteScope::Needs(Some(WRITE)),
+            ),
+            (
+                "POST",
+                "/secrets/a:destroy",
+                RouteScope::Needs(Some(DELETE)),
+            ),
+            ("POST", "/secrets/a", RouteScope::Unknown),
+            ("GET", "/secrets", RouteScope::Needs(Some(LIST))),
+            ("GET", "/secrets?prefix=a/", RouteScope::Needs(Some(LIST))),
+            ("GET", "/secretsX", RouteScope::Unknown),
+            ("POST", "/transit/encrypt", RouteScope::Needs(Some(WRITE))),
+            ("POST", "/transit/decrypt", RouteScope::Needs(Some(READ))),
+            ("GET", "/transit/random", RouteScope::Needs(Some(READ))),
+            ("POST", "/db/creds/readonly", RouteScope::Needs(Some(READ))),
+            ("POST", "/db/revoke", RouteScope::Needs(Some(DELETE))),
+            ("GET", "/whoami", RouteScope::Needs(None)),
+            ("GET", "/metrics", RouteScope::Unknown),
+            ("GET", "/admin", RouteScope::Unknown),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                route_scope(&rules, method, path),
+                expected,
+                "{method} {path}"
+            );
+        }
+    }
+}
