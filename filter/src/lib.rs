@@ -13,6 +13,7 @@ pub mod decision;
 pub mod error;
 pub mod headers;
 pub mod identity;
+pub mod jwt;
 pub mod mcp;
 pub mod ratelimit;
 pub mod scopes;

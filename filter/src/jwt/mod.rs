@@ -1,0 +1,186 @@
+//! Bearer JWT verification. jsonwebtoken checks the signature; the claims (`exp`, `nbf`, `iss`,
+//! `aud`) are checked here against a `now` the caller passes in, because in the filter time comes
+//! from the host, and tests use a fixed clock.
+
+pub mod jwks;
+pub mod keys;
+
+use std::collections::HashSet;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::identity::{Identity, is_valid_subject};
+pub use keys::{KeyError, KeySet, VerifyKey};
+
+/// Longest accepted token.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// How tokens are checked, from the `jwt` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub algorithms: Vec<Algorithm>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: u64,
+    pub require_kid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum JwtError {
+    #[error("the token is too large")]
+    TooLarge,
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    #[error("the token has no key id")]
+    MissingKid,
+    #[error("the token's key id is unknown")]
+    UnknownKid(String),
+    #[error("no verification keys are available")]
+    NoKeys,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has no expiry")]
+    MissingExpiry,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token's issuer is not accepted")]
+    WrongIssuer,
+    #[error("the token's audience is not accepted")]
+    WrongAudience,
+    #[error("the token's subject is missing or invalid")]
+    BadSubject,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    iss: Option<String>,
+    aud: Option<OneOrMany>,
+    /// OAuth 2.0 style: space-separated.
+    scope: Option<String>,
+    /// Azure AD / Okta style: array or space-separated string.
+    scp: Option<OneOrMany>,
+    scopes: Option<OneOrMany>,
+}
+
+/// Verifies `token` against `keys` and returns who it names.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    settings: &JwtSettings,
+    now: u64,
+) -> Result<Identity, JwtError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(JwtError::TooLarge);
+    }
+    // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such variants.
+    // `jku`, `x5u` and `jwk` header fields are never looked at: keys come only from `keys`.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if !settings.algorithms.contains(&header.alg) {
+        return Err(JwtError::AlgorithmNotAllowed);
+    }
+    if settings.require_kid && header.kid.is_none() {
+        return Err(JwtError::MissingKid);
+    }
+    if keys.is_empty() {
+        return Err(JwtError::NoKeys);
+    }
+    let candidates: Vec<&VerifyKey> = keys
+        .keys
+        .iter()
+        .filter(|k| k.algorithm == header.alg)
+        .filter(|k| header.kid.is_none() || k.kid == header.kid)
+        .collect();
+    if candidates.is_empty() {
+        return Err(match header.kid {
+            Some(kid) if !keys.has_kid(&kid) => JwtError::UnknownKid(kid),
+            // The kid exists, but for another algorithm: the confusion case.
+            _ => JwtError::AlgorithmNotAllowed,
+        });
+    }
+
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    let mut claims = None;
+    for key in candidates {
+        match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+            Ok(data) => {
+                claims = Some(data.claims);
+                break;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
+            Err(_) => return Err(JwtError::Malformed),
+        }
+    }
+    let claims = claims.ok_or(JwtError::BadSignature)?;
+    check_claims(claims, settings, now)
+}
+
+fn check_claims(claims: Claims, settings: &JwtSettings, now: u64) -> Result<Identity, JwtError> {
+    let now = now as f64;
+    let leeway = settings.leeway as f64;
+    let exp = claims.exp.ok_or(JwtError::MissingExpiry)?;
+    if now > exp + leeway {
+        return Err(JwtError::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(JwtError::NotYetValid);
+    }
+    if let Some(issuer) = &settings.issuer
+        && claims.iss.as_deref() != Some(issuer.as_str())
+    {
+        return Err(JwtError::WrongIssuer);
+    }
+    if let Some(audience) = &settings.audience {
+        let audiences = claims.aud.map(OneOrMany::into_vec).unwrap_or_default();
+        if !audiences.iter().any(|a| a == audience) {
+            return Err(JwtError::WrongAudience);
+        }
+    }
+    let subject = claims
+        .sub
+        .filter(|s| is_valid_subject(s))
+        .ok_or(JwtError::BadSubject)?;
+    let scopes = claims
+        .scope
+        .into_iter()
+        .chain(claims.scp.into_iter().flat_map(OneOrMany::into_vec))
+        .chain(claims.scopes.into_iter().flat_map(OneOrMany::into_vec))
+        .flat_map(|s| {
+            s.split_ascii_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+    Ok(Identity::new(subject, scopes))
+}
+
+#[cfg(test)]
+mod tests;
