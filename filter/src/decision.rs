@@ -1,75 +1,306 @@
-//! From request headers to a decision: who the caller is, and what goes upstream.
+//! From a request to a verdict: who the caller is, whether it may do this, whether it is within
+//! its rate, and what goes upstream. Everything the host knows comes in through [`Request`] and
+//! a [`SlotStore`]; nothing here calls the host.
 
 use crate::config::Policy;
-use crate::error::AuthError;
+use crate::error::{Denial, Reason};
 use crate::headers::{self, is_identity_header};
 use crate::identity::Identity;
+use crate::jwt::{self, JwtError, KeySet};
+use crate::mcp::{self, Call};
+use crate::mtls::{self, CertIdentity, MtlsSource};
+use crate::ratelimit::{Refusal, SlotStore};
+use crate::scopes::{self, RouteScope};
 
 /// The parts of a request the decision looks at, borrowed from whatever host holds them.
+/// Headers include the pseudo-headers `:method` and `:path`.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub headers: &'a [(String, String)],
+    /// Subject DN of the verified client certificate of this connection, if any.
+    pub peer_subject: Option<&'a str>,
+    pub now_ms: u64,
+    /// Whether a body follows the headers.
+    pub has_body: bool,
 }
 
 impl<'a> Request<'a> {
-    pub fn new(headers: &'a [(String, String)]) -> Self {
-        Self { headers }
-    }
-
     /// All values of a header, matched case-insensitively.
-    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn header_values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a str> + 'n
+    where
+        'a: 'n,
+    {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn method(&self) -> &'a str {
+        self.header(":method").unwrap_or("")
+    }
+
+    pub fn path(&self) -> &'a str {
+        self.header(":path").unwrap_or("")
+    }
 }
 
 /// What the host should do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Forward it, after removing and setting the listed headers (removal first).
-    Allow {
-        identity: Identity,
-        remove: Vec<String>,
-        set: Vec<(&'static str, String)>,
-    },
-    /// Answer locally.
-    Deny(AuthError),
+pub enum Verdict {
+    /// Forward it upstream after this header rewrite.
+    Forward(Forward),
+    /// Answer locally (a refusal, or a document the filter serves).
+    Respond(Denial),
+    /// Apply the pending header rewrite now, buffer the body, and call [`on_body`] with it.
+    /// (Envoy's proxy-wasm host cannot hold headers while reading the body, so they go on
+    /// ahead; if the body is refused the upstream request is reset before it completes.)
+    ReadBody(Pending),
 }
 
-pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
-    match authenticate(policy, request) {
-        Ok(identity) => {
-            let set = vec![
-                (headers::SUBJECT, identity.subject.clone()),
-                (headers::SCOPES, identity.scopes_header()),
-            ];
-            Decision::Allow {
-                remove: headers_to_remove(policy, request),
-                set,
-                identity,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub identity: Identity,
+    /// Envoy's `x-request-id`, which the assertion is bound to.
+    pub request_id: String,
+    /// Headers to remove (all their values), before `set`.
+    pub remove: Vec<String>,
+    pub set: Vec<(&'static str, String)>,
+}
+
+/// An authenticated request waiting for its body to be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    forward: Forward,
+}
+
+impl Pending {
+    /// The header rewrite to apply while the body is read.
+    pub fn forward(&self) -> &Forward {
+        &self.forward
+    }
+}
+
+/// The verdict, plus what the host should learn from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// A token named a key id no key set holds: the remote JWKS may have rotated.
+    pub unknown_kid: bool,
+}
+
+/// Query parameters that would carry a credential where logs and caches see it.
+const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey"];
+
+pub fn on_headers(
+    policy: &Policy,
+    keys: &KeySet,
+    store: &impl SlotStore,
+    request: &Request<'_>,
+) -> Outcome {
+    let mut unknown_kid = false;
+    let verdict = (|| {
+        let (method, path) = (request.method(), request.path());
+        if let Some(meta) = &policy.resource_metadata {
+            let bare = path.split_once('?').map_or(path, |(p, _)| p);
+            if method == "GET" && meta.paths.iter().any(|p| p == bare) {
+                return Ok(Verdict::Respond(Denial {
+                    status: 200,
+                    code: "resource_metadata",
+                    headers: vec![("content-type", "application/json".into())],
+                    body: meta.document.clone(),
+                }));
             }
         }
-        Err(error) => Decision::Deny(error),
+        let identity = authenticate(policy, keys, request).inspect_err(|reason| {
+            unknown_kid = matches!(reason, Reason::InvalidToken(JwtError::UnknownKid(_)));
+        })?;
+        let forward = forward(policy, request, identity);
+        if is_mcp_path(&policy.mcp_path, path) {
+            if method != "POST" {
+                // GET (stream) and DELETE (session end) act on nothing by themselves.
+                return admit(policy, store, request.now_ms, forward, &[]);
+            }
+            let calls = mcp::calls_from_headers(
+                request.header("mcp-protocol-version"),
+                request.header("mcp-method"),
+                request.header("mcp-name"),
+            );
+            return match calls {
+                Some(calls) => admit(policy, store, request.now_ms, forward, &calls),
+                None if request.has_body => Ok(Verdict::ReadBody(Pending { forward })),
+                None => admit(policy, store, request.now_ms, forward, &[]),
+            };
+        }
+        match scopes::route_scope(&policy.routes, method, path) {
+            RouteScope::Unknown => Err(Reason::UnknownRoute),
+            RouteScope::Needs(scope) => {
+                if let Some(scope) = scope {
+                    require(&forward.identity, scope)?;
+                }
+                admit(policy, store, request.now_ms, forward, &[])
+            }
+        }
+    })();
+    Outcome {
+        verdict: verdict.unwrap_or_else(|reason| Verdict::Respond(deny(policy, &reason))),
+        unknown_kid,
     }
 }
 
-pub fn authenticate(policy: &Policy, request: &Request<'_>) -> Result<Identity, AuthError> {
-    let mut keys = request.header_values(&policy.api_key_header);
-    let key = keys.next().ok_or(AuthError::MissingCredentials)?;
-    if keys.next().is_some() {
-        return Err(AuthError::AmbiguousCredentials);
-    }
-    policy
-        .api_keys
-        .lookup(key.trim())
-        .cloned()
-        .ok_or(AuthError::InvalidCredentials)
+/// Finishes a request whose MCP calls are in its body.
+pub fn on_body(
+    policy: &Policy,
+    store: &impl SlotStore,
+    pending: Pending,
+    body: &[u8],
+    now_ms: u64,
+) -> Verdict {
+    let verdict = if body.len() > policy.mcp_max_body {
+        Err(Reason::BodyTooLarge(policy.mcp_max_body))
+    } else {
+        mcp::calls_from_body(body)
+            .map_err(Reason::InvalidMcpBody)
+            .and_then(|calls| admit(policy, store, now_ms, pending.forward, &calls))
+    };
+    verdict.unwrap_or_else(|reason| Verdict::Respond(deny(policy, &reason)))
 }
 
-/// Client-sent identity headers, and the credential itself: the backend never needs it.
-fn headers_to_remove(policy: &Policy, request: &Request<'_>) -> Vec<String> {
+/// The refusal for a body that has grown past the limit while arriving.
+pub fn body_too_large(policy: &Policy) -> Denial {
+    deny(policy, &Reason::BodyTooLarge(policy.mcp_max_body))
+}
+
+fn deny(policy: &Policy, reason: &Reason) -> Denial {
+    reason.denial(policy.resource_metadata.as_ref().map(|m| m.url.as_str()))
+}
+
+fn is_mcp_path(mcp_path: &str, path: &str) -> bool {
+    path.strip_prefix(mcp_path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
+pub fn authenticate(
+    policy: &Policy,
+    keys: &KeySet,
+    request: &Request<'_>,
+) -> Result<Identity, Reason> {
+    let query = request.path().split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        CREDENTIAL_PARAMETERS
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p))
+    }) {
+        return Err(Reason::CredentialsInQuery);
+    }
+    let bearers: Vec<&str> = request
+        .header_values("authorization")
+        .filter_map(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .collect();
+    let api_keys: Vec<&str> = request.header_values(&policy.api_key_header).collect();
+    match (bearers.as_slice(), api_keys.as_slice()) {
+        ([], []) => authenticate_certificate(policy, request),
+        ([token], []) => {
+            let jwt = policy
+                .jwt
+                .as_ref()
+                .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
+            let now = request.now_ms / 1000;
+            jwt::verify(token, keys, &jwt.settings, now).map_err(Reason::InvalidToken)
+        }
+        ([], [key]) => policy
+            .api_keys
+            .lookup(key.trim())
+            .cloned()
+            .ok_or(Reason::InvalidApiKey),
+        _ => Err(Reason::AmbiguousCredentials),
+    }
+}
+
+fn authenticate_certificate(policy: &Policy, request: &Request<'_>) -> Result<Identity, Reason> {
+    let Some(mtls) = &policy.mtls else {
+        return Err(Reason::MissingCredentials);
+    };
+    match mtls.identify(request.peer_subject, |name| request.header(name)) {
+        CertIdentity::Known(identity) => Ok(identity),
+        CertIdentity::Unknown => Err(Reason::UnknownClientCertificate),
+        CertIdentity::Absent => Err(Reason::MissingCredentials),
+    }
+}
+
+fn require(identity: &Identity, scope: &str) -> Result<(), Reason> {
+    if identity.has_scope(scope) {
+        Ok(())
+    } else {
+        Err(Reason::InsufficientScope(scope.to_string()))
+    }
+}
+
+/// Scope checks for the MCP calls, then the rate limit, then the header rewrite.
+fn admit(
+    policy: &Policy,
+    store: &impl SlotStore,
+    now_ms: u64,
+    mut forward: Forward,
+    calls: &[Call],
+) -> Result<Verdict, Reason> {
+    for call in calls {
+        if let Some(tool) = &call.tool {
+            let scope =
+                scopes::tool_scope(tool).ok_or_else(|| Reason::UnknownTool(tool.clone()))?;
+            require(&forward.identity, scope)?;
+        } else if let Some(scope) = scopes::method_scope(&call.method) {
+            require(&forward.identity, scope)?;
+        }
+    }
+    if let Some(rate) = &policy.rate_limit {
+        let subject = forward.identity.subject.as_str();
+        let limit = rate.subjects.get(subject).copied().unwrap_or(rate.default);
+        let tool_buckets = calls.iter().filter_map(|call| {
+            let tool = call.tool.as_deref()?;
+            let limit = rate.tools.get(tool)?;
+            Some((format!("{subject}\u{1f}{tool}"), *limit))
+        });
+        for (bucket, limit) in std::iter::once((subject.to_string(), limit)).chain(tool_buckets) {
+            rate.limiter
+                .take(store, &bucket, limit, now_ms)
+                .map_err(|refusal| match refusal {
+                    Refusal::Limited { retry_after } => Reason::RateLimited { retry_after },
+                    Refusal::NoSlot => Reason::RateLimitCapacity,
+                    Refusal::Unavailable => Reason::RateLimiterUnavailable,
+                })?;
+        }
+    }
+    if let Some(key) = &policy.assertion_key {
+        // Sign what is forwarded, bound to this request's id.
+        let scopes = forward.identity.scopes_header();
+        let assertion = key.sign(
+            &crate::assertion::Claims {
+                subject: &forward.identity.subject,
+                scopes: &scopes,
+                request_id: &forward.request_id,
+            },
+            now_ms / 1000,
+        );
+        forward.set.push((headers::ASSERTION, assertion));
+    }
+    Ok(Verdict::Forward(forward))
+}
+
+/// The header rewrite for an authenticated caller: every client-sent identity header goes, and
+/// so do the credentials (the backend never needs them); the edge's identity is set.
+fn forward(policy: &Policy, request: &Request<'_>, identity: Identity) -> Forward {
     let mut remove: Vec<String> = request
         .headers
         .iter()
@@ -78,86 +309,31 @@ fn headers_to_remove(policy: &Policy, request: &Request<'_>) -> Vec<String> {
         .map(|name| name.to_ascii_lowercase())
         .collect();
     remove.push(policy.api_key_header.clone());
+    remove.push("authorization".into());
+    if policy
+        .mtls
+        .as_ref()
+        .is_some_and(|m| m.source == MtlsSource::TrustedHeaders)
+    {
+        remove.push(mtls::SSL_CLIENT_VERIFY.into());
+        remove.push(mtls::SSL_CLIENT_S_DN.into());
+    }
     remove.sort();
     remove.dedup();
-    remove
+    let set = vec![
+        (headers::SUBJECT, identity.subject.clone()),
+        (headers::SCOPES, identity.scopes_header()),
+    ];
+    Forward {
+        request_id: request
+            .header(headers::REQUEST_ID)
+            .unwrap_or("")
+            .to_string(),
+        identity,
+        remove,
+        set,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::apikey::{ApiKeyStore, digest};
-
-    fn policy() -> Policy {
-        Policy {
-            api_key_header: "x-api-key".into(),
-            api_keys: ApiKeyStore::new(vec![
-                (
-                    digest("dev-key"),
-                    Identity::new("agent_api", ["read", "write"].map(String::from)),
-                ),
-                (digest("dev-key-b"), Identity::new("agent_b", [])),
-            ]),
-        }
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn refusals() {
-        let cases: &[(&[(&str, &str)], AuthError)] = &[
-            (&[], AuthError::MissingCredentials),
-            (&[("x-api-key", "nope")], AuthError::InvalidCredentials),
-            (&[("x-api-key", "")], AuthError::InvalidCredentials),
-            (
-                &[("x-api-key", "dev-key"), ("X-Api-Key", "dev-key-b")],
-                AuthError::AmbiguousCredentials,
-            ),
-            (
-                &[("x-agent-subject", "agent_api")],
-                AuthError::MissingCredentials,
-            ),
-        ];
-        for (pairs, expected) in cases {
-            let h = headers(pairs);
-            assert_eq!(
-                decide(&policy(), &Request::new(&h)),
-                Decision::Deny(*expected),
-                "{pairs:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn allowed_request_gets_edge_identity_and_loses_spoofed_headers() {
-        let h = headers(&[
-            ("X-API-Key", "dev-key-b"),
-            ("x-agent-subject", "agent_api"),
-            ("X-Agent-Subject", "agent_api"),
-            ("X-AGENT-SCOPES", "read write"),
-            ("content-type", "application/json"),
-        ]);
-        let Decision::Allow {
-            identity,
-            remove,
-            set,
-        } = decide(&policy(), &Request::new(&h))
-        else {
-            panic!("expected allow");
-        };
-        assert_eq!(identity.subject, "agent_b");
-        assert_eq!(remove, ["x-agent-scopes", "x-agent-subject", "x-api-key"]);
-        assert_eq!(
-            set,
-            [
-                (headers::SUBJECT, "agent_b".to_string()),
-                (headers::SCOPES, String::new())
-            ]
-        );
-    }
-}
+mod tests;

@@ -1,39 +1,146 @@
 //! Why a request is refused at the edge, and how each reason is answered: the one place where
-//! reasons map to an HTTP status and a stable error code.
+//! reasons map to an HTTP status, a stable error code and the challenge headers.
 
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum AuthError {
+use crate::jwt::JwtError;
+use crate::mcp::McpBodyError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Reason {
     #[error("no credentials were presented")]
     MissingCredentials,
-    #[error("the credentials were not accepted")]
-    InvalidCredentials,
-    #[error("more than one credential header was presented")]
+    #[error("the API key was not accepted")]
+    InvalidApiKey,
+    #[error("more than one credential was presented")]
     AmbiguousCredentials,
+    #[error("credentials in the query string are not accepted")]
+    CredentialsInQuery,
+    #[error("{0}")]
+    InvalidToken(JwtError),
+    #[error("the client certificate names no known agent")]
+    UnknownClientCertificate,
+    #[error("the '{0}' scope is required")]
+    InsufficientScope(String),
+    #[error("the MCP tool '{0}' is not offered")]
+    UnknownTool(String),
+    #[error("no route here")]
+    UnknownRoute,
+    #[error("{0}")]
+    InvalidMcpBody(McpBodyError),
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after: u64 },
+    #[error("too many agents are active at once")]
+    RateLimitCapacity,
+    #[error("the rate limiter is not available")]
+    RateLimiterUnavailable,
 }
 
-impl AuthError {
-    pub fn status(self) -> u16 {
+/// A local reply: status, headers and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub status: u16,
+    pub code: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Reason {
+    /// Every code [`Reason::code`] can return, for metrics defined up front.
+    pub const CODES: &'static [&'static str] = &[
+        "missing_credentials",
+        "invalid_api_key",
+        "ambiguous_credentials",
+        "credentials_in_query",
+        "jwks_unavailable",
+        "invalid_token",
+        "unknown_client_certificate",
+        "insufficient_scope",
+        "unknown_tool",
+        "unknown_route",
+        "invalid_jsonrpc",
+        "body_too_large",
+        "rate_limited",
+        "rate_limit_capacity",
+        "rate_limiter_unavailable",
+    ];
+
+    pub fn status(&self) -> u16 {
         match self {
-            AuthError::MissingCredentials
-            | AuthError::InvalidCredentials
-            | AuthError::AmbiguousCredentials => 401,
+            Reason::MissingCredentials
+            | Reason::InvalidApiKey
+            | Reason::AmbiguousCredentials
+            | Reason::CredentialsInQuery
+            | Reason::InvalidToken(_)
+            | Reason::UnknownClientCertificate => 401,
+            Reason::InsufficientScope(_) | Reason::UnknownTool(_) => 403,
+            Reason::UnknownRoute => 404,
+            Reason::InvalidMcpBody(_) => 400,
+            Reason::BodyTooLarge(_) => 413,
+            Reason::RateLimited { .. } | Reason::RateLimitCapacity => 429,
+            Reason::RateLimiterUnavailable => 503,
         }
     }
 
-    /// Stable, machine-readable code for the JSON body; clients may match on it.
-    pub fn code(self) -> &'static str {
+    /// Stable, machine-readable code for the JSON body and the metrics; clients may match on it.
+    pub fn code(&self) -> &'static str {
         match self {
-            AuthError::MissingCredentials => "missing_credentials",
-            AuthError::InvalidCredentials => "invalid_credentials",
-            AuthError::AmbiguousCredentials => "ambiguous_credentials",
+            Reason::MissingCredentials => "missing_credentials",
+            Reason::InvalidApiKey => "invalid_api_key",
+            Reason::AmbiguousCredentials => "ambiguous_credentials",
+            Reason::CredentialsInQuery => "credentials_in_query",
+            Reason::InvalidToken(JwtError::NoKeys) => "jwks_unavailable",
+            Reason::InvalidToken(_) => "invalid_token",
+            Reason::UnknownClientCertificate => "unknown_client_certificate",
+            Reason::InsufficientScope(_) => "insufficient_scope",
+            Reason::UnknownTool(_) => "unknown_tool",
+            Reason::UnknownRoute => "unknown_route",
+            Reason::InvalidMcpBody(_) => "invalid_jsonrpc",
+            Reason::BodyTooLarge(_) => "body_too_large",
+            Reason::RateLimited { .. } => "rate_limited",
+            Reason::RateLimitCapacity => "rate_limit_capacity",
+            Reason::RateLimiterUnavailable => "rate_limiter_unavailable",
         }
     }
 
-    /// The JSON body of the local reply. Never echoes what the client sent.
-    pub fn body(self) -> String {
-        serde_json::json!({ "error": self.code(), "message": self.to_string() }).to_string()
+    /// The local reply. `resource_metadata` is the RFC 9728 metadata URL, when configured.
+    /// The message never echoes what the client sent.
+    pub fn denial(&self, resource_metadata: Option<&str>) -> Denial {
+        let mut headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("cache-control", "no-store".to_string()),
+        ];
+        let metadata = resource_metadata
+            .map(|url| format!(r#", resource_metadata="{url}""#))
+            .unwrap_or_default();
+        match self {
+            Reason::InvalidToken(_) => headers.push((
+                "www-authenticate",
+                format!(r#"Bearer error="invalid_token"{metadata}"#),
+            )),
+            Reason::InsufficientScope(scope) => headers.push((
+                "www-authenticate",
+                format!(r#"Bearer error="insufficient_scope", scope="{scope}"{metadata}"#),
+            )),
+            _ if self.status() == 401 => headers.push((
+                "www-authenticate",
+                format!("Bearer{}", metadata.trim_start_matches(',')),
+            )),
+            Reason::RateLimited { retry_after } => {
+                headers.push(("retry-after", retry_after.to_string()))
+            }
+            Reason::RateLimitCapacity => headers.push(("retry-after", "1".to_string())),
+            _ => {}
+        }
+        Denial {
+            status: self.status(),
+            code: self.code(),
+            headers,
+            body: serde_json::json!({ "error": self.code(), "message": self.to_string() })
+                .to_string(),
+        }
     }
 }
 
@@ -41,11 +148,69 @@ impl AuthError {
 mod tests {
     use super::*;
 
+    fn header<'a>(denial: &'a Denial, name: &str) -> Option<&'a str> {
+        denial
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     #[test]
-    fn body_is_json_with_stable_code() {
-        let body: serde_json::Value =
-            serde_json::from_str(&AuthError::InvalidCredentials.body()).unwrap();
-        assert_eq!(body["error"], "invalid_credentials");
-        assert_eq!(AuthError::InvalidCredentials.status(), 401);
+    fn challenges_and_codes() {
+        let meta = Some("http://edge/.well-known/oauth-protected-resource");
+        let missing = Reason::MissingCredentials.denial(meta);
+        assert_eq!(missing.status, 401);
+        assert_eq!(
+            header(&missing, "www-authenticate"),
+            Some(r#"Bearer resource_metadata="http://edge/.well-known/oauth-protected-resource""#)
+        );
+        assert_eq!(
+            header(&Reason::MissingCredentials.denial(None), "www-authenticate"),
+            Some("Bearer")
+        );
+        let expired = Reason::InvalidToken(JwtError::Expired).denial(None);
+        assert_eq!(
+            header(&expired, "www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+        let body: serde_json::Value = serde_json::from_str(&expired.body).unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["message"], "the token has expired");
+        let scope = Reason::InsufficientScope("write".into()).denial(None);
+        assert_eq!(scope.status, 403);
+        assert_eq!(
+            header(&scope, "www-authenticate"),
+            Some(r#"Bearer error="insufficient_scope", scope="write""#)
+        );
+        let limited = Reason::RateLimited { retry_after: 7 }.denial(None);
+        assert_eq!(
+            (limited.status, header(&limited, "retry-after")),
+            (429, Some("7"))
+        );
+        assert_eq!(Reason::BodyTooLarge(10).denial(None).status, 413);
+        assert_eq!(
+            Reason::InvalidToken(JwtError::NoKeys).code(),
+            "jwks_unavailable"
+        );
+        for reason in [
+            Reason::MissingCredentials,
+            Reason::InvalidApiKey,
+            Reason::AmbiguousCredentials,
+            Reason::CredentialsInQuery,
+            Reason::InvalidToken(JwtError::NoKeys),
+            Reason::InvalidToken(JwtError::Expired),
+            Reason::UnknownClientCertificate,
+            Reason::InsufficientScope("x".into()),
+            Reason::UnknownTool("x".into()),
+            Reason::UnknownRoute,
+            Reason::InvalidMcpBody(McpBodyError::Malformed),
+            Reason::BodyTooLarge(1),
+            Reason::RateLimited { retry_after: 1 },
+            Reason::RateLimitCapacity,
+            Reason::RateLimiterUnavailable,
+        ] {
+            assert!(Reason::CODES.contains(&reason.code()), "{reason:?}");
+        }
     }
 }

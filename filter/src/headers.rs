@@ -9,6 +9,10 @@ pub const IDENTITY_PREFIX: &str = "x-agent-";
 pub const SUBJECT: &str = "x-agent-subject";
 /// The subject's scopes, space-separated.
 pub const SCOPES: &str = "x-agent-scopes";
+/// HMAC over subject, scopes, time and request id (see [`crate::assertion`]).
+pub const ASSERTION: &str = "x-agent-assertion";
+/// The request id the assertion is bound to (Envoy's).
+pub const REQUEST_ID: &str = "x-request-id";
 
 pub fn is_identity_header(name: &str) -> bool {
     name.len() >= IDENTITY_PREFIX.len()

@@ -15,6 +15,7 @@ pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod mcp;
+pub mod mtls;
 pub mod ratelimit;
 pub mod scopes;
 
@@ -22,5 +23,5 @@ pub mod scopes;
 mod wasm;
 
 pub use config::Policy;
-pub use decision::{Decision, Request, decide};
+pub use decision::{Outcome, Request, Verdict, on_body, on_headers};
 pub use identity::Identity;

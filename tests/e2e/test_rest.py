@@ -54,7 +54,7 @@ def test_missing_and_wrong_key_are_refused_by_the_filter(stack):
         assert response.status_code == 401, name
         assert response.headers["content-type"] == "application/json", name
         body = response.json()
-        assert body["error"] in {"missing_credentials", "invalid_credentials"}, name
+        assert body["error"] in {"missing_credentials", "invalid_api_key"}, name
         # The local reply comes from the filter, not from the backend.
         assert response.headers.get("server") == "envoy", name
 

@@ -1,0 +1,407 @@
+//! Table-driven tests of the whole decision, with a fixed clock and an in-memory slot store.
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::json;
+
+use super::*;
+use crate::apikey::digest;
+use crate::assertion::Claims;
+use crate::ratelimit::tests::MemoryStore;
+
+const NOW_MS: u64 = 1_800_000_000_000;
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const ASSERTION_KEY: &str = "assertion-key-assertion-key-0123";
+
+fn policy_with(extra: serde_json::Value) -> Policy {
+    let mut config = json!({
+        "api_keys": [
+            {"sha256": hex::encode(digest("dev-key")), "subject": "agent_api",
+             "scopes": ["read", "write", "list", "delete"]},
+            {"sha256": hex::encode(digest("dev-key-ro")), "subject": "agent_ro", "scopes": ["read", "list"]},
+        ],
+        "jwt": {"issuer": "https://issuer.test", "audience": "bridge",
+                "hs256_secret": {"env": "JWT_HS256_SECRET"}, "hs256_kid": "hs-1"},
+        "mtls": {"source": "connection", "identities": {"agent_cert": ["read"]}},
+        "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
+        "rate_limit": {"requests": 100, "per_seconds": 60},
+        "resource_metadata": {"resource": "http://edge.test/mcp"},
+        "mcp": {"max_body_bytes": 256},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    let env = |name: &str| match name {
+        "JWT_HS256_SECRET" => Some(SECRET.to_string()),
+        "AGENT_ASSERTION_KEY" => Some(ASSERTION_KEY.to_string()),
+        _ => None,
+    };
+    Policy::from_json(config.to_string().as_bytes(), &env).unwrap()
+}
+
+fn policy() -> Policy {
+    policy_with(json!({}))
+}
+
+fn keys(policy: &Policy) -> KeySet {
+    policy.jwt.as_ref().unwrap().static_keys.clone()
+}
+
+fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.map(Into::into);
+    let claims = json!({"sub": sub, "iss": "https://issuer.test", "aud": "bridge",
+                        "exp": NOW_MS / 1000 + 60, "scope": scope});
+    encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+struct Req {
+    headers: Vec<(String, String)>,
+    peer: Option<&'static str>,
+    body: bool,
+}
+
+fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
+    let mut all = vec![
+        (":method".to_string(), method.to_string()),
+        (":path".to_string(), path.to_string()),
+        ("x-request-id".to_string(), "req-1".to_string()),
+    ];
+    all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    Req {
+        headers: all,
+        peer: None,
+        body: method == "POST" || method == "PUT",
+    }
+}
+
+fn run(policy: &Policy, store: &MemoryStore, r: &Req) -> Outcome {
+    if let Some(rate) = &policy.rate_limit {
+        rate.limiter.create_slots(store);
+    }
+    let request = Request {
+        headers: &r.headers,
+        peer_subject: r.peer,
+        now_ms: NOW_MS,
+        has_body: r.body,
+    };
+    on_headers(policy, &keys(policy), store, &request)
+}
+
+fn refusal(outcome: &Outcome) -> (u16, &'static str) {
+    match &outcome.verdict {
+        Verdict::Respond(d) => (d.status, d.code),
+        other => panic!("expected a local reply, got {other:?}"),
+    }
+}
+
+fn forwarded(outcome: Outcome) -> Forward {
+    match outcome.verdict {
+        Verdict::Forward(f) => f,
+        other => panic!("expected forward, got {other:?}"),
+    }
+}
+
+#[test]
+fn refusals() {
+    let bearer = format!("Bearer {}", token(Some("hs-1"), "agent_jwt", "read"));
+    let unknown_kid = format!("Bearer {}", token(Some("hs-9"), "agent_jwt", "read"));
+    let cases: Vec<(Req, (u16, &str))> = vec![
+        (req("GET", "/secrets/a", &[]), (401, "missing_credentials")),
+        (
+            req("GET", "/secrets/a", &[("x-api-key", "nope")]),
+            (401, "invalid_api_key"),
+        ),
+        (
+            req(
+                "GET",
+                "/secrets/a",
+                &[("x-api-key", "dev-key"), ("x-api-key", "dev-key")],
+            ),
+            (401, "ambiguous_credentials"),
+        ),
+        (
+            req(
+                "GET",
+                "/secrets/a",
+                &[("x-api-key", "dev-key"), ("authorization", &bearer)],
+            ),
+            (401, "ambiguous_credentials"),
+        ),
+        (
+            req(
+                "GET",
+                "/secrets/a?access_token=x",
+                &[("x-api-key", "dev-key")],
+            ),
+            (401, "credentials_in_query"),
+        ),
+        (
+            req(
+                "GET",
+                "/secrets/a",
+                &[("authorization", "Bearer not-a-token")],
+            ),
+            (401, "invalid_token"),
+        ),
+        (
+            req("GET", "/secrets/a", &[("authorization", &unknown_kid)]),
+            (401, "invalid_token"),
+        ),
+        (
+            req("PUT", "/secrets/a", &[("x-api-key", "dev-key-ro")]),
+            (403, "insufficient_scope"),
+        ),
+        (
+            req("GET", "/admin", &[("x-api-key", "dev-key")]),
+            (404, "unknown_route"),
+        ),
+        (
+            req(
+                "POST",
+                "/mcp",
+                &[
+                    ("x-api-key", "dev-key-ro"),
+                    ("mcp-protocol-version", "2026-07-28"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "kv.write"),
+                ],
+            ),
+            (403, "insufficient_scope"),
+        ),
+        (
+            req(
+                "POST",
+                "/mcp",
+                &[
+                    ("x-api-key", "dev-key"),
+                    ("mcp-protocol-version", "2026-07-28"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "shell.exec"),
+                ],
+            ),
+            (403, "unknown_tool"),
+        ),
+    ];
+    for (r, expected) in cases {
+        let outcome = run(&policy(), &MemoryStore::default(), &r);
+        assert_eq!(refusal(&outcome), expected, "{:?}", r.headers);
+    }
+}
+
+#[test]
+fn challenges_point_at_the_resource_metadata() {
+    let outcome = run(
+        &policy(),
+        &MemoryStore::default(),
+        &req("GET", "/secrets/a", &[]),
+    );
+    let Verdict::Respond(denial) = outcome.verdict else {
+        panic!()
+    };
+    assert!(denial.headers.contains(&(
+        "www-authenticate",
+        r#"Bearer resource_metadata="http://edge.test/.well-known/oauth-protected-resource/mcp""#
+            .to_string()
+    )));
+    let meta = run(
+        &policy(),
+        &MemoryStore::default(),
+        &req("GET", "/.well-known/oauth-protected-resource/mcp", &[]),
+    );
+    let Verdict::Respond(doc) = meta.verdict else {
+        panic!()
+    };
+    assert_eq!(doc.status, 200);
+    assert!(doc.body.contains(r#""resource":"http://edge.test/mcp""#));
+}
+
+#[test]
+fn unknown_kid_is_reported_for_a_refetch() {
+    let bearer = format!("Bearer {}", token(Some("hs-9"), "agent_jwt", "read"));
+    let outcome = run(
+        &policy(),
+        &MemoryStore::default(),
+        &req("GET", "/secrets/a", &[("authorization", &bearer)]),
+    );
+    assert!(outcome.unknown_kid);
+    let bearer = format!("Bearer {}", token(Some("hs-1"), "agent_jwt", "read"));
+    let outcome = run(
+        &policy(),
+        &MemoryStore::default(),
+        &req("GET", "/secrets/a", &[("authorization", &bearer)]),
+    );
+    assert!(!outcome.unknown_kid);
+}
+
+#[test]
+fn forwarded_requests_carry_only_the_edge_identity() {
+    let policy = policy();
+    let r = req(
+        "GET",
+        "/secrets/a",
+        &[
+            ("X-API-Key", "dev-key-ro"),
+            ("x-agent-subject", "agent_api"),
+            ("X-Agent-Subject", "agent_api"),
+            ("X-AGENT-SCOPES", "read write"),
+            ("x-agent-assertion", "v1.1.00"),
+        ],
+    );
+    let forward = forwarded(run(&policy, &MemoryStore::default(), &r));
+    assert_eq!(forward.identity.subject, "agent_ro");
+    assert_eq!(
+        forward.remove,
+        [
+            "authorization",
+            "x-agent-assertion",
+            "x-agent-scopes",
+            "x-agent-subject",
+            "x-api-key"
+        ]
+    );
+    let get = |name: &str| {
+        forward
+            .set
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("x-agent-subject"), "agent_ro");
+    assert_eq!(get("x-agent-scopes"), "list read");
+    let key = policy.assertion_key.as_ref().unwrap();
+    let claims = Claims {
+        subject: "agent_ro",
+        scopes: "list read",
+        request_id: "req-1",
+    };
+    assert_eq!(
+        key.verify(&get("x-agent-assertion"), &claims, NOW_MS / 1000, 30),
+        Ok(())
+    );
+}
+
+#[test]
+fn each_credential_kind_authenticates() {
+    let policy = policy();
+    let bearer = format!("Bearer {}", token(None, "agent_jwt", "read write"));
+    let jwt = forwarded(run(
+        &policy,
+        &MemoryStore::default(),
+        &req("PUT", "/secrets/a", &[("authorization", &bearer)]),
+    ));
+    assert_eq!(jwt.identity.subject, "agent_jwt");
+    let mut cert = req("GET", "/secrets/a", &[]);
+    cert.peer = Some("CN=agent_cert,O=Bridge");
+    let mtls = forwarded(run(&policy, &MemoryStore::default(), &cert));
+    assert_eq!(mtls.identity.subject, "agent_cert");
+    cert.peer = Some("CN=stranger,O=Bridge");
+    assert_eq!(
+        refusal(&run(&policy, &MemoryStore::default(), &cert)),
+        (401, "unknown_client_certificate")
+    );
+}
+
+#[test]
+fn mcp_calls_of_older_revisions_are_read_from_the_body() {
+    let policy = policy();
+    let store = MemoryStore::default();
+    let r = req(
+        "POST",
+        "/mcp",
+        &[
+            ("x-api-key", "dev-key-ro"),
+            ("mcp-protocol-version", "2025-11-25"),
+        ],
+    );
+    let Verdict::ReadBody(pending) = run(&policy, &store, &r).verdict else {
+        panic!("expected to read the body")
+    };
+    let call = |tool: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": tool, "arguments": {}}})
+        .to_string()
+    };
+    let verdict = |body: &str| on_body(&policy, &store, pending.clone(), body.as_bytes(), NOW_MS);
+    assert!(matches!(verdict(&call("kv.read")), Verdict::Forward(_)));
+    let code = |v: Verdict| match v {
+        Verdict::Respond(d) => (d.status, d.code),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        code(verdict(&call("kv.write"))),
+        (403, "insufficient_scope")
+    );
+    assert_eq!(code(verdict("{oops")), (400, "invalid_jsonrpc"));
+    assert_eq!(code(verdict(&" ".repeat(257))), (413, "body_too_large"));
+    let read_resource = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read",
+                               "params": {"uri": "kv://agent_ro/a"}})
+    .to_string();
+    assert!(matches!(verdict(&read_resource), Verdict::Forward(_)));
+    // Streams and session ends need no body.
+    let get = req("GET", "/mcp", &[("x-api-key", "dev-key-ro")]);
+    assert!(matches!(
+        run(&policy, &store, &get).verdict,
+        Verdict::Forward(_)
+    ));
+}
+
+#[test]
+fn rate_limits_per_subject_with_overrides() {
+    let policy = policy_with(json!({"rate_limit": {
+        "requests": 2, "per_seconds": 60,
+        "subjects": {"agent_api": {"requests": 3, "per_seconds": 60}},
+        "tools": {"kv.write": {"requests": 1, "per_seconds": 60}},
+    }}));
+    let store = MemoryStore::default();
+    let count = |key: &str, n: usize| {
+        (0..n)
+            .map(|_| {
+                run(
+                    &policy,
+                    &store,
+                    &req("GET", "/secrets/a", &[("x-api-key", key)]),
+                )
+            })
+            .filter(|o| matches!(o.verdict, Verdict::Forward(_)))
+            .count()
+    };
+    assert_eq!(count("dev-key-ro", 5), 2);
+    assert_eq!(count("dev-key", 5), 3);
+    let limited = run(
+        &policy,
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "dev-key-ro")]),
+    );
+    let Verdict::Respond(denial) = limited.verdict else {
+        panic!()
+    };
+    assert_eq!((denial.status, denial.code), (429, "rate_limited"));
+    assert!(denial.headers.contains(&("retry-after", "30".to_string())));
+
+    // kv.write has its own, smaller bucket on top of the subject's.
+    let store = MemoryStore::default();
+    let write = req(
+        "POST",
+        "/mcp",
+        &[
+            ("x-api-key", "dev-key"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "kv.write"),
+        ],
+    );
+    assert!(matches!(
+        run(&policy, &store, &write).verdict,
+        Verdict::Forward(_)
+    ));
+    assert_eq!(
+        refusal(&run(&policy, &store, &write)),
+        (429, "rate_limited")
+    );
+}

@@ -1,0 +1,123 @@
+//! One HTTP request: headers (and maybe the body) in, host calls out.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use super::now_ms;
+use super::root::Configured;
+use super::shared::{self, SharedData};
+use crate::decision::{self, Forward, Pending};
+use crate::error::Denial;
+use crate::mtls::MtlsSource;
+use crate::{Request, Verdict};
+
+pub struct Filter {
+    state: Rc<Configured>,
+    pending: Option<Pending>,
+}
+
+impl Filter {
+    pub fn new(state: Rc<Configured>) -> Self {
+        Self {
+            state,
+            pending: None,
+        }
+    }
+
+    fn rewrite_headers(&self, forward: &Forward) {
+        for name in &forward.remove {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &forward.set {
+            self.set_http_request_header(name, Some(value));
+        }
+    }
+
+    /// `headers_sent`: the rewrite was applied when the body started (see `Verdict::ReadBody`).
+    fn carry_out(&mut self, verdict: Verdict, headers_sent: bool) -> Action {
+        match verdict {
+            Verdict::Forward(forward) => {
+                if !headers_sent {
+                    self.rewrite_headers(&forward);
+                }
+                self.state.metrics.allowed();
+                Action::Continue
+            }
+            Verdict::Respond(reply) => {
+                self.respond(&reply);
+                Action::Pause
+            }
+            Verdict::ReadBody(pending) => {
+                // The host cannot hold the headers while the body arrives: they go on now.
+                self.rewrite_headers(pending.forward());
+                self.pending = Some(pending);
+                Action::Continue
+            }
+        }
+    }
+
+    fn respond(&self, reply: &Denial) {
+        if reply.status >= 400 {
+            self.state.metrics.denied(reply.code);
+        }
+        let headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        self.send_http_response(
+            u32::from(reply.status),
+            headers,
+            Some(reply.body.as_bytes()),
+        );
+    }
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let policy = &self.state.policy;
+        let headers = self.get_http_request_headers();
+        let peer = policy
+            .mtls
+            .as_ref()
+            .filter(|m| m.source == MtlsSource::Connection)
+            .and_then(|_| self.get_property(vec!["connection", "subject_peer_certificate"]))
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|dn| !dn.is_empty());
+        let remote = policy.jwt.as_ref().is_some_and(|j| j.remote.is_some());
+        let keys = self.state.keys.current(remote);
+        let request = Request {
+            headers: &headers,
+            peer_subject: peer.as_deref(),
+            now_ms: now_ms(),
+            has_body: !end_of_stream,
+        };
+        let outcome = decision::on_headers(policy, &keys, &SharedData, &request);
+        if outcome.unknown_kid && remote {
+            shared::report_unknown_kid();
+        }
+        self.carry_out(outcome.verdict, false)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        if body_size > self.state.policy.mcp_max_body {
+            self.pending = None;
+            self.respond(&decision::body_too_large(&self.state.policy));
+            return Action::Pause;
+        }
+        if !end_of_stream {
+            return Action::Pause; // buffer until the whole body is here
+        }
+        let pending = self.pending.take().expect("checked above");
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let verdict = decision::on_body(&self.state.policy, &SharedData, pending, &body, now_ms());
+        self.carry_out(verdict, true)
+    }
+}

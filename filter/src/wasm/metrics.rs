@@ -1,0 +1,58 @@
+//! Counters in Envoy's `/stats` (prefixed `wasmcustom.` by Envoy).
+
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+use crate::error::Reason;
+
+const PREFIX: &str = "vault_mcp_filter";
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    allowed: Option<u32>,
+    denied: HashMap<&'static str, u32>,
+    jwks_fetch_ok: Option<u32>,
+    jwks_fetch_failed: Option<u32>,
+}
+
+fn counter(name: &str) -> Option<u32> {
+    hostcalls::define_metric(MetricType::Counter, &format!("{PREFIX}.{name}")).ok()
+}
+
+impl Metrics {
+    pub fn define() -> Self {
+        Metrics {
+            allowed: counter("allowed"),
+            denied: Reason::CODES
+                .iter()
+                .filter_map(|code| Some((*code, counter(&format!("denied.{code}"))?)))
+                .collect(),
+            jwks_fetch_ok: counter("jwks_fetch.ok"),
+            jwks_fetch_failed: counter("jwks_fetch.failed"),
+        }
+    }
+
+    fn bump(id: Option<u32>) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    pub fn allowed(&self) {
+        Self::bump(self.allowed);
+    }
+
+    pub fn denied(&self, code: &str) {
+        Self::bump(self.denied.get(code).copied());
+    }
+
+    pub fn jwks_fetch(&self, ok: bool) {
+        Self::bump(if ok {
+            self.jwks_fetch_ok
+        } else {
+            self.jwks_fetch_failed
+        });
+    }
+}
