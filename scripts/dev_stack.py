@@ -12,7 +12,7 @@ DEV = ROOT / ".dev"
 PIDS = DEV / "pids.json"
 CREDENTIALS = DEV / "credentials.json"
 # What each started process must still be, so `down` never signals a recycled pid.
-EXECUTABLES = {"openbao": "bao", "backend": "vault-mcp-bridge", "envoy": "envoy"}
+EXECUTABLES = {"jwks": "http.server", "openbao": "bao", "backend": "vault-mcp-bridge", "envoy": "envoy"}
 
 
 def running() -> dict:
@@ -24,7 +24,7 @@ def running() -> dict:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if pid_alive(pid) and EXECUTABLES[name] in {Path(arg).name for arg in argv}:
+        if pid_alive(pid) and EXECUTABLES[name] in {Path(arg).name for arg in argv} | set(argv):
             alive[name] = pid
     return alive
 
@@ -58,7 +58,7 @@ def up() -> int:
 
 def down() -> int:
     alive = running()
-    for name in ("envoy", "backend", "openbao"):
+    for name in ("envoy", "backend", "openbao", "jwks"):
         if name not in alive:
             continue
         pid = alive[name]

@@ -10,16 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jwt as pyjwt
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -28,6 +33,10 @@ FILTER_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.was
 ENVOY_CONFIG = ROOT / "envoy" / "envoy.yaml"
 AGENTS_FILE = ROOT / "local-vault" / "agents.json"
 ROOT_TOKEN = "dev-root-token"
+JWT_ISSUER = "vault-mcp-bridge-dev"
+JWT_AUDIENCE = "vault-mcp-bridge"
+HS256_KID = "dev-hs256"
+RS256_KID = "dev-rs256-1"
 
 
 @dataclass
@@ -36,14 +45,45 @@ class Ports:
     backend: int
     envoy: int
     envoy_admin: int
+    jwks: int
 
     @classmethod
     def dev(cls) -> "Ports":
-        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901)
+        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090)
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*free_ports(4))
+        return cls(*free_ports(5))
+
+
+@dataclass
+class Secrets:
+    """Dev secrets, fresh for every stack: the edge/backend assertion key, the HS256 secret and
+    an RS256 key pair whose public half the JWKS server publishes."""
+
+    assertion_key: str
+    hs256_secret: str
+    rsa_private_pem: bytes
+
+    @classmethod
+    def generate(cls) -> "Secrets":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return cls(secrets.token_hex(32), secrets.token_hex(32), pem)
+
+    def jwk(self, kid: str = RS256_KID, pem: bytes | None = None) -> dict:
+        private = serialization.load_pem_private_key(pem or self.rsa_private_pem, None)
+        jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+        return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
+
+    def token(self, subject: str, scopes: str, *, alg: str = "HS256", ttl: int = 3600, **claims) -> str:
+        now = int(time.time())
+        payload = {"sub": subject, "scope": scopes, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE,
+                   "iat": now, "exp": now + ttl, **claims}
+        if alg == "HS256":
+            return pyjwt.encode(payload, self.hs256_secret, algorithm="HS256", headers={"kid": HS256_KID})
+        return pyjwt.encode(payload, self.rsa_private_pem, algorithm="RS256", headers={"kid": RS256_KID})
 
 
 def free_ports(count: int) -> list[int]:
@@ -71,8 +111,9 @@ def load_agents() -> list[dict]:
     return json.loads(AGENTS_FILE.read_text())["agents"]
 
 
-def filter_config(agents: list[dict]) -> dict:
-    """The wasm filter's configuration for these agents: API keys by SHA-256 only."""
+def filter_config(agents: list[dict], ports: Ports) -> dict:
+    """The wasm filter's configuration for these agents and ports: API keys by SHA-256 only,
+    secrets by the name of the environment variable Envoy passes to the VM."""
     return {
         "api_key_header": "x-api-key",
         "api_keys": [
@@ -83,7 +124,31 @@ def filter_config(agents: list[dict]) -> dict:
             }
             for a in agents
         ],
+        "jwt": {
+            "issuer": JWT_ISSUER,
+            "audience": JWT_AUDIENCE,
+            "hs256_secret": {"env": "JWT_HS256_SECRET"},
+            "hs256_kid": HS256_KID,
+            "jwks_remote": {
+                "cluster": "jwks",
+                "authority": f"127.0.0.1:{ports.jwks}",
+                "path": "/jwks.json",
+                "cache_seconds": 300,
+                "cooldown_seconds": 30,
+            },
+        },
+        "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
+        "rate_limit": {"requests": 60, "per_seconds": 60},
+        "resource_metadata": {"resource": f"http://127.0.0.1:{ports.envoy}/mcp"},
     }
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` applied recursively (dicts merge, anything else replaces)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _wasm_filter(config: dict) -> dict:
@@ -107,11 +172,13 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
         if listener["name"] == "agents":
             listener["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy)
     for cluster in config["static_resources"]["clusters"]:
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         if cluster["name"] == "backend":
             if backend_host != "127.0.0.1":
                 cluster["type"] = "STRICT_DNS"
-            endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
             endpoint["address"]["socket_address"].update(address=backend_host, port_value=ports.backend)
+        if cluster["name"] == "jwks":
+            endpoint["address"]["socket_address"]["port_value"] = ports.jwks
     wasm = _wasm_filter(config)
     wasm["vm_config"]["code"]["local"]["filename"] = str(wasm_path)
     wasm["configuration"]["value"] = json.dumps(filter_json)
@@ -125,7 +192,7 @@ def render_compose_envoy_config() -> str:
     """The Envoy config of local-vault/docker-compose.yml: envoy/envoy.yaml with container
     addresses. Committed as generated; a test checks it is current."""
     config = render_envoy_config(
-        Ports.dev(), filter_config(load_agents()), listen_host="0.0.0.0",
+        Ports.dev(), filter_config(load_agents(), Ports.dev()), listen_host="0.0.0.0",
         backend_host="backend", wasm_path="/etc/envoy/vault_mcp_filter.wasm",
     )
     header = ("# Generated from envoy/envoy.yaml by `.venv/bin/python scripts/stack.py compose-envoy`;\n"
@@ -170,6 +237,9 @@ class Stack:
     envoy_concurrency: int = 2
     agents: list[dict] = field(default_factory=load_agents)
     backend_env: dict = field(default_factory=dict)
+    #: Merged into the filter configuration (e.g. tighter rate limits for a test).
+    filter_overrides: dict = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=Secrets.generate)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -200,14 +270,37 @@ class Stack:
         self.processes[name] = process
         return process
 
+    @property
+    def jwks_dir(self) -> Path:
+        return self.run_dir / "jwks"
+
+    def publish_jwks(self, keys: list[dict]) -> None:
+        """Replaces the document the JWKS server serves (atomically)."""
+        self.jwks_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.jwks_dir / ".jwks.json.tmp"
+        tmp.write_text(json.dumps({"keys": keys}))
+        tmp.replace(self.jwks_dir / "jwks.json")
+
     def start(self) -> None:
         try:
+            self.start_jwks()
             self.start_openbao()
             self.start_backend()
             self.start_envoy()
         except BaseException:
             self.stop()
             raise
+
+    def start_jwks(self) -> None:
+        """A plain static file server for the JWKS, as an identity provider would publish it."""
+        if not (self.jwks_dir / "jwks.json").exists():
+            self.publish_jwks([self.secrets.jwk()])
+        process = self._spawn("jwks", [
+            sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+            "--directory", str(self.jwks_dir), str(self.ports.jwks),
+        ])
+        wait_until("JWKS server", lambda: http_status(f"http://127.0.0.1:{self.ports.jwks}/jwks.json") == 200,
+                   process, self.logs / "jwks.log")
 
     def start_openbao(self) -> None:
         process = self._spawn(
@@ -230,6 +323,7 @@ class Stack:
             "VAULT_TOKEN": ROOT_TOKEN,
             "HOST": "127.0.0.1",
             "PORT": str(self.ports.backend),
+            "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
             **self.backend_env,
         }
         process = self._spawn("backend", [str(BACKEND_BIN), "serve"], env)
@@ -238,7 +332,8 @@ class Stack:
 
     def start_envoy(self) -> None:
         config_path = self.run_dir / "envoy.yaml"
-        config_path.write_text(yaml.safe_dump(render_envoy_config(self.ports, filter_config(self.agents))))
+        config = merged(filter_config(self.agents, self.ports), self.filter_overrides)
+        config_path.write_text(yaml.safe_dump(render_envoy_config(self.ports, config)))
         # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
         # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
         # group, which is what `stop_process` signals.
@@ -249,13 +344,22 @@ class Stack:
             # Several Envoys (dev stack, tests) may run on one machine.
             "--use-dynamic-base-id",
             "--log-level", "warn", "--component-log-level", "wasm:info",
-        ])
+        ], {
+            # Read by the filter through vm_config.environment_variables.host_env_keys.
+            "JWT_HS256_SECRET": self.secrets.hs256_secret,
+            "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
+        })
         # Ready when the filter itself answers: a request without credentials gets its 401.
         wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz") == 401,
                    process, self.logs / "envoy.log")
 
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            stop_process(process.pid, process)
+
     def stop(self) -> None:
-        for name in ("envoy", "backend", "openbao"):
+        for name in ("envoy", "backend", "openbao", "jwks"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
@@ -271,6 +375,16 @@ class Stack:
             },
             "openbao_root_token": ROOT_TOKEN,
             "api_keys": {a["api_key"]: {"subject": a["subject"], "scopes": a["scopes"]} for a in self.agents},
+            "jwt": {
+                "issuer": JWT_ISSUER,
+                "audience": JWT_AUDIENCE,
+                "hs256_secret": self.secrets.hs256_secret,
+                "hs256_kid": HS256_KID,
+                "rs256_kid": RS256_KID,
+                "rs256_private_key_pem": self.secrets.rsa_private_pem.decode(),
+                "jwks_url": f"http://127.0.0.1:{self.ports.jwks}/jwks.json",
+                "example_token_agent_api_hs256": self.secrets.token("agent_api", "read write list delete"),
+            },
         }
 
 

@@ -2,7 +2,7 @@
 
 use figment::Figment;
 use figment::providers::Env;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -16,6 +16,8 @@ const VARIABLES: &[&str] = &[
     "HOST",
     "PORT",
     "LOG_LEVEL",
+    "AGENT_ASSERTION_KEY",
+    "AGENT_ASSERTION_MAX_AGE",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +44,11 @@ pub struct Config {
     /// `tracing` filter directive, e.g. `info` or `vault_mcp_bridge=debug`.
     #[serde(default = "defaults::log_level")]
     pub log_level: String,
+    /// Key shared with the edge filter: requests must carry its `x-agent-assertion`.
+    pub agent_assertion_key: SecretString,
+    /// How old (or how far in the future) an assertion may be, in seconds.
+    #[serde(default = "defaults::assertion_max_age")]
+    pub agent_assertion_max_age: u64,
 }
 
 mod defaults {
@@ -62,6 +69,9 @@ mod defaults {
     }
     pub fn log_level() -> String {
         "info".into()
+    }
+    pub fn assertion_max_age() -> u64 {
+        60
     }
 }
 
@@ -85,6 +95,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        vault_mcp_filter::assertion::AssertionKey::new(
+            self.agent_assertion_key.expose_secret().as_bytes(),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            name: "AGENT_ASSERTION_KEY",
+            reason: e.to_string(),
+        })?;
         let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
             name: "VAULT_ADDR",
             reason: e.to_string(),
@@ -131,9 +148,11 @@ mod tests {
         f
     }
 
+    const KEY: (&str, &str) = ("agent_assertion_key", "0123456789abcdef0123456789abcdef");
+
     #[test]
     fn defaults_apply() {
-        let config = Config::from_figment(figment(&[("vault_token", "t")])).unwrap();
+        let config = Config::from_figment(figment(&[("vault_token", "t"), KEY])).unwrap();
         assert_eq!(config.kv_mount, "secret");
         assert_eq!(config.default_prefix, "agents");
         assert_eq!(config.port, 8089);
@@ -142,17 +161,22 @@ mod tests {
     #[test]
     fn invalid_values_are_named() {
         let cases = [
-            (vec![], "vault_token"),
+            (vec![KEY], "vault_token"),
+            (vec![("vault_token", "t")], "agent_assertion_key"),
             (
-                vec![("vault_token", "t"), ("vault_addr", "nope")],
+                vec![("vault_token", "t"), ("agent_assertion_key", "short")],
+                "AGENT_ASSERTION_KEY",
+            ),
+            (
+                vec![("vault_token", "t"), KEY, ("vault_addr", "nope")],
                 "VAULT_ADDR",
             ),
             (
-                vec![("vault_token", "t"), ("kv_mount", "a/../b")],
+                vec![("vault_token", "t"), KEY, ("kv_mount", "a/../b")],
                 "KV_MOUNT",
             ),
             (
-                vec![("vault_token", "t"), ("default_prefix", "/x")],
+                vec![("vault_token", "t"), KEY, ("default_prefix", "/x")],
                 "DEFAULT_PREFIX",
             ),
         ];
@@ -166,7 +190,9 @@ mod tests {
 
     #[test]
     fn token_is_not_in_debug_output() {
-        let config = Config::from_figment(figment(&[("vault_token", "s.supersecret")])).unwrap();
-        assert!(!format!("{config:?}").contains("supersecret"));
+        let config =
+            Config::from_figment(figment(&[("vault_token", "s.supersecret"), KEY])).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("supersecret") && !debug.contains(KEY.1));
     }
 }

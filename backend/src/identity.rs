@@ -1,13 +1,19 @@
 //! Who is calling the backend.
 //!
 //! Behind Envoy the filter has authenticated the caller, removed every client-sent `x-agent-*`
-//! header and set `x-agent-subject` and `x-agent-scopes`; the backend listens on loopback only.
+//! header and set `x-agent-subject`, `x-agent-scopes` and `x-agent-assertion`, an HMAC over
+//! those and the request id with a key only the filter and the backend hold. The backend trusts
+//! the identity only when the assertion checks out and is fresh, so a request that did not pass
+//! the filter is refused even if it reaches the backend's port.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
+use vault_mcp_filter::assertion::{AssertionKey, Claims};
 use vault_mcp_filter::headers;
 use vault_mcp_filter::identity::is_valid_subject;
 
@@ -16,26 +22,55 @@ use crate::error::ApiError;
 /// The authenticated agent, as decided at the edge.
 pub type Agent = vault_mcp_filter::Identity;
 
-pub fn agent_from_headers(headers: &HeaderMap) -> Result<Agent, ApiError> {
-    let mut subjects = headers.get_all(headers::SUBJECT);
-    let subject = subjects.next().ok_or(ApiError::Unauthenticated(
+/// How the backend checks the edge's assertion.
+pub struct EdgeTrust {
+    pub key: AssertionKey,
+    pub max_age: u64,
+}
+
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::Unauthenticated("repeated identity header"));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::Unauthenticated("malformed identity header"))
+}
+
+pub fn agent_from_headers(
+    headers: &HeaderMap,
+    trust: &EdgeTrust,
+    now: u64,
+) -> Result<Agent, ApiError> {
+    let subject = single(headers, headers::SUBJECT)?.ok_or(ApiError::Unauthenticated(
         "no agent identity on the request",
     ))?;
-    if subjects.next().is_some() {
-        return Err(ApiError::Unauthenticated("more than one agent identity"));
+    if !is_valid_subject(subject) {
+        return Err(ApiError::Unauthenticated("malformed agent identity"));
     }
-    let subject = subject
-        .to_str()
-        .ok()
-        .filter(|s| is_valid_subject(s))
-        .ok_or(ApiError::Unauthenticated("malformed agent identity"))?;
-    let scopes = headers
-        .get(headers::SCOPES)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split_ascii_whitespace()
-        .map(str::to_string);
-    Ok(Agent::new(subject, scopes))
+    let scopes = single(headers, headers::SCOPES)?.unwrap_or("");
+    let assertion = single(headers, headers::ASSERTION)?.ok_or(ApiError::Unauthenticated(
+        "the request did not pass the edge",
+    ))?;
+    let request_id = single(headers, headers::REQUEST_ID)?.unwrap_or("");
+    let claims = Claims {
+        subject,
+        scopes,
+        request_id,
+    };
+    trust
+        .key
+        .verify(assertion, &claims, now, trust.max_age)
+        .map_err(|_| ApiError::Unauthenticated("the edge assertion is invalid or stale"))?;
+    Ok(Agent::new(
+        subject,
+        scopes.split_ascii_whitespace().map(str::to_string),
+    ))
 }
 
 pub fn require_scope(agent: &Agent, scope: &'static str) -> Result<(), ApiError> {
@@ -46,12 +81,121 @@ pub fn require_scope(agent: &Agent, scope: &'static str) -> Result<(), ApiError>
     }
 }
 
-/// Middleware for every route that acts for an agent: no identity, no service.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Middleware for every route that acts for an agent: no verified identity, no service.
 pub async fn require_agent(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let agent = agent_from_headers(request.headers())?;
+    let trust = request
+        .app_data::<web::Data<EdgeTrust>>()
+        .expect("EdgeTrust is registered by AppState::configure");
+    let agent = agent_from_headers(request.headers(), trust, unix_now())?;
     request.extensions_mut().insert(agent);
     next.call(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn trust() -> EdgeTrust {
+        EdgeTrust {
+            key: AssertionKey::new(vec![3u8; 32]).unwrap(),
+            max_age: 60,
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn signed(subject: &str, scopes: &str, request_id: &str, at: u64) -> String {
+        trust().key.sign(
+            &Claims {
+                subject,
+                scopes,
+                request_id,
+            },
+            at,
+        )
+    }
+
+    #[test]
+    fn a_fresh_assertion_makes_an_agent() {
+        let assertion = signed("agent_api", "read write", "r1", NOW);
+        let agent = agent_from_headers(
+            &headers(&[
+                ("x-agent-subject", "agent_api"),
+                ("x-agent-scopes", "read write"),
+                ("x-agent-assertion", &assertion),
+                ("x-request-id", "r1"),
+            ]),
+            &trust(),
+            NOW + 1,
+        )
+        .unwrap();
+        assert_eq!(agent.subject, "agent_api");
+        assert!(agent.has_scope("write"));
+    }
+
+    #[test]
+    fn forged_stale_replayed_or_missing_assertions_are_refused() {
+        let good = signed("agent_api", "read", "r1", NOW);
+        let forged = AssertionKey::new(vec![4u8; 32]).unwrap().sign(
+            &Claims {
+                subject: "agent_api",
+                scopes: "read",
+                request_id: "r1",
+            },
+            NOW,
+        );
+        let base = |assertion: &str, request_id: &str, scopes: &str| {
+            vec![
+                ("x-agent-subject".to_string(), "agent_api".to_string()),
+                ("x-agent-scopes".to_string(), scopes.to_string()),
+                ("x-agent-assertion".to_string(), assertion.to_string()),
+                ("x-request-id".to_string(), request_id.to_string()),
+            ]
+        };
+        let cases: Vec<(&str, Vec<(String, String)>, u64)> = vec![
+            ("forged", base(&forged, "r1", "read"), NOW),
+            ("stale", base(&good, "r1", "read"), NOW + 61),
+            ("other request", base(&good, "r2", "read"), NOW),
+            ("escalated scopes", base(&good, "r1", "read write"), NOW),
+            ("garbage", base("v1.x.y", "r1", "read"), NOW),
+            ("missing", base(&good, "r1", "read")[..2].to_vec(), NOW),
+        ];
+        for (name, pairs, now) in cases {
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert!(
+                agent_from_headers(&headers(&pairs), &trust(), now).is_err(),
+                "{name}"
+            );
+        }
+        let twice = headers(&[
+            ("x-agent-subject", "agent_api"),
+            ("x-agent-subject", "agent_b"),
+            ("x-agent-assertion", &good),
+        ]);
+        assert!(agent_from_headers(&twice, &trust(), NOW).is_err());
+    }
 }

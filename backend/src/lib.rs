@@ -15,6 +15,9 @@ use std::sync::Arc;
 use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 
+use secrecy::ExposeSecret;
+use vault_mcp_filter::assertion::AssertionKey;
+
 use crate::config::Config;
 use crate::error::{ApiError, json_error};
 use crate::vault::Vault;
@@ -26,21 +29,29 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     vault: web::Data<Vault>,
+    trust: web::Data<identity::EdgeTrust>,
     mcp: mcp::McpHttpService,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Result<Self, vault::VaultError> {
         let vault = Arc::new(Vault::new(config)?);
+        let key = AssertionKey::new(config.agent_assertion_key.expose_secret().as_bytes())
+            .map_err(|_| vault::VaultError::Upstream)?;
         Ok(Self {
             mcp: mcp::http_service(vault.clone()),
             vault: web::Data::from(vault),
+            trust: web::Data::new(identity::EdgeTrust {
+                key,
+                max_age: config.agent_assertion_max_age,
+            }),
         })
     }
 
     /// Registers every route; used by [`serve`] and by in-process tests alike.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.vault.clone())
+            .app_data(self.trust.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BODY)

@@ -2,6 +2,7 @@
 //! its rate, and what goes upstream. Everything the host knows comes in through [`Request`] and
 //! a [`SlotStore`]; nothing here calls the host.
 
+use crate::assertion::Claims;
 use crate::config::Policy;
 use crate::error::{Denial, Reason};
 use crate::headers::{self, is_identity_header};
@@ -68,8 +69,6 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub identity: Identity,
-    /// Envoy's `x-request-id`, which the assertion is bound to.
-    pub request_id: String,
     /// Headers to remove (all their values), before `set`.
     pub remove: Vec<String>,
     pub set: Vec<(&'static str, String)>,
@@ -252,7 +251,7 @@ fn admit(
     policy: &Policy,
     store: &impl SlotStore,
     now_ms: u64,
-    mut forward: Forward,
+    forward: Forward,
     calls: &[Call],
 ) -> Result<Verdict, Reason> {
     for call in calls {
@@ -282,19 +281,6 @@ fn admit(
                 })?;
         }
     }
-    if let Some(key) = &policy.assertion_key {
-        // Sign what is forwarded, bound to this request's id.
-        let scopes = forward.identity.scopes_header();
-        let assertion = key.sign(
-            &crate::assertion::Claims {
-                subject: &forward.identity.subject,
-                scopes: &scopes,
-                request_id: &forward.request_id,
-            },
-            now_ms / 1000,
-        );
-        forward.set.push((headers::ASSERTION, assertion));
-    }
     Ok(Verdict::Forward(forward))
 }
 
@@ -320,15 +306,25 @@ fn forward(policy: &Policy, request: &Request<'_>, identity: Identity) -> Forwar
     }
     remove.sort();
     remove.dedup();
-    let set = vec![
+    let scopes = identity.scopes_header();
+    let request_id = request
+        .header(headers::REQUEST_ID)
+        .unwrap_or("")
+        .to_string();
+    let mut set = vec![
         (headers::SUBJECT, identity.subject.clone()),
-        (headers::SCOPES, identity.scopes_header()),
+        (headers::SCOPES, scopes.clone()),
     ];
+    if let Some(key) = &policy.assertion_key {
+        // Sign exactly what is forwarded, bound to this request's id.
+        let claims = Claims {
+            subject: &identity.subject,
+            scopes: &scopes,
+            request_id: &request_id,
+        };
+        set.push((headers::ASSERTION, key.sign(&claims, request.now_ms / 1000)));
+    }
     Forward {
-        request_id: request
-            .header(headers::REQUEST_ID)
-            .unwrap_or("")
-            .to_string(),
         identity,
         remove,
         set,

@@ -1,10 +1,12 @@
 """The committed configuration agrees with the one list of dev agents."""
 
+import os
+
 import stack as stacks
 
 
 def test_envoy_yaml_holds_the_dev_agents_of_agents_json():
-    assert stacks.committed_filter_config() == stacks.filter_config(stacks.load_agents())
+    assert stacks.committed_filter_config() == stacks.filter_config(stacks.load_agents(), stacks.Ports.dev())
 
 
 def test_filter_is_a_wasi_module(built):
@@ -33,8 +35,12 @@ def test_committed_envoy_configs_validate(built, tmp_path):
     }.items():
         path = tmp_path / name
         path.write_text(text)
+        # Validation loads the filter and runs its configuration, which needs the secrets.
+        secrets = stacks.Secrets.generate()
+        env = {**os.environ, "JWT_HS256_SECRET": secrets.hs256_secret,
+               "AGENT_ASSERTION_KEY": secrets.assertion_key}
         result = subprocess.run(
             [str(stacks.VENV_BIN / "envoy"), "--mode", "validate", "-c", str(path)],
-            cwd=stacks.ROOT, capture_output=True, text=True, timeout=120,
+            cwd=stacks.ROOT, capture_output=True, text=True, timeout=120, env=env,
         )
         assert result.returncode == 0, result.stdout + result.stderr
