@@ -173,7 +173,8 @@ mod tests {
                 ("x-request-id".to_string(), request_id.to_string()),
             ]
         };
-        let cases: Vec<(&str, Vec<(String, String)>, u64)> = vec![
+        type Headers = Vec<(String, String)>;
+        let cases: Vec<(&str, Headers, u64)> = vec![
             ("forged", base(&forged, "r1", "read"), NOW),
             ("stale", base(&good, "r1", "read"), NOW + 61),
             ("other request", base(&good, "r2", "read"), NOW),
