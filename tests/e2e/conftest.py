@@ -22,10 +22,19 @@ def built():
     stacks.build()
 
 
+# Functional tests send many requests per agent; the rate limit itself is tested on its own.
+UNLIMITED = {"rate_limit": {"requests": 1_000_000, "per_seconds": 60}}
+
+
+def start_stack(tmp_path_factory, name: str, **options) -> stacks.Stack:
+    running = stacks.Stack(run_dir=tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), **options)
+    running.start()
+    return running
+
+
 @pytest.fixture(scope="session")
 def stack(built, tmp_path_factory):
-    running = stacks.Stack(run_dir=tmp_path_factory.mktemp("stack"), ports=stacks.Ports.free())
-    running.start()
+    running = start_stack(tmp_path_factory, "stack", filter_overrides=UNLIMITED)
     yield running
     running.stop()
 
@@ -34,6 +43,20 @@ def stack(built, tmp_path_factory):
 def api_keys(stack):
     """Subject -> API key of the dev agents."""
     return {a["subject"]: a["api_key"] for a in stack.agents}
+
+
+def wait_for(check, seconds: float = 15, interval: float = 0.2):
+    """Polls `check` until it returns something truthy; returns it, or fails after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds}s")
+        time.sleep(interval)
 
 
 @pytest.fixture
