@@ -34,25 +34,31 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def up() -> int:
+def up(edge: bool) -> int:
     if running():
         print("dev stack already running:", file=sys.stderr)
         return status()
     ports = Ports.dev()
-    busy = [p for p in vars(ports).values() if port_in_use(p)]
+    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks] + (
+        [ports.envoy_tls, ports.envoy_mtls] if edge else [ports.envoy])
+    busy = [p for p in wanted if port_in_use(p)]
     if busy:
         print(f"ports already in use: {busy}; stop what holds them first", file=sys.stderr)
         return 1
     build()
-    stack = Stack(run_dir=DEV, ports=ports)
+    stack = Stack(run_dir=DEV, ports=ports, edge=edge)
     stack.start()
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
     credentials = stack.credentials()
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
     print(json.dumps(credentials, indent=2))
     print(f"\ncredentials: {CREDENTIALS.relative_to(ROOT)}, logs: {stack.logs.relative_to(ROOT)}/")
-    print("try: curl -H 'X-API-Key: dev-key' -X PUT -H 'content-type: application/json' "
-          "-d '{\"data\":{\"foo\":\"bar\"}}' http://127.0.0.1:10000/secrets/configs/demo")
+    tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
+    print(f"try: curl {tls}-H 'X-API-Key: dev-key' -X PUT "
+          f"-d '{{\"data\":{{\"foo\":\"bar\"}}}}' {stack.envoy_url}/secrets/configs/demo")
+    if edge:
+        print(f"     curl --cacert {stack.certs}/ca.crt --cert {stack.certs}/client-agent_api.crt "
+              f"--key {stack.certs}/client-agent_api.key {stack.mtls_url}/secrets/configs/demo")
     return 0
 
 
@@ -82,7 +88,12 @@ def status() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/dev-stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
-    return {"up": up, "down": down, "status": status}[parser.parse_args().command]()
+    parser.add_argument("--edge", action="store_true",
+                        help="with up: TLS on 10443 and mTLS on 10444 (envoy/envoy.edge.yaml) instead of 10000")
+    args = parser.parse_args()
+    if args.command == "up":
+        return up(args.edge)
+    return {"down": down, "status": status}[args.command]()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -46,14 +47,17 @@ class Ports:
     envoy: int
     envoy_admin: int
     jwks: int
+    envoy_tls: int
+    envoy_mtls: int
 
     @classmethod
     def dev(cls) -> "Ports":
-        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090)
+        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
+                   envoy_tls=10443, envoy_mtls=10444)
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*free_ports(5))
+        return cls(*free_ports(7))
 
 
 @dataclass
@@ -111,7 +115,7 @@ def load_agents() -> list[dict]:
     return json.loads(AGENTS_FILE.read_text())["agents"]
 
 
-def filter_config(agents: list[dict], ports: Ports) -> dict:
+def filter_config(agents: list[dict], ports: Ports, *, edge: bool = False) -> dict:
     """The wasm filter's configuration for these agents and ports: API keys by SHA-256 only,
     secrets by the name of the environment variable Envoy passes to the VM."""
     return {
@@ -139,7 +143,8 @@ def filter_config(agents: list[dict], ports: Ports) -> dict:
         },
         "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
         "rate_limit": {"requests": 60, "per_seconds": 60},
-        "resource_metadata": {"resource": f"http://127.0.0.1:{ports.envoy}/mcp"},
+        "resource_metadata": {"resource": f"https://127.0.0.1:{ports.envoy_tls}/mcp" if edge
+                              else f"http://127.0.0.1:{ports.envoy}/mcp"},
     }
 
 
@@ -186,6 +191,74 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
 
 
 COMPOSE_ENVOY_CONFIG = ROOT / "local-vault" / "envoy.compose.yaml"
+EDGE_ENVOY_CONFIG = ROOT / "envoy" / "envoy.edge.yaml"
+DEV_CERTS = ".dev/certs"
+
+
+def mtls_filter_config(filter_json: dict, agents: list[dict]) -> dict:
+    """The filter configuration of the mTLS listener: the same, plus certificate identities."""
+    return {**filter_json, "mtls": {
+        "source": "connection",
+        "identities": {a["subject"]: a["scopes"] for a in agents},
+    }}
+
+
+def render_edge_config(ports: Ports, filter_json: dict, agents: list[dict], *,
+                       certs: Path | str = DEV_CERTS, wasm_path: Path | str = FILTER_WASM) -> dict:
+    """envoy/envoy.yaml turned into the edge: a TLS listener (API keys, JWTs) and an mTLS
+    listener that requires a client certificate from the dev CA, both with the filter."""
+    config = render_envoy_config(ports, filter_json, wasm_path=wasm_path)
+    plain = config["static_resources"]["listeners"][0]
+
+    def tls_listener(name: str, port: int, mutual: bool) -> dict:
+        listener = json.loads(json.dumps(plain))
+        listener["name"] = name
+        listener["address"]["socket_address"]["port_value"] = port
+        chain = listener["filter_chains"][0]
+        hcm = chain["filters"][0]["typed_config"]
+        hcm["stat_prefix"] = name
+        context = {
+            "common_tls_context": {
+                "tls_certificates": [{
+                    "certificate_chain": {"filename": f"{certs}/server.crt"},
+                    "private_key": {"filename": f"{certs}/server.key"},
+                }],
+            },
+        }
+        if mutual:
+            context["require_client_certificate"] = True
+            context["common_tls_context"]["validation_context"] = {
+                "trusted_ca": {"filename": f"{certs}/ca.crt"}}
+            # Client-sent XFCC is replaced by what this connection's certificate says.
+            hcm["forward_client_cert_details"] = "SANITIZE_SET"
+            hcm["set_current_client_cert_details"] = {"subject": True, "uri": True}
+            wasm = next(f for f in hcm["http_filters"] if f["name"] == "vault_mcp_filter")
+            wasm["typed_config"]["config"]["configuration"]["value"] = json.dumps(
+                mtls_filter_config(filter_json, agents))
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                **context,
+            },
+        }
+        return listener
+
+    config["static_resources"]["listeners"] = [
+        tls_listener("agents_tls", ports.envoy_tls, mutual=False),
+        tls_listener("agents_mtls", ports.envoy_mtls, mutual=True),
+    ]
+    return config
+
+
+def render_committed_edge_config() -> str:
+    config = render_edge_config(Ports.dev(), filter_config(load_agents(), Ports.dev(), edge=True), load_agents(),
+                                wasm_path="target/wasm32-wasip1/wasm/vault_mcp_filter.wasm")
+    header = ("# The edge: TLS on 127.0.0.1:10443 and mTLS (client certificate from the dev CA required)\n"
+              "# on 127.0.0.1:10444, both with the filter; `scripts/dev-stack up --edge` runs it, with\n"
+              "# certificates from envoy/gen-dev-certs in .dev/certs. The wasm filter fails closed.\n"
+              "# Generated from envoy/envoy.yaml by `.venv/bin/python scripts/stack.py edge-envoy`.\n")
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def render_compose_envoy_config() -> str:
@@ -200,10 +273,12 @@ def render_compose_envoy_config() -> str:
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
-def http_status(url: str, headers: dict | None = None, timeout: float = 2) -> int | None:
+def http_status(url: str, headers: dict | None = None, timeout: float = 2,
+                cafile: str | None = None) -> int | None:
     request = urllib.request.Request(url, headers=headers or {})
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -240,6 +315,8 @@ class Stack:
     #: Merged into the filter configuration (e.g. tighter rate limits for a test).
     filter_overrides: dict = field(default_factory=dict)
     secrets: Secrets = field(default_factory=Secrets.generate)
+    #: Run the edge configuration (TLS and mTLS listeners) instead of the plaintext one.
+    edge: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -248,7 +325,20 @@ class Stack:
 
     @property
     def envoy_url(self) -> str:
+        if self.edge:
+            return f"https://127.0.0.1:{self.ports.envoy_tls}"
         return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def mtls_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.envoy_mtls}"
+
+    @property
+    def certs(self) -> Path:
+        return self.run_dir / "certs"
+
+    def tls_options(self) -> dict:
+        return {"cafile": str(self.certs / "ca.crt")} if self.edge else {}
 
     @property
     def backend_url(self) -> str:
@@ -332,8 +422,13 @@ class Stack:
 
     def start_envoy(self) -> None:
         config_path = self.run_dir / "envoy.yaml"
-        config = merged(filter_config(self.agents, self.ports), self.filter_overrides)
-        config_path.write_text(yaml.safe_dump(render_envoy_config(self.ports, config)))
+        config = merged(filter_config(self.agents, self.ports, edge=self.edge), self.filter_overrides)
+        if self.edge:
+            subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
+            rendered = render_edge_config(self.ports, config, self.agents, certs=self.certs)
+        else:
+            rendered = render_envoy_config(self.ports, config)
+        config_path.write_text(yaml.safe_dump(rendered))
         # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
         # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
         # group, which is what `stop_process` signals.
@@ -350,7 +445,7 @@ class Stack:
             "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
         })
         # Ready when the filter itself answers: a request without credentials gets its 401.
-        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz") == 401,
+        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == 401,
                    process, self.logs / "envoy.log")
 
     def stop_process(self, name: str) -> None:
@@ -369,6 +464,8 @@ class Stack:
             "endpoints": {
                 "envoy": self.envoy_url,
                 "mcp": f"{self.envoy_url}/mcp",
+                **({"envoy_mtls": self.mtls_url, "ca_certificate": str(self.certs / "ca.crt"),
+                    "client_certificates": str(self.certs)} if self.edge else {}),
                 "backend": self.backend_url,
                 "openbao": self.openbao_url,
                 "envoy_admin": f"http://127.0.0.1:{self.ports.envoy_admin}",
@@ -423,5 +520,7 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["compose-envoy"]:
         COMPOSE_ENVOY_CONFIG.write_text(render_compose_envoy_config())
+    elif sys.argv[1:] == ["edge-envoy"]:
+        EDGE_ENVOY_CONFIG.write_text(render_committed_edge_config())
     else:
-        sys.exit("usage: stack.py compose-envoy")
+        sys.exit("usage: stack.py compose-envoy | edge-envoy")

@@ -27,8 +27,11 @@ def test_compose_envoy_config_is_generated_from_envoy_yaml():
 def test_committed_envoy_configs_validate(built, tmp_path):
     import subprocess
 
+    certs = tmp_path / "certs"
+    subprocess.run([str(stacks.ROOT / "envoy" / "gen-dev-certs"), str(certs)], check=True, capture_output=True)
     for name, text in {
         "envoy.yaml": stacks.ENVOY_CONFIG.read_text(),
+        "edge.yaml": stacks.EDGE_ENVOY_CONFIG.read_text().replace(stacks.DEV_CERTS, str(certs)),
         # The container path of the .wasm does not exist here; point it at the build output.
         "compose.yaml": stacks.COMPOSE_ENVOY_CONFIG.read_text().replace(
             "/etc/envoy/vault_mcp_filter.wasm", str(stacks.FILTER_WASM)),
