@@ -1,0 +1,157 @@
+//! The filter's decision path, natively: what one request costs before Envoy's wasm overhead.
+//!     cargo bench -p vault-mcp-filter --bench decision
+//! Results and the comparison with in-Envoy numbers: docs/PERFORMANCE.md.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::json;
+use vault_mcp_filter::decision::{Request, Verdict, on_headers};
+use vault_mcp_filter::jwt::KeySet;
+use vault_mcp_filter::ratelimit::{Limit, Limiter, SlotStore};
+use vault_mcp_filter::{Policy, apikey};
+
+const NOW_MS: u64 = 1_800_000_000_000;
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// Shared data as a map, with Envoy's CAS semantics.
+#[derive(Default)]
+struct Store(RefCell<HashMap<String, (Vec<u8>, u32)>>);
+
+impl SlotStore for Store {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.0.borrow().get(key).cloned()
+    }
+    fn compare_and_set(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        let mut map = self.0.borrow_mut();
+        match map.get_mut(key) {
+            Some(entry) if entry.1 == cas => {
+                *entry = (value.to_vec(), cas + 1);
+                true
+            }
+            _ => false,
+        }
+    }
+    fn create(&self, key: &str, value: &[u8]) {
+        self.0.borrow_mut().insert(key.into(), (value.to_vec(), 1));
+    }
+}
+
+fn policy(rate_limit: bool) -> Policy {
+    let jwks = include_str!("../tests/fixtures/jwks.json");
+    let mut jwks: serde_json::Value = serde_json::from_str(jwks).unwrap();
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != "rsa-weak");
+    let config = json!({
+        "api_keys": [{"sha256": hex::encode(apikey::digest("dev-key")), "subject": "agent_api",
+                      "scopes": ["read", "write"]}],
+        "jwt": {"issuer": "iss", "audience": "aud", "hs256_secret": {"value": SECRET}, "jwks": jwks},
+        "assertion_key": {"value": SECRET},
+        "rate_limit": {"enabled": rate_limit, "requests": 1_000_000_000, "per_seconds": 1},
+    });
+    Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap()
+}
+
+fn token(alg: Algorithm) -> String {
+    let claims = json!({"sub": "agent_jwt", "iss": "iss", "aud": "aud", "exp": NOW_MS / 1000 + 600,
+                        "scope": "read write"});
+    let (key, kid) = match alg {
+        Algorithm::HS256 => (EncodingKey::from_secret(SECRET.as_bytes()), None),
+        Algorithm::RS256 => (
+            EncodingKey::from_rsa_pem(include_bytes!("../tests/fixtures/rsa2048.pem")).unwrap(),
+            Some("rsa-1"),
+        ),
+        _ => (
+            EncodingKey::from_ec_pem(include_bytes!("../tests/fixtures/ec256.pk8.pem")).unwrap(),
+            Some("ec-1"),
+        ),
+    };
+    let mut header = Header::new(alg);
+    header.kid = kid.map(Into::into);
+    encode(&header, &claims, &key).unwrap()
+}
+
+fn headers(credential: (&str, String)) -> Vec<(String, String)> {
+    vec![
+        (":method".into(), "GET".into()),
+        (":path".into(), "/secrets/configs/demo".into()),
+        (
+            "x-request-id".into(),
+            "4f1c2d3e-0000-4000-8000-000000000000".into(),
+        ),
+        ("user-agent".into(), "bench".into()),
+        (credential.0.into(), credential.1),
+    ]
+}
+
+fn bench_decisions(c: &mut Criterion) {
+    let policy = policy(false);
+    let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
+    let store = Store::default();
+    let cases = [
+        ("api_key", headers(("x-api-key", "dev-key".into()))),
+        (
+            "hs256",
+            headers((
+                "authorization",
+                format!("Bearer {}", token(Algorithm::HS256)),
+            )),
+        ),
+        (
+            "rs256",
+            headers((
+                "authorization",
+                format!("Bearer {}", token(Algorithm::RS256)),
+            )),
+        ),
+        (
+            "es256",
+            headers((
+                "authorization",
+                format!("Bearer {}", token(Algorithm::ES256)),
+            )),
+        ),
+    ];
+    let mut group = c.benchmark_group("decision");
+    for (name, headers) in &cases {
+        let request = Request {
+            headers,
+            peer_subject: None,
+            now_ms: NOW_MS,
+            has_body: false,
+        };
+        assert!(matches!(
+            on_headers(&policy, &keys, &store, &request).verdict,
+            Verdict::Forward(_)
+        ));
+        group.bench_function(*name, |b| {
+            b.iter(|| on_headers(&policy, &keys, &store, black_box(&request)))
+        });
+    }
+    group.finish();
+}
+
+fn bench_rate_limiter(c: &mut Criterion) {
+    let store = Store::default();
+    let limiter = Limiter::new("rl.", 1024);
+    limiter.create_slots(&store);
+    let limit = Limit {
+        requests: u32::MAX,
+        per_seconds: 1,
+    };
+    let mut now = NOW_MS;
+    c.bench_function("rate_limiter/take", |b| {
+        b.iter(|| {
+            now += 1;
+            limiter.take(&store, black_box("agent_api"), limit, now)
+        })
+    });
+}
+
+criterion_group!(benches, bench_decisions, bench_rate_limiter);
+criterion_main!(benches);
