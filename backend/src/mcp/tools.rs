@@ -15,9 +15,10 @@ use serde_json::{Map, Value};
 
 use super::caller;
 use crate::error::ApiError;
-use crate::identity::require_scope;
+use crate::identity::{Agent, require_scope};
 use crate::vault::kv::{Secret, Written};
 use crate::vault::{SecretPath, Vault};
+use vault_mcp_filter::scopes;
 
 #[derive(Clone)]
 pub struct BridgeMcp {
@@ -68,7 +69,7 @@ impl BridgeMcp {
     ) -> Result<CallToolResult, McpError> {
         let agent = caller(&context)?;
         let result = async {
-            require_scope(&agent, "read")?;
+            require_tool_scope(&agent, "kv.read")?;
             let path = SecretPath::parse(&args.path)?;
             Ok(self.vault.kv_read(&agent, &path, args.version).await?)
         };
@@ -93,12 +94,18 @@ impl BridgeMcp {
     ) -> Result<CallToolResult, McpError> {
         let agent = caller(&context)?;
         let result = async {
-            require_scope(&agent, "write")?;
+            require_tool_scope(&agent, "kv.write")?;
             let path = SecretPath::parse(&args.path)?;
             Ok(self.vault.kv_write(&agent, &path, &args.data).await?)
         };
         Ok(tool_result(result.await))
     }
+}
+
+/// The scope a tool needs, from the table the edge enforces too.
+fn require_tool_scope(agent: &Agent, tool: &str) -> Result<(), ApiError> {
+    let scope = scopes::tool_scope(tool).expect("every tool the bridge offers is in the table");
+    require_scope(agent, scope)
 }
 
 /// Success becomes structured content; a failure (Vault's or the caller's) becomes a tool

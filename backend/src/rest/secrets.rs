@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use vault_mcp_filter::scopes;
+
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
 use crate::vault::{SecretPath, Vault};
@@ -31,7 +33,7 @@ async fn read(
     path: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, "read")?;
+    require_scope(&agent, scopes::READ)?;
     let path = SecretPath::parse(&path)?;
     let secret = vault.kv_read(&agent, &path, query.version).await?;
     Ok(HttpResponse::Ok().json(secret))
@@ -43,7 +45,7 @@ async fn write(
     path: web::Path<String>,
     body: web::Json<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, "write")?;
+    require_scope(&agent, scopes::WRITE)?;
     let path = SecretPath::parse(&path)?;
     let written = vault.kv_write(&agent, &path, &body.data).await?;
     Ok(HttpResponse::Ok().json(written))
