@@ -1,6 +1,8 @@
 //! MCP tools. Each is declared with rmcp's `#[tool]`; arguments are schemars structs whose doc
-//! comments become the input schema.
+//! comments become the input schema, results are typed so each tool has an output schema.
+//! Every tool calls the same Vault operation as its REST route.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use rmcp::handler::server::common::schema_for_output;
@@ -12,13 +14,13 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler,
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use vault_mcp_filter::scopes;
 
 use super::caller;
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
-use crate::vault::kv::{Secret, Written};
-use crate::vault::{SecretPath, Vault};
-use vault_mcp_filter::scopes;
+use crate::vault::kv::{Listing, Secret, VersionsChanged, Written, check_versions};
+use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 #[derive(Clone)]
 pub struct BridgeMcp {
@@ -45,6 +47,36 @@ pub struct KvWriteArgs {
     pub path: String,
     /// Key/value pairs to store as the secret's new version.
     pub data: Map<String, Value>,
+    /// Check-and-set: write only if the current version is this (0: only if absent).
+    #[serde(default)]
+    pub cas: Option<u32>,
+}
+
+/// Arguments of `kv.list`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvListArgs {
+    /// Folder relative to the agent's own folder, e.g. `configs/`; the root when absent.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// Arguments of `kv.delete`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvPathArgs {
+    /// Secret path relative to the agent's own folder.
+    pub path: String,
+}
+
+/// Arguments of `kv.undelete` and `kv.destroy`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvVersionsArgs {
+    /// Secret path relative to the agent's own folder.
+    pub path: String,
+    /// The versions to act on (1 to 100 of them).
+    pub versions: Vec<u64>,
 }
 
 #[tool_router]
@@ -56,9 +88,30 @@ impl BridgeMcp {
         }
     }
 
+    /// Runs a tool for the calling agent once its scope is checked; failures of the caller's
+    /// input or of Vault become tool results with `isError`, not protocol errors.
+    async fn run<T, F, Fut>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &str,
+        op: F,
+    ) -> Result<CallToolResult, McpError>
+    where
+        T: Serialize,
+        F: FnOnce(Agent) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let agent = caller(context)?;
+        let result = match require_tool_scope(&agent, tool) {
+            Ok(()) => op(agent).await,
+            Err(e) => Err(e),
+        };
+        Ok(tool_result(result))
+    }
+
     #[tool(
         name = "kv.read",
-        description = "Read a secret (KV v2) from the agent's own folder. Needs the 'read' scope.",
+        description = "Read a secret (KV v2) from the agent's own folder, latest or a given version. Needs the 'read' scope.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<Secret>()
     )]
@@ -67,18 +120,16 @@ impl BridgeMcp {
         Parameters(args): Parameters<KvReadArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let agent = caller(&context)?;
-        let result = async {
-            require_tool_scope(&agent, "kv.read")?;
+        self.run(&context, "kv.read", |agent| async move {
             let path = SecretPath::parse(&args.path)?;
             Ok(self.vault.kv_read(&agent, &path, args.version).await?)
-        };
-        Ok(tool_result(result.await))
+        })
+        .await
     }
 
     #[tool(
         name = "kv.write",
-        description = "Write a new version of a secret (KV v2) in the agent's own folder. Needs the 'write' scope.",
+        description = "Write a new version of a secret (KV v2) in the agent's own folder, optionally check-and-set. Needs the 'write' scope.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -92,13 +143,103 @@ impl BridgeMcp {
         Parameters(args): Parameters<KvWriteArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let agent = caller(&context)?;
-        let result = async {
-            require_tool_scope(&agent, "kv.write")?;
+        self.run(&context, "kv.write", |agent| async move {
             let path = SecretPath::parse(&args.path)?;
-            Ok(self.vault.kv_write(&agent, &path, &args.data).await?)
-        };
-        Ok(tool_result(result.await))
+            Ok(self
+                .vault
+                .kv_write(&agent, &path, &args.data, args.cas)
+                .await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "kv.list",
+        description = "List the secret names under a folder of the agent's own (names only, never values). Needs the 'list' scope.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<Listing>()
+    )]
+    async fn kv_list(
+        &self,
+        Parameters(args): Parameters<KvListArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "kv.list", |agent| async move {
+            let prefix = SecretPrefix::parse(&args.prefix)?;
+            Ok(self.vault.kv_list(&agent, &prefix).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "kv.delete",
+        description = "Soft-delete the latest version of a secret (kv.undelete brings it back). Needs the 'delete' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<VersionsChanged>()
+    )]
+    async fn kv_delete(
+        &self,
+        Parameters(args): Parameters<KvPathArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "kv.delete", |agent| async move {
+            let path = SecretPath::parse(&args.path)?;
+            Ok(self.vault.kv_delete(&agent, &path).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "kv.undelete",
+        description = "Restore soft-deleted versions of a secret. Needs the 'write' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<VersionsChanged>()
+    )]
+    async fn kv_undelete(
+        &self,
+        Parameters(args): Parameters<KvVersionsArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "kv.undelete", |agent| async move {
+            check_versions(&args.versions).map_err(ApiError::BadRequest)?;
+            let path = SecretPath::parse(&args.path)?;
+            Ok(self.vault.kv_undelete(&agent, &path, args.versions).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "kv.destroy",
+        description = "Permanently destroy versions of a secret; they cannot be restored. Needs the 'delete' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<VersionsChanged>()
+    )]
+    async fn kv_destroy(
+        &self,
+        Parameters(args): Parameters<KvVersionsArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "kv.destroy", |agent| async move {
+            check_versions(&args.versions).map_err(ApiError::BadRequest)?;
+            let path = SecretPath::parse(&args.path)?;
+            Ok(self.vault.kv_destroy(&agent, &path, args.versions).await?)
+        })
+        .await
     }
 }
 
@@ -132,5 +273,31 @@ impl ServerHandler for BridgeMcp {
             .with_instructions(
                 "Vault for agents: each tool acts on the calling agent's own folder in Vault.",
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_a_scope_in_the_edge_table() {
+        for tool in BridgeMcp::tool_router().list_all() {
+            assert!(
+                scopes::tool_scope(&tool.name).is_some(),
+                "{} has no scope",
+                tool.name
+            );
+            assert!(
+                tool.output_schema.is_some(),
+                "{} has no output schema",
+                tool.name
+            );
+            assert!(
+                tool.annotations.is_some(),
+                "{} has no annotations",
+                tool.name
+            );
+        }
     }
 }

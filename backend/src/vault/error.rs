@@ -7,7 +7,7 @@ use vaultrs::error::ClientError;
 pub enum VaultError {
     #[error("Vault denied the operation")]
     Forbidden,
-    #[error("no secret at that path")]
+    #[error("nothing at that path")]
     NotFound,
     #[error("Vault rejected the request: {0}")]
     Rejected(String),
@@ -19,25 +19,72 @@ pub enum VaultError {
     Upstream,
 }
 
-impl From<ClientError> for VaultError {
-    fn from(error: ClientError) -> Self {
-        match error {
-            ClientError::APIError { code: 403, .. } => VaultError::Forbidden,
-            ClientError::APIError { code: 404, .. } => VaultError::NotFound,
+impl VaultError {
+    fn from_status(code: u16, errors: Vec<String>) -> Self {
+        match code {
+            403 => VaultError::Forbidden,
+            404 => VaultError::NotFound,
             // 400 messages are Vault's own words about the request (e.g. a check-and-set
             // mismatch); they name no secret value.
-            ClientError::APIError { code: 400, errors } => VaultError::Rejected(errors.join("; ")),
-            ClientError::APIError { code: 503, .. } => VaultError::Unavailable,
+            400 => VaultError::Rejected(if errors.is_empty() {
+                "invalid request".into()
+            } else {
+                errors.join("; ")
+            }),
+            // 503: sealed or standby; 429 from a performance standby is also "try later".
+            503 | 429 => VaultError::Unavailable,
+            _ => VaultError::Upstream,
+        }
+    }
+}
+
+impl From<ClientError> for VaultError {
+    fn from(error: ClientError) -> Self {
+        use rustify::errors::ClientError as Rest;
+        match error {
+            ClientError::APIError { code, errors } => VaultError::from_status(code, errors),
+            // A non-2xx answer whose body has no "errors" list (a deleted KV version's 404).
             ClientError::RestClientError {
-                source:
-                    rustify::errors::ClientError::RequestError { source, .. }
-                    | rustify::errors::ClientError::ResponseError { source },
+                source: Rest::ServerResponseError { code, .. },
+            } => VaultError::from_status(code, Vec::new()),
+            ClientError::RestClientError {
+                source: Rest::RequestError { source, .. } | Rest::ResponseError { source },
             } => match source.downcast_ref::<reqwest::Error>() {
                 Some(e) if e.is_timeout() => VaultError::Timeout,
                 Some(e) if e.is_connect() => VaultError::Unavailable,
                 _ => VaultError::Upstream,
             },
             _ => VaultError::Upstream,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_errors_whatever_the_body() {
+        let api = |code| ClientError::APIError {
+            code,
+            errors: vec!["check-and-set parameter did not match the current version".into()],
+        };
+        let bare = |code| ClientError::RestClientError {
+            source: rustify::errors::ClientError::ServerResponseError {
+                code,
+                content: Some(r#"{"data":{"data":null}}"#.into()),
+            },
+        };
+        assert!(matches!(VaultError::from(api(403)), VaultError::Forbidden));
+        assert!(matches!(VaultError::from(bare(404)), VaultError::NotFound));
+        assert!(matches!(
+            VaultError::from(bare(503)),
+            VaultError::Unavailable
+        ));
+        assert!(matches!(VaultError::from(bare(500)), VaultError::Upstream));
+        match VaultError::from(api(400)) {
+            VaultError::Rejected(message) => assert!(message.contains("check-and-set")),
+            other => panic!("{other:?}"),
         }
     }
 }

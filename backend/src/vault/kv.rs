@@ -1,14 +1,17 @@
-//! KV v2 under each agent's prefix.
+//! KV v2 under each agent's prefix: read, write (check-and-set), list, soft delete, undelete
+//! and destroy versions.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use vaultrs::api::{self, kv2::requests::ReadSecretRequest};
+use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
+use vaultrs::api::{self};
 
-use super::{SecretPath, Vault, VaultError};
+use super::{SecretPath, SecretPrefix, Vault, VaultError};
 use crate::identity::Agent;
 
 /// A secret's data and the version it was read at.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Secret {
     pub path: String,
     pub data: Map<String, Value>,
@@ -16,10 +19,25 @@ pub struct Secret {
 }
 
 /// The version a write created.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Written {
     pub path: String,
     pub version: u64,
+}
+
+/// The names directly under a folder; sub-folders end with '/'. Never values.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Listing {
+    pub prefix: String,
+    pub keys: Vec<String>,
+}
+
+/// What a delete, undelete or destroy acted on.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VersionsChanged {
+    pub path: String,
+    /// The versions named, or empty for "the latest".
+    pub versions: Vec<u64>,
 }
 
 impl Vault {
@@ -47,22 +65,111 @@ impl Vault {
         })
     }
 
+    /// Writes a new version. With `cas`, only if the current version is `cas` (0: only if the
+    /// secret does not exist yet); Vault refuses otherwise (400).
     pub async fn kv_write(
         &self,
         agent: &Agent,
         path: &SecretPath,
         data: &Map<String, Value>,
+        cas: Option<u32>,
     ) -> Result<Written, VaultError> {
-        let metadata = vaultrs::kv2::set(
-            &self.client,
-            &self.kv_mount,
-            &self.agent_path(&agent.subject, path),
-            data,
-        )
-        .await?;
+        let full = self.agent_path(&agent.subject, path);
+        let metadata = match cas {
+            Some(cas) => {
+                vaultrs::kv2::set_with_options(
+                    &self.client,
+                    &self.kv_mount,
+                    &full,
+                    data,
+                    SetSecretRequestOptions { cas },
+                )
+                .await?
+            }
+            None => vaultrs::kv2::set(&self.client, &self.kv_mount, &full, data).await?,
+        };
         Ok(Written {
             path: path.to_string(),
             version: metadata.version,
         })
     }
+
+    pub async fn kv_list(
+        &self,
+        agent: &Agent,
+        prefix: &SecretPrefix,
+    ) -> Result<Listing, VaultError> {
+        let folder = self.agent_folder(&agent.subject, prefix);
+        let keys = match vaultrs::kv2::list(&self.client, &self.kv_mount, &folder).await {
+            Ok(keys) => keys,
+            // Vault answers an empty folder with 404.
+            Err(e) => match VaultError::from(e) {
+                VaultError::NotFound => Vec::new(),
+                other => return Err(other),
+            },
+        };
+        Ok(Listing {
+            prefix: prefix.as_str().to_string(),
+            keys,
+        })
+    }
+
+    /// Soft-deletes the latest version (it can be undeleted).
+    pub async fn kv_delete(
+        &self,
+        agent: &Agent,
+        path: &SecretPath,
+    ) -> Result<VersionsChanged, VaultError> {
+        let full = self.agent_path(&agent.subject, path);
+        vaultrs::kv2::delete_latest(&self.client, &self.kv_mount, &full).await?;
+        Ok(VersionsChanged {
+            path: path.to_string(),
+            versions: Vec::new(),
+        })
+    }
+
+    pub async fn kv_undelete(
+        &self,
+        agent: &Agent,
+        path: &SecretPath,
+        versions: Vec<u64>,
+    ) -> Result<VersionsChanged, VaultError> {
+        let full = self.agent_path(&agent.subject, path);
+        vaultrs::kv2::undelete_versions(&self.client, &self.kv_mount, &full, versions.clone())
+            .await?;
+        Ok(VersionsChanged {
+            path: path.to_string(),
+            versions,
+        })
+    }
+
+    /// Permanently removes the data of these versions.
+    pub async fn kv_destroy(
+        &self,
+        agent: &Agent,
+        path: &SecretPath,
+        versions: Vec<u64>,
+    ) -> Result<VersionsChanged, VaultError> {
+        let full = self.agent_path(&agent.subject, path);
+        vaultrs::kv2::destroy_versions(&self.client, &self.kv_mount, &full, versions.clone())
+            .await?;
+        Ok(VersionsChanged {
+            path: path.to_string(),
+            versions,
+        })
+    }
+}
+
+/// Most versions one undelete or destroy may name.
+pub const MAX_VERSIONS: usize = 100;
+
+/// Checks a list of versions given by a caller: 1 to 100 positive numbers.
+pub fn check_versions(versions: &[u64]) -> Result<(), String> {
+    if versions.is_empty() || versions.len() > MAX_VERSIONS {
+        return Err(format!("versions must list 1 to {MAX_VERSIONS} versions"));
+    }
+    if versions.contains(&0) {
+        return Err("versions start at 1".into());
+    }
+    Ok(())
 }

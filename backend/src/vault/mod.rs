@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 
 pub use error::VaultError;
-pub use path::{PathError, SecretPath};
+pub use path::{PathError, SecretPath, SecretPrefix};
 
 use crate::config::Config;
 
@@ -43,5 +43,10 @@ impl Vault {
     /// The subject was validated where the identity was made, the path by [`SecretPath`].
     fn agent_path(&self, subject: &str, path: &SecretPath) -> String {
         format!("{}/{}/{}", self.prefix, subject, path)
+    }
+
+    /// `{DEFAULT_PREFIX}/{subject}/{prefix}`, for listing.
+    fn agent_folder(&self, subject: &str, prefix: &SecretPrefix) -> String {
+        format!("{}/{}/{}", self.prefix, subject, prefix.as_str())
     }
 }

@@ -55,6 +55,26 @@ impl SecretPath {
     }
 }
 
+/// A folder to list: empty (the agent's root) or a relative path with an optional trailing '/'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretPrefix(String);
+
+impl SecretPrefix {
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+        if trimmed.is_empty() {
+            return Ok(Self(String::new()));
+        }
+        let path = SecretPath::parse(trimmed)?;
+        Ok(Self(format!("{}/", path.as_str())))
+    }
+
+    /// `""` or `"a/b/"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for SecretPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -80,6 +100,20 @@ mod tests {
             "..a/b..",
         ] {
             assert_eq!(SecretPath::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        for (raw, normal) in [("", ""), ("/", ""), ("a", "a/"), ("a/b/", "a/b/")] {
+            assert_eq!(
+                SecretPrefix::parse(raw).unwrap().as_str(),
+                normal,
+                "{raw:?}"
+            );
+        }
+        for bad in ["../", "a//", "/a", "a/../", "%2e%2e/"] {
+            assert!(SecretPrefix::parse(bad).is_err(), "{bad:?}");
         }
     }
 
