@@ -5,7 +5,8 @@
 
 Idempotent. Sets up:
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
-  - Transit at `transit/` with one key per agent, named after the agent,
+  - Transit at `transit/` with two keys per agent: `{subject}` (AES-256-GCM, encryption) and
+    `{subject}-signing` (RSA-2048, signatures),
   - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`.
 Agents come from local-vault/agents.json (or AGENTS_FILE).
 """
@@ -76,6 +77,7 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
     for agent in agents:
         subject = agent["subject"]
         vault.call("POST", f"transit/keys/{subject}", {"type": "aes256-gcm96"})
+        vault.call("POST", f"transit/keys/{subject}-signing", {"type": "rsa-2048"})
         hcl = subprocess.run(
             [bridge_binary(), "gen-policy", "--agent", subject, "--mount", kv_mount, "--prefix", prefix],
             check=True, capture_output=True, text=True,

@@ -12,6 +12,7 @@ const VARIABLES: &[&str] = &[
     "VAULT_TOKEN",
     "VAULT_NAMESPACE",
     "KV_MOUNT",
+    "TRANSIT_MOUNT",
     "DEFAULT_PREFIX",
     "HOST",
     "PORT",
@@ -34,6 +35,9 @@ pub struct Config {
     /// Mount of the KV v2 engine.
     #[serde(default = "defaults::kv_mount")]
     pub kv_mount: String,
+    /// Mount of the Transit engine (keys `{subject}` and `{subject}-signing`).
+    #[serde(default = "defaults::transit_mount")]
+    pub transit_mount: String,
     /// Folder under the mount that holds one sub-folder per agent.
     #[serde(default = "defaults::default_prefix")]
     pub default_prefix: String,
@@ -57,6 +61,9 @@ mod defaults {
     }
     pub fn kv_mount() -> String {
         "secret".into()
+    }
+    pub fn transit_mount() -> String {
+        "transit".into()
     }
     pub fn default_prefix() -> String {
         "agents".into()
@@ -114,6 +121,7 @@ impl Config {
         }
         for (name, value) in [
             ("KV_MOUNT", &self.kv_mount),
+            ("TRANSIT_MOUNT", &self.transit_mount),
             ("DEFAULT_PREFIX", &self.default_prefix),
         ] {
             if value.is_empty()
@@ -174,6 +182,10 @@ mod tests {
             (
                 vec![("vault_token", "t"), KEY, ("kv_mount", "a/../b")],
                 "KV_MOUNT",
+            ),
+            (
+                vec![("vault_token", "t"), KEY, ("transit_mount", "")],
+                "TRANSIT_MOUNT",
             ),
             (
                 vec![("vault_token", "t"), KEY, ("default_prefix", "/x")],

@@ -14,7 +14,9 @@ pub enum ApiError {
     #[error("authentication required: {0}")]
     Unauthenticated(&'static str),
     #[error("the '{0}' scope is required")]
-    MissingScope(&'static str),
+    MissingScope(String),
+    #[error("no route here")]
+    UnknownRoute,
     #[error("invalid path: {0}")]
     BadPath(#[from] PathError),
     #[error("invalid request: {0}")]
@@ -31,6 +33,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::MissingScope(_) => "insufficient_scope",
+            ApiError::UnknownRoute => "unknown_route",
             ApiError::BadPath(_) => "invalid_path",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::TooLarge => "body_too_large",
@@ -55,7 +58,7 @@ impl ResponseError for ApiError {
             | ApiError::BadRequest(_)
             | ApiError::Vault(VaultError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Vault(VaultError::NotFound) => StatusCode::NOT_FOUND,
+            ApiError::Vault(VaultError::NotFound) | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
             ApiError::Vault(VaultError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Vault(VaultError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Vault(VaultError::Upstream) => StatusCode::BAD_GATEWAY,
@@ -90,7 +93,12 @@ mod tests {
     fn statuses_and_codes() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::Unauthenticated("x"), 401, "unauthenticated"),
-            (ApiError::MissingScope("read"), 403, "insufficient_scope"),
+            (
+                ApiError::MissingScope("read".into()),
+                403,
+                "insufficient_scope",
+            ),
+            (ApiError::UnknownRoute, 404, "unknown_route"),
             (PathError::Absolute.into(), 400, "invalid_path"),
             (ApiError::TooLarge, 413, "body_too_large"),
             (VaultError::Forbidden.into(), 403, "vault_forbidden"),

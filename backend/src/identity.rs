@@ -13,9 +13,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
+use std::sync::LazyLock;
 use vault_mcp_filter::assertion::{AssertionKey, Claims};
 use vault_mcp_filter::headers;
 use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::scopes::{RouteRule, RouteScope, default_routes, route_scope};
 
 use crate::error::ApiError;
 
@@ -73,11 +75,11 @@ pub fn agent_from_headers(
     ))
 }
 
-pub fn require_scope(agent: &Agent, scope: &'static str) -> Result<(), ApiError> {
+pub fn require_scope(agent: &Agent, scope: &str) -> Result<(), ApiError> {
     if agent.has_scope(scope) {
         Ok(())
     } else {
-        Err(ApiError::MissingScope(scope))
+        Err(ApiError::MissingScope(scope.to_string()))
     }
 }
 
@@ -85,6 +87,31 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The route → scope table the edge enforces, checked again here for every REST route.
+static ROUTES: LazyLock<Vec<RouteRule>> = LazyLock::new(default_routes);
+
+/// Middleware for the REST routes, after [`require_agent`]: the scope the route needs.
+pub async fn require_route_scope(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let needed = route_scope(&ROUTES, request.method().as_str(), request.path());
+    match needed {
+        RouteScope::Unknown => return Err(ApiError::UnknownRoute.into()),
+        RouteScope::Needs(Some(scope)) => {
+            let allowed = request
+                .extensions()
+                .get::<Agent>()
+                .is_some_and(|agent| agent.has_scope(scope));
+            if !allowed {
+                return Err(ApiError::MissingScope(scope.to_string()).into());
+            }
+        }
+        RouteScope::Needs(None) => {}
+    }
+    next.call(request).await
 }
 
 /// Middleware for every route that acts for an agent: no verified identity, no service.

@@ -74,6 +74,8 @@ impl AppState {
             )
             .service(
                 web::scope("")
+                    // Registered last, run first: identity, then the route's scope.
+                    .wrap(from_fn(identity::require_route_scope))
                     .wrap(from_fn(identity::require_agent))
                     .configure(rest::agent_routes),
             );

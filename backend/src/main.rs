@@ -31,6 +31,9 @@ enum Command {
         /// Folder under the mount holding one sub-folder per agent.
         #[arg(long, default_value = "agents")]
         prefix: String,
+        /// Transit mount.
+        #[arg(long, default_value = "transit")]
+        transit_mount: String,
     },
 }
 
@@ -42,12 +45,13 @@ fn main() -> std::process::ExitCode {
             agent,
             mount,
             prefix,
+            transit_mount,
         } => {
             if !vault_mcp_filter::identity::is_valid_subject(&agent) {
                 eprintln!("error: {agent:?} is not a valid agent subject");
                 return std::process::ExitCode::from(2);
             }
-            print!("{}", agent_policy(&agent, &mount, &prefix));
+            print!("{}", agent_policy(&agent, &mount, &prefix, &transit_mount));
             std::process::ExitCode::SUCCESS
         }
     }

@@ -20,6 +20,10 @@ use super::caller;
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
 use crate::vault::kv::{Listing, Secret, VersionsChanged, Written, check_versions};
+use crate::vault::transit::{
+    Ciphertext, CiphertextArgs, Payload, Plaintext, RandomArgs, RandomBytes, SignArgs, Signature,
+    Verification, VerifyArgs, check_random_bytes,
+};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 #[derive(Clone)]
@@ -238,6 +242,134 @@ impl BridgeMcp {
             check_versions(&args.versions).map_err(ApiError::BadRequest)?;
             let path = SecretPath::parse(&args.path)?;
             Ok(self.vault.kv_destroy(&agent, &path, args.versions).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.encrypt",
+        description = "Encrypt data with the agent's own Transit key; the plaintext is not stored anywhere. Needs the 'write' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<Ciphertext>()
+    )]
+    async fn transit_encrypt(
+        &self,
+        Parameters(args): Parameters<Payload>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.encrypt", |agent| async move {
+            let plaintext = args.to_base64().map_err(ApiError::BadRequest)?;
+            Ok(self.vault.transit_encrypt(&agent, &plaintext).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.decrypt",
+        description = "Decrypt a ciphertext made with the agent's own Transit key. Needs the 'read' scope.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<Plaintext>()
+    )]
+    async fn transit_decrypt(
+        &self,
+        Parameters(args): Parameters<CiphertextArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.decrypt", |agent| async move {
+            Ok(self.vault.transit_decrypt(&agent, &args.ciphertext).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.rewrap",
+        description = "Re-encrypt a ciphertext with the latest version of the agent's key, without revealing the plaintext. Needs the 'write' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<Ciphertext>()
+    )]
+    async fn transit_rewrap(
+        &self,
+        Parameters(args): Parameters<CiphertextArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.rewrap", |agent| async move {
+            Ok(self.vault.transit_rewrap(&agent, &args.ciphertext).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.sign",
+        description = "Sign data with the agent's own RSA signing key (hash and padding selectable). Needs the 'write' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<Signature>()
+    )]
+    async fn transit_sign(
+        &self,
+        Parameters(args): Parameters<SignArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.sign", |agent| async move {
+            let input = args.input.to_base64().map_err(ApiError::BadRequest)?;
+            Ok(self
+                .vault
+                .transit_sign(&agent, &input, &args.options())
+                .await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.verify",
+        description = "Check a signature made with the agent's own signing key. Needs the 'read' scope.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<Verification>()
+    )]
+    async fn transit_verify(
+        &self,
+        Parameters(args): Parameters<VerifyArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.verify", |agent| async move {
+            let input = args.input.to_base64().map_err(ApiError::BadRequest)?;
+            let options = args.options();
+            Ok(self
+                .vault
+                .transit_verify(&agent, &input, &args.signature, &options)
+                .await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "transit.random",
+        description = "Random bytes from Vault (1 to 1024, base64 or hex). Needs the 'read' scope.",
+        annotations(read_only_hint = true, idempotent_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<RandomBytes>()
+    )]
+    async fn transit_random(
+        &self,
+        Parameters(args): Parameters<RandomArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "transit.random", |_| async move {
+            check_random_bytes(args.bytes).map_err(ApiError::BadRequest)?;
+            Ok(self.vault.transit_random(args.bytes, args.format).await?)
         })
         .await
     }

@@ -2,12 +2,15 @@
 
 mod health;
 mod secrets;
+mod transit;
 
 use actix_web::web;
 
 pub use health::healthz;
 
-/// Routes that act for an agent; the caller wraps them in [`crate::identity::require_agent`].
+/// Routes that act for an agent; the caller wraps them in [`crate::identity::require_agent`]
+/// and [`crate::identity::require_route_scope`], so handlers never check scopes themselves.
 pub fn agent_routes(cfg: &mut web::ServiceConfig) {
     secrets::routes(cfg);
+    transit::routes(cfg);
 }

@@ -1,14 +1,12 @@
 //! `/secrets`: KV v2 in the caller's own folder.
 
+use crate::error::ApiError;
+use crate::identity::Agent;
+use crate::vault::kv::check_versions;
+use crate::vault::{SecretPath, SecretPrefix, Vault};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use vault_mcp_filter::scopes;
-
-use crate::error::ApiError;
-use crate::identity::{Agent, require_scope};
-use crate::vault::kv::check_versions;
-use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/secrets", web::get().to(list))
@@ -53,7 +51,6 @@ async fn read(
     path: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, scopes::READ)?;
     let path = SecretPath::parse(&path)?;
     Ok(HttpResponse::Ok().json(vault.kv_read(&agent, &path, query.version).await?))
 }
@@ -64,7 +61,6 @@ async fn write(
     path: web::Path<String>,
     body: web::Json<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, scopes::WRITE)?;
     let path = SecretPath::parse(&path)?;
     let written = vault.kv_write(&agent, &path, &body.data, body.cas).await?;
     Ok(HttpResponse::Ok().json(written))
@@ -75,7 +71,6 @@ async fn list(
     agent: web::ReqData<Agent>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, scopes::LIST)?;
     let prefix = SecretPrefix::parse(&query.prefix)?;
     Ok(HttpResponse::Ok().json(vault.kv_list(&agent, &prefix).await?))
 }
@@ -85,7 +80,6 @@ async fn delete(
     agent: web::ReqData<Agent>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_scope(&agent, scopes::DELETE)?;
     let path = SecretPath::parse(&path)?;
     Ok(HttpResponse::Ok().json(vault.kv_delete(&agent, &path).await?))
 }
@@ -99,11 +93,9 @@ async fn versions_action(
     let versions = body.into_inner().versions;
     check_versions(&versions).map_err(ApiError::BadRequest)?;
     let changed = if let Some(path) = path.strip_suffix(":undelete") {
-        require_scope(&agent, scopes::WRITE)?;
         let path = SecretPath::parse(path)?;
         vault.kv_undelete(&agent, &path, versions).await?
     } else if let Some(path) = path.strip_suffix(":destroy") {
-        require_scope(&agent, scopes::DELETE)?;
         let path = SecretPath::parse(path)?;
         vault.kv_destroy(&agent, &path, versions).await?
     } else {

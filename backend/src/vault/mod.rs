@@ -4,6 +4,7 @@
 mod error;
 pub mod kv;
 pub mod path;
+pub mod transit;
 
 use secrecy::ExposeSecret;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
@@ -17,6 +18,7 @@ use crate::config::Config;
 pub struct Vault {
     client: VaultClient,
     kv_mount: String,
+    transit_mount: String,
     prefix: String,
 }
 
@@ -35,6 +37,7 @@ impl Vault {
         Ok(Self {
             client,
             kv_mount: config.kv_mount.clone(),
+            transit_mount: config.transit_mount.clone(),
             prefix: config.default_prefix.clone(),
         })
     }

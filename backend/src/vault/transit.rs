@@ -1,0 +1,404 @@
+//! Transit: encryption as a service with the agent's own keys. Each agent has an encryption key
+//! named after it (`{subject}`, AES-256-GCM) and a signing key (`{subject}-signing`, RSA-2048);
+//! it never names a key, so it can never use another agent's.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vaultrs::api::transit::requests::{
+    GenerateRandomBytesRequest, RandomBytesSource, SignDataRequest, VerifySignedDataRequest,
+};
+use vaultrs::api::transit::{HashAlgorithm, OutputFormat, SignatureAlgorithm};
+
+use super::{Vault, VaultError};
+use crate::identity::Agent;
+
+/// Most random bytes one request may ask for.
+pub const MAX_RANDOM_BYTES: u32 = 1024;
+
+/// Data given either as UTF-8 text or as base64 bytes (exactly one).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// The data as UTF-8 text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The data as standard base64, for binary data.
+    #[serde(default)]
+    pub base64: Option<String>,
+}
+
+impl Payload {
+    /// The payload as Vault takes it: standard base64.
+    pub fn to_base64(&self) -> Result<String, String> {
+        match (&self.text, &self.base64) {
+            (Some(text), None) => Ok(STANDARD.encode(text)),
+            (None, Some(b64)) => STANDARD
+                .decode(b64)
+                .map(|_| b64.clone())
+                .map_err(|_| "base64 is not valid standard base64".to_string()),
+            _ => Err("give exactly one of text and base64".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+pub enum Hash {
+    #[serde(rename = "sha2-224")]
+    Sha2_224,
+    #[serde(rename = "sha2-256")]
+    Sha2_256,
+    #[serde(rename = "sha2-384")]
+    Sha2_384,
+    #[serde(rename = "sha2-512")]
+    Sha2_512,
+    #[serde(rename = "sha3-256")]
+    Sha3_256,
+    #[serde(rename = "sha3-512")]
+    Sha3_512,
+}
+
+impl From<Hash> for HashAlgorithm {
+    fn from(hash: Hash) -> Self {
+        match hash {
+            Hash::Sha2_224 => HashAlgorithm::Sha2_224,
+            Hash::Sha2_256 => HashAlgorithm::Sha2_256,
+            Hash::Sha2_384 => HashAlgorithm::Sha2_384,
+            Hash::Sha2_512 => HashAlgorithm::Sha2_512,
+            Hash::Sha3_256 => HashAlgorithm::Sha3_256,
+            Hash::Sha3_512 => HashAlgorithm::Sha3_512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    Pss,
+    Pkcs1v15,
+}
+
+impl From<Padding> for SignatureAlgorithm {
+    fn from(padding: Padding) -> Self {
+        match padding {
+            Padding::Pss => SignatureAlgorithm::Pss,
+            Padding::Pkcs1v15 => SignatureAlgorithm::Pkcs1v15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RandomFormat {
+    #[default]
+    Base64,
+    Hex,
+}
+
+/// Options of a signature (the same for signing and verifying); Vault's defaults (sha2-256,
+/// pss) when absent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SignatureOptions {
+    pub hash_algorithm: Option<Hash>,
+    pub signature_algorithm: Option<Padding>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Ciphertext {
+    /// `vault:v{key version}:…`; only this agent's key decrypts it.
+    pub ciphertext: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Plaintext {
+    pub base64: String,
+    /// The plaintext as text, when it is valid UTF-8.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Signature {
+    /// `vault:v{key version}:…`
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Verification {
+    pub valid: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RandomBytes {
+    pub random: String,
+    pub format: RandomFormat,
+    pub bytes: u32,
+}
+
+fn signing_key(agent: &Agent) -> String {
+    format!("{}-signing", agent.subject)
+}
+
+impl Vault {
+    pub async fn transit_encrypt(
+        &self,
+        agent: &Agent,
+        plaintext_b64: &str,
+    ) -> Result<Ciphertext, VaultError> {
+        let response = vaultrs::transit::data::encrypt(
+            &self.client,
+            &self.transit_mount,
+            &agent.subject,
+            plaintext_b64,
+            None,
+        )
+        .await?;
+        Ok(Ciphertext {
+            ciphertext: response.ciphertext,
+        })
+    }
+
+    pub async fn transit_decrypt(
+        &self,
+        agent: &Agent,
+        ciphertext: &str,
+    ) -> Result<Plaintext, VaultError> {
+        let response = vaultrs::transit::data::decrypt(
+            &self.client,
+            &self.transit_mount,
+            &agent.subject,
+            ciphertext,
+            None,
+        )
+        .await?;
+        let text = STANDARD
+            .decode(&response.plaintext)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        Ok(Plaintext {
+            base64: response.plaintext,
+            text,
+        })
+    }
+
+    /// Re-encrypts with the latest version of the agent's key, without revealing the plaintext.
+    pub async fn transit_rewrap(
+        &self,
+        agent: &Agent,
+        ciphertext: &str,
+    ) -> Result<Ciphertext, VaultError> {
+        let response = vaultrs::transit::data::rewrap(
+            &self.client,
+            &self.transit_mount,
+            &agent.subject,
+            ciphertext,
+            None,
+        )
+        .await?;
+        Ok(Ciphertext {
+            ciphertext: response.ciphertext,
+        })
+    }
+
+    pub async fn transit_sign(
+        &self,
+        agent: &Agent,
+        input_b64: &str,
+        options: &SignatureOptions,
+    ) -> Result<Signature, VaultError> {
+        let mut request = SignDataRequest::builder();
+        if let Some(hash) = options.hash_algorithm {
+            request.hash_algorithm(HashAlgorithm::from(hash));
+        }
+        if let Some(padding) = options.signature_algorithm {
+            request.signature_algorithm(SignatureAlgorithm::from(padding));
+        }
+        let response = vaultrs::transit::data::sign(
+            &self.client,
+            &self.transit_mount,
+            &signing_key(agent),
+            input_b64,
+            Some(&mut request),
+        )
+        .await?;
+        Ok(Signature {
+            signature: response.signature,
+        })
+    }
+
+    pub async fn transit_verify(
+        &self,
+        agent: &Agent,
+        input_b64: &str,
+        signature: &str,
+        options: &SignatureOptions,
+    ) -> Result<Verification, VaultError> {
+        let mut request = VerifySignedDataRequest::builder();
+        request.signature(signature);
+        if let Some(hash) = options.hash_algorithm {
+            request.hash_algorithm(HashAlgorithm::from(hash));
+        }
+        if let Some(padding) = options.signature_algorithm {
+            request.signature_algorithm(SignatureAlgorithm::from(padding));
+        }
+        let response = vaultrs::transit::data::verify(
+            &self.client,
+            &self.transit_mount,
+            &signing_key(agent),
+            input_b64,
+            Some(&mut request),
+        )
+        .await?;
+        Ok(Verification {
+            valid: response.valid,
+        })
+    }
+
+    pub async fn transit_random(
+        &self,
+        bytes: u32,
+        format: RandomFormat,
+    ) -> Result<RandomBytes, VaultError> {
+        let mut request = GenerateRandomBytesRequest::builder();
+        request.bytes(bytes);
+        let output = match format {
+            RandomFormat::Base64 => OutputFormat::Base64,
+            RandomFormat::Hex => OutputFormat::Hex,
+        };
+        let response = vaultrs::transit::generate::random_bytes(
+            &self.client,
+            &self.transit_mount,
+            output,
+            RandomBytesSource::Platform,
+            Some(&mut request),
+        )
+        .await?;
+        Ok(RandomBytes {
+            random: response.random_bytes,
+            format,
+            bytes,
+        })
+    }
+}
+
+/// Checks a requested random size: 1 to [`MAX_RANDOM_BYTES`].
+pub fn check_random_bytes(bytes: u32) -> Result<(), String> {
+    if (1..=MAX_RANDOM_BYTES).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(format!("bytes must be 1 to {MAX_RANDOM_BYTES}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads() {
+        let text = Payload {
+            text: Some("hi".into()),
+            base64: None,
+        };
+        assert_eq!(text.to_base64().unwrap(), "aGk=");
+        let b64 = Payload {
+            text: None,
+            base64: Some("aGk=".into()),
+        };
+        assert_eq!(b64.to_base64().unwrap(), "aGk=");
+        for bad in [
+            Payload::default(),
+            Payload {
+                text: Some("a".into()),
+                base64: Some("YQ==".into()),
+            },
+            Payload {
+                text: None,
+                base64: Some("***".into()),
+            },
+        ] {
+            assert!(bad.to_base64().is_err());
+        }
+    }
+
+    #[test]
+    fn algorithm_names_are_vaults() {
+        let hash: Hash = serde_json::from_str(r#""sha2-512""#).unwrap();
+        assert!(matches!(HashAlgorithm::from(hash), HashAlgorithm::Sha2_512));
+        assert!(serde_json::from_str::<Hash>(r#""md5""#).is_err());
+        let padding: Padding = serde_json::from_str(r#""pkcs1v15""#).unwrap();
+        assert!(matches!(
+            SignatureAlgorithm::from(padding),
+            SignatureAlgorithm::Pkcs1v15
+        ));
+        assert!(check_random_bytes(0).is_err() && check_random_bytes(1025).is_err());
+        assert!(check_random_bytes(32).is_ok());
+    }
+}
+
+/// Body of `POST /transit/decrypt` and `/transit/rewrap`, arguments of their tools.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiphertextArgs {
+    /// A ciphertext made by this agent's key (`vault:v1:…`).
+    pub ciphertext: String,
+}
+
+/// Body of `POST /transit/sign`, arguments of `transit.sign`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignArgs {
+    /// What to sign.
+    pub input: Payload,
+    #[serde(default)]
+    pub hash_algorithm: Option<Hash>,
+    #[serde(default)]
+    pub signature_algorithm: Option<Padding>,
+}
+
+/// Body of `POST /transit/verify`, arguments of `transit.verify`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyArgs {
+    /// What was signed.
+    pub input: Payload,
+    /// The signature (`vault:v1:…`).
+    pub signature: String,
+    #[serde(default)]
+    pub hash_algorithm: Option<Hash>,
+    #[serde(default)]
+    pub signature_algorithm: Option<Padding>,
+}
+
+impl SignArgs {
+    pub fn options(&self) -> SignatureOptions {
+        SignatureOptions {
+            hash_algorithm: self.hash_algorithm,
+            signature_algorithm: self.signature_algorithm,
+        }
+    }
+}
+
+impl VerifyArgs {
+    pub fn options(&self) -> SignatureOptions {
+        SignatureOptions {
+            hash_algorithm: self.hash_algorithm,
+            signature_algorithm: self.signature_algorithm,
+        }
+    }
+}
+
+/// Query of `GET /transit/random`, arguments of `transit.random`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomArgs {
+    /// How many bytes (1 to 1024).
+    #[serde(default = "default_random_bytes")]
+    pub bytes: u32,
+    #[serde(default)]
+    pub format: RandomFormat,
+}
+
+fn default_random_bytes() -> u32 {
+    32
+}
