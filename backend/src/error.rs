@@ -23,6 +23,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body is too large")]
     TooLarge,
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error(transparent)]
     Vault(#[from] VaultError),
 }
@@ -37,6 +39,7 @@ impl ApiError {
             ApiError::BadPath(_) => "invalid_path",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::TooLarge => "body_too_large",
+            ApiError::NotReady(_) => "not_ready",
             ApiError::Vault(VaultError::Forbidden) => "vault_forbidden",
             ApiError::Vault(VaultError::NotFound) => "not_found",
             ApiError::Vault(VaultError::Rejected(_)) => "vault_rejected",
@@ -59,7 +62,9 @@ impl ResponseError for ApiError {
             | ApiError::Vault(VaultError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Vault(VaultError::NotFound) | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
-            ApiError::Vault(VaultError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Vault(VaultError::Unavailable) | ApiError::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Vault(VaultError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Vault(VaultError::Upstream) => StatusCode::BAD_GATEWAY,
         }
@@ -67,7 +72,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Vault(VaultError::Unavailable)) {
+        if matches!(
+            self,
+            ApiError::Vault(VaultError::Unavailable) | ApiError::NotReady(_)
+        ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
         response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod mcp;
 pub mod policy;
 pub mod rest;
+pub mod telemetry;
 pub mod vault;
 
 use std::sync::Arc;
@@ -65,7 +66,12 @@ impl AppState {
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
             )
-            .route("/healthz", web::get().to(rest::healthz))
+            // Unauthenticated: for orchestrators and Prometheus on the backend's own port.
+            // Through Envoy only the health routes pass, and only authenticated.
+            .route("/healthz", web::get().to(rest::livez))
+            .route("/livez", web::get().to(rest::livez))
+            .route("/readyz", web::get().to(rest::readyz))
+            .route("/metrics", web::get().to(telemetry::metrics))
             .service(
                 self.mcp
                     .clone()
@@ -88,11 +94,13 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     HttpServer::new(move || {
         let state = state.clone();
         App::new()
-            // Method, path without query, status, duration: never headers or bodies.
+            // Method, path without query, status, duration and request id: never bodies,
+            // credentials or query strings.
             .wrap(
-                Logger::new("%{method}xi %U %s %Dms")
+                Logger::new("%{method}xi %U %s %Dms request_id=%{x-request-id}i")
                     .custom_request_replace("method", |req| req.method().to_string()),
             )
+            .wrap(from_fn(telemetry::observe))
             .configure(move |cfg| state.configure(cfg))
     })
     // Open SSE streams would otherwise hold shutdown for actix's default 30 s.

@@ -6,11 +6,12 @@ mod transit;
 
 use actix_web::web;
 
-pub use health::healthz;
+pub use health::{livez, readyz};
 
 /// Routes that act for an agent; the caller wraps them in [`crate::identity::require_agent`]
 /// and [`crate::identity::require_route_scope`], so handlers never check scopes themselves.
 pub fn agent_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/whoami", web::get().to(health::whoami));
     secrets::routes(cfg);
     transit::routes(cfg);
 }

@@ -20,6 +20,18 @@ pub enum VaultError {
 }
 
 impl VaultError {
+    /// A metric label for this error (a fixed set).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            VaultError::Forbidden => "forbidden",
+            VaultError::NotFound => "not_found",
+            VaultError::Rejected(_) => "rejected",
+            VaultError::Unavailable => "unavailable",
+            VaultError::Timeout => "timeout",
+            VaultError::Upstream => "error",
+        }
+    }
+
     fn from_status(code: u16, errors: Vec<String>) -> Self {
         match code {
             403 => VaultError::Forbidden,

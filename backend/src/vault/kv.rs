@@ -47,22 +47,25 @@ impl Vault {
         path: &SecretPath,
         version: Option<u64>,
     ) -> Result<Secret, VaultError> {
-        let request = ReadSecretRequest::builder()
-            .mount(&self.kv_mount)
-            .path(self.agent_path(&agent.subject, path))
-            .version(version)
-            .build()
-            .map_err(|_| VaultError::Upstream)?;
-        let response = api::exec_with_result(&self.client, request).await?;
-        // A deleted or destroyed version comes back with null data.
-        let Value::Object(data) = response.data else {
-            return Err(VaultError::NotFound);
-        };
-        Ok(Secret {
-            path: path.to_string(),
-            data,
-            version: response.metadata.version,
+        self.observed("kv", "read", async {
+            let request = ReadSecretRequest::builder()
+                .mount(&self.kv_mount)
+                .path(self.agent_path(&agent.subject, path))
+                .version(version)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = api::exec_with_result(&self.client, request).await?;
+            // A deleted or destroyed version comes back with null data.
+            let Value::Object(data) = response.data else {
+                return Err(VaultError::NotFound);
+            };
+            Ok(Secret {
+                path: path.to_string(),
+                data,
+                version: response.metadata.version,
+            })
         })
+        .await
     }
 
     /// Writes a new version. With `cas`, only if the current version is `cas` (0: only if the
@@ -74,24 +77,27 @@ impl Vault {
         data: &Map<String, Value>,
         cas: Option<u32>,
     ) -> Result<Written, VaultError> {
-        let full = self.agent_path(&agent.subject, path);
-        let metadata = match cas {
-            Some(cas) => {
-                vaultrs::kv2::set_with_options(
-                    &self.client,
-                    &self.kv_mount,
-                    &full,
-                    data,
-                    SetSecretRequestOptions { cas },
-                )
-                .await?
-            }
-            None => vaultrs::kv2::set(&self.client, &self.kv_mount, &full, data).await?,
-        };
-        Ok(Written {
-            path: path.to_string(),
-            version: metadata.version,
+        self.observed("kv", "write", async {
+            let full = self.agent_path(&agent.subject, path);
+            let metadata = match cas {
+                Some(cas) => {
+                    vaultrs::kv2::set_with_options(
+                        &self.client,
+                        &self.kv_mount,
+                        &full,
+                        data,
+                        SetSecretRequestOptions { cas },
+                    )
+                    .await?
+                }
+                None => vaultrs::kv2::set(&self.client, &self.kv_mount, &full, data).await?,
+            };
+            Ok(Written {
+                path: path.to_string(),
+                version: metadata.version,
+            })
         })
+        .await
     }
 
     pub async fn kv_list(
@@ -99,19 +105,22 @@ impl Vault {
         agent: &Agent,
         prefix: &SecretPrefix,
     ) -> Result<Listing, VaultError> {
-        let folder = self.agent_folder(&agent.subject, prefix);
-        let keys = match vaultrs::kv2::list(&self.client, &self.kv_mount, &folder).await {
-            Ok(keys) => keys,
-            // Vault answers an empty folder with 404.
-            Err(e) => match VaultError::from(e) {
-                VaultError::NotFound => Vec::new(),
-                other => return Err(other),
-            },
-        };
-        Ok(Listing {
-            prefix: prefix.as_str().to_string(),
-            keys,
+        self.observed("kv", "list", async {
+            let folder = self.agent_folder(&agent.subject, prefix);
+            let keys = match vaultrs::kv2::list(&self.client, &self.kv_mount, &folder).await {
+                Ok(keys) => keys,
+                // Vault answers an empty folder with 404.
+                Err(e) => match VaultError::from(e) {
+                    VaultError::NotFound => Vec::new(),
+                    other => return Err(other),
+                },
+            };
+            Ok(Listing {
+                prefix: prefix.as_str().to_string(),
+                keys,
+            })
         })
+        .await
     }
 
     /// Soft-deletes the latest version (it can be undeleted).
@@ -120,12 +129,15 @@ impl Vault {
         agent: &Agent,
         path: &SecretPath,
     ) -> Result<VersionsChanged, VaultError> {
-        let full = self.agent_path(&agent.subject, path);
-        vaultrs::kv2::delete_latest(&self.client, &self.kv_mount, &full).await?;
-        Ok(VersionsChanged {
-            path: path.to_string(),
-            versions: Vec::new(),
+        self.observed("kv", "delete", async {
+            let full = self.agent_path(&agent.subject, path);
+            vaultrs::kv2::delete_latest(&self.client, &self.kv_mount, &full).await?;
+            Ok(VersionsChanged {
+                path: path.to_string(),
+                versions: Vec::new(),
+            })
         })
+        .await
     }
 
     pub async fn kv_undelete(
@@ -134,13 +146,16 @@ impl Vault {
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        let full = self.agent_path(&agent.subject, path);
-        vaultrs::kv2::undelete_versions(&self.client, &self.kv_mount, &full, versions.clone())
-            .await?;
-        Ok(VersionsChanged {
-            path: path.to_string(),
-            versions,
+        self.observed("kv", "undelete", async {
+            let full = self.agent_path(&agent.subject, path);
+            vaultrs::kv2::undelete_versions(&self.client, &self.kv_mount, &full, versions.clone())
+                .await?;
+            Ok(VersionsChanged {
+                path: path.to_string(),
+                versions,
+            })
         })
+        .await
     }
 
     /// Permanently removes the data of these versions.
@@ -150,13 +165,16 @@ impl Vault {
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        let full = self.agent_path(&agent.subject, path);
-        vaultrs::kv2::destroy_versions(&self.client, &self.kv_mount, &full, versions.clone())
-            .await?;
-        Ok(VersionsChanged {
-            path: path.to_string(),
-            versions,
+        self.observed("kv", "destroy", async {
+            let full = self.agent_path(&agent.subject, path);
+            vaultrs::kv2::destroy_versions(&self.client, &self.kv_mount, &full, versions.clone())
+                .await?;
+            Ok(VersionsChanged {
+                path: path.to_string(),
+                versions,
+            })
         })
+        .await
     }
 }
 

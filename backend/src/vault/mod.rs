@@ -2,6 +2,7 @@
 //! both front ends behave the same. One module per engine.
 
 mod error;
+mod health;
 pub mod kv;
 pub mod path;
 pub mod transit;
@@ -40,6 +41,28 @@ impl Vault {
             transit_mount: config.transit_mount.clone(),
             prefix: config.default_prefix.clone(),
         })
+    }
+
+    /// Runs one Vault call, counting and timing it by engine, operation and outcome.
+    async fn observed<T>(
+        &self,
+        engine: &'static str,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, VaultError>>,
+    ) -> Result<T, VaultError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        crate::telemetry::METRICS.vault_call(
+            engine,
+            operation,
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        result
     }
 
     /// `{DEFAULT_PREFIX}/{subject}/{path}`: the only shape of KV path this service touches.

@@ -145,17 +145,20 @@ impl Vault {
         agent: &Agent,
         plaintext_b64: &str,
     ) -> Result<Ciphertext, VaultError> {
-        let response = vaultrs::transit::data::encrypt(
-            &self.client,
-            &self.transit_mount,
-            &agent.subject,
-            plaintext_b64,
-            None,
-        )
-        .await?;
-        Ok(Ciphertext {
-            ciphertext: response.ciphertext,
+        self.observed("transit", "encrypt", async {
+            let response = vaultrs::transit::data::encrypt(
+                &self.client,
+                &self.transit_mount,
+                &agent.subject,
+                plaintext_b64,
+                None,
+            )
+            .await?;
+            Ok(Ciphertext {
+                ciphertext: response.ciphertext,
+            })
         })
+        .await
     }
 
     pub async fn transit_decrypt(
@@ -163,22 +166,25 @@ impl Vault {
         agent: &Agent,
         ciphertext: &str,
     ) -> Result<Plaintext, VaultError> {
-        let response = vaultrs::transit::data::decrypt(
-            &self.client,
-            &self.transit_mount,
-            &agent.subject,
-            ciphertext,
-            None,
-        )
-        .await?;
-        let text = STANDARD
-            .decode(&response.plaintext)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        Ok(Plaintext {
-            base64: response.plaintext,
-            text,
+        self.observed("transit", "decrypt", async {
+            let response = vaultrs::transit::data::decrypt(
+                &self.client,
+                &self.transit_mount,
+                &agent.subject,
+                ciphertext,
+                None,
+            )
+            .await?;
+            let text = STANDARD
+                .decode(&response.plaintext)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            Ok(Plaintext {
+                base64: response.plaintext,
+                text,
+            })
         })
+        .await
     }
 
     /// Re-encrypts with the latest version of the agent's key, without revealing the plaintext.
@@ -187,17 +193,20 @@ impl Vault {
         agent: &Agent,
         ciphertext: &str,
     ) -> Result<Ciphertext, VaultError> {
-        let response = vaultrs::transit::data::rewrap(
-            &self.client,
-            &self.transit_mount,
-            &agent.subject,
-            ciphertext,
-            None,
-        )
-        .await?;
-        Ok(Ciphertext {
-            ciphertext: response.ciphertext,
+        self.observed("transit", "rewrap", async {
+            let response = vaultrs::transit::data::rewrap(
+                &self.client,
+                &self.transit_mount,
+                &agent.subject,
+                ciphertext,
+                None,
+            )
+            .await?;
+            Ok(Ciphertext {
+                ciphertext: response.ciphertext,
+            })
         })
+        .await
     }
 
     pub async fn transit_sign(
@@ -206,24 +215,27 @@ impl Vault {
         input_b64: &str,
         options: &SignatureOptions,
     ) -> Result<Signature, VaultError> {
-        let mut request = SignDataRequest::builder();
-        if let Some(hash) = options.hash_algorithm {
-            request.hash_algorithm(HashAlgorithm::from(hash));
-        }
-        if let Some(padding) = options.signature_algorithm {
-            request.signature_algorithm(SignatureAlgorithm::from(padding));
-        }
-        let response = vaultrs::transit::data::sign(
-            &self.client,
-            &self.transit_mount,
-            &signing_key(agent),
-            input_b64,
-            Some(&mut request),
-        )
-        .await?;
-        Ok(Signature {
-            signature: response.signature,
+        self.observed("transit", "sign", async {
+            let mut request = SignDataRequest::builder();
+            if let Some(hash) = options.hash_algorithm {
+                request.hash_algorithm(HashAlgorithm::from(hash));
+            }
+            if let Some(padding) = options.signature_algorithm {
+                request.signature_algorithm(SignatureAlgorithm::from(padding));
+            }
+            let response = vaultrs::transit::data::sign(
+                &self.client,
+                &self.transit_mount,
+                &signing_key(agent),
+                input_b64,
+                Some(&mut request),
+            )
+            .await?;
+            Ok(Signature {
+                signature: response.signature,
+            })
         })
+        .await
     }
 
     pub async fn transit_verify(
@@ -233,25 +245,28 @@ impl Vault {
         signature: &str,
         options: &SignatureOptions,
     ) -> Result<Verification, VaultError> {
-        let mut request = VerifySignedDataRequest::builder();
-        request.signature(signature);
-        if let Some(hash) = options.hash_algorithm {
-            request.hash_algorithm(HashAlgorithm::from(hash));
-        }
-        if let Some(padding) = options.signature_algorithm {
-            request.signature_algorithm(SignatureAlgorithm::from(padding));
-        }
-        let response = vaultrs::transit::data::verify(
-            &self.client,
-            &self.transit_mount,
-            &signing_key(agent),
-            input_b64,
-            Some(&mut request),
-        )
-        .await?;
-        Ok(Verification {
-            valid: response.valid,
+        self.observed("transit", "verify", async {
+            let mut request = VerifySignedDataRequest::builder();
+            request.signature(signature);
+            if let Some(hash) = options.hash_algorithm {
+                request.hash_algorithm(HashAlgorithm::from(hash));
+            }
+            if let Some(padding) = options.signature_algorithm {
+                request.signature_algorithm(SignatureAlgorithm::from(padding));
+            }
+            let response = vaultrs::transit::data::verify(
+                &self.client,
+                &self.transit_mount,
+                &signing_key(agent),
+                input_b64,
+                Some(&mut request),
+            )
+            .await?;
+            Ok(Verification {
+                valid: response.valid,
+            })
         })
+        .await
     }
 
     pub async fn transit_random(
@@ -259,25 +274,28 @@ impl Vault {
         bytes: u32,
         format: RandomFormat,
     ) -> Result<RandomBytes, VaultError> {
-        let mut request = GenerateRandomBytesRequest::builder();
-        request.bytes(bytes);
-        let output = match format {
-            RandomFormat::Base64 => OutputFormat::Base64,
-            RandomFormat::Hex => OutputFormat::Hex,
-        };
-        let response = vaultrs::transit::generate::random_bytes(
-            &self.client,
-            &self.transit_mount,
-            output,
-            RandomBytesSource::Platform,
-            Some(&mut request),
-        )
-        .await?;
-        Ok(RandomBytes {
-            random: response.random_bytes,
-            format,
-            bytes,
+        self.observed("transit", "random", async {
+            let mut request = GenerateRandomBytesRequest::builder();
+            request.bytes(bytes);
+            let output = match format {
+                RandomFormat::Base64 => OutputFormat::Base64,
+                RandomFormat::Hex => OutputFormat::Hex,
+            };
+            let response = vaultrs::transit::generate::random_bytes(
+                &self.client,
+                &self.transit_mount,
+                output,
+                RandomBytesSource::Platform,
+                Some(&mut request),
+            )
+            .await?;
+            Ok(RandomBytes {
+                random: response.random_bytes,
+                format,
+                bytes,
+            })
         })
+        .await
     }
 }
 
