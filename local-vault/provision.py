@@ -7,7 +7,11 @@ Idempotent. Sets up:
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
   - Transit at `transit/` with two keys per agent: `{subject}` (AES-256-GCM, encryption) and
     `{subject}-signing` (RSA-2048, signatures),
-  - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`.
+  - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`,
+  - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
+    (user certificates),
+  - when PG_PORT is set, the database engine at `database/` against that PostgreSQL
+    (PG_USER / PG_PASSWORD, a superuser) with the role `readonly`.
 Agents come from local-vault/agents.json (or AGENTS_FILE).
 """
 
@@ -85,6 +89,37 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
         vault.call("PUT", f"sys/policies/acl/agent-{subject}", {"policy": hcl})
 
 
+def provision_ssh(vault: Vault, mounts: dict):
+    if "ssh/" not in mounts:
+        vault.call("POST", "sys/mounts/ssh", {"type": "ssh"})
+    # Answered with 400 until a CA exists.
+    ca = vault.call("GET", "ssh/config/ca", ok=(200, 400, 404)) or {}
+    if "errors" in ca or not ca.get("data", {}).get("public_key"):
+        vault.call("POST", "ssh/config/ca", {"generate_signing_key": True})
+    vault.call("POST", "ssh/roles/otp", {
+        "key_type": "otp", "default_user": "agent", "cidr_list": "127.0.0.0/8", "port": 22})
+    vault.call("POST", "ssh/roles/agent", {
+        "key_type": "ca", "allow_user_certificates": True, "allowed_users": "*",
+        "allowed_extensions": "permit-pty", "default_extensions": {"permit-pty": ""},
+        "ttl": "30m", "max_ttl": "4h"})
+
+
+def provision_database(vault: Vault, mounts: dict, port: str, user: str, password: str):
+    if "database/" not in mounts:
+        vault.call("POST", "sys/mounts/database", {"type": "database"})
+    vault.call("POST", "database/config/bridge-postgres", {
+        "plugin_name": "postgresql-database-plugin",
+        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres?sslmode=disable",
+        "username": user, "password": password, "allowed_roles": "*"})
+    vault.call("POST", "database/roles/readonly", {
+        "db_name": "bridge-postgres",
+        "creation_statements": [
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";",
+        ],
+        "default_ttl": "1h", "max_ttl": "24h"})
+
+
 def main() -> int:
     addr = os.environ.get("VAULT_ADDR", "http://127.0.0.1:8200")
     token = os.environ.get("VAULT_TOKEN", "dev-root-token")
@@ -93,6 +128,12 @@ def main() -> int:
     vault = Vault(addr, token)
     vault.wait_ready()
     provision(vault, agents, os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents"))
+    mounts = vault.call("GET", "sys/mounts")
+    mounts = mounts.get("data", mounts)
+    provision_ssh(vault, mounts)
+    if os.environ.get("PG_PORT"):
+        provision_database(vault, mounts, os.environ["PG_PORT"], os.environ.get("PG_USER", "vault"),
+                           os.environ["PG_PASSWORD"])
     print(f"provisioned {addr}: {len(agents)} agents", file=sys.stderr)
     return 0
 

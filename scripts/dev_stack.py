@@ -1,6 +1,7 @@
 """`scripts/dev-stack up|down|status`: the stack of scripts/stack.py on the fixed dev ports."""
 
 import argparse
+import signal
 import json
 import socket
 import sys
@@ -12,7 +13,8 @@ DEV = ROOT / ".dev"
 PIDS = DEV / "pids.json"
 CREDENTIALS = DEV / "credentials.json"
 # What each started process must still be, so `down` never signals a recycled pid.
-EXECUTABLES = {"jwks": "http.server", "openbao": "bao", "backend": "vault-mcp-bridge", "envoy": "envoy"}
+EXECUTABLES = {"jwks": "http.server", "postgres": "postgres", "openbao": "bao",
+               "backend": "vault-mcp-bridge", "envoy": "envoy"}
 
 
 def running() -> dict:
@@ -39,7 +41,7 @@ def up(edge: bool) -> int:
         print("dev stack already running:", file=sys.stderr)
         return status()
     ports = Ports.dev()
-    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks] + (
+    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres] + (
         [ports.envoy_tls, ports.envoy_mtls] if edge else [ports.envoy])
     busy = [p for p in wanted if port_in_use(p)]
     if busy:
@@ -64,11 +66,11 @@ def up(edge: bool) -> int:
 
 def down() -> int:
     alive = running()
-    for name in ("envoy", "backend", "openbao", "jwks"):
+    for name in ("envoy", "backend", "openbao", "postgres", "jwks"):
         if name not in alive:
             continue
         pid = alive[name]
-        stop_process(pid)
+        stop_process(pid, sig=signal.SIGINT if name == "postgres" else signal.SIGTERM)
         print(f"stopped {name} (pid {pid})")
     PIDS.unlink(missing_ok=True)
     return 0

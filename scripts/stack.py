@@ -11,11 +11,13 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -49,15 +51,16 @@ class Ports:
     jwks: int
     envoy_tls: int
     envoy_mtls: int
+    postgres: int
 
     @classmethod
     def dev(cls) -> "Ports":
         return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
-                   envoy_tls=10443, envoy_mtls=10444)
+                   envoy_tls=10443, envoy_mtls=10444, postgres=15432)
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*free_ports(7))
+        return cls(*free_ports(8))
 
 
 @dataclass
@@ -68,13 +71,14 @@ class Secrets:
     assertion_key: str
     hs256_secret: str
     rsa_private_pem: bytes
+    postgres_password: str
 
     @classmethod
     def generate(cls) -> "Secrets":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        return cls(secrets.token_hex(32), secrets.token_hex(32), pem)
+        return cls(secrets.token_hex(32), secrets.token_hex(32), pem, secrets.token_hex(16))
 
     def jwk(self, kid: str = RS256_KID, pem: bytes | None = None) -> dict:
         private = serialization.load_pem_private_key(pem or self.rsa_private_pem, None)
@@ -374,6 +378,7 @@ class Stack:
     def start(self) -> None:
         try:
             self.start_jwks()
+            self.start_postgres()
             self.start_openbao()
             self.start_backend()
             self.start_envoy()
@@ -392,6 +397,35 @@ class Stack:
         wait_until("JWKS server", lambda: http_status(f"http://127.0.0.1:{self.ports.jwks}/jwks.json") == 200,
                    process, self.logs / "jwks.log")
 
+    def start_postgres(self) -> None:
+        """A private PostgreSQL cluster for the database engine, as the `postgres` user when run
+        as root (PostgreSQL refuses root). Its folder lives outside `run_dir`, which may not be
+        reachable for that user."""
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL server binaries not found: run scripts/bootstrap")
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.pg_dir = Path(tempfile.mkdtemp(prefix="vault-mcp-bridge-pg-"))
+        os.chmod(self.pg_dir, 0o755)
+        data, password_file = self.pg_dir / "data", self.pg_dir / "password"
+        password_file.write_text(self.secrets.postgres_password)
+        if as_postgres:
+            shutil.chown(self.pg_dir, "postgres")
+            shutil.chown(password_file, "postgres")
+        subprocess.run([*as_postgres, str(bins[-1] / "initdb"), "-D", str(data), "-U", "vault",
+                        f"--pwfile={password_file}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                        "-E", "UTF8"], check=True, capture_output=True)
+        process = self._spawn("postgres", [
+            *as_postgres, str(bins[-1] / "postgres"), "-D", str(data), "-p", str(self.ports.postgres),
+            "-k", str(self.pg_dir), "-c", "listen_addresses=127.0.0.1",
+        ])
+
+        def accepting() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.ports.postgres)) == 0
+
+        wait_until("PostgreSQL", accepting, process, self.logs / "postgres.log")
+
     def start_openbao(self) -> None:
         process = self._spawn(
             "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
@@ -404,7 +438,9 @@ class Stack:
         subprocess.run(
             [str(ROOT / "local-vault" / "provision.py")], check=True, cwd=ROOT,
             env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
-                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(BACKEND_BIN)},
+                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(BACKEND_BIN),
+                 "PG_PORT": str(self.ports.postgres), "PG_USER": "vault",
+                 "PG_PASSWORD": self.secrets.postgres_password},
         )
 
     def start_backend(self) -> None:
@@ -451,13 +487,14 @@ class Stack:
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None:
-            stop_process(process.pid, process)
+            # PostgreSQL's SIGTERM waits for clients to leave; SIGINT is its fast shutdown.
+            stop_process(process.pid, process, signal.SIGINT if name == "postgres" else signal.SIGTERM)
 
     def stop(self) -> None:
-        for name in ("envoy", "backend", "openbao", "jwks"):
-            process = self.processes.pop(name, None)
-            if process is not None:
-                stop_process(process.pid, process)
+        for name in ("envoy", "backend", "openbao", "postgres", "jwks"):
+            self.stop_process(name)
+        if getattr(self, "pg_dir", None):
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
 
     def credentials(self) -> dict:
         return {
@@ -485,10 +522,11 @@ class Stack:
         }
 
 
-def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `grace` seconds."""
+def stop_process(pid: int, process: subprocess.Popen | None = None, sig: int = signal.SIGTERM,
+                 grace: float = 10) -> None:
+    """Signals the process group, then SIGKILLs what is left after `grace` seconds."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
@@ -516,8 +554,6 @@ def pid_alive(pid: int) -> bool:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] == ["compose-envoy"]:
         COMPOSE_ENVOY_CONFIG.write_text(render_compose_envoy_config())
     elif sys.argv[1:] == ["edge-envoy"]:

@@ -13,6 +13,8 @@ const VARIABLES: &[&str] = &[
     "VAULT_NAMESPACE",
     "KV_MOUNT",
     "TRANSIT_MOUNT",
+    "DATABASE_MOUNT",
+    "SSH_MOUNT",
     "DEFAULT_PREFIX",
     "HOST",
     "PORT",
@@ -38,6 +40,12 @@ pub struct Config {
     /// Mount of the Transit engine (keys `{subject}` and `{subject}-signing`).
     #[serde(default = "defaults::transit_mount")]
     pub transit_mount: String,
+    /// Mount of the database secrets engine.
+    #[serde(default = "defaults::database_mount")]
+    pub database_mount: String,
+    /// Mount of the SSH secrets engine (roles `otp` and `agent`).
+    #[serde(default = "defaults::ssh_mount")]
+    pub ssh_mount: String,
     /// Folder under the mount that holds one sub-folder per agent.
     #[serde(default = "defaults::default_prefix")]
     pub default_prefix: String,
@@ -64,6 +72,12 @@ mod defaults {
     }
     pub fn transit_mount() -> String {
         "transit".into()
+    }
+    pub fn database_mount() -> String {
+        "database".into()
+    }
+    pub fn ssh_mount() -> String {
+        "ssh".into()
     }
     pub fn default_prefix() -> String {
         "agents".into()
@@ -122,6 +136,8 @@ impl Config {
         for (name, value) in [
             ("KV_MOUNT", &self.kv_mount),
             ("TRANSIT_MOUNT", &self.transit_mount),
+            ("DATABASE_MOUNT", &self.database_mount),
+            ("SSH_MOUNT", &self.ssh_mount),
             ("DEFAULT_PREFIX", &self.default_prefix),
         ] {
             if value.is_empty()

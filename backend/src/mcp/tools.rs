@@ -19,7 +19,9 @@ use vault_mcp_filter::scopes;
 use super::caller;
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
+use crate::vault::database::{DbCredentials, IssueArgs, Lease, RenewArgs, RevokeArgs, Revoked};
 use crate::vault::kv::{Listing, Secret, VersionsChanged, Written, check_versions};
+use crate::vault::ssh::{self, Otp, OtpArgs, SignedKey};
 use crate::vault::transit::{
     Ciphertext, CiphertextArgs, Payload, Plaintext, RandomArgs, RandomBytes, SignArgs, Signature,
     Verification, VerifyArgs, check_random_bytes,
@@ -373,6 +375,119 @@ impl BridgeMcp {
         })
         .await
     }
+
+    #[tool(
+        name = "db.issue_creds",
+        description = "Issue short-lived database credentials for a role (e.g. readonly). Only this agent can renew or revoke them. Needs the 'read' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<DbCredentials>()
+    )]
+    async fn db_issue_creds(
+        &self,
+        Parameters(args): Parameters<IssueArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "db.issue_creds", |agent| async move {
+            Ok(self.vault.db_issue(&agent, &args.role).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "db.renew",
+        description = "Extend a database lease this agent was issued. Needs the 'read' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<Lease>()
+    )]
+    async fn db_renew(
+        &self,
+        Parameters(args): Parameters<RenewArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "db.renew", |agent| async move {
+            Ok(self
+                .vault
+                .db_renew(&agent, &args.lease_id, args.increment)
+                .await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "db.revoke",
+        description = "Revoke a database lease this agent was issued; the database user is dropped. Needs the 'delete' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<Revoked>()
+    )]
+    async fn db_revoke(
+        &self,
+        Parameters(args): Parameters<RevokeArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "db.revoke", |agent| async move {
+            Ok(self.vault.db_revoke(&agent, &args.lease_id).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "ssh.otp",
+        description = "A one-time SSH password for a host (by IP) of the OTP role. Needs the 'read' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<Otp>()
+    )]
+    async fn ssh_otp(
+        &self,
+        Parameters(args): Parameters<OtpArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "ssh.otp", |_| async move {
+            Ok(self.vault.ssh_otp(&args).await?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "ssh.sign",
+        description = "Sign an SSH public key as a user certificate valid only for the principal named after this agent. Needs the 'write' scope.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        ),
+        output_schema = schema_for_output::<SignedKey>()
+    )]
+    async fn ssh_sign(
+        &self,
+        Parameters(args): Parameters<ssh::SignArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.run(&context, "ssh.sign", |agent| async move {
+            Ok(self.vault.ssh_sign(&agent, &args).await?)
+        })
+        .await
+    }
 }
 
 /// The scope a tool needs, from the table the edge enforces too.
@@ -411,6 +526,24 @@ impl ServerHandler for BridgeMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tools/list` as clients see it, pinned so that schema changes are deliberate:
+    /// `UPDATE_GOLDEN=1 cargo test -p vault-mcp-bridge golden` rewrites the file.
+    #[test]
+    fn tools_list_matches_the_golden_file() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/tools.json");
+        let mut tools = BridgeMcp::tool_router().list_all();
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let actual = serde_json::to_string_pretty(&tools).unwrap() + "\n";
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "tools/list changed; review and run UPDATE_GOLDEN=1 cargo test -p vault-mcp-bridge golden"
+        );
+    }
 
     #[test]
     fn every_tool_has_a_scope_in_the_edge_table() {

@@ -1,7 +1,9 @@
 //! REST routes for plain HTTP agents. Handlers only translate HTTP to [`crate::vault`] calls.
 
+mod database;
 mod health;
 mod secrets;
+mod ssh;
 mod transit;
 
 use actix_web::web;
@@ -14,4 +16,6 @@ pub fn agent_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/whoami", web::get().to(health::whoami));
     secrets::routes(cfg);
     transit::routes(cfg);
+    database::routes(cfg);
+    ssh::routes(cfg);
 }

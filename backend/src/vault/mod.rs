@@ -1,10 +1,12 @@
 //! The one Vault layer: every operation REST routes and MCP tools offer is a method here, so
 //! both front ends behave the same. One module per engine.
 
+pub mod database;
 mod error;
 mod health;
 pub mod kv;
 pub mod path;
+pub mod ssh;
 pub mod transit;
 
 use secrecy::ExposeSecret;
@@ -20,6 +22,8 @@ pub struct Vault {
     client: VaultClient,
     kv_mount: String,
     transit_mount: String,
+    database_mount: String,
+    ssh_mount: String,
     prefix: String,
 }
 
@@ -39,6 +43,8 @@ impl Vault {
             client,
             kv_mount: config.kv_mount.clone(),
             transit_mount: config.transit_mount.clone(),
+            database_mount: config.database_mount.clone(),
+            ssh_mount: config.ssh_mount.clone(),
             prefix: config.default_prefix.clone(),
         })
     }

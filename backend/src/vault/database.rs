@@ -1,0 +1,233 @@
+//! Database dynamic credentials, and the ownership of their leases.
+//!
+//! An agent may renew or revoke only leases it was issued. Ownership is recorded in Vault
+//! itself, in the KV mount under `_bridge/leases/{sha256(lease id)}` (outside every agent's
+//! folder, so no agent can write there): it survives restarts and is shared by all replicas.
+
+use rustify::endpoint::Endpoint;
+use rustify_derive::Endpoint;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vaultrs::api::EndpointResult;
+use vaultrs::api::database::requests::GenerateCredentialsRequest;
+use vaultrs::client::Client;
+use vaultrs::error::ClientError;
+
+use super::{Vault, VaultError};
+use crate::identity::Agent;
+
+/// Folder of the KV mount where the backend records who owns which lease.
+const LEASES: &str = "_bridge/leases";
+
+/// `POST /db/creds/{role}` answer and `db.issue_creds` result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DbCredentials {
+    pub username: String,
+    pub password: String,
+    pub lease_id: String,
+    /// Seconds until the credentials expire unless renewed.
+    pub lease_duration: u64,
+    pub renewable: bool,
+}
+
+/// A lease after renewal.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Lease {
+    pub lease_id: String,
+    pub lease_duration: u64,
+}
+
+/// A revoked lease.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Revoked {
+    pub lease_id: String,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueArgs {
+    /// The database role, e.g. `readonly`.
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewArgs {
+    /// A lease issued to this agent by `db.issue_creds`.
+    pub lease_id: String,
+    /// Requested extension in seconds; Vault caps it at the role's maximum.
+    #[serde(default)]
+    pub increment: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeArgs {
+    /// A lease issued to this agent by `db.issue_creds`.
+    pub lease_id: String,
+}
+
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "sys/leases/renew", method = "PUT")]
+struct RenewLeaseRequest {
+    lease_id: String,
+    /// Seconds; 0 asks for the role's default.
+    increment: u64,
+}
+
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "sys/leases/revoke", method = "PUT")]
+struct RevokeLeaseRequest {
+    lease_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Ownership {
+    subject: String,
+}
+
+/// Runs an endpoint and keeps the lease fields Vault puts beside `data`.
+async fn exec_with_lease<E: Endpoint>(
+    client: &impl Client,
+    endpoint: E,
+) -> Result<EndpointResult<E::Response>, VaultError> {
+    let response = endpoint
+        .with_middleware(client.middle())
+        .exec(client.http())
+        .await
+        .map_err(ClientError::from)?;
+    Ok(response
+        .wrap::<EndpointResult<E::Response>>()
+        .map_err(ClientError::from)?)
+}
+
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Vault {
+    fn lease_record(lease_id: &str) -> String {
+        format!(
+            "{LEASES}/{}",
+            hex::encode(Sha256::digest(lease_id.as_bytes()))
+        )
+    }
+
+    pub async fn db_issue(&self, agent: &Agent, role: &str) -> Result<DbCredentials, VaultError> {
+        if !is_name(role) {
+            return Err(VaultError::Rejected(
+                "role must be letters, digits, - and _".into(),
+            ));
+        }
+        self.observed("database", "issue", async {
+            let request = GenerateCredentialsRequest::builder()
+                .mount(&self.database_mount)
+                .name(role)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let result = exec_with_lease(&self.client, request).await?;
+            let creds = result.data.ok_or(VaultError::Upstream)?;
+            let owner = Ownership {
+                subject: agent.subject.clone(),
+            };
+            // Record the owner before handing the lease out; if that fails, revoke it again.
+            let record = Self::lease_record(&result.lease_id);
+            if let Err(error) =
+                vaultrs::kv2::set(&self.client, &self.kv_mount, &record, &owner).await
+            {
+                let _ = self.revoke_lease(&result.lease_id).await;
+                return Err(error.into());
+            }
+            Ok(DbCredentials {
+                username: creds.username,
+                password: creds.password,
+                lease_id: result.lease_id,
+                lease_duration: u64::from(result.lease_duration),
+                renewable: result.renewable,
+            })
+        })
+        .await
+    }
+
+    /// Refuses a lease this agent was not issued (including every non-database lease).
+    async fn check_owner(&self, agent: &Agent, lease_id: &str) -> Result<(), VaultError> {
+        if !lease_id.starts_with(&format!("{}/creds/", self.database_mount)) {
+            return Err(VaultError::Forbidden);
+        }
+        let record = Self::lease_record(lease_id);
+        match vaultrs::kv2::read::<Ownership>(&self.client, &self.kv_mount, &record).await {
+            Ok(owner) if owner.subject == agent.subject => Ok(()),
+            Ok(_) => Err(VaultError::Forbidden),
+            Err(error) => match VaultError::from(error) {
+                // No record: not issued through the bridge, so not this agent's.
+                VaultError::NotFound => Err(VaultError::Forbidden),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub async fn db_renew(
+        &self,
+        agent: &Agent,
+        lease_id: &str,
+        increment: Option<u64>,
+    ) -> Result<Lease, VaultError> {
+        self.observed("database", "renew", async {
+            self.check_owner(agent, lease_id).await?;
+            let request = RenewLeaseRequest {
+                lease_id: lease_id.to_string(),
+                increment: increment.unwrap_or(0),
+            };
+            let result = exec_with_lease(&self.client, request).await?;
+            Ok(Lease {
+                lease_id: result.lease_id,
+                lease_duration: u64::from(result.lease_duration),
+            })
+        })
+        .await
+    }
+
+    pub async fn db_revoke(&self, agent: &Agent, lease_id: &str) -> Result<Revoked, VaultError> {
+        self.observed("database", "revoke", async {
+            self.check_owner(agent, lease_id).await?;
+            self.revoke_lease(lease_id).await?;
+            let record = Self::lease_record(lease_id);
+            let _ = vaultrs::kv2::delete_metadata(&self.client, &self.kv_mount, &record).await;
+            Ok(Revoked {
+                lease_id: lease_id.to_string(),
+                revoked: true,
+            })
+        })
+        .await
+    }
+
+    async fn revoke_lease(&self, lease_id: &str) -> Result<(), VaultError> {
+        let request = RevokeLeaseRequest {
+            lease_id: lease_id.to_string(),
+        };
+        Ok(vaultrs::api::exec_with_empty(&self.client, request).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_and_records() {
+        assert!(is_name("readonly") && is_name("app-rw_2"));
+        for bad in ["", "../x", "a/b", "a b", "x".repeat(129).as_str()] {
+            assert!(!is_name(bad), "{bad}");
+        }
+        let record = Vault::lease_record("database/creds/readonly/abc");
+        assert!(
+            record.starts_with("_bridge/leases/") && record.len() == "_bridge/leases/".len() + 64
+        );
+    }
+}
