@@ -450,6 +450,8 @@ class Stack:
             "HOST": "127.0.0.1",
             "PORT": str(self.ports.backend),
             "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
+            # requests.log, responses.log and server.log (JSON, metadata only).
+            "LOG_DIR": str(self.logs / "backend"),
             **self.backend_env,
         }
         process = self._spawn("backend", [str(BACKEND_BIN), "serve"], env)

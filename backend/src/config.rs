@@ -1,7 +1,11 @@
-//! Service configuration from the environment, with the seed's variable names.
+//! Service configuration, with the seed's variable names. Precedence: environment variables,
+//! then a file (`APP_CONFIG_FILE`, or `config.toml` / `config.json` / `config.yaml` in the
+//! working directory), then defaults. Keys in files are the variable names in lower case.
+
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::Env;
+use figment::providers::{Env, Format, Json, Toml, Yaml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
@@ -21,7 +25,12 @@ const VARIABLES: &[&str] = &[
     "LOG_LEVEL",
     "AGENT_ASSERTION_KEY",
     "AGENT_ASSERTION_MAX_AGE",
+    "LOG_DIR",
+    "EXPOSE_REST_ROUTES",
 ];
+
+/// Files looked for in the working directory when `APP_CONFIG_FILE` is not set.
+const AUTO_FILES: &[&str] = &["config.toml", "config.json", "config.yaml", "config.yml"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +70,13 @@ pub struct Config {
     /// How old (or how far in the future) an assertion may be, in seconds.
     #[serde(default = "defaults::assertion_max_age")]
     pub agent_assertion_max_age: u64,
+    /// When set, JSON logs go to `requests.log`, `responses.log` and `server.log` here
+    /// (metadata only); otherwise everything goes to stderr.
+    #[serde(default)]
+    pub log_dir: Option<PathBuf>,
+    /// `false` leaves only health, metrics and MCP.
+    #[serde(default = "defaults::yes")]
+    pub expose_rest_routes: bool,
 }
 
 mod defaults {
@@ -94,19 +110,43 @@ mod defaults {
     pub fn assertion_max_age() -> u64 {
         60
     }
+    pub fn yes() -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(#[from] Box<figment::Error>),
+    #[error("configuration: APP_CONFIG_FILE {0} does not exist")]
+    MissingFile(PathBuf),
     #[error("configuration: {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::from(Env::raw().only(VARIABLES)))
+    /// Environment over file over defaults; `dir` is where `config.*` files are looked for.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let file = match std::env::var_os("APP_CONFIG_FILE") {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(ConfigError::MissingFile(path));
+                }
+                Some(path)
+            }
+            None => AUTO_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file()),
+        };
+        let mut figment = Figment::new();
+        if let Some(file) = &file {
+            figment = match file.extension().and_then(|e| e.to_str()) {
+                Some("json") => figment.merge(Json::file(file)),
+                Some("yaml" | "yml") => figment.merge(Yaml::file(file)),
+                _ => figment.merge(Toml::file(file)),
+            };
+        }
+        Self::from_figment(figment.merge(Env::raw().only(VARIABLES)))
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
@@ -152,6 +192,28 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The configuration as `check-config` prints it: secrets only as "set".
+    pub fn summary(&self) -> String {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "vault_addr": self.vault_addr,
+            "vault_token": "set",
+            "vault_namespace": self.vault_namespace,
+            "kv_mount": self.kv_mount,
+            "transit_mount": self.transit_mount,
+            "database_mount": self.database_mount,
+            "ssh_mount": self.ssh_mount,
+            "default_prefix": self.default_prefix,
+            "host": self.host,
+            "port": self.port,
+            "log_level": self.log_level,
+            "log_dir": self.log_dir,
+            "agent_assertion_key": "set",
+            "agent_assertion_max_age": self.agent_assertion_max_age,
+            "expose_rest_routes": self.expose_rest_routes,
+        }))
+        .expect("plain JSON")
     }
 
     pub fn bind_address(&self) -> (String, u16) {

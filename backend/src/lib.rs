@@ -13,7 +13,7 @@ pub mod vault;
 
 use std::sync::Arc;
 
-use actix_web::middleware::{Logger, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use secrecy::ExposeSecret;
@@ -29,6 +29,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 /// Everything a worker needs, built once and shared by all workers.
 #[derive(Clone)]
 pub struct AppState {
+    expose_rest_routes: bool,
     vault: web::Data<Vault>,
     trust: web::Data<identity::EdgeTrust>,
     mcp: mcp::McpHttpService,
@@ -40,6 +41,7 @@ impl AppState {
         let key = AssertionKey::new(config.agent_assertion_key.expose_secret().as_bytes())
             .map_err(|_| vault::VaultError::Upstream)?;
         Ok(Self {
+            expose_rest_routes: config.expose_rest_routes,
             mcp: mcp::http_service(vault.clone()),
             vault: web::Data::from(vault),
             trust: web::Data::new(identity::EdgeTrust {
@@ -77,14 +79,16 @@ impl AppState {
                     .clone()
                     .scope_with_path("/mcp")
                     .wrap(from_fn(identity::require_agent)),
-            )
-            .service(
+            );
+        if self.expose_rest_routes {
+            cfg.service(
                 web::scope("")
                     // Registered last, run first: identity, then the route's scope.
                     .wrap(from_fn(identity::require_route_scope))
                     .wrap(from_fn(identity::require_agent))
                     .configure(rest::agent_routes),
             );
+        }
     }
 }
 
@@ -94,12 +98,6 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     HttpServer::new(move || {
         let state = state.clone();
         App::new()
-            // Method, path without query, status, duration and request id: never bodies,
-            // credentials or query strings.
-            .wrap(
-                Logger::new("%{method}xi %U %s %Dms request_id=%{x-request-id}i")
-                    .custom_request_replace("method", |req| req.method().to_string()),
-            )
             .wrap(from_fn(telemetry::observe))
             .configure(move |cfg| state.configure(cfg))
     })

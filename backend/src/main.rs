@@ -1,9 +1,11 @@
 //! Command line of the backend: parses arguments and hands over to the library.
 
+use std::path::Path;
+
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 use vault_mcp_bridge::config::Config;
 use vault_mcp_bridge::policy::agent_policy;
+use vault_mcp_bridge::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -18,8 +20,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve REST and MCP over HTTP (the default). Configured by environment variables.
+    /// Serve REST and MCP over HTTP (the default). Configured by environment variables and
+    /// an optional config file (see the README).
     Serve,
+    /// Load and validate the configuration, print it with secrets hidden, and exit.
+    CheckConfig,
     /// Print the Vault policy (HCL) an agent needs for its own KV v2 folder.
     GenPolicy {
         /// The agent's subject.
@@ -41,6 +46,16 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
+        Command::CheckConfig => match Config::load(Path::new(".")) {
+            Ok(config) => {
+                println!("{}", config.summary());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                std::process::ExitCode::from(2)
+            }
+        },
         Command::GenPolicy {
             agent,
             mount,
@@ -58,23 +73,20 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve() -> std::process::ExitCode {
-    let config = match Config::from_env() {
+    let config = match Config::load(Path::new(".")) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
             return std::process::ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        // vaultrs and rustify log every non-2xx answer (a plain 404 included) at ERROR; the
-        // service reports Vault outcomes itself.
-        .with_env_filter(
-            EnvFilter::try_new(format!("{},rustify=off,vaultrs=off", config.log_level))
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    if let Some(dir) = &config.log_dir
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: LOG_DIR {}: {error}", dir.display());
+        return std::process::ExitCode::from(2);
+    }
+    let _guards = telemetry::init_logging(&config.log_level, config.log_dir.as_deref());
     match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

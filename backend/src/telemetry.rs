@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse};
 use prometheus::{Encoder, HistogramVec, IntCounterVec, Registry, TextEncoder};
 
 pub struct Metrics {
@@ -119,6 +119,9 @@ pub async fn observe(
         }
     };
     let method = request.method().to_string();
+    let id = request_id.to_str().unwrap_or("-").to_string();
+    // The path without its query string; never headers or bodies.
+    tracing::info!(target: "requests", request_id = %id, method = %method, path = %request.path(), "request");
     let mut response = next.call(request).await?;
     let route = response
         .request()
@@ -126,6 +129,21 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16().to_string();
     let labels = [method.as_str(), route.as_str(), status.as_str()];
+    let subject = response
+        .request()
+        .extensions()
+        .get::<crate::identity::Agent>()
+        .map(|agent| agent.subject.clone());
+    tracing::info!(
+        target: "responses",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        subject = subject.as_deref().unwrap_or("-"),
+        "response"
+    );
     METRICS.http_requests.with_label_values(&labels).inc();
     METRICS
         .http_duration
@@ -133,4 +151,62 @@ pub async fn observe(
         .observe(started.elapsed().as_secs_f64());
     response.headers_mut().insert(REQUEST_ID, request_id);
     Ok(response)
+}
+
+/// JSON logs. With `log_dir`: `requests.log` and `responses.log` (one line per request, metadata
+/// only) and `server.log` (everything else); without: all to stderr. Keep the guards alive for
+/// as long as logs should be written.
+pub fn init_logging(
+    level: &str,
+    log_dir: Option<&std::path::Path>,
+) -> Vec<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::filter::{EnvFilter, filter_fn};
+    use tracing_subscriber::prelude::*;
+
+    // vaultrs and rustify log every non-2xx answer (a plain 404 included) at ERROR; the
+    // service reports Vault outcomes itself.
+    let env_filter = || {
+        EnvFilter::try_new(format!("{level},rustify=off,vaultrs=off"))
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+    };
+    let Some(dir) = log_dir else {
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_filter(env_filter()),
+            )
+            .init();
+        return Vec::new();
+    };
+    let mut guards = Vec::new();
+    let mut file = |name: &str| {
+        let (writer, guard) =
+            tracing_appender::non_blocking(tracing_appender::rolling::never(dir, name));
+        guards.push(guard);
+        writer
+    };
+    let only = |target: &'static str| filter_fn(move |meta| meta.target() == target);
+    let requests = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(file("requests.log"))
+        .with_filter(only("requests"));
+    let responses = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(file("responses.log"))
+        .with_filter(only("responses"));
+    let server = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(file("server.log"))
+        .with_filter(filter_fn(|meta| {
+            !matches!(meta.target(), "requests" | "responses")
+        }))
+        .with_filter(env_filter());
+    tracing_subscriber::registry()
+        .with(requests)
+        .with(responses)
+        .with(server)
+        .init();
+    guards
 }

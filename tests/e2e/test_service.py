@@ -1,6 +1,8 @@
 """The backend as a service: health, identity echo, metrics, request ids, and what happens when
 Vault goes away and comes back."""
 
+import asyncio
+import json
 import re
 import uuid
 
@@ -64,3 +66,49 @@ def test_vault_down_gives_503_then_recovers_without_restarting_the_backend(fragi
     wait_for(lambda: requests.get(f"{fragile.backend_url}/readyz", timeout=10).status_code == 200)
     assert requests.put(url, json={"data": {"v": 2}}, headers=headers, timeout=10).json()["version"] == 1
     assert requests.get(url, headers=headers, timeout=10).json()["data"] == {"v": 2}
+
+
+def test_rest_routes_can_be_switched_off(built, tmp_path_factory):
+    running = start_stack(tmp_path_factory, "mcp_only", filter_overrides=UNLIMITED,
+                         backend_env={"EXPOSE_REST_ROUTES": "false"})
+    try:
+        headers = {"X-API-Key": "dev-key"}
+        response = requests.get(f"{running.envoy_url}/secrets/x", headers=headers, timeout=10)
+        assert response.status_code == 404
+        assert requests.get(f"{running.backend_url}/healthz", timeout=10).status_code == 200
+        assert requests.get(f"{running.backend_url}/metrics", timeout=10).status_code == 200
+        from test_mcp import call_tool
+
+        tools, result = asyncio.run(call_tool(f"{running.envoy_url}/mcp", "dev-key", "kv.list", {}))
+        assert "kv.read" in tools and not result.is_error
+    finally:
+        running.stop()
+
+
+def test_no_secret_reaches_logs_or_metrics(stack):
+    """Plant values through every kind of call, then read every log file of the stack."""
+    planted = f"planted-secret-{uuid.uuid4().hex}"
+    headers = {"X-API-Key": "dev-key"}
+    token = stack.secrets.token("agent_api", "read write")
+    requests.put(f"{stack.envoy_url}/secrets/leak/check", json={"data": {"v": planted}},
+                 headers=headers, timeout=10)
+    requests.get(f"{stack.envoy_url}/secrets/leak/check", headers={"Authorization": f"Bearer {token}"},
+                 timeout=10)
+    cipher = requests.post(f"{stack.envoy_url}/transit/encrypt", json={"text": planted},
+                           headers=headers, timeout=10).json()["ciphertext"]
+    requests.post(f"{stack.envoy_url}/transit/decrypt", json={"ciphertext": cipher}, headers=headers, timeout=10)
+    requests.put(f"{stack.envoy_url}/secrets/leak/bad", data=f'{{"data": "{planted}"', headers=headers, timeout=10)
+    creds = requests.post(f"{stack.envoy_url}/db/creds/readonly", headers=headers, timeout=30).json()
+    forbidden = [planted, "dev-key", token, stack.secrets.assertion_key, stack.secrets.hs256_secret,
+                 creds["password"], stack.secrets.postgres_password]
+    logs = sorted(p for p in stack.logs.rglob("*.log") if p.name != "openbao.log")
+    assert {p.name for p in logs} >= {"requests.log", "responses.log", "server.log", "envoy.log"}
+    wait_for(lambda: "leak/check" in (stack.logs / "backend" / "requests.log").read_text())
+    texts = {p.name: p.read_text(errors="replace") for p in logs}
+    texts["metrics"] = requests.get(f"{stack.backend_url}/metrics", timeout=10).text
+    for name, text in texts.items():
+        for secret in forbidden:
+            assert secret not in text, f"a secret appears in {name}"
+    # The request logs do carry what an operator needs.
+    line = next(json.loads(l) for l in texts["responses.log"].splitlines() if "/transit/decrypt" in l)
+    assert line["fields"]["subject"] == "agent_api" and line["fields"]["status"] == 200
