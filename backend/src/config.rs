@@ -27,6 +27,9 @@ const VARIABLES: &[&str] = &[
     "AGENT_ASSERTION_MAX_AGE",
     "LOG_DIR",
     "EXPOSE_REST_ROUTES",
+    "CHILD_TOKEN_ENABLED",
+    "CHILD_TOKEN_POLICY_PREFIX",
+    "CHILD_TOKEN_TTL",
 ];
 
 /// Files looked for in the working directory when `APP_CONFIG_FILE` is not set.
@@ -77,6 +80,15 @@ pub struct Config {
     /// `false` leaves only health, metrics and MCP.
     #[serde(default = "defaults::yes")]
     pub expose_rest_routes: bool,
+    /// Act for each agent with a child token bound to its own policy.
+    #[serde(default)]
+    pub child_token_enabled: bool,
+    /// Child tokens get the policy `{prefix}{subject}`.
+    #[serde(default = "defaults::child_token_policy_prefix")]
+    pub child_token_policy_prefix: String,
+    /// Child token lifetime in seconds; a token is reused for the first half of it.
+    #[serde(default = "defaults::child_token_ttl")]
+    pub child_token_ttl: u64,
 }
 
 mod defaults {
@@ -112,6 +124,12 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn child_token_policy_prefix() -> String {
+        "agent-".into()
+    }
+    pub fn child_token_ttl() -> u64 {
+        900
     }
 }
 
@@ -156,6 +174,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.child_token_ttl < 60 {
+            return Err(ConfigError::Invalid {
+                name: "CHILD_TOKEN_TTL",
+                reason: "must be at least 60 seconds".into(),
+            });
+        }
         vault_mcp_filter::assertion::AssertionKey::new(
             self.agent_assertion_key.expose_secret().as_bytes(),
         )
@@ -212,6 +236,9 @@ impl Config {
             "agent_assertion_key": "set",
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
+            "child_token_enabled": self.child_token_enabled,
+            "child_token_policy_prefix": self.child_token_policy_prefix,
+            "child_token_ttl": self.child_token_ttl,
         }))
         .expect("plain JSON")
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::{Parser, Subcommand};
 use vault_mcp_bridge::config::Config;
-use vault_mcp_bridge::policy::agent_policy;
+use vault_mcp_bridge::policy::{Mounts, agent_policy};
 use vault_mcp_bridge::telemetry;
 
 #[derive(Parser)]
@@ -39,6 +39,12 @@ enum Command {
         /// Transit mount.
         #[arg(long, default_value = "transit")]
         transit_mount: String,
+        /// Database secrets engine mount.
+        #[arg(long, default_value = "database")]
+        database_mount: String,
+        /// SSH secrets engine mount.
+        #[arg(long, default_value = "ssh")]
+        ssh_mount: String,
     },
 }
 
@@ -61,12 +67,21 @@ fn main() -> std::process::ExitCode {
             mount,
             prefix,
             transit_mount,
+            database_mount,
+            ssh_mount,
         } => {
             if !vault_mcp_filter::identity::is_valid_subject(&agent) {
                 eprintln!("error: {agent:?} is not a valid agent subject");
                 return std::process::ExitCode::from(2);
             }
-            print!("{}", agent_policy(&agent, &mount, &prefix, &transit_mount));
+            let mounts = Mounts {
+                kv: &mount,
+                prefix: &prefix,
+                transit: &transit_mount,
+                database: &database_mount,
+                ssh: &ssh_mount,
+            };
+            print!("{}", agent_policy(&agent, &mounts));
             std::process::ExitCode::SUCCESS
         }
     }

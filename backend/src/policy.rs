@@ -1,8 +1,24 @@
 //! The Vault policy an agent needs: its own KV v2 folder and nothing else.
 
-/// HCL granting `subject` full use of `{mount}/*/{prefix}/{subject}/…` in a KV v2 mount and of
-/// its own two Transit keys.
-pub fn agent_policy(subject: &str, mount: &str, prefix: &str, transit: &str) -> String {
+/// Where an agent's policy points.
+pub struct Mounts<'a> {
+    pub kv: &'a str,
+    pub prefix: &'a str,
+    pub transit: &'a str,
+    pub database: &'a str,
+    pub ssh: &'a str,
+}
+
+/// HCL granting `subject` full use of `{kv}/*/{prefix}/{subject}/…` in a KV v2 mount, its own
+/// two Transit keys, database credentials and the SSH roles: what its child token may do.
+pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
+    let Mounts {
+        kv: mount,
+        prefix,
+        transit,
+        database,
+        ssh,
+    } = mounts;
     let folder = format!("{prefix}/{subject}");
     format!(
         r#"# Vault MCP Bridge: access for agent "{subject}", limited to its own KV folder and keys.
@@ -48,6 +64,15 @@ path "{transit}/random" {{
 path "{transit}/random/*" {{
   capabilities = ["update"]
 }}
+path "{database}/creds/*" {{
+  capabilities = ["read"]
+}}
+path "{ssh}/creds/otp" {{
+  capabilities = ["update"]
+}}
+path "{ssh}/sign/agent" {{
+  capabilities = ["update"]
+}}
 "#
     )
 }
@@ -58,20 +83,34 @@ mod tests {
 
     #[test]
     fn policy_is_confined_to_the_agents_folder() {
-        let hcl = agent_policy("agent_a", "secret", "agents", "transit");
+        let hcl = agent_policy(
+            "agent_a",
+            &Mounts {
+                kv: "secret",
+                prefix: "agents",
+                transit: "transit",
+                database: "database",
+                ssh: "ssh",
+            },
+        );
         let paths: Vec<&str> = hcl
             .lines()
             .filter_map(|l| l.strip_prefix("path \""))
             .map(|l| l.split('"').next().unwrap())
             .collect();
-        let (kv, transit): (Vec<&str>, Vec<&str>) =
+        let (kv, others): (Vec<&str>, Vec<&str>) =
             paths.iter().partition(|p| p.starts_with("secret/"));
+        let (transit, engines): (Vec<&str>, Vec<&str>) =
+            others.iter().partition(|p| p.starts_with("transit/"));
+        assert_eq!(
+            engines,
+            ["database/creds/*", "ssh/creds/otp", "ssh/sign/agent"]
+        );
         assert_eq!(kv.len(), 5);
         for path in kv {
             assert!(path.ends_with("/agents/agent_a/*"), "{path}");
         }
         for path in transit {
-            assert!(path.starts_with("transit/"), "{path}");
             assert!(
                 path.contains("/agent_a") || path.starts_with("transit/random"),
                 "{path}"

@@ -369,9 +369,12 @@ impl BridgeMcp {
         Parameters(args): Parameters<RandomArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.run(&context, "transit.random", |_| async move {
+        self.run(&context, "transit.random", |agent| async move {
             check_random_bytes(args.bytes).map_err(ApiError::BadRequest)?;
-            Ok(self.vault.transit_random(args.bytes, args.format).await?)
+            Ok(self
+                .vault
+                .transit_random(&agent, args.bytes, args.format)
+                .await?)
         })
         .await
     }
@@ -461,8 +464,8 @@ impl BridgeMcp {
         Parameters(args): Parameters<OtpArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.run(&context, "ssh.otp", |_| async move {
-            Ok(self.vault.ssh_otp(&args).await?)
+        self.run(&context, "ssh.otp", |agent| async move {
+            Ok(self.vault.ssh_otp(&agent, &args).await?)
         })
         .await
     }

@@ -12,8 +12,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ssh/sign", web::post().to(sign));
 }
 
-async fn otp(vault: web::Data<Vault>, body: web::Json<OtpArgs>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(vault.ssh_otp(&body).await?))
+async fn otp(
+    vault: web::Data<Vault>,
+    agent: web::ReqData<Agent>,
+    body: web::Json<OtpArgs>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(vault.ssh_otp(&agent, &body).await?))
 }
 
 async fn sign(

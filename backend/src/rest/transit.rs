@@ -69,8 +69,13 @@ async fn verify(
 
 async fn random(
     vault: web::Data<Vault>,
+    agent: web::ReqData<Agent>,
     query: web::Query<RandomArgs>,
 ) -> Result<HttpResponse, ApiError> {
     check_random_bytes(query.bytes).map_err(bad)?;
-    Ok(HttpResponse::Ok().json(vault.transit_random(query.bytes, query.format).await?))
+    Ok(HttpResponse::Ok().json(
+        vault
+            .transit_random(&agent, query.bytes, query.format)
+            .await?,
+    ))
 }

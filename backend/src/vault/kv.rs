@@ -48,13 +48,14 @@ impl Vault {
         version: Option<u64>,
     ) -> Result<Secret, VaultError> {
         self.observed("kv", "read", async {
+            let client = self.client_for(agent).await?;
             let request = ReadSecretRequest::builder()
                 .mount(&self.kv_mount)
                 .path(self.agent_path(&agent.subject, path))
                 .version(version)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
-            let response = api::exec_with_result(&self.client, request).await?;
+            let response = api::exec_with_result(&*client, request).await?;
             // A deleted or destroyed version comes back with null data.
             let Value::Object(data) = response.data else {
                 return Err(VaultError::NotFound);
@@ -78,11 +79,12 @@ impl Vault {
         cas: Option<u32>,
     ) -> Result<Written, VaultError> {
         self.observed("kv", "write", async {
+            let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
             let metadata = match cas {
                 Some(cas) => {
                     vaultrs::kv2::set_with_options(
-                        &self.client,
+                        &*client,
                         &self.kv_mount,
                         &full,
                         data,
@@ -90,7 +92,7 @@ impl Vault {
                     )
                     .await?
                 }
-                None => vaultrs::kv2::set(&self.client, &self.kv_mount, &full, data).await?,
+                None => vaultrs::kv2::set(&*client, &self.kv_mount, &full, data).await?,
             };
             Ok(Written {
                 path: path.to_string(),
@@ -106,8 +108,9 @@ impl Vault {
         prefix: &SecretPrefix,
     ) -> Result<Listing, VaultError> {
         self.observed("kv", "list", async {
+            let client = self.client_for(agent).await?;
             let folder = self.agent_folder(&agent.subject, prefix);
-            let keys = match vaultrs::kv2::list(&self.client, &self.kv_mount, &folder).await {
+            let keys = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder).await {
                 Ok(keys) => keys,
                 // Vault answers an empty folder with 404.
                 Err(e) => match VaultError::from(e) {
@@ -130,8 +133,9 @@ impl Vault {
         path: &SecretPath,
     ) -> Result<VersionsChanged, VaultError> {
         self.observed("kv", "delete", async {
+            let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::delete_latest(&self.client, &self.kv_mount, &full).await?;
+            vaultrs::kv2::delete_latest(&*client, &self.kv_mount, &full).await?;
             Ok(VersionsChanged {
                 path: path.to_string(),
                 versions: Vec::new(),
@@ -147,8 +151,9 @@ impl Vault {
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
         self.observed("kv", "undelete", async {
+            let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::undelete_versions(&self.client, &self.kv_mount, &full, versions.clone())
+            vaultrs::kv2::undelete_versions(&*client, &self.kv_mount, &full, versions.clone())
                 .await?;
             Ok(VersionsChanged {
                 path: path.to_string(),
@@ -166,8 +171,9 @@ impl Vault {
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
         self.observed("kv", "destroy", async {
+            let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::destroy_versions(&self.client, &self.kv_mount, &full, versions.clone())
+            vaultrs::kv2::destroy_versions(&*client, &self.kv_mount, &full, versions.clone())
                 .await?;
             Ok(VersionsChanged {
                 path: path.to_string(),

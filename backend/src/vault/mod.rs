@@ -7,10 +7,14 @@ mod health;
 pub mod kv;
 pub mod path;
 pub mod ssh;
+pub mod tokens;
 pub mod transit;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use secrecy::ExposeSecret;
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::client::{VaultClient, VaultClientSettings, VaultClientSettingsBuilder};
 
 pub use error::VaultError;
 pub use path::{PathError, SecretPath, SecretPrefix};
@@ -19,7 +23,10 @@ use crate::config::Config;
 
 /// A connected Vault client plus where each agent's secrets live.
 pub struct Vault {
-    client: VaultClient,
+    /// The service's own client; agents' calls go through [`Vault::client_for`].
+    client: Arc<VaultClient>,
+    settings: VaultClientSettings,
+    child_tokens: Option<tokens::ChildTokens>,
     kv_mount: String,
     transit_mount: String,
     database_mount: String,
@@ -38,9 +45,17 @@ impl Vault {
             settings.namespace(Some(namespace.clone()));
         }
         let settings = settings.build().map_err(|_| VaultError::Upstream)?;
-        let client = VaultClient::new(settings).map_err(VaultError::from)?;
+        let client = Arc::new(VaultClient::new(settings.clone()).map_err(VaultError::from)?);
+        let child_tokens = config.child_token_enabled.then(|| {
+            tokens::ChildTokens::new(
+                config.child_token_policy_prefix.clone(),
+                Duration::from_secs(config.child_token_ttl),
+            )
+        });
         Ok(Self {
             client,
+            settings,
+            child_tokens,
             kv_mount: config.kv_mount.clone(),
             transit_mount: config.transit_mount.clone(),
             database_mount: config.database_mount.clone(),

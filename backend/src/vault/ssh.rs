@@ -52,13 +52,14 @@ pub struct SignedKey {
 }
 
 impl Vault {
-    pub async fn ssh_otp(&self, args: &OtpArgs) -> Result<Otp, VaultError> {
+    pub async fn ssh_otp(&self, agent: &Agent, args: &OtpArgs) -> Result<Otp, VaultError> {
         if args.ip.parse::<std::net::IpAddr>().is_err() {
             return Err(VaultError::Rejected("ip must be an IP address".into()));
         }
         self.observed("ssh", "otp", async {
+            let client = self.client_for(agent).await?;
             let response = vaultrs::ssh::generate(
-                &self.client,
+                &*client,
                 &self.ssh_mount,
                 OTP_ROLE,
                 &args.ip,
@@ -77,6 +78,7 @@ impl Vault {
 
     pub async fn ssh_sign(&self, agent: &Agent, args: &SignArgs) -> Result<SignedKey, VaultError> {
         self.observed("ssh", "sign", async {
+            let client = self.client_for(agent).await?;
             let mut request = SignSSHKeyRequest::builder();
             request
                 .cert_type("user")
@@ -85,7 +87,7 @@ impl Vault {
                 request.ttl(ttl.clone());
             }
             let response = vaultrs::ssh::ca::sign(
-                &self.client,
+                &*client,
                 &self.ssh_mount,
                 SIGN_ROLE,
                 &args.public_key,

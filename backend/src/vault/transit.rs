@@ -146,8 +146,9 @@ impl Vault {
         plaintext_b64: &str,
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "encrypt", async {
+            let client = self.client_for(agent).await?;
             let response = vaultrs::transit::data::encrypt(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 &agent.subject,
                 plaintext_b64,
@@ -167,8 +168,9 @@ impl Vault {
         ciphertext: &str,
     ) -> Result<Plaintext, VaultError> {
         self.observed("transit", "decrypt", async {
+            let client = self.client_for(agent).await?;
             let response = vaultrs::transit::data::decrypt(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 &agent.subject,
                 ciphertext,
@@ -194,8 +196,9 @@ impl Vault {
         ciphertext: &str,
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "rewrap", async {
+            let client = self.client_for(agent).await?;
             let response = vaultrs::transit::data::rewrap(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 &agent.subject,
                 ciphertext,
@@ -216,6 +219,7 @@ impl Vault {
         options: &SignatureOptions,
     ) -> Result<Signature, VaultError> {
         self.observed("transit", "sign", async {
+            let client = self.client_for(agent).await?;
             let mut request = SignDataRequest::builder();
             if let Some(hash) = options.hash_algorithm {
                 request.hash_algorithm(HashAlgorithm::from(hash));
@@ -224,7 +228,7 @@ impl Vault {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
             let response = vaultrs::transit::data::sign(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 &signing_key(agent),
                 input_b64,
@@ -246,6 +250,7 @@ impl Vault {
         options: &SignatureOptions,
     ) -> Result<Verification, VaultError> {
         self.observed("transit", "verify", async {
+            let client = self.client_for(agent).await?;
             let mut request = VerifySignedDataRequest::builder();
             request.signature(signature);
             if let Some(hash) = options.hash_algorithm {
@@ -255,7 +260,7 @@ impl Vault {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
             let response = vaultrs::transit::data::verify(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 &signing_key(agent),
                 input_b64,
@@ -271,10 +276,12 @@ impl Vault {
 
     pub async fn transit_random(
         &self,
+        agent: &Agent,
         bytes: u32,
         format: RandomFormat,
     ) -> Result<RandomBytes, VaultError> {
         self.observed("transit", "random", async {
+            let client = self.client_for(agent).await?;
             let mut request = GenerateRandomBytesRequest::builder();
             request.bytes(bytes);
             let output = match format {
@@ -282,7 +289,7 @@ impl Vault {
                 RandomFormat::Hex => OutputFormat::Hex,
             };
             let response = vaultrs::transit::generate::random_bytes(
-                &self.client,
+                &*client,
                 &self.transit_mount,
                 output,
                 RandomBytesSource::Platform,
