@@ -59,6 +59,12 @@ def test_vault_down_gives_503_then_recovers_without_restarting_the_backend(fragi
     assert down.status_code == 503
     assert down.json()["error"] == "vault_unavailable"
     assert int(down.headers["retry-after"]) > 0
+    write = requests.put(url, json={"data": {"v": 3}}, headers=headers, timeout=15)
+    assert write.status_code == 503
+    # Reads are tried once more, writes never.
+    metrics = requests.get(f"{fragile.backend_url}/metrics", timeout=10).text
+    assert 'vault_requests_total{engine="kv",operation="read",outcome="unavailable"} 2' in metrics
+    assert 'vault_requests_total{engine="kv",operation="write",outcome="unavailable"} 1' in metrics
     ready = requests.get(f"{fragile.backend_url}/readyz", timeout=15)
     assert ready.status_code == 503 and "retry-after" in ready.headers
     # A dev server starts empty: start and provision it again, then the same backend serves.

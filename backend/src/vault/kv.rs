@@ -47,7 +47,7 @@ impl Vault {
         path: &SecretPath,
         version: Option<u64>,
     ) -> Result<Secret, VaultError> {
-        self.observed("kv", "read", async {
+        self.observed_read("kv", "read", || async {
             let client = self.client_for(agent).await?;
             let request = ReadSecretRequest::builder()
                 .mount(&self.kv_mount)
@@ -107,7 +107,7 @@ impl Vault {
         agent: &Agent,
         prefix: &SecretPrefix,
     ) -> Result<Listing, VaultError> {
-        self.observed("kv", "list", async {
+        self.observed_read("kv", "list", || async {
             let client = self.client_for(agent).await?;
             let folder = self.agent_folder(&agent.subject, prefix);
             let keys = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder).await {

@@ -86,6 +86,28 @@ impl Vault {
         result
     }
 
+    /// [`Vault::observed`] for reads, which are tried once more when Vault was unreachable or
+    /// slow (a failover, a restart). Writes never go through here: a write that timed out may
+    /// have happened, and repeating it would create another version.
+    async fn observed_read<T, F, Fut>(
+        &self,
+        engine: &'static str,
+        operation: &'static str,
+        call: F,
+    ) -> Result<T, VaultError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, VaultError>>,
+    {
+        match self.observed(engine, operation, call()).await {
+            Err(VaultError::Unavailable | VaultError::Timeout) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.observed(engine, operation, call()).await
+            }
+            other => other,
+        }
+    }
+
     /// `{DEFAULT_PREFIX}/{subject}/{path}`: the only shape of KV path this service touches.
     /// The subject was validated where the identity was made, the path by [`SecretPath`].
     fn agent_path(&self, subject: &str, path: &SecretPath) -> String {
