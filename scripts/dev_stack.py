@@ -3,6 +3,7 @@
 import argparse
 import signal
 import json
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from stack import ROOT, Ports, Stack, build, pid_alive, stop_process
 DEV = ROOT / ".dev"
 PIDS = DEV / "pids.json"
 CREDENTIALS = DEV / "credentials.json"
+# PostgreSQL's data lives outside .dev (the postgres user must reach it); removed by `down`.
+PG_DIR = DEV / "pg_dir"
 # What each started process must still be, so `down` never signals a recycled pid.
 EXECUTABLES = {"jwks": "http.server", "postgres": "postgres", "openbao": "bao",
                "backend": "vault-mcp-bridge", "envoy": "envoy"}
@@ -51,6 +54,7 @@ def up(edge: bool) -> int:
     stack = Stack(run_dir=DEV, ports=ports, edge=edge)
     stack.start()
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
+    PG_DIR.write_text(str(stack.pg_dir))
     credentials = stack.credentials()
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
     print(json.dumps(credentials, indent=2))
@@ -73,6 +77,9 @@ def down() -> int:
         stop_process(pid, sig=signal.SIGINT if name == "postgres" else signal.SIGTERM)
         print(f"stopped {name} (pid {pid})")
     PIDS.unlink(missing_ok=True)
+    if PG_DIR.exists():
+        shutil.rmtree(PG_DIR.read_text().strip(), ignore_errors=True)
+        PG_DIR.unlink()
     return 0
 
 
