@@ -321,6 +321,8 @@ class Stack:
     secrets: Secrets = field(default_factory=Secrets.generate)
     #: Run the edge configuration (TLS and mTLS listeners) instead of the plaintext one.
     edge: bool = False
+    #: Start Envoy (False for the backend's standalone mode).
+    with_envoy: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -381,7 +383,8 @@ class Stack:
             self.start_postgres()
             self.start_openbao()
             self.start_backend()
-            self.start_envoy()
+            if self.with_envoy:
+                self.start_envoy()
         except BaseException:
             self.stop()
             raise

@@ -9,6 +9,8 @@ use figment::providers::{Env, Format, Json, Toml, Yaml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
+use vault_mcp_filter::Policy;
+use vault_mcp_filter::assertion::AssertionKey;
 
 /// Every variable the service reads. Names are matched case-insensitively by figment.
 const VARIABLES: &[&str] = &[
@@ -30,6 +32,20 @@ const VARIABLES: &[&str] = &[
     "CHILD_TOKEN_ENABLED",
     "CHILD_TOKEN_POLICY_PREFIX",
     "CHILD_TOKEN_TTL",
+    "STANDALONE",
+    "EDGE_POLICY_FILE",
+    "API_KEYS_JSON",
+    "JWT_HS256_SECRET",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_VALIDATE_ISSUER",
+    "JWT_VALIDATE_AUDIENCE",
+    "JWT_LEEWAY_SECONDS",
+    "JWT_JWKS_JSON",
+    "MTLS_IDENTITIES_JSON",
+    "MTLS_CN_PREFIX",
+    "RATE_LIMIT_REQUESTS",
+    "RATE_LIMIT_WINDOW_SECONDS",
 ];
 
 /// Files looked for in the working directory when `APP_CONFIG_FILE` is not set.
@@ -69,7 +85,9 @@ pub struct Config {
     #[serde(default = "defaults::log_level")]
     pub log_level: String,
     /// Key shared with the edge filter: requests must carry its `x-agent-assertion`.
-    pub agent_assertion_key: SecretString,
+    /// Required unless `STANDALONE`.
+    #[serde(default)]
+    pub agent_assertion_key: Option<SecretString>,
     /// How old (or how far in the future) an assertion may be, in seconds.
     #[serde(default = "defaults::assertion_max_age")]
     pub agent_assertion_max_age: u64,
@@ -89,6 +107,41 @@ pub struct Config {
     /// Child token lifetime in seconds; a token is reused for the first half of it.
     #[serde(default = "defaults::child_token_ttl")]
     pub child_token_ttl: u64,
+    /// Run without Envoy: authenticate callers here, with the edge's own decision code.
+    #[serde(default)]
+    pub standalone: bool,
+    /// Standalone: the filter's JSON configuration, used as is (secrets named by env variable).
+    /// When unset, the policy is built from the variables below.
+    #[serde(default)]
+    pub edge_policy_file: Option<PathBuf>,
+    /// Standalone: `{"<api key>": {"subject": "…", "scopes": ["read", …]}}` (hashed at load).
+    #[serde(default)]
+    pub api_keys_json: Option<SecretString>,
+    #[serde(default)]
+    pub jwt_hs256_secret: Option<SecretString>,
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+    #[serde(default)]
+    pub jwt_audience: Option<String>,
+    #[serde(default = "defaults::yes")]
+    pub jwt_validate_issuer: bool,
+    #[serde(default = "defaults::yes")]
+    pub jwt_validate_audience: bool,
+    #[serde(default = "defaults::leeway")]
+    pub jwt_leeway_seconds: u64,
+    /// Standalone: an inline JWKS document (RS256 / ES256 keys).
+    #[serde(default)]
+    pub jwt_jwks_json: Option<String>,
+    /// Standalone: client-certificate identities, `{"subject": ["scope", …]}`, read from the
+    /// `x-ssl-client-verify` / `x-ssl-client-s-dn` headers of a TLS proxy in front.
+    #[serde(default)]
+    pub mtls_identities_json: Option<String>,
+    #[serde(default)]
+    pub mtls_cn_prefix: String,
+    #[serde(default = "defaults::rate")]
+    pub rate_limit_requests: u32,
+    #[serde(default = "defaults::rate")]
+    pub rate_limit_window_seconds: u32,
 }
 
 mod defaults {
@@ -130,6 +183,12 @@ mod defaults {
     }
     pub fn child_token_ttl() -> u64 {
         900
+    }
+    pub fn leeway() -> u64 {
+        30
+    }
+    pub fn rate() -> u32 {
+        60
     }
 }
 
@@ -180,13 +239,11 @@ impl Config {
                 reason: "must be at least 60 seconds".into(),
             });
         }
-        vault_mcp_filter::assertion::AssertionKey::new(
-            self.agent_assertion_key.expose_secret().as_bytes(),
-        )
-        .map_err(|e| ConfigError::Invalid {
-            name: "AGENT_ASSERTION_KEY",
-            reason: e.to_string(),
-        })?;
+        if self.standalone {
+            self.standalone_policy()?;
+        } else {
+            self.assertion_key()?;
+        }
         let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
             name: "VAULT_ADDR",
             reason: e.to_string(),
@@ -218,6 +275,88 @@ impl Config {
         Ok(())
     }
 
+    /// The key of the edge's assertions (required behind Envoy).
+    pub fn assertion_key(&self) -> Result<AssertionKey, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "AGENT_ASSERTION_KEY",
+            reason,
+        };
+        let key = self
+            .agent_assertion_key
+            .as_ref()
+            .ok_or_else(|| invalid("required unless STANDALONE=true".into()))?;
+        AssertionKey::new(key.expose_secret().as_bytes()).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// The edge policy for standalone mode: `EDGE_POLICY_FILE`, or one built from the seed's
+    /// variables. Either way it goes through the filter's own parser and checks.
+    pub fn standalone_policy(&self) -> Result<Policy, ConfigError> {
+        let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
+        let env = |name: &str| std::env::var(name).ok();
+        if let Some(file) = &self.edge_policy_file {
+            let bytes =
+                std::fs::read(file).map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
+            return Policy::from_json(&bytes, &env)
+                .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()));
+        }
+        let mut policy = serde_json::json!({
+            "rate_limit": {
+                "requests": self.rate_limit_requests,
+                "per_seconds": self.rate_limit_window_seconds,
+            },
+        });
+        if let Some(keys) = &self.api_keys_json {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct KeyEntry {
+                subject: String,
+                #[serde(default)]
+                scopes: Vec<String>,
+            }
+            let keys: std::collections::BTreeMap<String, KeyEntry> =
+                serde_json::from_str(keys.expose_secret())
+                    .map_err(|e| invalid("API_KEYS_JSON", e.to_string()))?;
+            policy["api_keys"] = keys
+                .into_iter()
+                .map(|(key, entry)| {
+                    serde_json::json!({
+                        "sha256": hex::encode(vault_mcp_filter::apikey::digest(&key)),
+                        "subject": entry.subject,
+                        "scopes": entry.scopes,
+                    })
+                })
+                .collect();
+        }
+        if self.jwt_hs256_secret.is_some() || self.jwt_jwks_json.is_some() {
+            let mut jwt = serde_json::json!({
+                "issuer": self.jwt_issuer,
+                "audience": self.jwt_audience,
+                "validate_issuer": self.jwt_validate_issuer,
+                "validate_audience": self.jwt_validate_audience,
+                "leeway_seconds": self.jwt_leeway_seconds,
+            });
+            if let Some(secret) = &self.jwt_hs256_secret {
+                jwt["hs256_secret"] = serde_json::json!({ "value": secret.expose_secret() });
+            }
+            if let Some(jwks) = &self.jwt_jwks_json {
+                jwt["jwks"] = serde_json::from_str(jwks)
+                    .map_err(|e| invalid("JWT_JWKS_JSON", e.to_string()))?;
+            }
+            policy["jwt"] = jwt;
+        }
+        if let Some(identities) = &self.mtls_identities_json {
+            let identities: serde_json::Value = serde_json::from_str(identities)
+                .map_err(|e| invalid("MTLS_IDENTITIES_JSON", e.to_string()))?;
+            policy["mtls"] = serde_json::json!({
+                "source": "trusted_headers",
+                "cn_prefix": self.mtls_cn_prefix,
+                "identities": identities,
+            });
+        }
+        Policy::from_json(policy.to_string().as_bytes(), &env)
+            .map_err(|e| invalid("STANDALONE", e.to_string()))
+    }
+
     /// The configuration as `check-config` prints it: secrets only as "set".
     pub fn summary(&self) -> String {
         serde_json::to_string_pretty(&serde_json::json!({
@@ -233,7 +372,8 @@ impl Config {
             "port": self.port,
             "log_level": self.log_level,
             "log_dir": self.log_dir,
-            "agent_assertion_key": "set",
+            "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
+            "standalone": self.standalone,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "child_token_enabled": self.child_token_enabled,
@@ -253,10 +393,15 @@ mod tests {
     use super::*;
     use figment::providers::Serialized;
 
+    /// Like the environment provider: values that read as booleans or numbers are typed.
     fn figment(pairs: &[(&str, &str)]) -> Figment {
         let mut f = Figment::new();
         for (k, v) in pairs {
-            f = f.merge(Serialized::default(k, v));
+            f = match (v.parse::<bool>(), v.parse::<u64>()) {
+                (Ok(b), _) => f.merge(Serialized::default(k, b)),
+                (_, Ok(n)) => f.merge(Serialized::default(k, n)),
+                _ => f.merge(Serialized::default(k, v)),
+            };
         }
         f
     }
@@ -275,7 +420,19 @@ mod tests {
     fn invalid_values_are_named() {
         let cases = [
             (vec![KEY], "vault_token"),
-            (vec![("vault_token", "t")], "agent_assertion_key"),
+            (vec![("vault_token", "t")], "required unless STANDALONE"),
+            (
+                vec![("vault_token", "t"), ("standalone", "true")],
+                "no authentication method",
+            ),
+            (
+                vec![
+                    ("vault_token", "t"),
+                    ("standalone", "true"),
+                    ("api_keys_json", "{\"k\": {\"subject\": \"../x\"}}"),
+                ],
+                "not a valid subject",
+            ),
             (
                 vec![("vault_token", "t"), ("agent_assertion_key", "short")],
                 "AGENT_ASSERTION_KEY",
@@ -303,6 +460,34 @@ mod tests {
                 .to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn standalone_policy_from_the_seeds_variables() {
+        let config = Config::from_figment(figment(&[
+            ("vault_token", "t"),
+            ("standalone", "true"),
+            (
+                "api_keys_json",
+                r#"{"dev-key": {"subject": "agent_api", "scopes": ["read"]}}"#,
+            ),
+            ("jwt_hs256_secret", "0123456789abcdef0123456789abcdef"),
+            ("jwt_issuer", "iss"),
+            ("jwt_audience", "aud"),
+            ("mtls_identities_json", r#"{"agent_cert": ["read"]}"#),
+            ("rate_limit_requests", "5"),
+        ]))
+        .unwrap();
+        let policy = config.standalone_policy().unwrap();
+        assert_eq!(
+            policy.api_keys.lookup("dev-key").unwrap().subject,
+            "agent_api"
+        );
+        assert_eq!(policy.jwt.unwrap().settings.issuer.as_deref(), Some("iss"));
+        assert!(policy.mtls.is_some());
+        assert_eq!(policy.rate_limit.unwrap().default.requests, 5);
+        // The raw key never shows in the summary.
+        assert!(!config.summary().contains("dev-key"));
     }
 
     #[test]

@@ -16,9 +16,6 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use secrecy::ExposeSecret;
-use vault_mcp_filter::assertion::AssertionKey;
-
 use crate::config::Config;
 use crate::error::{ApiError, json_error};
 use crate::vault::Vault;
@@ -31,23 +28,27 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 pub struct AppState {
     expose_rest_routes: bool,
     vault: web::Data<Vault>,
-    trust: web::Data<identity::EdgeTrust>,
+    trust: web::Data<identity::Trust>,
     mcp: mcp::McpHttpService,
 }
 
 impl AppState {
-    pub fn new(config: &Config) -> Result<Self, vault::VaultError> {
-        let vault = Arc::new(Vault::new(config)?);
-        let key = AssertionKey::new(config.agent_assertion_key.expose_secret().as_bytes())
-            .map_err(|_| vault::VaultError::Upstream)?;
+    pub fn new(config: &Config) -> std::io::Result<Self> {
+        let vault = Arc::new(Vault::new(config).map_err(std::io::Error::other)?);
+        let trust = if config.standalone {
+            let policy = config.standalone_policy().map_err(std::io::Error::other)?;
+            identity::Trust::Standalone(Box::new(identity::standalone::Standalone::new(policy)))
+        } else {
+            identity::Trust::Edge(identity::EdgeTrust {
+                key: config.assertion_key().map_err(std::io::Error::other)?,
+                max_age: config.agent_assertion_max_age,
+            })
+        };
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
             mcp: mcp::http_service(vault.clone()),
             vault: web::Data::from(vault),
-            trust: web::Data::new(identity::EdgeTrust {
-                key,
-                max_age: config.agent_assertion_max_age,
-            }),
+            trust: web::Data::new(trust),
         })
     }
 
@@ -93,7 +94,7 @@ impl AppState {
 }
 
 pub async fn serve(config: Config) -> std::io::Result<()> {
-    let state = AppState::new(&config).map_err(std::io::Error::other)?;
+    let state = AppState::new(&config)?;
     tracing::info!(host = %config.host, port = config.port, "vault-mcp-bridge listening");
     HttpServer::new(move || {
         let state = state.clone();

@@ -2,8 +2,6 @@
 //!     cargo bench -p vault-mcp-filter --bench decision
 //! Results and the comparison with in-Envoy numbers: docs/PERFORMANCE.md.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -11,34 +9,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 use vault_mcp_filter::decision::{Request, Verdict, on_headers};
 use vault_mcp_filter::jwt::KeySet;
-use vault_mcp_filter::ratelimit::{Limit, Limiter, SlotStore};
+use vault_mcp_filter::ratelimit::{Limit, Limiter, MemoryStore};
 use vault_mcp_filter::{Policy, apikey};
 
 const NOW_MS: u64 = 1_800_000_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-/// Shared data as a map, with Envoy's CAS semantics.
-#[derive(Default)]
-struct Store(RefCell<HashMap<String, (Vec<u8>, u32)>>);
-
-impl SlotStore for Store {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.0.borrow().get(key).cloned()
-    }
-    fn compare_and_set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        let mut map = self.0.borrow_mut();
-        match map.get_mut(key) {
-            Some(entry) if entry.1 == cas => {
-                *entry = (value.to_vec(), cas + 1);
-                true
-            }
-            _ => false,
-        }
-    }
-    fn create(&self, key: &str, value: &[u8]) {
-        self.0.borrow_mut().insert(key.into(), (value.to_vec(), 1));
-    }
-}
 
 fn policy(rate_limit: bool) -> Policy {
     let jwks = include_str!("../tests/fixtures/jwks.json");
@@ -92,7 +67,7 @@ fn headers(credential: (&str, String)) -> Vec<(String, String)> {
 fn bench_decisions(c: &mut Criterion) {
     let policy = policy(false);
     let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
-    let store = Store::default();
+    let store = MemoryStore::default();
     let cases = [
         ("api_key", headers(("x-api-key", "dev-key".into()))),
         (
@@ -137,7 +112,7 @@ fn bench_decisions(c: &mut Criterion) {
 }
 
 fn bench_rate_limiter(c: &mut Criterion) {
-    let store = Store::default();
+    let store = MemoryStore::default();
     let limiter = Limiter::new("rl.", 1024);
     limiter.create_slots(&store);
     let limit = Limit {

@@ -236,6 +236,37 @@ impl Limiter {
     }
 }
 
+/// Slots in process memory, with the same semantics as Envoy's shared data: for the backend's
+/// standalone mode (one process, many threads) and for tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    slots: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, u32)>>,
+}
+
+impl SlotStore for MemoryStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.slots.lock().expect("slot lock").get(key).cloned()
+    }
+
+    fn compare_and_set(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        let mut slots = self.slots.lock().expect("slot lock");
+        match slots.get_mut(key) {
+            Some(entry) if entry.1 == cas => {
+                *entry = (value.to_vec(), cas.wrapping_add(1));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn create(&self, key: &str, value: &[u8]) {
+        self.slots
+            .lock()
+            .expect("slot lock")
+            .insert(key.to_string(), (value.to_vec(), 1));
+    }
+}
+
 /// FNV-1a: a stable hash, the same in every VM (std's hasher is randomly seeded).
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |hash, byte| {
@@ -247,40 +278,30 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 pub mod tests {
     use super::*;
     use std::cell::RefCell;
-    use std::collections::HashMap;
 
-    /// Envoy's shared-data semantics: CAS tokens that change on every write.
+    /// [`MemoryStore`] whose next CAS writes can be made to lose, as if another worker won.
     #[derive(Default)]
-    pub struct MemoryStore {
-        slots: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    pub struct FlakyStore {
+        inner: MemoryStore,
         pub fail_next_cas: RefCell<u32>,
     }
 
-    impl SlotStore for MemoryStore {
+    impl SlotStore for FlakyStore {
         fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.slots.borrow().get(key).cloned()
+            self.inner.get(key)
         }
         fn compare_and_set(&self, key: &str, value: &[u8], cas: u32) -> bool {
             if *self.fail_next_cas.borrow() > 0 {
                 *self.fail_next_cas.borrow_mut() -= 1;
-                let mut slots = self.slots.borrow_mut();
-                let entry = slots.get_mut(key).unwrap();
-                entry.1 += 1; // someone else wrote meanwhile
+                // Someone else wrote meanwhile: the slot's CAS moves on.
+                let (bytes, current) = self.inner.get(key).unwrap();
+                assert!(self.inner.compare_and_set(key, &bytes, current));
                 return false;
             }
-            let mut slots = self.slots.borrow_mut();
-            match slots.get_mut(key) {
-                Some(entry) if entry.1 == cas => {
-                    *entry = (value.to_vec(), cas + 1);
-                    true
-                }
-                _ => false,
-            }
+            self.inner.compare_and_set(key, value, cas)
         }
         fn create(&self, key: &str, value: &[u8]) {
-            self.slots
-                .borrow_mut()
-                .insert(key.to_string(), (value.to_vec(), 1));
+            self.inner.create(key, value)
         }
     }
 
@@ -316,8 +337,9 @@ pub mod tests {
 
     #[test]
     fn lost_cas_races_retry_without_double_spending() {
-        let store = MemoryStore::default();
-        let limiter = limiter(&store, 4);
+        let store = FlakyStore::default();
+        let limiter = Limiter::new("rl.", 4);
+        limiter.create_slots(&store);
         *store.fail_next_cas.borrow_mut() = 5;
         let admitted = (0..10)
             .filter(|_| limiter.take(&store, "a", LIMIT, 0).is_ok())

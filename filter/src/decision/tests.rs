@@ -6,7 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::apikey::digest;
 use crate::assertion::Claims;
-use crate::ratelimit::tests::MemoryStore;
+use crate::ratelimit::MemoryStore;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -5,6 +5,11 @@
 //! those and the request id with a key only the filter and the backend hold. The backend trusts
 //! the identity only when the assertion checks out and is fresh, so a request that did not pass
 //! the filter is refused even if it reaches the backend's port.
+//!
+//! In standalone mode ([`standalone`]) there is no edge: the backend runs the edge's decision
+//! code itself.
+
+pub mod standalone;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,6 +33,14 @@ pub type Agent = vault_mcp_filter::Identity;
 pub struct EdgeTrust {
     pub key: AssertionKey,
     pub max_age: u64,
+}
+
+/// Where the caller's identity comes from.
+pub enum Trust {
+    /// Behind Envoy: the filter's identity headers, proven by its assertion.
+    Edge(EdgeTrust),
+    /// Without Envoy: the caller's own credentials, checked by the edge's decision code here.
+    Standalone(Box<standalone::Standalone>),
 }
 
 fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -120,11 +133,22 @@ pub async fn require_agent(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let trust = request
-        .app_data::<web::Data<EdgeTrust>>()
-        .expect("EdgeTrust is registered by AppState::configure");
-    let agent = agent_from_headers(request.headers(), trust, unix_now())?;
+        .app_data::<web::Data<Trust>>()
+        .expect("Trust is registered by AppState::configure");
+    let agent = match trust.get_ref() {
+        Trust::Edge(edge) => agent_from_headers(request.headers(), edge, unix_now())?,
+        Trust::Standalone(standalone) => {
+            match standalone.authenticate(&request, unix_now() * 1000) {
+                Ok(agent) => agent,
+                Err(denial) => {
+                    let reply = standalone::reply(denial);
+                    return Ok(request.into_response(reply).map_into_right_body());
+                }
+            }
+        }
+    };
     request.extensions_mut().insert(agent);
-    next.call(request).await
+    next.call(request).await.map(|r| r.map_into_left_body())
 }
 
 #[cfg(test)]
