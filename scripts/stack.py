@@ -354,13 +354,15 @@ class Stack:
     def openbao_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.openbao}"
 
-    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None,
+               remove: list[str] = ()) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")
         # A session of its own: the process outlives `dev-stack up` and is stopped by pid.
         process = subprocess.Popen(
             argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            env={k: v for k, v in {**os.environ, **(env or {})}.items() if k not in remove},
+            start_new_session=True,
         )
         log.close()
         self.processes[name] = process
@@ -457,7 +459,10 @@ class Stack:
             "LOG_DIR": str(self.logs / "backend"),
             **self.backend_env,
         }
-        process = self._spawn("backend", [str(BACKEND_BIN), "serve"], env)
+        # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
+        process = self._spawn("backend", [str(BACKEND_BIN), "serve"],
+                              {k: v for k, v in env.items() if v is not None},
+                              remove=[k for k, v in env.items() if v is None])
         wait_until("backend", lambda: http_status(f"{self.backend_url}/healthz") == 200,
                    process, self.logs / "backend.log")
 

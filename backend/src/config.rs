@@ -16,6 +16,9 @@ use vault_mcp_filter::assertion::AssertionKey;
 const VARIABLES: &[&str] = &[
     "VAULT_ADDR",
     "VAULT_TOKEN",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "VAULT_APPROLE_MOUNT",
     "VAULT_NAMESPACE",
     "KV_MOUNT",
     "TRANSIT_MOUNT",
@@ -57,8 +60,16 @@ pub struct Config {
     /// Address of the Vault or OpenBao server.
     #[serde(default = "defaults::vault_addr")]
     pub vault_addr: String,
-    /// Token for the service's own Vault calls.
-    pub vault_token: SecretString,
+    /// Token for the service's own Vault calls; or log in with an AppRole instead.
+    #[serde(default)]
+    pub vault_token: Option<SecretString>,
+    /// AppRole login (with `VAULT_SECRET_ID`): the token is renewed and replaced as needed.
+    #[serde(default)]
+    pub vault_role_id: Option<String>,
+    #[serde(default)]
+    pub vault_secret_id: Option<SecretString>,
+    #[serde(default = "defaults::approle_mount")]
+    pub vault_approle_mount: String,
     /// Vault Enterprise / OpenBao namespace, sent with every call when set.
     #[serde(default)]
     pub vault_namespace: Option<String>,
@@ -148,6 +159,9 @@ mod defaults {
     pub fn vault_addr() -> String {
         "http://127.0.0.1:8200".into()
     }
+    pub fn approle_mount() -> String {
+        "approle".into()
+    }
     pub fn kv_mount() -> String {
         "secret".into()
     }
@@ -233,6 +247,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        match (
+            &self.vault_token,
+            &self.vault_role_id,
+            &self.vault_secret_id,
+        ) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "VAULT_TOKEN",
+                    reason: "give VAULT_TOKEN, or VAULT_ROLE_ID with VAULT_SECRET_ID".into(),
+                });
+            }
+        }
         if self.child_token_ttl < 60 {
             return Err(ConfigError::Invalid {
                 name: "CHILD_TOKEN_TTL",
@@ -361,7 +388,10 @@ impl Config {
     pub fn summary(&self) -> String {
         serde_json::to_string_pretty(&serde_json::json!({
             "vault_addr": self.vault_addr,
-            "vault_token": "set",
+            "vault_token": self.vault_token.as_ref().map(|_| "set"),
+            "vault_role_id": self.vault_role_id,
+            "vault_secret_id": self.vault_secret_id.as_ref().map(|_| "set"),
+            "vault_approle_mount": self.vault_approle_mount,
             "vault_namespace": self.vault_namespace,
             "kv_mount": self.kv_mount,
             "transit_mount": self.transit_mount,
@@ -419,7 +449,11 @@ mod tests {
     #[test]
     fn invalid_values_are_named() {
         let cases = [
-            (vec![KEY], "vault_token"),
+            (vec![KEY], "VAULT_TOKEN"),
+            (
+                vec![KEY, ("vault_token", "t"), ("vault_role_id", "r")],
+                "VAULT_TOKEN",
+            ),
             (vec![("vault_token", "t")], "required unless STANDALONE"),
             (
                 vec![("vault_token", "t"), ("standalone", "true")],

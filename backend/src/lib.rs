@@ -95,6 +95,14 @@ impl AppState {
 
 pub async fn serve(config: Config) -> std::io::Result<()> {
     let state = AppState::new(&config)?;
+    let login = state
+        .vault
+        .authenticate()
+        .await
+        .map_err(|e| std::io::Error::other(format!("Vault login: {e}")))?;
+    if let Some(ttl) = login {
+        actix_web::rt::spawn(state.vault.clone().into_inner().keep_token_fresh(ttl));
+    }
     tracing::info!(host = %config.host, port = config.port, "vault-mcp-bridge listening");
     HttpServer::new(move || {
         let state = state.clone();

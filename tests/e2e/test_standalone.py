@@ -22,7 +22,7 @@ def alone(built, tmp_path_factory):
     keys["limited-key"] = {"subject": "agent_limited", "scopes": ["read"]}
     running = start_stack(tmp_path_factory, "standalone", with_envoy=False, backend_env={
         "STANDALONE": "true",
-        "AGENT_ASSERTION_KEY": "",
+        "AGENT_ASSERTION_KEY": None,
         "API_KEYS_JSON": json.dumps(keys),
         "JWT_HS256_SECRET": SECRET,
         "JWT_ISSUER": "standalone-issuer",

@@ -140,7 +140,7 @@ impl Vault {
             // Record the owner before handing the lease out; if that fails, revoke it again.
             let record = Self::lease_record(&result.lease_id);
             if let Err(error) =
-                vaultrs::kv2::set(&*self.client, &self.kv_mount, &record, &owner).await
+                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &record, &owner).await
             {
                 let _ = self.revoke_lease(&result.lease_id).await;
                 return Err(error.into());
@@ -162,7 +162,7 @@ impl Vault {
             return Err(VaultError::Forbidden);
         }
         let record = Self::lease_record(lease_id);
-        match vaultrs::kv2::read::<Ownership>(&*self.client, &self.kv_mount, &record).await {
+        match vaultrs::kv2::read::<Ownership>(&*self.base(), &self.kv_mount, &record).await {
             Ok(owner) if owner.subject == agent.subject => Ok(()),
             Ok(_) => Err(VaultError::Forbidden),
             Err(error) => match VaultError::from(error) {
@@ -185,7 +185,7 @@ impl Vault {
                 lease_id: lease_id.to_string(),
                 increment: increment.unwrap_or(0),
             };
-            let result = exec_with_lease(&*self.client, request).await?;
+            let result = exec_with_lease(&*self.base(), request).await?;
             Ok(Lease {
                 lease_id: result.lease_id,
                 lease_duration: u64::from(result.lease_duration),
@@ -199,7 +199,7 @@ impl Vault {
             self.check_owner(agent, lease_id).await?;
             self.revoke_lease(lease_id).await?;
             let record = Self::lease_record(lease_id);
-            let _ = vaultrs::kv2::delete_metadata(&*self.client, &self.kv_mount, &record).await;
+            let _ = vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await;
             Ok(Revoked {
                 lease_id: lease_id.to_string(),
                 revoked: true,
@@ -212,7 +212,7 @@ impl Vault {
         let request = RevokeLeaseRequest {
             lease_id: lease_id.to_string(),
         };
-        Ok(vaultrs::api::exec_with_empty(&*self.client, request).await?)
+        Ok(vaultrs::api::exec_with_empty(&*self.base(), request).await?)
     }
 }
 

@@ -8,7 +8,7 @@ impl Vault {
     /// fields differ between Vault and OpenBao.)
     pub async fn ready(&self) -> Result<(), VaultError> {
         self.observed("sys", "ready", async {
-            vaultrs::token::lookup_self(&*self.client).await?;
+            vaultrs::token::lookup_self(&*self.base()).await?;
             Ok(())
         })
         .await

@@ -5,6 +5,7 @@ pub mod database;
 mod error;
 mod health;
 pub mod kv;
+pub mod login;
 pub mod path;
 pub mod ssh;
 pub mod tokens;
@@ -23,9 +24,11 @@ use crate::config::Config;
 
 /// A connected Vault client plus where each agent's secrets live.
 pub struct Vault {
-    /// The service's own client; agents' calls go through [`Vault::client_for`].
-    client: Arc<VaultClient>,
+    /// The service's own client; agents' calls go through [`Vault::client_for`]. Swapped when
+    /// an AppRole login renews or replaces the token (see [`login`]).
+    client: std::sync::RwLock<Arc<VaultClient>>,
     settings: VaultClientSettings,
+    approle: Option<login::AppRole>,
     child_tokens: Option<tokens::ChildTokens>,
     kv_mount: String,
     transit_mount: String,
@@ -39,22 +42,39 @@ impl Vault {
         let mut settings = VaultClientSettingsBuilder::default();
         settings
             .address(&config.vault_addr)
-            .token(config.vault_token.expose_secret())
+            .token(
+                config
+                    .vault_token
+                    .as_ref()
+                    .map_or("", |token| token.expose_secret()),
+            )
             .timeout(Some(std::time::Duration::from_secs(10)));
         if let Some(namespace) = &config.vault_namespace {
             settings.namespace(Some(namespace.clone()));
         }
         let settings = settings.build().map_err(|_| VaultError::Upstream)?;
-        let client = Arc::new(VaultClient::new(settings.clone()).map_err(VaultError::from)?);
+        let client = std::sync::RwLock::new(Arc::new(
+            VaultClient::new(settings.clone()).map_err(VaultError::from)?,
+        ));
         let child_tokens = config.child_token_enabled.then(|| {
             tokens::ChildTokens::new(
                 config.child_token_policy_prefix.clone(),
                 Duration::from_secs(config.child_token_ttl),
             )
         });
+        let approle = config
+            .vault_role_id
+            .as_ref()
+            .zip(config.vault_secret_id.as_ref())
+            .map(|(role_id, secret_id)| login::AppRole {
+                mount: config.vault_approle_mount.clone(),
+                role_id: role_id.clone(),
+                secret_id: secret_id.clone(),
+            });
         Ok(Self {
             client,
             settings,
+            approle,
             child_tokens,
             kv_mount: config.kv_mount.clone(),
             transit_mount: config.transit_mount.clone(),
@@ -62,6 +82,11 @@ impl Vault {
             ssh_mount: config.ssh_mount.clone(),
             prefix: config.default_prefix.clone(),
         })
+    }
+
+    /// The service's own client, with its current token.
+    fn base(&self) -> Arc<VaultClient> {
+        self.client.read().expect("client lock").clone()
     }
 
     /// Runs one Vault call, counting and timing it by engine, operation and outcome.

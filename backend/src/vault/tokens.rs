@@ -39,7 +39,7 @@ impl Vault {
     /// The client to act for `agent` with: its child token's, or the service's own.
     pub(super) async fn client_for(&self, agent: &Agent) -> Result<Arc<VaultClient>, VaultError> {
         let Some(tokens) = &self.child_tokens else {
-            return Ok(self.client.clone());
+            return Ok(self.base());
         };
         if let Some(client) = tokens.cached(&agent.subject) {
             return Ok(client);
@@ -52,7 +52,7 @@ impl Vault {
             .renewable(false);
         let auth = self
             .observed("token", "create_child", async {
-                Ok(vaultrs::token::new(&*self.client, Some(&mut request)).await?)
+                Ok(vaultrs::token::new(&*self.base(), Some(&mut request)).await?)
             })
             .await?;
         let settings = VaultClientSettings {
