@@ -37,7 +37,7 @@ def test_check_config_layers_env_over_file_over_defaults(built, tmp_path):
 
 def test_invalid_configuration_is_refused_with_a_clear_message(built, tmp_path):
     cases = [
-        ({}, "vault_token"),
+        ({}, "give VAULT_TOKEN, or VAULT_ROLE_ID with VAULT_SECRET_ID"),
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": "short"}, "AGENT_ASSERTION_KEY"),
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": KEY, "VAULT_ADDR": "ftp://x"}, "VAULT_ADDR"),
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": KEY, "PORT": "lots"}, "PORT"),
