@@ -78,8 +78,19 @@ impl ResponseError for ApiError {
         ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
-        response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
+        response.json(ErrorBody {
+            error: self.code().to_string(),
+            message: self.to_string(),
+        })
     }
+}
+
+/// The JSON body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code, e.g. `not_found`.
+    pub error: String,
+    pub message: String,
 }
 
 /// Turns actix's JSON extractor failures into the same error shape as everything else.

@@ -75,6 +75,7 @@ impl AppState {
             .route("/livez", web::get().to(rest::livez))
             .route("/readyz", web::get().to(rest::readyz))
             .route("/metrics", web::get().to(telemetry::metrics))
+            .configure(rest::docs_routes)
             .service(
                 self.mcp
                     .clone()

@@ -3,8 +3,10 @@
 use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::identity::Agent;
 use crate::vault::Vault;
+use crate::vault::database::{DbCredentials, Lease, Revoked};
 use crate::vault::database::{RenewArgs, RevokeArgs};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -14,7 +16,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/db/revoke", web::post().to(revoke));
 }
 
-async fn issue(
+#[utoipa::path(post, path = "/db/creds/{role}", operation_id = "database_issue", tag = "database", summary = "Issue database credentials for a role", params(("role" = String, Path, description = "Database role, e.g. readonly")), responses((status = 200, description = "OK", body = DbCredentials), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn issue(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     role: web::Path<String>,
@@ -22,7 +25,8 @@ async fn issue(
     Ok(HttpResponse::Ok().json(vault.db_issue(&agent, &role).await?))
 }
 
-async fn renew(
+#[utoipa::path(post, path = "/db/renew", operation_id = "database_renew", tag = "database", summary = "Renew a lease this agent was issued", request_body = RenewArgs, responses((status = 200, description = "OK", body = Lease), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn renew(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<RenewArgs>,
@@ -34,7 +38,8 @@ async fn renew(
     ))
 }
 
-async fn revoke(
+#[utoipa::path(post, path = "/db/revoke", operation_id = "database_revoke", tag = "database", summary = "Revoke a lease this agent was issued", request_body = RevokeArgs, responses((status = 200, description = "OK", body = Revoked), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn revoke(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<RevokeArgs>,

@@ -2,21 +2,38 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::identity::Agent;
 use crate::vault::{Vault, VaultError};
 
+/// `{"status": "ok"}` / `{"status": "ready"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// The caller's subject and scopes.
+#[derive(Serialize, ToSchema)]
+pub struct WhoAmI {
+    pub subject: String,
+    pub scopes: Vec<String>,
+}
+
 /// Liveness of the process itself; it does not call Vault. (`/healthz` and `/livez`.)
+#[utoipa::path(get, path = "/livez", operation_id = "service_livez", tag = "service", summary = "The process is alive (also /healthz)", responses((status = 200, description = "OK", body = Status)))]
 pub async fn livez() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Ready when Vault is reachable, unsealed, and the service's token is valid.
+#[utoipa::path(get, path = "/readyz", operation_id = "service_readyz", tag = "service", summary = "Vault reachable, unsealed, token valid", responses((status = 200, description = "Ready", body = Status), (status = 503, description = "Not ready (Retry-After)", body = ErrorBody)))]
 pub async fn readyz(vault: web::Data<Vault>) -> HttpResponse {
     match vault.ready().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(()) => HttpResponse::Ok().json(Status { status: "ready" }),
         Err(error) => {
             // Whatever went wrong, this instance cannot serve: 503, try again later.
             let error = match error {
@@ -34,6 +51,10 @@ pub async fn readyz(vault: web::Data<Vault>) -> HttpResponse {
 }
 
 /// The caller as the backend sees it.
+#[utoipa::path(get, path = "/whoami", operation_id = "service_whoami", tag = "service", summary = "The caller as the backend sees it", responses((status = 200, description = "OK", body = WhoAmI), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
 pub async fn whoami(agent: web::ReqData<Agent>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "subject": agent.subject, "scopes": agent.scopes }))
+    HttpResponse::Ok().json(WhoAmI {
+        subject: agent.subject.clone(),
+        scopes: agent.scopes.clone(),
+    })
 }

@@ -2,6 +2,7 @@
 
 mod database;
 mod health;
+mod openapi;
 mod secrets;
 mod ssh;
 mod transit;
@@ -9,6 +10,7 @@ mod transit;
 use actix_web::web;
 
 pub use health::{livez, readyz};
+pub use openapi::{ApiDoc, routes as docs_routes};
 
 /// Routes that act for an agent; the caller wraps them in [`crate::identity::require_agent`]
 /// and [`crate::identity::require_route_scope`], so handlers never check scopes themselves.

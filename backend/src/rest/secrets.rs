@@ -1,12 +1,15 @@
 //! `/secrets`: KV v2 in the caller's own folder.
 
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::identity::Agent;
 use crate::vault::kv::check_versions;
+use crate::vault::kv::{Listing, Secret, VersionsChanged, Written};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/secrets", web::get().to(list))
@@ -19,33 +22,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReadQuery {
+pub(crate) struct ReadQuery {
     version: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(default)]
     prefix: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WriteBody {
+pub(crate) struct WriteBody {
+    #[schema(value_type = Object)]
     data: Map<String, Value>,
     /// Check-and-set: write only if the current version is this (0: only if absent).
     #[serde(default)]
     cas: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VersionsBody {
+pub(crate) struct VersionsBody {
     versions: Vec<u64>,
 }
 
-async fn read(
+#[utoipa::path(get, path = "/secrets/{path}", operation_id = "kv_read", tag = "kv", summary = "Read a secret (latest or ?version=N)", params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo"), ("version" = Option<u64>, Query, description = "Version to read")), responses((status = 200, description = "OK", body = Secret), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 404, description = "Nothing there", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn read(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     path: web::Path<String>,
@@ -55,7 +60,8 @@ async fn read(
     Ok(HttpResponse::Ok().json(vault.kv_read(&agent, &path, query.version).await?))
 }
 
-async fn write(
+#[utoipa::path(put, path = "/secrets/{path}", operation_id = "kv_write", tag = "kv", summary = "Write a new version (optionally check-and-set)", request_body = WriteBody, params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo")), responses((status = 200, description = "OK", body = Written), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn write(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     path: web::Path<String>,
@@ -66,7 +72,8 @@ async fn write(
     Ok(HttpResponse::Ok().json(written))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/secrets", operation_id = "kv_list", tag = "kv", summary = "List secret names under a folder (never values)", params(("prefix" = Option<String>, Query, description = "Folder, e.g. configs/")), responses((status = 200, description = "OK", body = Listing), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn list(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     query: web::Query<ListQuery>,
@@ -75,7 +82,8 @@ async fn list(
     Ok(HttpResponse::Ok().json(vault.kv_list(&agent, &prefix).await?))
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/secrets/{path}", operation_id = "kv_delete", tag = "kv", summary = "Soft-delete the latest version", params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo")), responses((status = 200, description = "OK", body = VersionsChanged), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn delete(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     path: web::Path<String>,
@@ -84,7 +92,8 @@ async fn delete(
     Ok(HttpResponse::Ok().json(vault.kv_delete(&agent, &path).await?))
 }
 
-async fn versions_action(
+#[utoipa::path(post, path = "/secrets/{path}:{action}", operation_id = "kv_versions_action", tag = "kv", summary = "Undelete (:undelete) or destroy (:destroy) versions", request_body = VersionsBody, params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo"), ("action" = String, Path, description = "undelete or destroy")), responses((status = 200, description = "OK", body = VersionsChanged), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn versions_action(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     path: web::Path<String>,

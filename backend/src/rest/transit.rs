@@ -1,8 +1,10 @@
 //! `/transit`: encryption, signing and randomness with the caller's own Transit keys.
 
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::identity::Agent;
 use crate::vault::Vault;
+use crate::vault::transit::{Ciphertext, Plaintext, RandomBytes, Signature, Verification};
 use crate::vault::transit::{
     CiphertextArgs, Payload, RandomArgs, SignArgs, VerifyArgs, check_random_bytes,
 };
@@ -21,7 +23,8 @@ fn bad(message: String) -> ApiError {
     ApiError::BadRequest(message)
 }
 
-async fn encrypt(
+#[utoipa::path(post, path = "/transit/encrypt", operation_id = "transit_encrypt", tag = "transit", summary = "Encrypt with the agent's key", request_body = Payload, responses((status = 200, description = "OK", body = Ciphertext), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn encrypt(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<Payload>,
@@ -30,7 +33,8 @@ async fn encrypt(
     Ok(HttpResponse::Ok().json(vault.transit_encrypt(&agent, &plaintext).await?))
 }
 
-async fn decrypt(
+#[utoipa::path(post, path = "/transit/decrypt", operation_id = "transit_decrypt", tag = "transit", summary = "Decrypt with the agent's key", request_body = CiphertextArgs, responses((status = 200, description = "OK", body = Plaintext), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn decrypt(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<CiphertextArgs>,
@@ -38,7 +42,8 @@ async fn decrypt(
     Ok(HttpResponse::Ok().json(vault.transit_decrypt(&agent, &body.ciphertext).await?))
 }
 
-async fn rewrap(
+#[utoipa::path(post, path = "/transit/rewrap", operation_id = "transit_rewrap", tag = "transit", summary = "Re-encrypt with the latest key version", request_body = CiphertextArgs, responses((status = 200, description = "OK", body = Ciphertext), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn rewrap(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<CiphertextArgs>,
@@ -46,7 +51,8 @@ async fn rewrap(
     Ok(HttpResponse::Ok().json(vault.transit_rewrap(&agent, &body.ciphertext).await?))
 }
 
-async fn sign(
+#[utoipa::path(post, path = "/transit/sign", operation_id = "transit_sign", tag = "transit", summary = "Sign with the agent's signing key", request_body = SignArgs, responses((status = 200, description = "OK", body = Signature), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn sign(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<SignArgs>,
@@ -55,7 +61,8 @@ async fn sign(
     Ok(HttpResponse::Ok().json(vault.transit_sign(&agent, &input, &body.options()).await?))
 }
 
-async fn verify(
+#[utoipa::path(post, path = "/transit/verify", operation_id = "transit_verify", tag = "transit", summary = "Verify a signature of the agent's key", request_body = VerifyArgs, responses((status = 200, description = "OK", body = Verification), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn verify(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     body: web::Json<VerifyArgs>,
@@ -67,7 +74,8 @@ async fn verify(
     Ok(HttpResponse::Ok().json(verification))
 }
 
-async fn random(
+#[utoipa::path(get, path = "/transit/random", operation_id = "transit_random", tag = "transit", summary = "Random bytes (1 to 1024)", params(("bytes" = Option<u32>, Query, description = "1 to 1024, default 32"), ("format" = Option<String>, Query, description = "base64 or hex")), responses((status = 200, description = "OK", body = RandomBytes), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn random(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
     query: web::Query<RandomArgs>,

@@ -9,6 +9,7 @@ use rustify_derive::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use vaultrs::api::EndpointResult;
 use vaultrs::api::database::requests::GenerateCredentialsRequest;
 use vaultrs::client::Client;
@@ -21,7 +22,7 @@ use crate::identity::Agent;
 const LEASES: &str = "_bridge/leases";
 
 /// `POST /db/creds/{role}` answer and `db.issue_creds` result.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct DbCredentials {
     pub username: String,
     pub password: String,
@@ -32,27 +33,27 @@ pub struct DbCredentials {
 }
 
 /// A lease after renewal.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Lease {
     pub lease_id: String,
     pub lease_duration: u64,
 }
 
 /// A revoked lease.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Revoked {
     pub lease_id: String,
     pub revoked: bool,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueArgs {
     /// The database role, e.g. `readonly`.
     pub role: String,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewArgs {
     /// A lease issued to this agent by `db.issue_creds`.
@@ -62,7 +63,7 @@ pub struct RenewArgs {
     pub increment: Option<u64>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeArgs {
     /// A lease issued to this agent by `db.issue_creds`.

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
 use vaultrs::api::{self};
 
@@ -11,29 +12,30 @@ use super::{SecretPath, SecretPrefix, Vault, VaultError};
 use crate::identity::Agent;
 
 /// A secret's data and the version it was read at.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Secret {
     pub path: String,
+    #[schema(value_type = Object)]
     pub data: Map<String, Value>,
     pub version: u64,
 }
 
 /// The version a write created.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Written {
     pub path: String,
     pub version: u64,
 }
 
 /// The names directly under a folder; sub-folders end with '/'. Never values.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Listing {
     pub prefix: String,
     pub keys: Vec<String>,
 }
 
 /// What a delete, undelete or destroy acted on.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct VersionsChanged {
     pub path: String,
     /// The versions named, or empty for "the latest".

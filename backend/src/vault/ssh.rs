@@ -3,6 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use vaultrs::api::ssh::requests::SignSSHKeyRequest;
 
 use super::{Vault, VaultError};
@@ -13,7 +14,7 @@ pub const OTP_ROLE: &str = "otp";
 /// Role of the CA key type.
 pub const SIGN_ROLE: &str = "agent";
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtpArgs {
     /// IP address of the host to log in to (within the role's CIDR list).
@@ -23,7 +24,7 @@ pub struct OtpArgs {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignArgs {
     /// The SSH public key to sign (`ssh-ed25519 AAAA…`).
@@ -33,7 +34,7 @@ pub struct SignArgs {
     pub ttl: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Otp {
     /// The one-time password.
     pub key: String,
@@ -43,7 +44,7 @@ pub struct Otp {
     pub port: u64,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct SignedKey {
     pub signed_key: String,
     pub serial_number: String,

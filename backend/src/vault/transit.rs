@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use vaultrs::api::transit::requests::{
     GenerateRandomBytesRequest, RandomBytesSource, SignDataRequest, VerifySignedDataRequest,
 };
@@ -18,7 +19,7 @@ use crate::identity::Agent;
 pub const MAX_RANDOM_BYTES: u32 = 1024;
 
 /// Data given either as UTF-8 text or as base64 bytes (exactly one).
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
     /// The data as UTF-8 text.
@@ -43,7 +44,7 @@ impl Payload {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, ToSchema)]
 pub enum Hash {
     #[serde(rename = "sha2-224")]
     Sha2_224,
@@ -72,7 +73,7 @@ impl From<Hash> for HashAlgorithm {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Padding {
     Pss,
@@ -88,7 +89,7 @@ impl From<Padding> for SignatureAlgorithm {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RandomFormat {
     #[default]
@@ -104,31 +105,31 @@ pub struct SignatureOptions {
     pub signature_algorithm: Option<Padding>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Ciphertext {
     /// `vault:v{key version}:…`; only this agent's key decrypts it.
     pub ciphertext: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Plaintext {
     pub base64: String,
     /// The plaintext as text, when it is valid UTF-8.
     pub text: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Signature {
     /// `vault:v{key version}:…`
     pub signature: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Verification {
     pub valid: bool,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct RandomBytes {
     pub random: String,
     pub format: RandomFormat,
@@ -362,7 +363,7 @@ mod tests {
 }
 
 /// Body of `POST /transit/decrypt` and `/transit/rewrap`, arguments of their tools.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CiphertextArgs {
     /// A ciphertext made by this agent's key (`vault:v1:…`).
@@ -370,7 +371,7 @@ pub struct CiphertextArgs {
 }
 
 /// Body of `POST /transit/sign`, arguments of `transit.sign`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignArgs {
     /// What to sign.
@@ -382,7 +383,7 @@ pub struct SignArgs {
 }
 
 /// Body of `POST /transit/verify`, arguments of `transit.verify`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyArgs {
     /// What was signed.
@@ -414,7 +415,7 @@ impl VerifyArgs {
 }
 
 /// Query of `GET /transit/random`, arguments of `transit.random`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomArgs {
     /// How many bytes (1 to 1024).
