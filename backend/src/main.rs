@@ -101,7 +101,7 @@ fn serve() -> std::process::ExitCode {
         eprintln!("error: LOG_DIR {}: {error}", dir.display());
         return std::process::ExitCode::from(2);
     }
-    let _guards = telemetry::init_logging(&config.log_level, config.log_dir.as_deref());
+    let _telemetry = telemetry::init(&config.log_level, config.log_dir.as_deref());
     match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -11,6 +11,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use prometheus::{Encoder, HistogramVec, IntCounterVec, Registry, TextEncoder};
+use tracing::Instrument;
 
 pub struct Metrics {
     registry: Registry,
@@ -122,12 +123,21 @@ pub async fn observe(
     let id = request_id.to_str().unwrap_or("-").to_string();
     // The path without its query string; never headers or bodies.
     tracing::info!(target: "requests", request_id = %id, method = %method, path = %request.path(), "request");
-    let mut response = next.call(request).await?;
+    let span = tracing::info_span!(
+        "http.request",
+        http.method = %method,
+        http.route = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    let mut response = next.call(request).instrument(span.clone()).await?;
     let route = response
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16().to_string();
+    span.record("http.route", route.as_str());
+    span.record("http.status_code", status.as_str());
     let labels = [method.as_str(), route.as_str(), status.as_str()];
     let subject = response
         .request()
@@ -153,15 +163,57 @@ pub async fn observe(
     Ok(response)
 }
 
+/// Keeps logging and trace export running; dropping it flushes both.
+pub struct Telemetry {
+    _guards: Vec<tracing_appender::non_blocking::WorkerGuard>,
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.tracer_provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Spans (one per HTTP request, one per Vault call) exported over OTLP/HTTP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set; the exporter reads the standard `OTEL_*` variables
+/// (endpoint, headers, `OTEL_SERVICE_NAME`, batch timing).
+fn otlp_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|error| eprintln!("warning: OTLP export disabled: {error}"))
+        .ok()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(
+            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "vault-mcp-bridge".into()),
+        )
+        .build();
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
+}
+
 /// JSON logs. With `log_dir`: `requests.log` and `responses.log` (one line per request, metadata
 /// only) and `server.log` (everything else); without: all to stderr. Keep the guards alive for
 /// as long as logs should be written.
-pub fn init_logging(
-    level: &str,
-    log_dir: Option<&std::path::Path>,
-) -> Vec<tracing_appender::non_blocking::WorkerGuard> {
+pub fn init(level: &str, log_dir: Option<&std::path::Path>) -> Telemetry {
+    use opentelemetry::trace::TracerProvider;
     use tracing_subscriber::filter::{EnvFilter, filter_fn};
     use tracing_subscriber::prelude::*;
+
+    let tracer_provider = otlp_tracer_provider();
+    let otel = tracer_provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("vault-mcp-bridge"))
+            .with_filter(filter_fn(|meta| meta.is_span()))
+    });
 
     // vaultrs and rustify log every non-2xx answer (a plain 404 included) at ERROR; the
     // service reports Vault outcomes itself.
@@ -171,6 +223,7 @@ pub fn init_logging(
     };
     let Some(dir) = log_dir else {
         tracing_subscriber::registry()
+            .with(otel)
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
@@ -178,7 +231,10 @@ pub fn init_logging(
                     .with_filter(env_filter()),
             )
             .init();
-        return Vec::new();
+        return Telemetry {
+            _guards: Vec::new(),
+            tracer_provider,
+        };
     };
     let mut guards = Vec::new();
     let mut file = |name: &str| {
@@ -204,9 +260,13 @@ pub fn init_logging(
         }))
         .with_filter(env_filter());
     tracing_subscriber::registry()
+        .with(otel)
         .with(requests)
         .with(responses)
         .with(server)
         .init();
-    guards
+    Telemetry {
+        _guards: guards,
+        tracer_provider,
+    }
 }

@@ -97,7 +97,12 @@ impl Vault {
         call: impl std::future::Future<Output = Result<T, VaultError>>,
     ) -> Result<T, VaultError> {
         let started = std::time::Instant::now();
-        let result = call.await;
+        let span = tracing::info_span!(
+            "vault.call",
+            vault.engine = engine,
+            vault.operation = operation
+        );
+        let result = tracing::Instrument::instrument(call, span).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
