@@ -266,11 +266,6 @@ impl Config {
                 reason: "must be at least 60 seconds".into(),
             });
         }
-        if self.standalone {
-            self.standalone_policy()?;
-        } else {
-            self.assertion_key()?;
-        }
         let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
             name: "VAULT_ADDR",
             reason: e.to_string(),
@@ -300,6 +295,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How `serve` will know its callers: the standalone policy, or the edge's assertion key.
+    /// (Not needed by `stdio`, which serves the one agent it was started for.)
+    pub fn validate_trust(&self) -> Result<(), ConfigError> {
+        if self.standalone {
+            self.standalone_policy().map(drop)
+        } else {
+            self.assertion_key().map(drop)
+        }
     }
 
     /// The key of the edge's assertions (required behind Envoy).
@@ -490,6 +495,7 @@ mod tests {
         ];
         for (pairs, name) in cases {
             let err = Config::from_figment(figment(&pairs))
+                .and_then(|config| config.validate_trust().map(|_| config))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(name), "{err}");

@@ -94,6 +94,19 @@ impl AppState {
     }
 }
 
+/// `vault-mcp-bridge stdio`: MCP on stdin/stdout for the agent `SUBJECT` with `SCOPES`.
+pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Result<()> {
+    let vault = Arc::new(Vault::new(&config).map_err(std::io::Error::other)?);
+    if let Some(ttl) = vault
+        .authenticate()
+        .await
+        .map_err(|e| std::io::Error::other(format!("Vault login: {e}")))?
+    {
+        tokio::spawn(vault.clone().keep_token_fresh(ttl));
+    }
+    mcp::serve_stdio(vault, agent).await
+}
+
 pub async fn serve(config: Config) -> std::io::Result<()> {
     let state = AppState::new(&config)?;
     let login = state

@@ -25,6 +25,9 @@ enum Command {
     Serve,
     /// Load and validate the configuration, print it with secrets hidden, and exit.
     CheckConfig,
+    /// Serve MCP on stdin/stdout for one agent: `SUBJECT` (required) and `SCOPES`
+    /// (space-separated, default "read list"). For MCP clients that launch local servers.
+    Stdio,
     /// Print the Vault policy (HCL) an agent needs for its own KV v2 folder.
     GenPolicy {
         /// The agent's subject.
@@ -52,7 +55,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
-        Command::CheckConfig => match Config::load(Path::new(".")) {
+        Command::Stdio => stdio(),
+        Command::CheckConfig => match Config::load(Path::new("."))
+            .and_then(|config| config.validate_trust().map(|()| config))
+        {
             Ok(config) => {
                 println!("{}", config.summary());
                 std::process::ExitCode::SUCCESS
@@ -87,8 +93,47 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve() -> std::process::ExitCode {
+fn stdio() -> std::process::ExitCode {
+    let subject = std::env::var("SUBJECT").unwrap_or_default();
+    if !vault_mcp_filter::identity::is_valid_subject(&subject) {
+        eprintln!("error: SUBJECT must name the agent (letters, digits, _ - .)");
+        return std::process::ExitCode::from(2);
+    }
+    let scopes = std::env::var("SCOPES").unwrap_or_else(|_| "read list".into());
+    let agent = vault_mcp_bridge::identity::Agent::new(
+        subject,
+        scopes.split_ascii_whitespace().map(str::to_string),
+    );
+    // stdio serves one agent that the launching user chose: no edge, no assertion.
     let config = match Config::load(Path::new(".")) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // stdout carries the protocol: logs go to stderr (or LOG_DIR).
+    let _telemetry = telemetry::init(&config.log_level, config.log_dir.as_deref());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vault_mcp_bridge::serve_stdio(config, agent)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "stdio server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve() -> std::process::ExitCode {
+    let config = match Config::load(Path::new("."))
+        .and_then(|config| config.validate_trust().map(|()| config))
+    {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");

@@ -37,10 +37,25 @@ pub fn http_service(vault: Arc<Vault>) -> McpHttpService {
         .build()
 }
 
-/// The agent a tool call acts for.
-fn caller(context: &RequestContext<RoleServer>) -> Result<Agent, McpError> {
+/// The agent a tool call acts for: the one the HTTP request authenticated, or (stdio) the one
+/// the process was started for.
+fn caller(fixed: Option<&Agent>, context: &RequestContext<RoleServer>) -> Result<Agent, McpError> {
     on_request_extensions(&context.extensions)
         .and_then(|extensions| extensions.get::<Agent>())
+        .or(fixed)
         .cloned()
         .ok_or_else(|| McpError::invalid_request("no agent identity on this request", None))
+}
+
+/// MCP over stdin/stdout for one agent, as MCP clients launch local servers (Claude Desktop,
+/// Cursor). Nothing but protocol goes to stdout; logs go to stderr or `LOG_DIR`.
+pub async fn serve_stdio(vault: Arc<Vault>, agent: Agent) -> std::io::Result<()> {
+    use rmcp::ServiceExt;
+
+    let service = BridgeMcp::for_agent(vault, agent)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(std::io::Error::other)?;
+    service.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
 }

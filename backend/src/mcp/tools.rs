@@ -31,6 +31,8 @@ use crate::vault::{SecretPath, SecretPrefix, Vault};
 #[derive(Clone)]
 pub struct BridgeMcp {
     vault: Arc<Vault>,
+    /// The agent of a stdio server; HTTP servers take it from each request.
+    agent: Option<Agent>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -90,7 +92,15 @@ impl BridgeMcp {
     pub fn new(vault: Arc<Vault>) -> Self {
         Self {
             vault,
+            agent: None,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    pub fn for_agent(vault: Arc<Vault>, agent: Agent) -> Self {
+        Self {
+            agent: Some(agent),
+            ..Self::new(vault)
         }
     }
 
@@ -107,7 +117,7 @@ impl BridgeMcp {
         F: FnOnce(Agent) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let agent = caller(context)?;
+        let agent = caller(self.agent.as_ref(), context)?;
         let result = match require_tool_scope(&agent, tool) {
             Ok(()) => op(agent).await,
             Err(e) => Err(e),
