@@ -70,3 +70,9 @@ def test_mcp_endpoint_needs_credentials(stack):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "missing_credentials"
+
+
+def test_tools_list_shows_only_what_the_caller_may_do(stack):
+    tools, _ = asyncio.run(call_tool(f"{stack.envoy_url}/mcp", "dev-key-ro", "kv.list", {}))
+    assert tools == sorted(["kv.read", "kv.list", "transit.decrypt", "transit.verify", "transit.random",
+                            "db.issue_creds", "db.renew", "ssh.otp"])
