@@ -1,6 +1,8 @@
 //! The MCP server: tools over the same Vault layer as the REST routes. The handler knows
 //! nothing about transports; [`http_service`] mounts it for Streamable HTTP.
 
+mod prompts;
+mod resources;
 mod tools;
 
 use std::sync::Arc;

@@ -9,8 +9,10 @@ use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CacheScope, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ResultType, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vault_mcp_filter::scopes;
 
-use super::caller;
+use super::{caller, prompts, resources};
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
 use crate::vault::database::{DbCredentials, IssueArgs, Lease, RenewArgs, RevokeArgs, Revoked};
@@ -527,6 +529,53 @@ fn tool_result<T: Serialize>(result: Result<T, ApiError>) -> CallToolResult {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BridgeMcp {
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        Ok(ListResourcesResult::with_all_items(vec![
+            resources::root_resource(&agent),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            resources::secret_template(),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        let contents = resources::read(&self.vault, &agent, &request.uri).await?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        Ok(prompts::get(&request.name, request.arguments.as_ref())?.into())
+    }
+
     /// Only the tools the caller's scopes allow: an agent is not shown what it cannot do.
     async fn list_tools(
         &self,
@@ -555,14 +604,20 @@ impl ServerHandler for BridgeMcp {
     }
 
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "vault-mcp-bridge",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Vault for agents: each tool acts on the calling agent's own folder in Vault.",
-            )
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "vault-mcp-bridge",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "Vault for agents: each tool acts on the calling agent's own folder in Vault.",
+        )
     }
 }
 
