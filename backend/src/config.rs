@@ -32,6 +32,8 @@ const VARIABLES: &[&str] = &[
     "AGENT_ASSERTION_MAX_AGE",
     "LOG_DIR",
     "EXPOSE_REST_ROUTES",
+    "CORS_ALLOW_ORIGINS",
+    "ALLOWED_HOSTS",
     "CHILD_TOKEN_ENABLED",
     "CHILD_TOKEN_POLICY_PREFIX",
     "CHILD_TOKEN_TTL",
@@ -109,6 +111,14 @@ pub struct Config {
     /// `false` leaves only health, metrics and MCP.
     #[serde(default = "defaults::yes")]
     pub expose_rest_routes: bool,
+    /// Browser origins allowed to call MCP (comma-separated, with scheme, e.g. the hosted
+    /// Inspector's); other `Origin`s get 403. Requests without `Origin` (non-browser) pass.
+    #[serde(default)]
+    pub cors_allow_origins: Option<String>,
+    /// `Host` values MCP accepts (comma-separated, `host` or `host:port`): a DNS-rebinding
+    /// defence. Default: loopback only; set it to the names the bridge is reached under.
+    #[serde(default)]
+    pub allowed_hosts: Option<String>,
     /// Act for each agent with a child token bound to its own policy.
     #[serde(default)]
     pub child_token_enabled: bool,
@@ -153,6 +163,15 @@ pub struct Config {
     pub rate_limit_requests: u32,
     #[serde(default = "defaults::rate")]
     pub rate_limit_window_seconds: u32,
+}
+
+fn split_list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 mod defaults {
@@ -266,6 +285,21 @@ impl Config {
                 reason: "must be at least 60 seconds".into(),
             });
         }
+        for origin in self.allowed_origins() {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "CORS_ALLOW_ORIGINS",
+                    reason: format!("{origin:?} needs a scheme (http:// or https://)"),
+                });
+            }
+        }
+        if self.allowed_hosts().is_some_and(|hosts| hosts.is_empty()) {
+            // An empty list would switch the Host check off entirely.
+            return Err(ConfigError::Invalid {
+                name: "ALLOWED_HOSTS",
+                reason: "must name at least one host".into(),
+            });
+        }
         let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
             name: "VAULT_ADDR",
             reason: e.to_string(),
@@ -295,6 +329,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        split_list(self.cors_allow_origins.as_deref())
+    }
+
+    /// `ALLOWED_HOSTS` as a list, or `None` for the loopback default.
+    pub fn allowed_hosts(&self) -> Option<Vec<String>> {
+        self.allowed_hosts.as_deref().map(|h| split_list(Some(h)))
     }
 
     /// How `serve` will know its callers: the standalone policy, or the edge's assertion key.
@@ -411,6 +455,8 @@ impl Config {
             "standalone": self.standalone,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
+            "cors_allow_origins": self.allowed_origins(),
+            "allowed_hosts": self.allowed_hosts(),
             "child_token_enabled": self.child_token_enabled,
             "child_token_policy_prefix": self.child_token_policy_prefix,
             "child_token_ttl": self.child_token_ttl,

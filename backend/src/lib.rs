@@ -46,7 +46,11 @@ impl AppState {
         };
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
-            mcp: mcp::http_service(vault.clone()),
+            mcp: mcp::http_service(
+                vault.clone(),
+                config.allowed_origins(),
+                config.allowed_hosts(),
+            ),
             vault: web::Data::from(vault),
             trust: web::Data::new(trust),
         })

@@ -76,3 +76,32 @@ def test_tools_list_shows_only_what_the_caller_may_do(stack):
     tools, _ = asyncio.run(call_tool(f"{stack.envoy_url}/mcp", "dev-key-ro", "kv.list", {}))
     assert tools == sorted(["kv.read", "kv.list", "transit.decrypt", "transit.verify", "transit.random",
                             "db.issue_creds", "db.renew", "ssh.otp"])
+
+
+def mcp_request(url, **headers):
+    return requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}},
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                 **headers}, timeout=10)
+
+
+def test_browser_origins_must_be_allowed(stack, built, tmp_path_factory):
+    url = f"{stack.envoy_url}/mcp"
+    assert mcp_request(url, **{"X-API-Key": "dev-key"}).status_code == 200
+    assert mcp_request(url, **{"X-API-Key": "dev-key", "Origin": "https://evil.example"}).status_code == 403
+    from conftest import UNLIMITED, start_stack
+
+    inspector = start_stack(tmp_path_factory, "origins", filter_overrides=UNLIMITED,
+                            backend_env={"CORS_ALLOW_ORIGINS": "http://localhost:6274"})
+    try:
+        url = f"{inspector.envoy_url}/mcp"
+        ok = mcp_request(url, **{"X-API-Key": "dev-key", "Origin": "http://localhost:6274"})
+        assert ok.status_code == 200
+        assert mcp_request(url, **{"X-API-Key": "dev-key", "Origin": "http://localhost:9999"}).status_code == 403
+    finally:
+        inspector.stop()
+
+
+def test_unknown_hosts_are_refused(stack):
+    response = mcp_request(f"{stack.envoy_url}/mcp", **{"X-API-Key": "dev-key", "Host": "evil.example"})
+    assert response.status_code == 403

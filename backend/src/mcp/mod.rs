@@ -20,15 +20,32 @@ pub use tools::BridgeMcp;
 use crate::identity::Agent;
 use crate::vault::Vault;
 
+/// See [`http_service`]: stands for "no browser origin".
+const NO_BROWSER_ORIGIN: &str = "https://no-browser-origin-is-allowed.invalid";
+
 pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
 
 /// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
 /// rmcp serves 2026-07-28 peers statelessly on the same endpoint.
-pub fn http_service(vault: Arc<Vault>) -> McpHttpService {
+pub fn http_service(
+    vault: Arc<Vault>,
+    allowed_origins: Vec<String>,
+    allowed_hosts: Option<Vec<String>>,
+) -> McpHttpService {
     StreamableHttpService::builder()
         .service_factory(Arc::new(move || Ok(BridgeMcp::new(vault.clone()))))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(true)
+        // Browsers may only call from these origins (403 otherwise); rmcp checks Host against
+        // the allowed hosts (loopback by default) against DNS rebinding. rmcp skips the Origin
+        // check for an empty list, so "none allowed" is a list whose one entry cannot match
+        // (`.invalid` is reserved and never resolves).
+        .allowed_origins(if allowed_origins.is_empty() {
+            vec![NO_BROWSER_ORIGIN.to_string()]
+        } else {
+            allowed_origins
+        })
+        .maybe_allowed_hosts(allowed_hosts)
         // The agent was put on the actix request by `identity::require_agent`; tools find
         // it again through `on_request_extensions`.
         .on_request_fn(|request, extensions| {
