@@ -173,9 +173,25 @@ def committed_filter_config() -> dict:
 
 
 def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "127.0.0.1",
-                        backend_host: str = "127.0.0.1", wasm_path: Path | str = FILTER_WASM) -> dict:
-    """envoy/envoy.yaml with other ports, addresses, .wasm path and filter configuration."""
+                        backend_host: str = "127.0.0.1", wasm_path: Path | str = FILTER_WASM,
+                        add_request_headers: dict | None = None) -> dict:
+    """envoy/envoy.yaml with other ports, addresses, .wasm path and filter configuration.
+    `add_request_headers` (tests only) puts a header mutation in front of the filter, for
+    clients that cannot send credentials themselves."""
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
+    if add_request_headers:
+        listener = config["static_resources"]["listeners"][0]
+        hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["http_filters"].insert(0, {
+            "name": "envoy.filters.http.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                "mutations": {"request_mutations": [
+                    {"append": {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}
+                    for k, v in add_request_headers.items()
+                ]},
+            },
+        })
     config["admin"]["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy_admin)
     for listener in config["static_resources"]["listeners"]:
         if listener["name"] == "agents":
@@ -323,6 +339,8 @@ class Stack:
     edge: bool = False
     #: Start Envoy (False for the backend's standalone mode).
     with_envoy: bool = True
+    #: Tests only: headers Envoy adds before the filter (see render_envoy_config).
+    envoy_add_request_headers: dict = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -473,7 +491,8 @@ class Stack:
             subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
             rendered = render_edge_config(self.ports, config, self.agents, certs=self.certs)
         else:
-            rendered = render_envoy_config(self.ports, config)
+            rendered = render_envoy_config(self.ports, config,
+                                           add_request_headers=self.envoy_add_request_headers)
         config_path.write_text(yaml.safe_dump(rendered))
         # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
         # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
@@ -490,8 +509,9 @@ class Stack:
             "JWT_HS256_SECRET": self.secrets.hs256_secret,
             "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
         })
-        # Ready when the filter itself answers: a request without credentials gets its 401.
-        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == 401,
+        # Ready when the filter answers: 401 without credentials (200 when headers are added).
+        expected = 200 if self.envoy_add_request_headers else 401
+        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == expected,
                    process, self.logs / "envoy.log")
 
     def stop_process(self, name: str) -> None:

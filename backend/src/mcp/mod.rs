@@ -20,8 +20,16 @@ pub use tools::BridgeMcp;
 use crate::identity::Agent;
 use crate::vault::Vault;
 
-/// See [`http_service`]: stands for "no browser origin".
-const NO_BROWSER_ORIGIN: &str = "https://no-browser-origin-is-allowed.invalid";
+/// Browser origins accepted when `CORS_ALLOW_ORIGINS` is unset: pages served from this machine
+/// only (a DNS-rebinding page has the attacker's origin, never a loopback one).
+const LOOPBACK_ORIGINS: &[&str] = &[
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "https://[::1]:*",
+];
 
 pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
 
@@ -37,11 +45,9 @@ pub fn http_service(
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(true)
         // Browsers may only call from these origins (403 otherwise); rmcp checks Host against
-        // the allowed hosts (loopback by default) against DNS rebinding. rmcp skips the Origin
-        // check for an empty list, so "none allowed" is a list whose one entry cannot match
-        // (`.invalid` is reserved and never resolves).
+        // the allowed hosts (loopback by default) against DNS rebinding.
         .allowed_origins(if allowed_origins.is_empty() {
-            vec![NO_BROWSER_ORIGIN.to_string()]
+            LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).collect()
         } else {
             allowed_origins
         })
