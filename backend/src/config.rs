@@ -33,6 +33,7 @@ const VARIABLES: &[&str] = &[
     "LOG_DIR",
     "EXPOSE_REST_ROUTES",
     "CORS_ALLOW_ORIGINS",
+    "MCP_TOOL_NAMES",
     "ALLOWED_HOSTS",
     "CHILD_TOKEN_ENABLED",
     "CHILD_TOKEN_POLICY_PREFIX",
@@ -111,6 +112,10 @@ pub struct Config {
     /// `false` leaves only health, metrics and MCP.
     #[serde(default = "defaults::yes")]
     pub expose_rest_routes: bool,
+    /// `dotted` (`kv.read`, the default) or `underscore` (`kv_read`, for clients that refuse
+    /// dots in tool names).
+    #[serde(default = "defaults::tool_names")]
+    pub mcp_tool_names: String,
     /// Browser origins allowed to call MCP (comma-separated, with scheme, e.g. the hosted
     /// Inspector's); other `Origin`s get 403. Requests without `Origin` (non-browser) pass.
     #[serde(default)]
@@ -177,6 +182,9 @@ fn split_list(text: Option<&str>) -> Vec<String> {
 mod defaults {
     pub fn vault_addr() -> String {
         "http://127.0.0.1:8200".into()
+    }
+    pub fn tool_names() -> String {
+        "dotted".into()
     }
     pub fn approle_mount() -> String {
         "approle".into()
@@ -285,6 +293,12 @@ impl Config {
                 reason: "must be at least 60 seconds".into(),
             });
         }
+        if !matches!(self.mcp_tool_names.as_str(), "dotted" | "underscore") {
+            return Err(ConfigError::Invalid {
+                name: "MCP_TOOL_NAMES",
+                reason: "must be dotted or underscore".into(),
+            });
+        }
         for origin in self.allowed_origins() {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(ConfigError::Invalid {
@@ -329,6 +343,10 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn mcp_underscore_tool_names(&self) -> bool {
+        self.mcp_tool_names == "underscore"
     }
 
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
@@ -455,6 +473,7 @@ impl Config {
             "standalone": self.standalone,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
+            "mcp_tool_names": self.mcp_tool_names,
             "cors_allow_origins": self.allowed_origins(),
             "allowed_hosts": self.allowed_hosts(),
             "child_token_enabled": self.child_token_enabled,

@@ -48,6 +48,7 @@ impl AppState {
             expose_rest_routes: config.expose_rest_routes,
             mcp: mcp::http_service(
                 vault.clone(),
+                config.mcp_underscore_tool_names(),
                 config.allowed_origins(),
                 config.allowed_hosts(),
             ),
@@ -108,7 +109,7 @@ pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Res
     {
         tokio::spawn(vault.clone().keep_token_fresh(ttl));
     }
-    mcp::serve_stdio(vault, agent).await
+    mcp::serve_stdio(vault, agent, config.mcp_underscore_tool_names()).await
 }
 
 pub async fn serve(config: Config) -> std::io::Result<()> {

@@ -65,3 +65,21 @@ def test_stdio_needs_a_subject(built):
                             env={"PATH": os.environ["PATH"], "VAULT_TOKEN": "t", "SUBJECT": "../x"})
     assert result.returncode == 2 and "SUBJECT" in result.stderr
     assert result.stdout == ""
+
+
+async def underscore_calls(params):
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = [t.name for t in (await session.list_tools()).tools]
+            written = await session.call_tool("kv_write", {"path": "underscore/x", "data": {"a": 1}})
+            dotted = await session.call_tool("kv.read", {"path": "underscore/x"})
+            return tools, written, dotted
+
+
+def test_underscore_tool_names_for_clients_that_refuse_dots(stack):
+    env = {**server_env(stack), "MCP_TOOL_NAMES": "underscore"}
+    params = StdioServerParameters(command=str(stacks.BACKEND_BIN), args=["stdio"], env=env)
+    tools, written, dotted = asyncio.run(underscore_calls(params))
+    assert "kv_read" in tools and not any("." in t for t in tools)
+    assert not written.is_error and dotted.structured_content["data"] == {"a": 1}

@@ -37,11 +37,14 @@ pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
 /// rmcp serves 2026-07-28 peers statelessly on the same endpoint.
 pub fn http_service(
     vault: Arc<Vault>,
+    underscore_names: bool,
     allowed_origins: Vec<String>,
     allowed_hosts: Option<Vec<String>>,
 ) -> McpHttpService {
     StreamableHttpService::builder()
-        .service_factory(Arc::new(move || Ok(BridgeMcp::new(vault.clone()))))
+        .service_factory(Arc::new(move || {
+            Ok(BridgeMcp::new(vault.clone(), underscore_names))
+        }))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(true)
         // Browsers may only call from these origins (403 otherwise); rmcp checks Host against
@@ -74,10 +77,14 @@ fn caller(fixed: Option<&Agent>, context: &RequestContext<RoleServer>) -> Result
 
 /// MCP over stdin/stdout for one agent, as MCP clients launch local servers (Claude Desktop,
 /// Cursor). Nothing but protocol goes to stdout; logs go to stderr or `LOG_DIR`.
-pub async fn serve_stdio(vault: Arc<Vault>, agent: Agent) -> std::io::Result<()> {
+pub async fn serve_stdio(
+    vault: Arc<Vault>,
+    agent: Agent,
+    underscore_names: bool,
+) -> std::io::Result<()> {
     use rmcp::ServiceExt;
 
-    let service = BridgeMcp::for_agent(vault, agent)
+    let service = BridgeMcp::for_agent(vault, agent, underscore_names)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(std::io::Error::other)?;

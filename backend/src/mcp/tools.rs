@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CacheScope, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ResultType, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResultType, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -38,6 +40,9 @@ pub struct BridgeMcp {
     vault: Arc<Vault>,
     /// The agent of a stdio server; HTTP servers take it from each request.
     agent: Option<Agent>,
+    /// List tools as `kv_read` rather than `kv.read`, for clients that refuse dots (both
+    /// spellings are accepted in calls either way).
+    underscore_names: bool,
     tool_router: ToolRouter<Self>,
 }
 
@@ -94,18 +99,19 @@ pub struct KvVersionsArgs {
 
 #[tool_router]
 impl BridgeMcp {
-    pub fn new(vault: Arc<Vault>) -> Self {
+    pub fn new(vault: Arc<Vault>, underscore_names: bool) -> Self {
         Self {
             vault,
             agent: None,
+            underscore_names,
             tool_router: Self::tool_router(),
         }
     }
 
-    pub fn for_agent(vault: Arc<Vault>, agent: Agent) -> Self {
+    pub fn for_agent(vault: Arc<Vault>, agent: Agent, underscore_names: bool) -> Self {
         Self {
             agent: Some(agent),
-            ..Self::new(vault)
+            ..Self::new(vault, underscore_names)
         }
     }
 
@@ -529,6 +535,23 @@ fn tool_result<T: Serialize>(result: Result<T, ApiError>) -> CallToolResult {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BridgeMcp {
+    async fn call_tool(
+        &self,
+        mut request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        // `kv_read` is `kv.read`: the underscore spelling is always understood.
+        if let Some(tool) =
+            self.tool_router.list_all().into_iter().find(|tool| {
+                tool.name != request.name && tool.name.replace('.', "_") == request.name
+            })
+        {
+            request.name = tool.name;
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -588,6 +611,12 @@ impl ServerHandler for BridgeMcp {
             .list_all()
             .into_iter()
             .filter(|tool| scopes::tool_scope(&tool.name).is_some_and(|s| agent.has_scope(s)))
+            .map(|mut tool| {
+                if self.underscore_names {
+                    tool.name = tool.name.replace('.', "_").into();
+                }
+                tool
+            })
             .collect();
         let cache_hints = context
             .protocol_version()
@@ -646,6 +675,11 @@ mod tests {
     #[test]
     fn every_tool_has_a_scope_in_the_edge_table() {
         for tool in BridgeMcp::tool_router().list_all() {
+            assert!(
+                !tool.name.contains('_') || !tool.name.contains('.'),
+                "{}",
+                tool.name
+            );
             assert!(
                 scopes::tool_scope(&tool.name).is_some(),
                 "{} has no scope",
