@@ -674,12 +674,15 @@ mod tests {
 
     #[test]
     fn every_tool_has_a_scope_in_the_edge_table() {
-        for tool in BridgeMcp::tool_router().list_all() {
-            assert!(
-                !tool.name.contains('_') || !tool.name.contains('.'),
-                "{}",
-                tool.name
-            );
+        let tools = BridgeMcp::tool_router().list_all();
+        let underscored: std::collections::BTreeSet<String> =
+            tools.iter().map(|t| t.name.replace('.', "_")).collect();
+        assert_eq!(
+            underscored.len(),
+            tools.len(),
+            "underscore names must stay unique"
+        );
+        for tool in tools {
             assert!(
                 scopes::tool_scope(&tool.name).is_some(),
                 "{} has no scope",
