@@ -113,3 +113,38 @@ def test_kv_tools_over_mcp(stack):
     assert structured[6] == {"path": path, "data": {"t": "2"}, "version": 2}
     assert results[8].is_error
     assert results[9].is_error and "invalid_path" in results[9].content[0].text
+
+
+def unwrap(stack, token):
+    return requests.post(f"{stack.openbao_url}/v1/sys/wrapping/unwrap", headers={"X-Vault-Token": token},
+                         timeout=10)
+
+
+def test_use_dont_see_reads_return_a_one_time_wrapping_token(stack):
+    a = api(stack)
+    path = f"/secrets/wrapped-{uuid.uuid4().hex[:8]}"
+    assert a.put(path, {"data": {"password": "hunter2"}}).ok
+    wrapped = a.get(path, params={"wrap_ttl": "2m"})
+    assert wrapped.status_code == 200, wrapped.text
+    body = wrapped.json()
+    assert "hunter2" not in wrapped.text and body["wrap_ttl"] == 120
+    first = unwrap(stack, body["wrap_token"])
+    assert first.json()["data"]["data"] == {"password": "hunter2"}
+    assert unwrap(stack, body["wrap_token"]).status_code == 400  # once only
+    for ttl in ("0s", "25h", "forever", "10"):
+        response = a.get(path, params={"wrap_ttl": ttl})
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), ttl
+
+    async def read_wrapped(client):
+        return await client.call_tool("kv.read", {"path": path.removeprefix("/secrets/"), "wrap_ttl": "30s"})
+
+    async def run():
+        http = create_mcp_http_client(headers={"X-API-Key": "dev-key"})
+        async with http:
+            async with Client(streamable_http_client(f"{stack.envoy_url}/mcp", http_client=http),
+                              mode="2026-07-28") as client:
+                return await read_wrapped(client)
+
+    result = asyncio.run(run())
+    assert not result.is_error and "data" not in result.structured_content
+    assert unwrap(stack, result.structured_content["wrap_token"]).json()["data"]["data"] == {"password": "hunter2"}

@@ -27,7 +27,7 @@ use super::{caller, prompts, resources};
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
 use crate::vault::database::{DbCredentials, IssueArgs, Lease, RenewArgs, RevokeArgs, Revoked};
-use crate::vault::kv::{Listing, Secret, VersionsChanged, Written, check_versions};
+use crate::vault::kv::{Listing, VersionsChanged, Written, check_versions, check_wrap_ttl};
 use crate::vault::ssh::{self, Otp, OtpArgs, SignedKey};
 use crate::vault::transit::{
     Ciphertext, CiphertextArgs, Payload, Plaintext, RandomArgs, RandomBytes, SignArgs, Signature,
@@ -55,6 +55,27 @@ pub struct KvReadArgs {
     /// Version to read; the latest when absent.
     #[serde(default)]
     pub version: Option<u64>,
+    /// "Use, don't see": return a response-wrapping token valid this long (`30s`, `5m`, `1h`,
+    /// at most `24h`) instead of the value; whoever gets the token unwraps it once from Vault.
+    #[serde(default)]
+    pub wrap_ttl: Option<String>,
+}
+
+/// What `kv.read` returns: the secret, or (with `wrap_ttl`) a wrapping token in its place.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KvReadResult {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_accessor: Option<String>,
+    /// Seconds the wrapping token stays valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_ttl: Option<u64>,
 }
 
 /// Arguments of `kv.write`.
@@ -138,9 +159,9 @@ impl BridgeMcp {
 
     #[tool(
         name = "kv.read",
-        description = "Read a secret (KV v2) from the agent's own folder, latest or a given version. Needs the 'read' scope.",
-        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<Secret>()
+        description = "Read a secret (KV v2) from the agent's own folder, latest or a given version; with wrap_ttl, a one-time response-wrapping token instead of the value. Needs the 'read' scope.",
+        annotations(read_only_hint = true, idempotent_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<KvReadResult>()
     )]
     async fn kv_read(
         &self,
@@ -149,7 +170,30 @@ impl BridgeMcp {
     ) -> Result<CallToolResult, McpError> {
         self.run(&context, "kv.read", |agent| async move {
             let path = SecretPath::parse(&args.path)?;
-            Ok(self.vault.kv_read(&agent, &path, args.version).await?)
+            if let Some(ttl) = &args.wrap_ttl {
+                check_wrap_ttl(ttl).map_err(ApiError::BadRequest)?;
+                let wrapped = self
+                    .vault
+                    .kv_read_wrapped(&agent, &path, args.version, ttl)
+                    .await?;
+                return Ok(KvReadResult {
+                    path: wrapped.path,
+                    data: None,
+                    version: None,
+                    wrap_token: Some(wrapped.wrap_token),
+                    wrap_accessor: Some(wrapped.wrap_accessor),
+                    wrap_ttl: Some(wrapped.wrap_ttl),
+                });
+            }
+            let secret = self.vault.kv_read(&agent, &path, args.version).await?;
+            Ok(KvReadResult {
+                path: secret.path,
+                data: Some(secret.data),
+                version: Some(secret.version),
+                wrap_token: None,
+                wrap_accessor: None,
+                wrap_ttl: None,
+            })
         })
         .await
     }

@@ -36,6 +36,7 @@ use super::{database, health, secrets, ssh, transit};
         health::livez,
         health::readyz,
     ),
+    components(schemas(crate::vault::kv::Wrapped)),
     modifiers(&Security),
     tags(
         (name = "kv", description = "KV v2 in the agent's own folder"),

@@ -4,7 +4,7 @@ use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::identity::Agent;
 use crate::vault::kv::check_versions;
-use crate::vault::kv::{Listing, Secret, VersionsChanged, Written};
+use crate::vault::kv::{Listing, Secret, VersionsChanged, Written, check_wrap_ttl};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -24,6 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReadQuery {
     version: Option<u64>,
+    /// Answer with a response-wrapping token valid this long instead of the value.
+    wrap_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +51,7 @@ pub(crate) struct VersionsBody {
     versions: Vec<u64>,
 }
 
-#[utoipa::path(get, path = "/secrets/{path}", operation_id = "kv_read", tag = "kv", summary = "Read a secret (latest or ?version=N)", params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo"), ("version" = Option<u64>, Query, description = "Version to read")), responses((status = 200, description = "OK", body = Secret), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 404, description = "Nothing there", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/secrets/{path}", operation_id = "kv_read", tag = "kv", summary = "Read a secret (latest or ?version=N)", params(("path" = String, Path, description = "Relative secret path, e.g. configs/demo"), ("version" = Option<u64>, Query, description = "Version to read"), ("wrap_ttl" = Option<String>, Query, description = "Return a one-time response-wrapping token valid this long (30s, 5m, 1h; at most 24h) instead of the value")), responses((status = 200, description = "The secret, or with wrap_ttl a Wrapped token", body = Secret), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 404, description = "Nothing there", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn read(
     vault: web::Data<Vault>,
     agent: web::ReqData<Agent>,
@@ -57,6 +59,13 @@ pub(crate) async fn read(
     query: web::Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let path = SecretPath::parse(&path)?;
+    if let Some(ttl) = &query.wrap_ttl {
+        check_wrap_ttl(ttl).map_err(ApiError::BadRequest)?;
+        let wrapped = vault
+            .kv_read_wrapped(&agent, &path, query.version, ttl)
+            .await?;
+        return Ok(HttpResponse::Ok().json(wrapped));
+    }
     Ok(HttpResponse::Ok().json(vault.kv_read(&agent, &path, query.version).await?))
 }
 

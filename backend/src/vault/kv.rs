@@ -1,12 +1,14 @@
 //! KV v2 under each agent's prefix: read, write (check-and-set), list, soft delete, undelete
 //! and destroy versions.
 
+use rustify::endpoint::Endpoint;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
-use vaultrs::api::{self};
+use vaultrs::api::{self, EndpointResult};
+use vaultrs::error::ClientError;
 
 use super::{SecretPath, SecretPrefix, Vault, VaultError};
 use crate::identity::Agent;
@@ -32,6 +34,36 @@ pub struct Written {
 pub struct Listing {
     pub prefix: String,
     pub keys: Vec<String>,
+}
+
+/// A secret handed out as a response-wrapping token instead of its value: whoever holds the
+/// token can unwrap it once (`sys/wrapping/unwrap`) before it expires; the agent never sees the
+/// value itself.
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
+pub struct Wrapped {
+    pub path: String,
+    pub wrap_token: String,
+    pub wrap_accessor: String,
+    /// Seconds the token stays valid.
+    pub wrap_ttl: u64,
+}
+
+/// A response-wrapping lifetime as Vault takes it: `30s`, `5m`, `1h` (1 s to 24 h).
+pub fn check_wrap_ttl(ttl: &str) -> Result<(), String> {
+    let invalid = || "wrap_ttl must be like 30s, 5m or 1h, at most 24h".to_string();
+    let (number, unit) = ttl.split_at(ttl.len().saturating_sub(1));
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        _ => return Err(invalid()),
+    };
+    if (1..=86_400).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
 }
 
 /// What a delete, undelete or destroy acted on.
@@ -66,6 +98,46 @@ impl Vault {
                 path: path.to_string(),
                 data,
                 version: response.metadata.version,
+            })
+        })
+        .await
+    }
+
+    /// Reads a secret into a response-wrapping token valid for `ttl` (checked by
+    /// [`check_wrap_ttl`]).
+    pub async fn kv_read_wrapped(
+        &self,
+        agent: &Agent,
+        path: &SecretPath,
+        version: Option<u64>,
+        ttl: &str,
+    ) -> Result<Wrapped, VaultError> {
+        self.observed("kv", "read_wrapped", async {
+            let client = self.client_for(agent).await?;
+            let request = ReadSecretRequest::builder()
+                .mount(&self.kv_mount)
+                .path(self.agent_path(&agent.subject, path))
+                .version(version)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            // vaultrs's own `wrap` fixes the TTL at 10m; the same call with ours.
+            let mut middleware = client.middle.clone();
+            middleware.wrap = Some(ttl.to_string());
+            let response = request
+                .with_middleware(&middleware)
+                .exec(&client.http)
+                .await
+                .map_err(ClientError::from)?;
+            let info = response
+                .wrap::<EndpointResult<_>>()
+                .map_err(ClientError::from)?
+                .wrap_info
+                .ok_or(VaultError::Upstream)?;
+            Ok(Wrapped {
+                path: path.to_string(),
+                wrap_token: info.token,
+                wrap_accessor: info.accessor,
+                wrap_ttl: info.ttl,
             })
         })
         .await
