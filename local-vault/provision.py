@@ -10,6 +10,7 @@ Idempotent. Sets up:
   - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`,
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
+  - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
   - when PG_PORT is set, the database engine at `database/` against that PostgreSQL
     (PG_USER / PG_PASSWORD, a superuser) with the role `readonly`.
 Agents come from local-vault/agents.json (or AGENTS_FILE).
@@ -128,6 +129,8 @@ def main() -> int:
     vault = Vault(addr, token)
     vault.wait_ready()
     provision(vault, agents, os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents"))
+    # Audit devices record X-Request-Id, so Vault's audit log joins the bridge's logs.
+    vault.call("PUT", "sys/config/auditing/request-headers/x-request-id", {"hmac": False})
     mounts = vault.call("GET", "sys/mounts")
     mounts = mounts.get("data", mounts)
     provision_ssh(vault, mounts)

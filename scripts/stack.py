@@ -387,6 +387,10 @@ class Stack:
         return process
 
     @property
+    def audit_log(self) -> Path:
+        return self.logs / "openbao-audit.log"
+
+    @property
     def jwks_dir(self) -> Path:
         return self.run_dir / "jwks"
 
@@ -452,7 +456,8 @@ class Stack:
     def start_openbao(self) -> None:
         process = self._spawn(
             "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
-            {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN},
+            # Vault's audit log, which records the bridge's X-Request-Id beside its own.
+            {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN, "BAO_AUDIT_LOG": str(self.audit_log)},
         )
         wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
                    process, self.logs / "openbao.log")

@@ -130,7 +130,10 @@ pub async fn observe(
         http.status_code = tracing::field::Empty,
         request_id = %id,
     );
-    let mut response = next.call(request).instrument(span.clone()).await?;
+    // Vault calls made for this request carry its id (see vault::exec).
+    let mut response = crate::vault::exec::REQUEST_ID
+        .scope(id.clone(), next.call(request).instrument(span.clone()))
+        .await?;
     let route = response
         .request()
         .match_pattern()

@@ -118,3 +118,29 @@ def test_no_secret_reaches_logs_or_metrics(stack):
     # The request logs do carry what an operator needs.
     line = next(json.loads(l) for l in texts["responses.log"].splitlines() if "/transit/decrypt" in l)
     assert line["fields"]["subject"] == "agent_api" and line["fields"]["status"] == 200
+
+
+def test_request_ids_reach_vaults_audit_log(stack):
+    """The stack's OpenBao has a file audit device and audits X-Request-Id (provisioning): a
+    REST call and an MCP tool call are found there under the ids the caller got back."""
+    rest = requests.get(f"{stack.envoy_url}/secrets/audit/none", headers={"X-API-Key": "dev-key"}, timeout=10)
+    rest_id = rest.headers["x-request-id"]
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    mcp = requests.post(f"{stack.envoy_url}/mcp", json={
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "transit.random", "arguments": {"bytes": 4}, "_meta": meta}},
+        headers={"X-API-Key": "dev-key", "Accept": "application/json, text/event-stream",
+                 "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+                 "Mcp-Name": "transit.random"}, timeout=10)
+    assert mcp.status_code == 200, mcp.text
+    mcp_id = mcp.headers["x-request-id"]
+
+    def paths_for(request_id):
+        entries = [json.loads(line) for line in stack.audit_log.read_text().splitlines()]
+        return {e["request"]["path"] for e in entries
+                if e.get("type") == "request" and request_id in e["request"].get("headers", {}).get("x-request-id", [])}
+
+    wait_for(lambda: paths_for(rest_id) and paths_for(mcp_id), seconds=10)
+    assert paths_for(rest_id) == {"secret/data/agents/agent_api/audit/none"}
+    assert paths_for(mcp_id) == {"transit/random"}

@@ -5,6 +5,7 @@ mod prompts;
 mod resources;
 mod tools;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::HttpMessage;
@@ -73,6 +74,25 @@ fn caller(fixed: Option<&Agent>, context: &RequestContext<RoleServer>) -> Result
         .or(fixed)
         .cloned()
         .ok_or_else(|| McpError::invalid_request("no agent identity on this request", None))
+}
+
+/// The id of the HTTP request a call came in (Envoy's `x-request-id`, or the backend's), so
+/// the Vault calls it makes carry it; rmcp runs handlers in tasks of its own.
+fn request_id(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("x-request-id"))
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Runs `work` with the call's request id in scope for [`crate::vault::exec`].
+async fn traced<T>(context: &RequestContext<RoleServer>, work: impl Future<Output = T>) -> T {
+    match request_id(context) {
+        Some(id) => crate::vault::exec::REQUEST_ID.scope(id, work).await,
+        None => work.await,
+    }
 }
 
 /// MCP over stdin/stdout for one agent, as MCP clients launch local servers (Claude Desktop,

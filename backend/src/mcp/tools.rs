@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vault_mcp_filter::scopes;
 
-use super::{caller, prompts, resources};
+use super::{caller, prompts, resources, traced};
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
 use crate::vault::database::{DbCredentials, IssueArgs, Lease, RenewArgs, RevokeArgs, Revoked};
@@ -151,7 +151,7 @@ impl BridgeMcp {
     {
         let agent = caller(self.agent.as_ref(), context)?;
         let result = match require_tool_scope(&agent, tool) {
-            Ok(()) => op(agent).await,
+            Ok(()) => traced(context, op(agent)).await,
             Err(e) => Err(e),
         };
         Ok(tool_result(result))
@@ -623,7 +623,7 @@ impl ServerHandler for BridgeMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let agent = caller(self.agent.as_ref(), &context)?;
-        let contents = resources::read(&self.vault, &agent, &request.uri).await?;
+        let contents = traced(&context, resources::read(&self.vault, &agent, &request.uri)).await?;
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 

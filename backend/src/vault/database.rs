@@ -4,18 +4,14 @@
 //! itself, in the KV mount under `_bridge/leases/{sha256(lease id)}` (outside every agent's
 //! folder, so no agent can write there): it survives restarts and is shared by all replicas.
 
-use rustify::endpoint::Endpoint;
 use rustify_derive::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use vaultrs::api::EndpointResult;
 use vaultrs::api::database::requests::GenerateCredentialsRequest;
-use vaultrs::client::Client;
-use vaultrs::error::ClientError;
 
-use super::{Vault, VaultError};
+use super::{Vault, VaultError, exec};
 use crate::identity::Agent;
 
 /// Folder of the KV mount where the backend records who owns which lease.
@@ -89,21 +85,6 @@ struct Ownership {
     subject: String,
 }
 
-/// Runs an endpoint and keeps the lease fields Vault puts beside `data`.
-async fn exec_with_lease<E: Endpoint>(
-    client: &impl Client,
-    endpoint: E,
-) -> Result<EndpointResult<E::Response>, VaultError> {
-    let response = endpoint
-        .with_middleware(client.middle())
-        .exec(client.http())
-        .await
-        .map_err(ClientError::from)?;
-    Ok(response
-        .wrap::<EndpointResult<E::Response>>()
-        .map_err(ClientError::from)?)
-}
-
 fn is_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 128
@@ -133,7 +114,7 @@ impl Vault {
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
             let client = self.client_for(agent).await?;
-            let result = exec_with_lease(&*client, request).await?;
+            let result = exec::send(&client, request, None).await?;
             let creds = result.data.ok_or(VaultError::Upstream)?;
             let owner = Ownership {
                 subject: agent.subject.clone(),
@@ -186,7 +167,7 @@ impl Vault {
                 lease_id: lease_id.to_string(),
                 increment: increment.unwrap_or(0),
             };
-            let result = exec_with_lease(&*self.base(), request).await?;
+            let result = exec::send(&self.base(), request, None).await?;
             Ok(Lease {
                 lease_id: result.lease_id,
                 lease_duration: u64::from(result.lease_duration),
@@ -213,7 +194,7 @@ impl Vault {
         let request = RevokeLeaseRequest {
             lease_id: lease_id.to_string(),
         };
-        Ok(vaultrs::api::exec_with_empty(&*self.base(), request).await?)
+        exec::empty(&self.base(), request).await
     }
 }
 

@@ -57,8 +57,19 @@ impl From<ClientError> for VaultError {
             ClientError::APIError { code, errors } => VaultError::from_status(code, errors),
             // A non-2xx answer whose body has no "errors" list (a deleted KV version's 404).
             ClientError::RestClientError {
-                source: Rest::ServerResponseError { code, .. },
-            } => VaultError::from_status(code, Vec::new()),
+                source: Rest::ServerResponseError { code, content },
+            } => {
+                #[derive(serde::Deserialize)]
+                struct Errors {
+                    #[serde(default)]
+                    errors: Vec<String>,
+                }
+                let errors = content
+                    .and_then(|c| serde_json::from_str::<Errors>(&c).ok())
+                    .map(|e| e.errors)
+                    .unwrap_or_default();
+                VaultError::from_status(code, errors)
+            }
             ClientError::RestClientError {
                 source: Rest::RequestError { source, .. } | Rest::ResponseError { source },
             } => match source.downcast_ref::<reqwest::Error>() {

@@ -1,16 +1,16 @@
 //! KV v2 under each agent's prefix: read, write (check-and-set), list, soft delete, undelete
 //! and destroy versions.
 
-use rustify::endpoint::Endpoint;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
-use vaultrs::api::{self, EndpointResult};
-use vaultrs::error::ClientError;
+use vaultrs::api::kv2::requests::{
+    DeleteLatestSecretVersionRequest, DestroySecretVersionsRequest, ListSecretsRequest,
+    ReadSecretRequest, SetSecretRequest, SetSecretRequestOptions, UndeleteSecretVersionsRequest,
+};
 
-use super::{SecretPath, SecretPrefix, Vault, VaultError};
+use super::{SecretPath, SecretPrefix, Vault, VaultError, exec};
 use crate::identity::Agent;
 
 /// A secret's data and the version it was read at.
@@ -89,7 +89,7 @@ impl Vault {
                 .version(version)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
-            let response = api::exec_with_result(&*client, request).await?;
+            let response = exec::data(&client, request).await?;
             // A deleted or destroyed version comes back with null data.
             let Value::Object(data) = response.data else {
                 return Err(VaultError::NotFound);
@@ -123,14 +123,8 @@ impl Vault {
             // vaultrs's own `wrap` fixes the TTL at 10m; the same call with ours.
             let mut middleware = client.middle.clone();
             middleware.wrap = Some(ttl.to_string());
-            let response = request
-                .with_middleware(&middleware)
-                .exec(&client.http)
-                .await
-                .map_err(ClientError::from)?;
-            let info = response
-                .wrap::<EndpointResult<_>>()
-                .map_err(ClientError::from)?
+            let info = exec::send(&client, request, Some(&middleware))
+                .await?
                 .wrap_info
                 .ok_or(VaultError::Upstream)?;
             Ok(Wrapped {
@@ -155,19 +149,14 @@ impl Vault {
         self.observed("kv", "write", async {
             let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            let metadata = match cas {
-                Some(cas) => {
-                    vaultrs::kv2::set_with_options(
-                        &*client,
-                        &self.kv_mount,
-                        &full,
-                        data,
-                        SetSecretRequestOptions { cas },
-                    )
-                    .await?
-                }
-                None => vaultrs::kv2::set(&*client, &self.kv_mount, &full, data).await?,
-            };
+            let data = serde_json::to_value(data).map_err(|_| VaultError::Upstream)?;
+            let mut request = SetSecretRequest::builder();
+            request.mount(&self.kv_mount).path(&full).data(data);
+            if let Some(cas) = cas {
+                request.options(SetSecretRequestOptions { cas });
+            }
+            let request = request.build().map_err(|_| VaultError::Upstream)?;
+            let metadata = exec::data(&client, request).await?;
             Ok(Written {
                 path: path.to_string(),
                 version: metadata.version,
@@ -184,13 +173,16 @@ impl Vault {
         self.observed_read("kv", "list", || async {
             let client = self.client_for(agent).await?;
             let folder = self.agent_folder(&agent.subject, prefix);
-            let keys = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder).await {
-                Ok(keys) => keys,
+            let request = ListSecretsRequest::builder()
+                .mount(&self.kv_mount)
+                .path(&folder)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let keys = match exec::data(&client, request).await {
+                Ok(listing) => listing.keys,
                 // Vault answers an empty folder with 404.
-                Err(e) => match VaultError::from(e) {
-                    VaultError::NotFound => Vec::new(),
-                    other => return Err(other),
-                },
+                Err(VaultError::NotFound) => Vec::new(),
+                Err(other) => return Err(other),
             };
             Ok(Listing {
                 prefix: prefix.as_str().to_string(),
@@ -209,7 +201,12 @@ impl Vault {
         self.observed("kv", "delete", async {
             let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::delete_latest(&*client, &self.kv_mount, &full).await?;
+            let request = DeleteLatestSecretVersionRequest::builder()
+                .mount(&self.kv_mount)
+                .path(&full)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            exec::empty(&client, request).await?;
             Ok(VersionsChanged {
                 path: path.to_string(),
                 versions: Vec::new(),
@@ -227,8 +224,13 @@ impl Vault {
         self.observed("kv", "undelete", async {
             let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::undelete_versions(&*client, &self.kv_mount, &full, versions.clone())
-                .await?;
+            let request = UndeleteSecretVersionsRequest::builder()
+                .mount(&self.kv_mount)
+                .path(&full)
+                .versions(versions.clone())
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            exec::empty(&client, request).await?;
             Ok(VersionsChanged {
                 path: path.to_string(),
                 versions,
@@ -247,8 +249,13 @@ impl Vault {
         self.observed("kv", "destroy", async {
             let client = self.client_for(agent).await?;
             let full = self.agent_path(&agent.subject, path);
-            vaultrs::kv2::destroy_versions(&*client, &self.kv_mount, &full, versions.clone())
-                .await?;
+            let request = DestroySecretVersionsRequest::builder()
+                .mount(&self.kv_mount)
+                .path(&full)
+                .versions(versions.clone())
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            exec::empty(&client, request).await?;
             Ok(VersionsChanged {
                 path: path.to_string(),
                 versions,

@@ -3,6 +3,7 @@
 
 pub mod database;
 mod error;
+pub mod exec;
 mod health;
 pub mod kv;
 pub mod login;

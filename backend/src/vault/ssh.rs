@@ -4,9 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vaultrs::api::ssh::requests::SignSSHKeyRequest;
+use vaultrs::api::ssh::requests::{GenerateSSHCredsRequest, SignSSHKeyRequest};
 
-use super::{Vault, VaultError};
+use super::{Vault, VaultError, exec};
 use crate::identity::Agent;
 
 /// Role of the OTP key type.
@@ -59,14 +59,13 @@ impl Vault {
         }
         self.observed("ssh", "otp", async {
             let client = self.client_for(agent).await?;
-            let response = vaultrs::ssh::generate(
-                &*client,
-                &self.ssh_mount,
-                OTP_ROLE,
-                &args.ip,
-                args.username.clone(),
-            )
-            .await?;
+            let mut request = GenerateSSHCredsRequest::builder();
+            request.mount(&self.ssh_mount).name(OTP_ROLE).ip(&args.ip);
+            if let Some(username) = &args.username {
+                request.username(username);
+            }
+            let request = request.build().map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(Otp {
                 key: response.key,
                 username: args.username.clone(),
@@ -87,14 +86,13 @@ impl Vault {
             if let Some(ttl) = &args.ttl {
                 request.ttl(ttl.clone());
             }
-            let response = vaultrs::ssh::ca::sign(
-                &*client,
-                &self.ssh_mount,
-                SIGN_ROLE,
-                &args.public_key,
-                Some(&mut request),
-            )
-            .await?;
+            let request = request
+                .mount(&self.ssh_mount)
+                .name(SIGN_ROLE)
+                .public_key(&args.public_key)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(SignedKey {
                 signed_key: response.signed_key,
                 serial_number: response.serial_number,

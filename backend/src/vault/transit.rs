@@ -8,11 +8,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vaultrs::api::transit::requests::{
-    GenerateRandomBytesRequest, RandomBytesSource, SignDataRequest, VerifySignedDataRequest,
+    DecryptDataRequest, EncryptDataRequest, GenerateRandomBytesRequest, RandomBytesSource,
+    RewrapDataRequest, SignDataRequest, VerifySignedDataRequest,
 };
 use vaultrs::api::transit::{HashAlgorithm, OutputFormat, SignatureAlgorithm};
 
-use super::{Vault, VaultError};
+use super::{Vault, VaultError, exec};
 use crate::identity::Agent;
 
 /// Most random bytes one request may ask for.
@@ -148,14 +149,13 @@ impl Vault {
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "encrypt", async {
             let client = self.client_for(agent).await?;
-            let response = vaultrs::transit::data::encrypt(
-                &*client,
-                &self.transit_mount,
-                &agent.subject,
-                plaintext_b64,
-                None,
-            )
-            .await?;
+            let request = EncryptDataRequest::builder()
+                .mount(&self.transit_mount)
+                .name(&agent.subject)
+                .plaintext(plaintext_b64)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(Ciphertext {
                 ciphertext: response.ciphertext,
             })
@@ -170,14 +170,13 @@ impl Vault {
     ) -> Result<Plaintext, VaultError> {
         self.observed("transit", "decrypt", async {
             let client = self.client_for(agent).await?;
-            let response = vaultrs::transit::data::decrypt(
-                &*client,
-                &self.transit_mount,
-                &agent.subject,
-                ciphertext,
-                None,
-            )
-            .await?;
+            let request = DecryptDataRequest::builder()
+                .mount(&self.transit_mount)
+                .name(&agent.subject)
+                .ciphertext(ciphertext)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             let text = STANDARD
                 .decode(&response.plaintext)
                 .ok()
@@ -198,14 +197,13 @@ impl Vault {
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "rewrap", async {
             let client = self.client_for(agent).await?;
-            let response = vaultrs::transit::data::rewrap(
-                &*client,
-                &self.transit_mount,
-                &agent.subject,
-                ciphertext,
-                None,
-            )
-            .await?;
+            let request = RewrapDataRequest::builder()
+                .mount(&self.transit_mount)
+                .name(&agent.subject)
+                .ciphertext(ciphertext)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(Ciphertext {
                 ciphertext: response.ciphertext,
             })
@@ -228,14 +226,13 @@ impl Vault {
             if let Some(padding) = options.signature_algorithm {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
-            let response = vaultrs::transit::data::sign(
-                &*client,
-                &self.transit_mount,
-                &signing_key(agent),
-                input_b64,
-                Some(&mut request),
-            )
-            .await?;
+            let request = request
+                .mount(&self.transit_mount)
+                .name(signing_key(agent))
+                .input(input_b64)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(Signature {
                 signature: response.signature,
             })
@@ -260,14 +257,13 @@ impl Vault {
             if let Some(padding) = options.signature_algorithm {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
-            let response = vaultrs::transit::data::verify(
-                &*client,
-                &self.transit_mount,
-                &signing_key(agent),
-                input_b64,
-                Some(&mut request),
-            )
-            .await?;
+            let request = request
+                .mount(&self.transit_mount)
+                .name(signing_key(agent))
+                .input(input_b64)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(Verification {
                 valid: response.valid,
             })
@@ -289,14 +285,13 @@ impl Vault {
                 RandomFormat::Base64 => OutputFormat::Base64,
                 RandomFormat::Hex => OutputFormat::Hex,
             };
-            let response = vaultrs::transit::generate::random_bytes(
-                &*client,
-                &self.transit_mount,
-                output,
-                RandomBytesSource::Platform,
-                Some(&mut request),
-            )
-            .await?;
+            let request = request
+                .mount(&self.transit_mount)
+                .format(output)
+                .source(RandomBytesSource::Platform)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let response = exec::data(&client, request).await?;
             Ok(RandomBytes {
                 random: response.random_bytes,
                 format,
