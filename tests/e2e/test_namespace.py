@@ -1,0 +1,33 @@
+"""VAULT_NAMESPACE: every call the backend makes goes to that namespace (OpenBao namespaces)."""
+
+import json
+
+import requests
+
+import stack as stacks
+
+
+def test_calls_go_to_the_configured_namespace(built, tmp_path):
+    running = stacks.Stack(run_dir=tmp_path, ports=stacks.Ports.free(), with_envoy=False, backend_env={
+        "STANDALONE": "true", "VAULT_NAMESPACE": "team",
+        "API_KEYS_JSON": json.dumps({"k": {"subject": "agent_ns", "scopes": ["read", "write"]}})})
+    try:
+        running.start_jwks()
+        running.start_postgres()
+        running.start_openbao()
+        root = requests.Session()
+        root.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
+        bao = f"{running.openbao_url}/v1"
+        assert root.post(f"{bao}/sys/namespaces/team", timeout=10).ok
+        assert root.post(f"{bao}/sys/mounts/secret", headers={"X-Vault-Namespace": "team"},
+                         json={"type": "kv", "options": {"version": "2"}}, timeout=10).ok
+        running.start_backend()
+        url = f"{running.backend_url}/secrets/in/namespace"
+        assert requests.put(url, json={"data": {"where": "team"}}, headers={"X-API-Key": "k"}, timeout=10).ok
+        assert requests.get(url, headers={"X-API-Key": "k"}, timeout=10).json()["data"] == {"where": "team"}
+        inside = root.get(f"{bao}/team/secret/data/agents/agent_ns/in/namespace", timeout=10)
+        assert inside.json()["data"]["data"] == {"where": "team"}
+        outside = root.get(f"{bao}/secret/data/agents/agent_ns/in/namespace", timeout=10)
+        assert outside.status_code == 404
+    finally:
+        running.stop()
