@@ -20,6 +20,7 @@ const VARIABLES: &[&str] = &[
     "VAULT_SECRET_ID",
     "VAULT_APPROLE_MOUNT",
     "VAULT_NAMESPACE",
+    "VAULT_TIMEOUT_SECONDS",
     "KV_MOUNT",
     "TRANSIT_MOUNT",
     "DATABASE_MOUNT",
@@ -76,6 +77,9 @@ pub struct Config {
     /// Vault Enterprise / OpenBao namespace, sent with every call when set.
     #[serde(default)]
     pub vault_namespace: Option<String>,
+    /// How long one Vault call may take before it is answered 504.
+    #[serde(default = "defaults::vault_timeout")]
+    pub vault_timeout_seconds: u64,
     /// Mount of the KV v2 engine.
     #[serde(default = "defaults::kv_mount")]
     pub kv_mount: String,
@@ -185,6 +189,9 @@ mod defaults {
     }
     pub fn tool_names() -> String {
         "dotted".into()
+    }
+    pub fn vault_timeout() -> u64 {
+        10
     }
     pub fn approle_mount() -> String {
         "approle".into()
@@ -460,6 +467,7 @@ impl Config {
             "vault_secret_id": self.vault_secret_id.as_ref().map(|_| "set"),
             "vault_approle_mount": self.vault_approle_mount,
             "vault_namespace": self.vault_namespace,
+            "vault_timeout_seconds": self.vault_timeout_seconds,
             "kv_mount": self.kv_mount,
             "transit_mount": self.transit_mount,
             "database_mount": self.database_mount,

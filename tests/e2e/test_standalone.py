@@ -86,3 +86,26 @@ def test_mcp_client_straight_to_the_backend(alone):
         headers={"X-API-Key": "dev-key-ro", "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
                  "Mcp-Name": "kv.write", "Accept": "application/json, text/event-stream"}, timeout=10)
     assert (denied.status_code, denied.json()["error"]) == (403, "insufficient_scope")
+
+
+def test_a_vault_that_does_not_answer_gives_504(built, tmp_path_factory):
+    """A listener that accepts and never answers stands in for a hung Vault."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(silent.accept()) for _ in range(16)], daemon=True).start()
+    running = stacks.Stack(run_dir=tmp_path_factory.mktemp("hung"), ports=stacks.Ports.free(), with_envoy=False,
+                           backend_env={"STANDALONE": "true", "VAULT_TIMEOUT_SECONDS": "1",
+                                        "VAULT_ADDR": f"http://127.0.0.1:{silent.getsockname()[1]}",
+                                        "API_KEYS_JSON": json.dumps({"k": {"subject": "a", "scopes": ["read"]}})})
+    try:
+        running.start_backend()
+        response = requests.get(f"{running.backend_url}/secrets/x", headers={"X-API-Key": "k"}, timeout=30)
+        assert (response.status_code, response.json()["error"]) == (504, "vault_timeout")
+    finally:
+        running.stop()
+        silent.close()

@@ -49,7 +49,9 @@ impl Vault {
                     .as_ref()
                     .map_or("", |token| token.expose_secret()),
             )
-            .timeout(Some(std::time::Duration::from_secs(10)));
+            .timeout(Some(Duration::from_secs(
+                config.vault_timeout_seconds.max(1),
+            )));
         if let Some(namespace) = &config.vault_namespace {
             settings.namespace(Some(namespace.clone()));
         }
