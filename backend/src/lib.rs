@@ -30,6 +30,8 @@ pub struct AppState {
     vault: web::Data<Vault>,
     trust: web::Data<identity::Trust>,
     mcp: mcp::McpHttpService,
+    mcp_rpc: mcp::McpHttpService,
+    events: web::Data<mcp::events::Events>,
 }
 
 impl AppState {
@@ -44,14 +46,17 @@ impl AppState {
                 max_age: config.agent_assertion_max_age,
             })
         };
+        let settings = mcp::McpSettings {
+            underscore_names: config.mcp_underscore_tool_names(),
+            allowed_origins: config.allowed_origins(),
+            allowed_hosts: config.allowed_hosts(),
+            events: mcp::events::Events::default(),
+        };
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
-            mcp: mcp::http_service(
-                vault.clone(),
-                config.mcp_underscore_tool_names(),
-                config.allowed_origins(),
-                config.allowed_hosts(),
-            ),
+            events: web::Data::new(settings.events.clone()),
+            mcp: mcp::http_service(vault.clone(), settings.clone(), false),
+            mcp_rpc: mcp::http_service(vault.clone(), settings, true),
             vault: web::Data::from(vault),
             trust: web::Data::new(trust),
         })
@@ -81,6 +86,20 @@ impl AppState {
             .route("/readyz", web::get().to(rest::readyz))
             .route("/metrics", web::get().to(telemetry::metrics))
             .configure(rest::docs_routes)
+            // The seed's pair first: actix matches in order, and "/mcp" would take them.
+            .app_data(self.events.clone())
+            .service(
+                web::resource("/mcp/sse")
+                    .wrap(from_fn(identity::require_agent))
+                    .route(web::get().to(mcp::events::stream)),
+            )
+            .service(
+                self.mcp_rpc
+                    .clone()
+                    .scope_with_path("/mcp/rpc")
+                    .wrap(from_fn(mcp::rpc_compat))
+                    .wrap(from_fn(identity::require_agent)),
+            )
             .service(
                 self.mcp
                     .clone()

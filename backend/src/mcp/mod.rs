@@ -1,6 +1,7 @@
 //! The MCP server: tools over the same Vault layer as the REST routes. The handler knows
 //! nothing about transports; [`http_service`] mounts it for Streamable HTTP.
 
+pub mod events;
 mod prompts;
 mod resources;
 mod tools;
@@ -36,18 +37,30 @@ pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
 
 /// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
 /// rmcp serves 2026-07-28 peers statelessly on the same endpoint.
-pub fn http_service(
-    vault: Arc<Vault>,
-    underscore_names: bool,
-    allowed_origins: Vec<String>,
-    allowed_hosts: Option<Vec<String>>,
-) -> McpHttpService {
+/// What both MCP endpoints are built from.
+#[derive(Clone)]
+pub struct McpSettings {
+    pub underscore_names: bool,
+    pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub events: events::Events,
+}
+
+/// `stateless`: the seed's `POST /mcp/rpc`, plain JSON-RPC in and JSON out, no sessions.
+pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -> McpHttpService {
+    let McpSettings {
+        underscore_names,
+        allowed_origins,
+        allowed_hosts,
+        events,
+    } = settings;
     StreamableHttpService::builder()
         .service_factory(Arc::new(move || {
-            Ok(BridgeMcp::new(vault.clone(), underscore_names))
+            Ok(BridgeMcp::new(vault.clone(), underscore_names).with_events(events.clone()))
         }))
         .session_manager(Arc::new(LocalSessionManager::default()))
-        .stateful_mode(true)
+        .stateful_mode(!stateless)
+        .json_response(stateless)
         // Browsers may only call from these origins (403 otherwise); rmcp checks Host against
         // the allowed hosts (loopback by default) against DNS rebinding.
         .allowed_origins(if allowed_origins.is_empty() {
@@ -64,6 +77,32 @@ pub fn http_service(
             }
         })
         .build()
+}
+
+/// For `POST /mcp/rpc` clients of the seed: they send plain JSON, so the Accept header rmcp
+/// requires is supplied, and the seed's `resources/get` is answered as `resources/read`.
+pub async fn rpc_compat(
+    mut request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{ACCEPT, HeaderValue};
+
+    request.headers_mut().insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    let body = request.extract::<actix_web::web::Bytes>().await?;
+    let body = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(mut message) if message.get("method") == Some(&"resources/get".into()) => {
+            message["method"] = "resources/read".into();
+            actix_web::web::Bytes::from(message.to_string())
+        }
+        _ => body,
+    };
+    let (_, mut payload) = actix_http::h1::Payload::create(true);
+    payload.unread_data(body);
+    request.set_payload(payload.into());
+    next.call(request).await
 }
 
 /// The agent a tool call acts for: the one the HTTP request authenticated, or (stdio) the one

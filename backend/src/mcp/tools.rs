@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vault_mcp_filter::scopes;
 
+use super::events::Events;
 use super::{caller, prompts, resources, traced};
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
@@ -43,6 +44,8 @@ pub struct BridgeMcp {
     /// List tools as `kv_read` rather than `kv.read`, for clients that refuse dots (both
     /// spellings are accepted in calls either way).
     underscore_names: bool,
+    /// Where `tool.completed` events go (`GET /mcp/sse`).
+    events: Option<Events>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -125,7 +128,15 @@ impl BridgeMcp {
             vault,
             agent: None,
             underscore_names,
+            events: None,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    pub fn with_events(self, events: Events) -> Self {
+        Self {
+            events: Some(events),
+            ..self
         }
     }
 
@@ -150,10 +161,14 @@ impl BridgeMcp {
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let agent = caller(self.agent.as_ref(), context)?;
+        let subject = agent.subject.clone();
         let result = match require_tool_scope(&agent, tool) {
             Ok(()) => traced(context, op(agent)).await,
             Err(e) => Err(e),
         };
+        if let Some(events) = &self.events {
+            events.tool_completed(tool, &subject);
+        }
         Ok(tool_result(result))
     }
 
