@@ -1,5 +1,7 @@
 """Protocol rules of the revisions the bridge speaks, as rmcp enforces them behind the edge."""
 
+import json
+
 import requests
 
 BASE = {"X-API-Key": "dev-key", "Content-Type": "application/json",
@@ -48,3 +50,28 @@ def test_the_callers_credentials_never_reach_vault_or_the_backend(stack):
     assert response.ok
     logs = (stack.logs / "backend" / "requests.log").read_text()
     assert token not in logs and "dev-key" not in logs
+
+
+def test_each_revision_is_negotiated_with_its_session_rules(stack):
+    url = f"{stack.envoy_url}/mcp"
+    for version in ("2025-03-26", "2025-06-18", "2025-11-25"):
+        init = requests.post(url, headers=BASE, timeout=10, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {},
+                       "clientInfo": {"name": "probe", "version": "1"}}})
+        assert init.status_code == 200, (version, init.text)
+        # An SSE answer: a priming event with no data, then the response.
+        payload = next(line[6:] for line in init.text.splitlines() if line.startswith("data: {"))
+        assert json.loads(payload)["result"]["protocolVersion"] == version
+        session = init.headers["mcp-session-id"]
+        session_headers = {**BASE, "Mcp-Session-Id": session, "MCP-Protocol-Version": version}
+        requests.post(url, headers=session_headers, timeout=10,
+                      json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        listed = requests.post(url, headers=session_headers, timeout=10,
+                               json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert listed.status_code == 200 and "kv.read" in listed.text, version
+        # Ending the session; afterwards it is gone.
+        assert requests.delete(url, headers=session_headers, timeout=10).status_code in (200, 202, 204)
+        gone = requests.post(url, headers=session_headers, timeout=10,
+                             json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"})
+        assert gone.status_code == 404, version
