@@ -105,3 +105,17 @@ def test_browser_origins_must_be_allowed(stack, built, tmp_path_factory):
 def test_unknown_hosts_are_refused(stack):
     response = mcp_request(f"{stack.envoy_url}/mcp", **{"X-API-Key": "dev-key", "Host": "evil.example"})
     assert response.status_code == 403
+
+
+def test_every_input_field_is_described():
+    """The golden tools/list: every argument tells a model what it is for."""
+    import json
+
+    import stack as stacks
+
+    tools = json.loads((stacks.ROOT / "backend" / "golden" / "tools.json").read_text())
+    assert len(tools) == 17
+    for tool in tools:
+        assert tool["description"] and tool["annotations"] and tool["outputSchema"]
+        for name, field in tool["inputSchema"].get("properties", {}).items():
+            assert field.get("description"), f"{tool['name']}.{name}"

@@ -371,8 +371,10 @@ pub struct CiphertextArgs {
 pub struct SignArgs {
     /// What to sign.
     pub input: Payload,
+    /// Hash algorithm; Vault's default (sha2-256) when absent.
     #[serde(default)]
     pub hash_algorithm: Option<Hash>,
+    /// RSA padding, pss or pkcs1v15; Vault's default (pss) when absent.
     #[serde(default)]
     pub signature_algorithm: Option<Padding>,
 }
@@ -385,8 +387,10 @@ pub struct VerifyArgs {
     pub input: Payload,
     /// The signature (`vault:v1:…`).
     pub signature: String,
+    /// The hash algorithm the signature was made with (sha2-256 when absent).
     #[serde(default)]
     pub hash_algorithm: Option<Hash>,
+    /// The RSA padding the signature was made with (pss when absent).
     #[serde(default)]
     pub signature_algorithm: Option<Padding>,
 }
@@ -416,6 +420,7 @@ pub struct RandomArgs {
     /// How many bytes (1 to 1024).
     #[serde(default = "default_random_bytes")]
     pub bytes: u32,
+    /// base64 (the default) or hex.
     #[serde(default)]
     pub format: RandomFormat,
 }
