@@ -59,3 +59,19 @@ def test_events_stream_only_the_callers_tool_completions(stack):
     assert event["type"] == "tool.completed" and event["tool"] == "transit.random"
     assert event["subject"] == "agent_api" and event["ts"] > 0
     assert others.empty()
+
+
+def test_events_stream_sends_keepalives(stack):
+    """The seed's stream sends a comment every 15 s, so proxies keep it open."""
+    started = time.monotonic()
+    with requests.get(f"{stack.envoy_url}/mcp/sse", headers={"X-API-Key": "dev-key"}, stream=True,
+                      timeout=30) as response:
+        comments = []
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith(":"):
+                comments.append((line, time.monotonic() - started))
+                if len(comments) == 2:
+                    break
+    assert [c for c, _ in comments] == [": keepalive", ": keepalive"]
+    # The first comes at once, the next one interval (15 s) later; wide margins for a busy CI.
+    assert 10 <= comments[1][1] - comments[0][1] <= 25
