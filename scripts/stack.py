@@ -401,11 +401,15 @@ class Stack:
         tmp.write_text(json.dumps({"keys": keys}))
         tmp.replace(self.jwks_dir / "jwks.json")
 
+    def start_vault(self) -> None:
+        """The JWKS server, PostgreSQL and a provisioned OpenBao: everything before the bridge."""
+        self.start_jwks()
+        self.start_postgres()
+        self.start_openbao()
+
     def start(self) -> None:
         try:
-            self.start_jwks()
-            self.start_postgres()
-            self.start_openbao()
+            self.start_vault()
             self.start_backend()
             if self.with_envoy:
                 self.start_envoy()

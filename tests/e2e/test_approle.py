@@ -15,9 +15,7 @@ def test_approle_tokens_are_renewed_and_replaced(built, tmp_path):
                            backend_env={"STANDALONE": "true", "API_KEYS_JSON":
                                         '{"k": {"subject": "agent_api", "scopes": ["read", "write"]}}'})
     try:
-        running.start_jwks()
-        running.start_postgres()
-        running.start_openbao()
+        running.start_vault()
         root = requests.Session()
         root.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
         bao = f"{running.openbao_url}/v1"

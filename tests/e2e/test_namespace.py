@@ -12,9 +12,7 @@ def test_calls_go_to_the_configured_namespace(built, tmp_path):
         "STANDALONE": "true", "VAULT_NAMESPACE": "team",
         "API_KEYS_JSON": json.dumps({"k": {"subject": "agent_ns", "scopes": ["read", "write"]}})})
     try:
-        running.start_jwks()
-        running.start_postgres()
-        running.start_openbao()
+        running.start_vault()
         root = requests.Session()
         root.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
         bao = f"{running.openbao_url}/v1"
