@@ -119,3 +119,21 @@ def test_every_input_field_is_described():
         assert tool["description"] and tool["annotations"] and tool["outputSchema"]
         for name, field in tool["inputSchema"].get("properties", {}).items():
             assert field.get("description"), f"{tool['name']}.{name}"
+
+
+def test_browser_clients_on_this_machine_get_cors_answers(stack):
+    url = f"{stack.envoy_url}/mcp"
+    preflight = {"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "x-api-key, content-type, mcp-protocol-version"}
+    answered = requests.options(url, headers=preflight, timeout=10)
+    assert answered.status_code == 200
+    assert answered.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "x-api-key" in answered.headers["access-control-allow-headers"]
+    # Another origin gets no CORS answer; the preflight then meets the filter, without credentials.
+    foreign = requests.options(url, headers={**preflight, "Origin": "https://evil.example"}, timeout=10)
+    assert "access-control-allow-origin" not in foreign.headers and foreign.status_code == 401
+    # The real request from the allowed origin carries credentials and gets the CORS headers.
+    real = mcp_request(url, **{"X-API-Key": "dev-key", "Origin": "http://localhost:6274"})
+    assert real.status_code == 200
+    assert real.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "mcp-session-id" in real.headers["access-control-expose-headers"]
