@@ -8,6 +8,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use vault_mcp_filter::decision::{self, Request, Verdict};
 use vault_mcp_filter::error::Denial;
+use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::MemoryStore;
 use vault_mcp_filter::{Identity, Policy};
 
@@ -39,12 +40,13 @@ impl Standalone {
         headers.extend(request.headers().iter().filter_map(|(name, value)| {
             Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
         }));
+        // Borrowed, not cloned: the keys were built once, at start-up.
+        let no_keys = KeySet::default();
         let keys = self
             .policy
             .jwt
             .as_ref()
-            .map(|j| j.static_keys.clone())
-            .unwrap_or_default();
+            .map_or(&no_keys, |j| &j.static_keys);
         let has_body = request
             .headers()
             .get("content-length")
@@ -56,7 +58,7 @@ impl Standalone {
             now_ms,
             has_body,
         };
-        match decision::on_headers(&self.policy, &keys, &self.store, &decision_request).verdict {
+        match decision::on_headers(&self.policy, keys, &self.store, &decision_request).verdict {
             Verdict::Forward(forward) => Ok(forward.identity),
             // The MCP body is not read here: every tool checks its own scope in the backend.
             Verdict::ReadBody(pending) => Ok(pending.forward().identity.clone()),
