@@ -146,7 +146,9 @@ def filter_config(agents: list[dict], ports: Ports, *, edge: bool = False) -> di
             },
         },
         "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
-        "rate_limit": {"requests": 60, "per_seconds": 60},
+        "rate_limit": {"requests": 60, "per_seconds": 60, "subjects": {
+            a["subject"]: a["rate_limit"] for a in agents if "rate_limit" in a
+        }},
         "resource_metadata": {"resource": f"https://127.0.0.1:{ports.envoy_tls}/mcp" if edge
                               else f"http://127.0.0.1:{ports.envoy}/mcp"},
     }
@@ -341,6 +343,10 @@ class Stack:
     with_envoy: bool = True
     #: Tests only: headers Envoy adds before the filter (see render_envoy_config).
     envoy_add_request_headers: dict = field(default_factory=dict)
+    #: The backend binary (the benchmarks run a release build).
+    backend_bin: Path = BACKEND_BIN
+    #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
+    cpus: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -375,6 +381,8 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict | None = None,
                remove: list[str] = ()) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
+        if name in self.cpus:
+            argv = ["taskset", "-c", self.cpus[name], *argv]
         log = open(self.logs / f"{name}.log", "ab")
         # A session of its own: the process outlives `dev-stack up` and is stopped by pid.
         process = subprocess.Popen(
@@ -487,7 +495,7 @@ class Stack:
             **self.backend_env,
         }
         # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
-        process = self._spawn("backend", [str(BACKEND_BIN), "serve"],
+        process = self._spawn("backend", [str(self.backend_bin), "serve"],
                               {k: v for k, v in env.items() if v is not None},
                               remove=[k for k, v in env.items() if v is None])
         wait_until("backend", lambda: http_status(f"{self.backend_url}/healthz") == 200,

@@ -1,0 +1,96 @@
+"""Driving load with wrk (one thread, on its own core) and reading processes' memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LUA = Path(__file__).resolve().parent / "wrk" / "request.lua"
+
+
+@dataclass
+class Shape:
+    """What one benchmark sends: the same request every time, except a credential that may
+    cycle through a list (distinct tokens)."""
+
+    url: str
+    method: str = "GET"
+    headers: dict = field(default_factory=dict)
+    body: bytes | None = None
+    credential_header: str | None = None
+    credential_prefix: str = ""
+    credentials: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    requests: int
+    duration_us: int
+    non_2xx: int
+    socket_errors: int
+    p50_us: int
+    p90_us: int
+    p99_us: int
+    mean_us: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / (self.duration_us / 1e6)
+
+
+def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None) -> Result:
+    """Runs `wrk -t1` against `shape` and returns what its Lua `done` reported."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(shape.url)
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        files = Path(tmp)
+        (files / "headers").write_text("".join(f"{k}: {v}\n" for k, v in shape.headers.items()))
+        (files / "credentials").write_text("".join(f"{c}\n" for c in shape.credentials))
+        (files / "body").write_bytes(shape.body or b"")
+        env = {
+            **os.environ,
+            "BENCH_METHOD": shape.method,
+            "BENCH_PATH": parts.path + (f"?{parts.query}" if parts.query else ""),
+            "BENCH_HEADERS": str(files / "headers"),
+            "BENCH_CREDENTIALS": str(files / "credentials") if shape.credentials else "",
+            "BENCH_CREDENTIAL_HEADER": shape.credential_header or "",
+            "BENCH_CREDENTIAL_PREFIX": shape.credential_prefix,
+            "BENCH_BODY": str(files / "body") if shape.body else "",
+        }
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+                "-s", str(LUA), f"{parts.scheme}://{parts.netloc}"]
+        if cpu is not None:
+            argv = ["taskset", "-c", cpu, *argv]
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(l for l in reversed(out.splitlines()) if l.startswith("{"))
+    return Result(**json.loads(line))
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Resident set now (VmRSS) and at its peak (VmHWM), in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def descendant(pid: int, name: str) -> int:
+    """The process called `name` at or below `pid` (Envoy runs under a shell, see stack.py)."""
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            if Path(f"/proc/{current}/comm").read_text().strip() == name:
+                return current
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(c) for c in children)
+    raise LookupError(f"no {name} process under {pid}")

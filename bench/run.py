@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""The benchmark harness of issue #6: the bridge against the alternatives, in one run.
+
+  scripts/bench                  # full run (≈ 10 minutes), writes docs/bench/ and the tables
+                                 # of docs/PERFORMANCE.md between its bench markers
+  scripts/bench --smoke          # seconds: every scenario once, results to a temporary folder
+
+Pinning (2 cores): every server process (Envoy with --concurrency 1, the backend, OpenBao,
+PostgreSQL) runs on CPU 0 and wrk (one thread) on CPU 1, so the servers' share of the machine
+is the same in every configuration and the load generator never competes with them.
+Configurations are interleaved (A B C … A B C …) for `--rounds` rounds; tables give medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(HERE))
+
+import edge  # noqa: E402
+import report  # noqa: E402
+import stack as stacks  # noqa: E402
+from load import Shape, descendant, memory_kib, wrk  # noqa: E402
+
+SERVER_CPU, LOAD_CPU = "0", "1"
+RELEASE_BACKEND = ROOT / "target" / "release" / "vault-mcp-bridge"
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the edge: Envoy alone, Envoy's native chain, Envoy with the filter -----------------------
+
+class Envoys:
+    """One Envoy per configuration, each on its own port, all pinned to the server core."""
+
+    def __init__(self, run_dir: Path, material: edge.Material, configs: dict[str, list[dict]],
+                 concurrency: int = 1, cpu: str | None = SERVER_CPU):
+        self.ports: dict[str, int] = {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        ports = stacks.free_ports(len(configs))
+        for (name, filters), port in zip(configs.items(), ports):
+            path = run_dir / f"envoy-{name}.yaml"
+            path.write_text(json.dumps(edge.envoy_config(port, filters)))
+            argv = [str(stacks.VENV_BIN / "envoy"), "-c", str(path), "--concurrency", str(concurrency),
+                    "--disable-hot-restart", "--log-level", "warn"]
+            if cpu is not None:
+                argv = ["taskset", "-c", cpu, *argv]
+            logfile = open(run_dir / f"envoy-{name}.log", "wb")
+            self.processes[name] = subprocess.Popen(
+                argv, cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**__import__("os").environ, **material.envoy_env()}, start_new_session=True)
+            self.ports[name] = port
+        for name, port in self.ports.items():
+            stacks.wait_until(f"Envoy {name}",
+                              lambda p=port: stacks.http_status(f"http://127.0.0.1:{p}/") in (200, 401),
+                              self.processes[name], run_dir / f"envoy-{name}.log")
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{edge.PATH}"
+
+    def memory(self, name: str) -> dict[str, int]:
+        return memory_kib(descendant(self.processes[name].pid, "envoy"))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            stacks.stop_process(process.pid, process)
+
+
+def edge_scenarios(envoys: Envoys, material: edge.Material, distinct: int) -> list[tuple[str, str, Shape]]:
+    log(f"minting {distinct} distinct RS256 tokens")
+    rs_distinct = [material.token("RS256", i) for i in range(distinct)]
+    rs_one, hs_one = material.token("RS256"), material.token("HS256")
+
+    def bearer(envoy: str, tokens: list[str]) -> Shape:
+        return Shape(envoys.url(envoy), credential_header="authorization", credential_prefix="Bearer ",
+                     credentials=tokens)
+
+    api_key = {"x-api-key": edge.API_KEY}
+    return [
+        ("none", "Envoy, no filter", Shape(envoys.url("none"), headers=api_key)),
+        ("native-rs256", "native chain, RS256 distinct tokens", bearer("native", rs_distinct)),
+        ("native-cached-rs256", "native chain + JWT cache, RS256 one token", bearer("native-cached", [rs_one])),
+        ("filter-apikey", "filter, API key", Shape(envoys.url("filter"), headers=api_key)),
+        ("filter-hs256", "filter, HS256 one token", bearer("filter", [hs_one])),
+        ("filter-rs256", "filter, RS256 one token", bearer("filter", [rs_one])),
+        ("filter-rs256-distinct", "filter, RS256 distinct tokens", bearer("filter", rs_distinct)),
+    ]
+
+
+# --- Vault: OpenBao directly, the bridge's REST read, the bridge's MCP kv.read -----------------
+
+def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
+    agent = {"x-api-key": edge.API_KEY}
+    put = _request(stack.envoy_url, "PUT", "/secrets/bench/item",
+                   {**agent, "content-type": "application/json"},
+                   json.dumps({"data": {"value": "benchmark"}}).encode())
+    assert put[0] == 200, put
+    # The direct client gets what the bridge's child token gets: the agent's policy, not root.
+    status, body = _request(stack.openbao_url, "POST", "/v1/auth/token/create",
+                            {"x-vault-token": stacks.ROOT_TOKEN},
+                            json.dumps({"policies": [f"agent-{edge.SUBJECT}"], "ttl": "2h"}).encode())
+    assert status == 200, body
+    token = json.loads(body)["auth"]["client_token"]
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "kv.read", "arguments": {"path": "bench/item"}, "_meta": meta}}).encode()
+    mcp_headers = {**agent, "content-type": "application/json", "accept": "application/json, text/event-stream",
+                   "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "kv.read"}
+    shapes = [
+        ("openbao", "OpenBao KV v2 read, direct",
+         Shape(f"{stack.openbao_url}/v1/secret/data/agents/{edge.SUBJECT}/bench/item",
+               headers={"x-vault-token": token})),
+        ("rest", "bridge REST GET /secrets/… through Envoy", Shape(f"{stack.envoy_url}/secrets/bench/item",
+                                                                    headers=agent)),
+        ("mcp", "bridge MCP tools/call kv.read through Envoy",
+         Shape(f"{stack.envoy_url}/mcp", method="POST", headers=mcp_headers, body=call)),
+    ]
+    # Each shape must really read the value, or the benchmark would measure refusals.
+    for name, _, shape in shapes:
+        status, body = _request(shape.url, shape.method, "", shape.headers, shape.body)
+        assert status == 200 and b"benchmark" in body, (name, status, body[:300])
+    return shapes
+
+
+def _request(url: str, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url + path)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request(method, parts.path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+def interleave(scenarios: list[tuple[str, str, Shape]], args) -> list[dict]:
+    """Warm-up once each, then `rounds` rounds of A B C …; one row per scenario."""
+    rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
+            for name, d, _ in scenarios}
+    for name, _, shape in scenarios:
+        wrk(shape, seconds=min(2, args.seconds), connections=args.connections, cpu=LOAD_CPU)
+    for round_ in range(args.rounds):
+        for name, _, shape in scenarios:
+            result = wrk(shape, seconds=args.seconds, connections=args.connections, cpu=LOAD_CPU)
+            row = rows[name]
+            row["rps"].append(result.rps)
+            row["p50"].append(result.p50_us)
+            row["p99"].append(result.p99_us)
+            row["errors"] += result.non_2xx + result.socket_errors
+            log(f"round {round_ + 1}: {name:24} {result.rps:9,.0f} req/s  p50 {result.p50_us} µs")
+    for row in rows.values():
+        row["p50_us"] = report.median(row.pop("p50"))
+        row["p99_us"] = report.median(row.pop("p99"))
+    return list(rows.values())
+
+
+def rate_limit_trials(run_dir: Path, material: edge.Material, trials: int) -> list[int]:
+    """Envoy with 2 workers; per trial a fresh subject limited to 25 requests, 60 sent at once.
+    Returns how many each trial admitted."""
+    limit, sent = 25, 60
+    config = edge.filter_config(material)
+    config["rate_limit"]["subjects"] = {f"rl_trial_{i}": {"requests": limit, "per_seconds": 3600}
+                                        for i in range(trials)}
+    wasm = edge.wasm_filter(material, stacks.FILTER_WASM)
+    wasm["typed_config"]["config"]["configuration"]["value"] = json.dumps(config)
+    envoys = Envoys(run_dir, material, {"ratelimit": [wasm]}, concurrency=2, cpu=None)
+    admitted = []
+    try:
+        for trial in range(trials):
+            token = material.token("HS256", subject=f"rl_trial_{trial}")
+            statuses: list[int] = []
+            barrier = threading.Barrier(sent)
+
+            def one() -> None:
+                barrier.wait()
+                status, _ = _request(envoys.url("ratelimit"), "GET", "",
+                                     {"authorization": f"Bearer {token}"})
+                statuses.append(status)
+
+            threads = [threading.Thread(target=one) for _ in range(sent)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert set(statuses) <= {200, 429}, statuses
+            admitted.append(statuses.count(200))
+    finally:
+        envoys.stop()
+    return [a / limit for a in admitted]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--distinct-tokens", type=int, default=20000)
+    parser.add_argument("--smoke", action="store_true", help="one short round; results to a temporary folder")
+    parser.add_argument("--out", type=Path, help="results folder (default docs/bench, or a temporary one with --smoke)")
+    parser.add_argument("--backend", type=Path, default=RELEASE_BACKEND)
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.seconds, args.distinct_tokens = 1, 1, 50
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.smoke else ROOT / "docs" / "bench")
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    material = edge.Material.generate()
+    results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections}
+
+    log("edge: Envoy alone / native chain / filter, trivial upstream")
+    envoys = Envoys(run_dir, material, edge.configurations(material, stacks.FILTER_WASM))
+    try:
+        results["edge"] = interleave(edge_scenarios(envoys, material, args.distinct_tokens), args)
+        results["envoy_memory_kib"] = {name: envoys.memory(name) for name in ("none", "filter")}
+    finally:
+        envoys.stop()
+    results["wasm_bytes"] = stacks.FILTER_WASM.stat().st_size
+
+    log("rate limit: 10 trials at --concurrency 2")
+    results["rate_limit_admitted_over_limit"] = rate_limit_trials(run_dir, material, 10)
+
+    log("Vault: direct OpenBao / bridge REST / bridge MCP")
+    stack = stacks.Stack(run_dir=run_dir / "stack", ports=stacks.Ports.free(), envoy_concurrency=1,
+                         backend_bin=args.backend,
+                         cpus={n: SERVER_CPU for n in ("postgres", "openbao", "backend", "envoy", "jwks")})
+    try:
+        stack.start()
+        backend_pid = stack.processes["backend"].pid
+        results["backend_idle_kib"] = memory_kib(backend_pid)
+        results["vault"] = interleave(kv_scenarios(stack), args)
+        rest = next(s for n, _, s in kv_scenarios(stack) if n == "rest")
+        log("backend under 64 connections")
+        loaded = wrk(rest, seconds=args.seconds, connections=64, cpu=LOAD_CPU)
+        results["backend_64_connections"] = {"memory_kib": memory_kib(backend_pid), "rps": loaded.rps,
+                                             "errors": loaded.non_2xx + loaded.socket_errors}
+    finally:
+        stack.stop()
+
+    write(results, out, update_doc=not args.smoke and args.out is None)
+    log(f"results in {out}")
+
+
+def goals(results: dict) -> list[report.Goal]:
+    rps = {r["name"]: report.median(r["rps"]) for r in results["edge"] + results["vault"]}
+    p50 = {r["name"]: r["p50_us"] for r in results["vault"]}
+    mem = results["envoy_memory_kib"]
+    envoy_extra_mb = (mem["filter"]["VmRSS"] - mem["none"]["VmRSS"]) / 1024
+    trials = results["rate_limit_admitted_over_limit"]
+    idle_mb = results["backend_idle_kib"]["VmRSS"] / 1024
+    loaded_mb = results["backend_64_connections"]["memory_kib"]["VmHWM"] / 1024
+    wasm_mb = results["wasm_bytes"] / 1e6
+    return [
+        report.ratio_goal("filter API key / Envoy no filter, req/s", rps["filter-apikey"] / rps["none"], at_least=0.85),
+        report.ratio_goal("filter HS256 / Envoy no filter", rps["filter-hs256"] / rps["none"], at_least=0.82),
+        report.ratio_goal("filter RS256 one token / native chain with its JWT cache",
+                          rps["filter-rs256"] / rps["native-cached-rs256"], at_least=1.0),
+        report.ratio_goal("filter RS256 distinct tokens / native chain without cache",
+                          rps["filter-rs256-distinct"] / rps["native-rs256"], at_least=0.5),
+        report.Goal("rate limit at --concurrency 2: admitted / limit, 10 trials", "exactly 1.0 every time",
+                    None, all(t == 1.0 for t in trials), " ".join(f"{t:g}" for t in trials)),
+        report.Goal("Envoy memory with the filter − without", "≤ +50 MB", envoy_extra_mb, envoy_extra_mb <= 50,
+                    f"{envoy_extra_mb:+.1f} MB"),
+        report.Goal(".wasm size", "≤ 1 MB", wasm_mb, wasm_mb <= 1.0, f"{wasm_mb:.2f} MB"),
+        report.ratio_goal("bridge REST KV read through Envoy / direct OpenBao KV read, req/s",
+                          rps["rest"] / rps["openbao"], at_least=0.7),
+        report.ratio_goal("MCP tools/call kv.read / REST GET, median latency", p50["mcp"] / p50["rest"], at_most=1.2),
+        report.Goal("backend RSS idle", "≤ 30 MB", idle_mb, idle_mb <= 30, f"{idle_mb:.1f} MB"),
+        report.Goal("backend RSS peak under 64 connections", "≤ 80 MB", loaded_mb, loaded_mb <= 80,
+                    f"{loaded_mb:.1f} MB"),
+    ]
+
+
+def write(results: dict, out: Path, update_doc: bool) -> None:
+    table = ["| measure | goal | measured | |", "|---|---|---|---|", *(g.row() for g in goals(results))]
+    details = (report.scenario_table("Edge (trivial upstream)", results["edge"], "none") + "\n"
+               + report.scenario_table("Vault reads", results["vault"], "openbao"))
+    mem = results["envoy_memory_kib"]
+    extra = (f"Envoy RSS after the edge runs: {mem['none']['VmRSS'] / 1024:.1f} MB without the filter, "
+             f"{mem['filter']['VmRSS'] / 1024:.1f} MB with it. Backend under 64 connections: "
+             f"{results['backend_64_connections']['rps']:,.0f} req/s, "
+             f"{results['backend_64_connections']['errors']} errors.\n")
+    markdown = ("\n".join(table) + "\n\n" + details + "\n" + extra)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown)
+    chart = report.svg_chart([
+        ("Edge, trivial upstream (requests/s, higher is better)",
+         [(r["description"], report.median(r["rps"])) for r in results["edge"]]),
+        ("Vault KV read (requests/s, higher is better)",
+         [(r["description"], report.median(r["rps"])) for r in results["vault"]]),
+    ])
+    (out / "chart.svg").write_text(chart)
+    print(markdown)
+    if update_doc:
+        text = DOC.read_text()
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        DOC.write_text(f"{head}{BEGIN}\n{markdown}\n![benchmark chart](bench/chart.svg)\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
