@@ -2,6 +2,7 @@
 `direct_response` route), differing only in their HTTP filters.
 
 - `none`: the router alone, the ceiling.
+- `noop`: a wasm filter that does nothing (bench/noop-filter), the floor of any wasm filter.
 - `native`, `native-cached`: what an Envoy user writes without this bridge: header_mutation
   (strip client-sent identity headers), jwt_authn (RS256 from an inline JWKS, `sub` and `scope`
   copied to headers) and local_ratelimit; `-cached` adds jwt_authn's verified-token cache.
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import jwt as pyjwt
 import yaml
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import stack as stacks
@@ -58,9 +58,8 @@ class Material:
                   "iat": now, "exp": now + ttl, "jti": f"bench-{serial}"}
         if alg == "HS256":
             return pyjwt.encode(claims, self.hs256_secret, algorithm="HS256", headers={"kid": stacks.HS256_KID})
-        pem = self.rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
-        return pyjwt.encode(claims, pem, algorithm="RS256", headers={"kid": KID})
+        # The key object, not PEM: parsing a PEM per token would dominate minting thousands.
+        return pyjwt.encode(claims, self.rsa_key, algorithm="RS256", headers={"kid": KID})
 
     def envoy_env(self) -> dict:
         return {"JWT_HS256_SECRET": self.hs256_secret, "AGENT_ASSERTION_KEY": self.assertion_key}
@@ -147,10 +146,19 @@ def envoy_config(port: int, filters: list[dict]) -> dict:
     }]}}
 
 
-def configurations(material: Material, wasm: Path) -> dict[str, list[dict]]:
+def noop_filter(wasm: Path) -> dict:
+    """bench/noop-filter: the cost of the wasm host alone, with the same VM settings."""
+    return {"name": "noop", "typed_config": _typed(
+        "envoy.extensions.filters.http.wasm.v3.Wasm",
+        config={"name": "noop", "failure_policy": "FAIL_CLOSED", "vm_config": {
+            "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(wasm)}}}})}
+
+
+def configurations(material: Material, wasm: Path, noop_wasm: Path) -> dict[str, list[dict]]:
     """Envoy name -> its HTTP filters (before the router)."""
     return {
         "none": [],
+        "noop": [noop_filter(noop_wasm)],
         "native": native_chain(material, cached=False),
         "native-cached": native_chain(material, cached=True),
         "filter": [wasm_filter(material, wasm)],

@@ -62,7 +62,7 @@ def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None) -> R
             "BENCH_CREDENTIAL_PREFIX": shape.credential_prefix,
             "BENCH_BODY": str(files / "body") if shape.body else "",
         }
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
                 "-s", str(LUA), f"{parts.scheme}://{parts.netloc}"]
         if cpu is not None:
             argv = ["taskset", "-c", cpu, *argv]

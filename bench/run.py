@@ -35,6 +35,8 @@ from load import Shape, descendant, memory_kib, wrk  # noqa: E402
 
 SERVER_CPU, LOAD_CPU = "0", "1"
 RELEASE_BACKEND = ROOT / "target" / "release" / "vault-mcp-bridge"
+NOOP_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "bench_noop_filter.wasm"
+PARTS = ["edge", "ratelimit", "vault"]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -93,6 +95,7 @@ def edge_scenarios(envoys: Envoys, material: edge.Material, distinct: int) -> li
     api_key = {"x-api-key": edge.API_KEY}
     return [
         ("none", "Envoy, no filter", Shape(envoys.url("none"), headers=api_key)),
+        ("noop", "Envoy + no-op wasm filter (the floor)", Shape(envoys.url("noop"), headers=api_key)),
         ("native-rs256", "native chain, RS256 distinct tokens", bearer("native", rs_distinct)),
         ("native-cached-rs256", "native chain + JWT cache, RS256 one token", bearer("native-cached", [rs_one])),
         ("filter-apikey", "filter, API key", Shape(envoys.url("filter"), headers=api_key)),
@@ -211,33 +214,44 @@ def rate_limit_trials(run_dir: Path, material: edge.Material, trials: int) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--distinct-tokens", type=int, default=20000)
     parser.add_argument("--smoke", action="store_true", help="one short round; results to a temporary folder")
     parser.add_argument("--out", type=Path, help="results folder (default docs/bench, or a temporary one with --smoke)")
     parser.add_argument("--backend", type=Path, default=RELEASE_BACKEND)
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only this part (repeatable); results go to a temporary folder")
     args = parser.parse_args()
+    parts = args.only or PARTS
     if args.smoke:
         args.rounds, args.seconds, args.distinct_tokens = 1, 1, 50
-    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.smoke else ROOT / "docs" / "bench")
+    partial = args.smoke or args.only
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if partial else ROOT / "docs" / "bench")
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     material = edge.Material.generate()
     results: dict = {"rounds": args.rounds, "seconds": args.seconds, "connections": args.connections}
 
-    log("edge: Envoy alone / native chain / filter, trivial upstream")
-    envoys = Envoys(run_dir, material, edge.configurations(material, stacks.FILTER_WASM))
-    try:
-        results["edge"] = interleave(edge_scenarios(envoys, material, args.distinct_tokens), args)
-        results["envoy_memory_kib"] = {name: envoys.memory(name) for name in ("none", "filter")}
-    finally:
-        envoys.stop()
-    results["wasm_bytes"] = stacks.FILTER_WASM.stat().st_size
+    if "edge" in parts:
+        log("edge: Envoy alone / no-op wasm / native chain / filter, trivial upstream")
+        envoys = Envoys(run_dir, material, edge.configurations(material, stacks.FILTER_WASM, NOOP_WASM))
+        try:
+            results["edge"] = interleave(edge_scenarios(envoys, material, args.distinct_tokens), args)
+            results["envoy_memory_kib"] = {name: envoys.memory(name) for name in ("none", "noop", "filter")}
+        finally:
+            envoys.stop()
+        results["wasm_bytes"] = stacks.FILTER_WASM.stat().st_size
+    if "ratelimit" in parts:
+        log("rate limit: 10 trials at --concurrency 2")
+        results["rate_limit_admitted_over_limit"] = rate_limit_trials(run_dir, material, 10)
+    if "vault" in parts:
+        vault(results, run_dir, args)
+    write(results, out, update_doc=not partial and args.out is None)
+    log(f"results in {out}")
 
-    log("rate limit: 10 trials at --concurrency 2")
-    results["rate_limit_admitted_over_limit"] = rate_limit_trials(run_dir, material, 10)
 
+def vault(results: dict, run_dir: Path, args) -> None:
     log("Vault: direct OpenBao / bridge REST / bridge MCP")
     stack = stacks.Stack(run_dir=run_dir / "stack", ports=stacks.Ports.free(), envoy_concurrency=1,
                          backend_bin=args.backend,
@@ -255,66 +269,77 @@ def main() -> None:
     finally:
         stack.stop()
 
-    write(results, out, update_doc=not args.smoke and args.out is None)
-    log(f"results in {out}")
-
 
 def goals(results: dict) -> list[report.Goal]:
-    rps = {r["name"]: report.median(r["rps"]) for r in results["edge"] + results["vault"]}
-    p50 = {r["name"]: r["p50_us"] for r in results["vault"]}
-    mem = results["envoy_memory_kib"]
-    envoy_extra_mb = (mem["filter"]["VmRSS"] - mem["none"]["VmRSS"]) / 1024
-    trials = results["rate_limit_admitted_over_limit"]
-    idle_mb = results["backend_idle_kib"]["VmRSS"] / 1024
-    loaded_mb = results["backend_64_connections"]["memory_kib"]["VmHWM"] / 1024
-    wasm_mb = results["wasm_bytes"] / 1e6
-    return [
-        report.ratio_goal("filter API key / Envoy no filter, req/s", rps["filter-apikey"] / rps["none"], at_least=0.85),
-        report.ratio_goal("filter HS256 / Envoy no filter", rps["filter-hs256"] / rps["none"], at_least=0.82),
-        report.ratio_goal("filter RS256 one token / native chain with its JWT cache",
-                          rps["filter-rs256"] / rps["native-cached-rs256"], at_least=1.0),
-        report.ratio_goal("filter RS256 distinct tokens / native chain without cache",
-                          rps["filter-rs256-distinct"] / rps["native-rs256"], at_least=0.5),
-        report.Goal("rate limit at --concurrency 2: admitted / limit, 10 trials", "exactly 1.0 every time",
-                    None, all(t == 1.0 for t in trials), " ".join(f"{t:g}" for t in trials)),
-        report.Goal("Envoy memory with the filter − without", "≤ +50 MB", envoy_extra_mb, envoy_extra_mb <= 50,
-                    f"{envoy_extra_mb:+.1f} MB"),
-        report.Goal(".wasm size", "≤ 1 MB", wasm_mb, wasm_mb <= 1.0, f"{wasm_mb:.2f} MB"),
-        report.ratio_goal("bridge REST KV read through Envoy / direct OpenBao KV read, req/s",
-                          rps["rest"] / rps["openbao"], at_least=0.7),
-        report.ratio_goal("MCP tools/call kv.read / REST GET, median latency", p50["mcp"] / p50["rest"], at_most=1.2),
-        report.Goal("backend RSS idle", "≤ 30 MB", idle_mb, idle_mb <= 30, f"{idle_mb:.1f} MB"),
-        report.Goal("backend RSS peak under 64 connections", "≤ 80 MB", loaded_mb, loaded_mb <= 80,
-                    f"{loaded_mb:.1f} MB"),
-    ]
+    """The goal table of issue #6, for the parts that ran."""
+    out = []
+    if "edge" in results:
+        rps = {r["name"]: report.median(r["rps"]) for r in results["edge"]}
+        mem = results["envoy_memory_kib"]
+        envoy_extra_mb = (mem["filter"]["VmRSS"] - mem["none"]["VmRSS"]) / 1024
+        wasm_mb = results["wasm_bytes"] / 1e6
+        out += [
+            report.ratio_goal("filter API key / Envoy no filter, req/s", rps["filter-apikey"] / rps["none"],
+                              at_least=0.85),
+            report.ratio_goal("filter HS256 / Envoy no filter", rps["filter-hs256"] / rps["none"], at_least=0.82),
+            report.ratio_goal("filter RS256 one token / native chain with its JWT cache",
+                              rps["filter-rs256"] / rps["native-cached-rs256"], at_least=1.0),
+            report.ratio_goal("filter RS256 distinct tokens / native chain without cache",
+                              rps["filter-rs256-distinct"] / rps["native-rs256"], at_least=0.5),
+            report.Goal("Envoy memory with the filter − without", "≤ +50 MB", envoy_extra_mb,
+                        envoy_extra_mb <= 50, f"{envoy_extra_mb:+.1f} MB"),
+            report.Goal(".wasm size", "≤ 1 MB", wasm_mb, wasm_mb <= 1.0, f"{wasm_mb:.2f} MB"),
+        ]
+    if "rate_limit_admitted_over_limit" in results:
+        trials = results["rate_limit_admitted_over_limit"]
+        out.append(report.Goal("rate limit at --concurrency 2: admitted / limit, 10 trials",
+                               "exactly 1.0 every time", None, all(t == 1.0 for t in trials),
+                               " ".join(f"{t:g}" for t in trials)))
+    if "vault" in results:
+        rps = {r["name"]: report.median(r["rps"]) for r in results["vault"]}
+        p50 = {r["name"]: r["p50_us"] for r in results["vault"]}
+        idle_mb = results["backend_idle_kib"]["VmRSS"] / 1024
+        loaded_mb = results["backend_64_connections"]["memory_kib"]["VmHWM"] / 1024
+        out += [
+            report.ratio_goal("bridge REST KV read through Envoy / direct OpenBao KV read, req/s",
+                              rps["rest"] / rps["openbao"], at_least=0.7),
+            report.ratio_goal("MCP tools/call kv.read / REST GET, median latency", p50["mcp"] / p50["rest"],
+                              at_most=1.2),
+            report.Goal("backend RSS idle", "≤ 30 MB", idle_mb, idle_mb <= 30, f"{idle_mb:.1f} MB"),
+            report.Goal("backend RSS peak under 64 connections", "≤ 80 MB", loaded_mb, loaded_mb <= 80,
+                        f"{loaded_mb:.1f} MB"),
+        ]
+    return out
 
 
 def write(results: dict, out: Path, update_doc: bool) -> None:
-    table = ["| measure | goal | measured | |", "|---|---|---|---|", *(g.row() for g in goals(results))]
-    details = (report.scenario_table("Edge (trivial upstream)", results["edge"], "none") + "\n"
-               + report.scenario_table("Vault reads", results["vault"], "openbao"))
-    mem = results["envoy_memory_kib"]
-    extra = (f"Envoy RSS after the edge runs: {mem['none']['VmRSS'] / 1024:.1f} MB without the filter, "
-             f"{mem['filter']['VmRSS'] / 1024:.1f} MB with it. Backend under 64 connections: "
-             f"{results['backend_64_connections']['rps']:,.0f} req/s, "
-             f"{results['backend_64_connections']['errors']} errors.\n")
-    markdown = ("\n".join(table) + "\n\n" + details + "\n" + extra)
+    sections = ["| measure | goal | measured | |\n|---|---|---|---|\n"
+                + "".join(g.row() + "\n" for g in goals(results))]
+    groups = []
+    if "edge" in results:
+        mem = results["envoy_memory_kib"]
+        sections.append(report.scenario_table("Edge (trivial upstream)", results["edge"], "none")
+                        + "\nEnvoy RSS after the edge runs: "
+                        + ", ".join(f"{name} {m['VmRSS'] / 1024:.1f} MB" for name, m in mem.items()) + ".\n")
+        groups.append(("Edge, trivial upstream (requests/s, higher is better)",
+                       [(r["description"], report.median(r["rps"])) for r in results["edge"]]))
+    if "vault" in results:
+        loaded = results["backend_64_connections"]
+        sections.append(report.scenario_table("Vault reads", results["vault"], "openbao")
+                        + f"\nBackend under 64 connections: {loaded['rps']:,.0f} req/s, "
+                        f"{loaded['errors']} errors.\n")
+        groups.append(("Vault KV read (requests/s, higher is better)",
+                       [(r["description"], report.median(r["rps"])) for r in results["vault"]]))
+    markdown = "\n".join(sections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown)
-    chart = report.svg_chart([
-        ("Edge, trivial upstream (requests/s, higher is better)",
-         [(r["description"], report.median(r["rps"])) for r in results["edge"]]),
-        ("Vault KV read (requests/s, higher is better)",
-         [(r["description"], report.median(r["rps"])) for r in results["vault"]]),
-    ])
-    (out / "chart.svg").write_text(chart)
+    (out / "chart.svg").write_text(report.svg_chart(groups))
     print(markdown)
     if update_doc:
         text = DOC.read_text()
         head, _, rest = text.partition(BEGIN)
         _, _, tail = rest.partition(END)
         DOC.write_text(f"{head}{BEGIN}\n{markdown}\n![benchmark chart](bench/chart.svg)\n{END}{tail}")
-
 
 if __name__ == "__main__":
     main()

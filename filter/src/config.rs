@@ -3,6 +3,7 @@
 //! environment (`vm_config.environment_variables`) instead of the YAML.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use crate::apikey::{ApiKeyStore, KeyDigest};
 use crate::assertion::AssertionKey;
 use crate::identity::{Identity, is_valid_subject};
 use crate::jwt::jwks::Schedule;
-use crate::jwt::{JwtSettings, KeySet};
+use crate::jwt::{JwtSettings, KeySet, VerifiedCache};
 use crate::mtls::{MtlsPolicy, MtlsSource};
 use crate::ratelimit::{Limit, Limiter};
 use crate::scopes::{RouteRule, default_routes};
@@ -86,6 +87,9 @@ pub struct JwtConfig {
     pub leeway_seconds: u64,
     #[serde(default)]
     pub require_kid: bool,
+    /// Verified tokens remembered per VM (0: none), so a repeated token is verified once.
+    #[serde(default = "defaults::verified_cache")]
+    pub verified_cache_size: usize,
     /// HS256 shared secret (at least 32 bytes).
     #[serde(default)]
     pub hs256_secret: Option<SecretConfig>,
@@ -193,6 +197,9 @@ mod defaults {
     pub fn algorithms() -> Vec<String> {
         vec!["RS256".into(), "ES256".into(), "HS256".into()]
     }
+    pub fn verified_cache() -> usize {
+        crate::jwt::cache::DEFAULT_CAPACITY
+    }
     pub fn leeway() -> u64 {
         30
     }
@@ -265,6 +272,8 @@ pub struct JwtPolicy {
     /// HS256 secret and inline JWKS keys.
     pub static_keys: KeySet,
     pub remote: Option<RemoteJwks>,
+    /// Shared by the clones of this policy (the standalone backend's workers).
+    pub cache: Arc<VerifiedCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -473,6 +482,7 @@ fn jwt_policy(
         },
         static_keys,
         remote,
+        cache: Arc::new(VerifiedCache::new(config.verified_cache_size)),
     })
 }
 

@@ -216,7 +216,8 @@ pub fn authenticate(
                 .as_ref()
                 .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
             let now = request.now_ms / 1000;
-            jwt::verify(token, keys, &jwt.settings, now).map_err(Reason::InvalidToken)
+            jwt::verify_cached(token, keys, &jwt.settings, &jwt.cache, now)
+                .map_err(Reason::InvalidToken)
         }
         ([], [key]) => policy
             .api_keys
@@ -294,16 +295,21 @@ fn forward(policy: &Policy, request: &Request<'_>, identity: Identity) -> Forwar
         .filter(|name| is_identity_header(name))
         .map(|name| name.to_ascii_lowercase())
         .collect();
-    remove.push(policy.api_key_header.clone());
-    remove.push("authorization".into());
+    // Credentials go too; only those present are named (each removal is a host call).
+    let mut credentials = vec![policy.api_key_header.as_str(), "authorization"];
     if policy
         .mtls
         .as_ref()
         .is_some_and(|m| m.source == MtlsSource::TrustedHeaders)
     {
-        remove.push(mtls::SSL_CLIENT_VERIFY.into());
-        remove.push(mtls::SSL_CLIENT_S_DN.into());
+        credentials.extend([mtls::SSL_CLIENT_VERIFY, mtls::SSL_CLIENT_S_DN]);
     }
+    remove.extend(
+        credentials
+            .into_iter()
+            .filter(|name| request.header(name).is_some())
+            .map(str::to_string),
+    );
     remove.sort();
     remove.dedup();
     let scopes = identity.scopes_header();

@@ -150,27 +150,37 @@ impl Limiter {
         now_ms: u64,
     ) -> Result<(), Refusal> {
         let start = fnv1a(id.as_bytes()) % self.slots;
-        let probes: Vec<String> = (0..PROBES.min(self.slots))
-            .map(|probe| self.key((start + probe) % self.slots))
-            .collect();
+        let probes = PROBES.min(self.slots);
         for _ in 0..CAS_ATTEMPTS {
-            let mut slots = Vec::with_capacity(probes.len());
-            for key in &probes {
-                let (bytes, cas) = store.get(key).ok_or(Refusal::Unavailable)?;
-                slots.push((Slot::decode(&bytes).unwrap_or_else(Slot::empty), cas));
+            // Slots are read in probe order and only until the bucket's own: the first slot
+            // holding the id is the lowest one, which is where the bucket lives. Almost every
+            // request stops at the first probe (one read, one CAS).
+            let mut seen: Vec<(String, Slot, u32)> = Vec::new();
+            let mut own = None;
+            for probe in 0..probes {
+                let key = self.key((start + probe) % self.slots);
+                let (bytes, cas) = store.get(&key).ok_or(Refusal::Unavailable)?;
+                let slot = Slot::decode(&bytes).unwrap_or_else(Slot::empty);
+                if slot.id == id.as_bytes() {
+                    own = Some((key, slot, cas));
+                    break;
+                }
+                seen.push((key, slot, cas));
             }
-            if let Some(index) = slots.iter().position(|(s, _)| s.id == id.as_bytes()) {
-                let (slot, cas) = &slots[index];
+            if let Some((key, slot, cas)) = own {
                 let elapsed = now_ms.saturating_sub(slot.updated_ms);
                 let current = slot
                     .tokens
                     .saturating_add(limit.refill(elapsed))
                     .min(limit.capacity());
-                match self.spend(store, &probes[index], id, limit, current, *cas, now_ms)? {
+                match self.spend(store, &key, id, limit, current, cas, now_ms)? {
                     true => return Ok(()),
                     false => continue, // lost a race on this slot: look again
                 }
             }
+            // No slot holds the bucket, so all probes were read: claim the first free one.
+            let probes: Vec<&str> = seen.iter().map(|(key, _, _)| key.as_str()).collect();
+            let slots: Vec<(&Slot, u32)> = seen.iter().map(|(_, slot, cas)| (slot, *cas)).collect();
             let Some(index) = slots
                 .iter()
                 .position(|(s, _)| s.id.is_empty() || now_ms >= s.full_at_ms)
@@ -180,7 +190,7 @@ impl Limiter {
             let cas = slots[index].1;
             if !self.spend(
                 store,
-                &probes[index],
+                probes[index],
                 id,
                 limit,
                 limit.capacity(),
@@ -199,10 +209,10 @@ impl Limiter {
                 return Ok(());
             }
             // Give the duplicate back (if nobody touched it since) and spend from the lower one.
-            if let Some((bytes, cas)) = store.get(&probes[index])
+            if let Some((bytes, cas)) = store.get(probes[index])
                 && Slot::decode(&bytes).is_some_and(|s| s.id == id.as_bytes())
             {
-                store.compare_and_set(&probes[index], &Slot::empty().encode(), cas);
+                store.compare_and_set(probes[index], &Slot::empty().encode(), cas);
             }
         }
         Err(Refusal::NoSlot)

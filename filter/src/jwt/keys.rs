@@ -35,6 +35,16 @@ impl std::fmt::Debug for VerifyKey {
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
     pub keys: Vec<VerifyKey>,
+    /// Changes whenever the keys do, so what was verified with older keys can be told apart
+    /// (see [`super::cache`]). Clones share it: they hold the same keys.
+    generation: u64,
+}
+
+/// A fresh [`KeySet::generation`]; 0 is the empty default set's.
+fn next_generation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -67,6 +77,7 @@ impl KeySet {
                 algorithm: Algorithm::HS256,
                 key: DecodingKey::from_secret(secret),
             }],
+            generation: next_generation(),
         })
     }
 
@@ -90,11 +101,19 @@ impl KeySet {
         if keys.is_empty() {
             return Err(KeyError::NoUsableKey);
         }
-        Ok(KeySet { keys })
+        Ok(KeySet {
+            keys,
+            generation: next_generation(),
+        })
     }
 
     pub fn extend(&mut self, other: KeySet) {
         self.keys.extend(other.keys);
+        self.generation = next_generation();
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn is_empty(&self) -> bool {

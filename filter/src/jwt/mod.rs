@@ -2,6 +2,7 @@
 //! `aud`) are checked here against a `now` the caller passes in, because in the filter time comes
 //! from the host, and tests use a fixed clock.
 
+pub mod cache;
 pub mod jwks;
 pub mod keys;
 
@@ -13,6 +14,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::identity::{Identity, is_valid_subject};
+use cache::Entry;
+pub use cache::VerifiedCache;
 pub use keys::{KeyError, KeySet, VerifyKey};
 
 /// Longest accepted token.
@@ -95,6 +98,41 @@ pub fn verify(
     settings: &JwtSettings,
     now: u64,
 ) -> Result<Identity, JwtError> {
+    verify_token(token, keys, settings, now).map(|entry| entry.identity)
+}
+
+/// [`verify`], answered from `cache` when these exact token bytes were verified before with
+/// the same keys and are still within their validity.
+pub fn verify_cached(
+    token: &str,
+    keys: &KeySet,
+    settings: &JwtSettings,
+    cache: &VerifiedCache,
+    now: u64,
+) -> Result<Identity, JwtError> {
+    if !cache.accepts(token) {
+        return verify(token, keys, settings, now);
+    }
+    if let Some(entry) = cache.get(token, keys.generation()) {
+        return match check_times(entry.exp, entry.nbf, settings, now) {
+            Ok(()) => Ok(entry.identity),
+            Err(e) => {
+                cache.forget(token);
+                Err(e)
+            }
+        };
+    }
+    let entry = verify_token(token, keys, settings, now)?;
+    cache.insert(token, keys.generation(), entry.clone());
+    Ok(entry.identity)
+}
+
+fn verify_token(
+    token: &str,
+    keys: &KeySet,
+    settings: &JwtSettings,
+    now: u64,
+) -> Result<Entry, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLarge);
     }
@@ -144,16 +182,26 @@ pub fn verify(
     check_claims(claims, settings, now)
 }
 
-fn check_claims(claims: Claims, settings: &JwtSettings, now: u64) -> Result<Identity, JwtError> {
+fn check_times(
+    exp: f64,
+    nbf: Option<f64>,
+    settings: &JwtSettings,
+    now: u64,
+) -> Result<(), JwtError> {
     let now = now as f64;
     let leeway = settings.leeway as f64;
-    let exp = claims.exp.ok_or(JwtError::MissingExpiry)?;
     if now > exp + leeway {
         return Err(JwtError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
+    if nbf.is_some_and(|nbf| now + leeway < nbf) {
         return Err(JwtError::NotYetValid);
     }
+    Ok(())
+}
+
+fn check_claims(claims: Claims, settings: &JwtSettings, now: u64) -> Result<Entry, JwtError> {
+    let exp = claims.exp.ok_or(JwtError::MissingExpiry)?;
+    check_times(exp, claims.nbf, settings, now)?;
     if let Some(issuer) = &settings.issuer
         && claims.iss.as_deref() != Some(issuer.as_str())
     {
@@ -179,7 +227,11 @@ fn check_claims(claims: Claims, settings: &JwtSettings, now: u64) -> Result<Iden
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         });
-    Ok(Identity::new(subject, scopes))
+    Ok(Entry {
+        identity: Identity::new(subject, scopes),
+        exp,
+        nbf: claims.nbf,
+    })
 }
 
 #[cfg(test)]

@@ -287,3 +287,82 @@ fn allowlist_kid_requirement_and_empty_keys() {
         Err(JwtError::NoKeys)
     );
 }
+
+#[test]
+fn the_cache_answers_a_repeated_token_and_rechecks_its_times() {
+    let keys = keys();
+    let cache = VerifiedCache::new(8);
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims());
+    let first = verify_cached(&token, &keys, &settings(), &cache, NOW).unwrap();
+    assert_eq!(cache.len(), 1);
+    assert_eq!(
+        verify_cached(&token, &keys, &settings(), &cache, NOW + 1),
+        Ok(first)
+    );
+    // Past exp + leeway the cached entry is refused, and dropped.
+    assert_eq!(
+        verify_cached(&token, &keys, &settings(), &cache, NOW + 600 + 31),
+        Err(JwtError::Expired)
+    );
+    assert!(cache.is_empty());
+    // Before nbf - leeway likewise.
+    let early = sign(
+        Algorithm::RS256,
+        Some("rsa-1"),
+        &with(json!({"nbf": NOW + 100})),
+    );
+    assert!(verify_cached(&early, &keys, &settings(), &cache, NOW + 100).is_ok());
+    assert_eq!(
+        verify_cached(&early, &keys, &settings(), &cache, NOW),
+        Err(JwtError::NotYetValid)
+    );
+}
+
+#[test]
+fn the_cache_never_holds_a_refused_token() {
+    let keys = keys();
+    let cache = VerifiedCache::new(8);
+    let good = sign(Algorithm::RS256, Some("rsa-1"), &claims());
+    let (head, rest) = good.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let tampered = format!("{head}.{}.{signature}", b64(&with(json!({"sub": "root"}))));
+    for _ in 0..2 {
+        assert_eq!(
+            verify_cached(&tampered, &keys, &settings(), &cache, NOW),
+            Err(JwtError::BadSignature)
+        );
+    }
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn new_keys_forget_what_the_old_ones_verified() {
+    let cache = VerifiedCache::new(8);
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims());
+    let old = keys();
+    verify_cached(&token, &old, &settings(), &cache, NOW).unwrap();
+    // The issuer rotated: its JWKS now only holds the HS256 key (rsa-1 is gone).
+    let rotated = KeySet::hs256(SECRET, Some("hs-1".into())).unwrap();
+    assert_eq!(
+        verify_cached(&token, &rotated, &settings(), &cache, NOW),
+        Err(JwtError::UnknownKid("rsa-1".into()))
+    );
+    // A clone holds the same keys: its entries stay valid.
+    let clone = old.clone();
+    assert!(verify_cached(&token, &clone, &settings(), &cache, NOW).is_ok());
+}
+
+#[test]
+fn the_cache_is_bounded_and_can_be_off() {
+    let keys = keys();
+    let cache = VerifiedCache::new(2);
+    for sub in ["a1", "a2", "a3"] {
+        let token = sign(Algorithm::HS256, Some("hs-1"), &with(json!({"sub": sub})));
+        verify_cached(&token, &keys, &settings(), &cache, NOW).unwrap();
+    }
+    assert_eq!(cache.len(), 2);
+    let off = VerifiedCache::new(0);
+    let token = sign(Algorithm::HS256, Some("hs-1"), &claims());
+    assert!(verify_cached(&token, &keys, &settings(), &off, NOW).is_ok());
+    assert_eq!((off.capacity(), off.len()), (0, 0));
+}
