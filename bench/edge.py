@@ -7,6 +7,8 @@
   (strip client-sent identity headers), jwt_authn (RS256 from an inline JWKS, `sub` and `scope`
   copied to headers) and local_ratelimit; `-cached` adds jwt_authn's verified-token cache.
 - `filter`: our .wasm with the configuration the dev stack uses, for the bench agent.
+- `delegated`, `delegated-cached`: Envoy's jwt_authn verifies RS256 and our filter takes the
+  payload from the metadata (`jwt.envoy_jwt_authn`), without and with jwt_authn's cache.
 """
 
 from __future__ import annotations
@@ -154,6 +156,19 @@ def noop_filter(wasm: Path) -> dict:
             "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(wasm)}}}})}
 
 
+def delegated_chain(material: Material, wasm: Path, cached: bool) -> list[dict]:
+    """Envoy's jwt_authn verifies RS256, the filter does the rest (`jwt.envoy_jwt_authn`), as
+    scripts/stack.py configures it for `dev-stack`'s users who choose it."""
+    jwt_authn = stacks.envoy_jwt_authn_filter({"local_jwks": {"inline_string": json.dumps(material.jwks())}},
+                                              cache_size=1000 if cached else None)
+    config = filter_config(material)
+    config["jwt"] = {k: v for k, v in config["jwt"].items() if k != "jwks"}
+    config["jwt"]["envoy_jwt_authn"] = {"payload_in_metadata": stacks.ENVOY_JWT_PAYLOAD_KEY}
+    wasm_entry = wasm_filter(material, wasm)
+    wasm_entry["typed_config"]["config"]["configuration"]["value"] = json.dumps(config)
+    return [jwt_authn, wasm_entry]
+
+
 def configurations(material: Material, wasm: Path, noop_wasm: Path) -> dict[str, list[dict]]:
     """Envoy name -> its HTTP filters (before the router)."""
     return {
@@ -162,4 +177,6 @@ def configurations(material: Material, wasm: Path, noop_wasm: Path) -> dict[str,
         "native": native_chain(material, cached=False),
         "native-cached": native_chain(material, cached=True),
         "filter": [wasm_filter(material, wasm)],
+        "delegated": delegated_chain(material, wasm, cached=False),
+        "delegated-cached": delegated_chain(material, wasm, cached=True),
     }

@@ -212,6 +212,83 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
     return config
 
 
+#: Where Envoy's jwt_authn leaves verified payloads for the filter (see filter/src/jwt/envoy.rs).
+ENVOY_JWT_PAYLOAD_KEY = "verified_jwt"
+
+
+def envoy_jwt_authn_filter(jwks_source: dict, *, cache_size: int | None = 1024) -> dict:
+    """Envoy's jwt_authn, verifying RS256/ES256 tokens from the JWKS for the wasm filter behind
+    it: the token only from the Authorization header (never the query string), consumed on
+    success (forward: false), its payload left in the dynamic metadata. Tokens it cannot verify
+    pass on untouched, so the filter refuses them with its own answer (or verifies HS256).
+    `jwks_source` is the provider's `remote_jwks` or `local_jwks` entry."""
+    provider = {
+        "issuer": JWT_ISSUER,
+        "audiences": [JWT_AUDIENCE],
+        **jwks_source,
+        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+        "forward": False,
+        "payload_in_metadata": ENVOY_JWT_PAYLOAD_KEY,
+    }
+    if cache_size:
+        provider["jwt_cache_config"] = {"jwt_cache_size": cache_size}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"agents": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"allow_missing_or_failed": {}}}],
+        },
+    }
+
+
+def delegate_to_envoy_jwt_authn(envoy: dict, filter_json: dict, ports: Ports) -> None:
+    """Puts jwt_authn in front of the wasm filter (in place) and tells the filter to read its
+    payloads; the filter keeps only the HS256 secret."""
+    listener = envoy["static_resources"]["listeners"][0]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    position = next(i for i, f in enumerate(hcm["http_filters"]) if f["name"] == "vault_mcp_filter")
+    jwks = {"http_uri": {"uri": f"http://127.0.0.1:{ports.jwks}/jwks.json", "cluster": "jwks", "timeout": "2s"},
+            "cache_duration": "300s"}
+    hcm["http_filters"].insert(position, envoy_jwt_authn_filter({"remote_jwks": jwks}))
+    jwt = {k: v for k, v in filter_json["jwt"].items() if k not in ("jwks", "jwks_remote")}
+    jwt["envoy_jwt_authn"] = {"payload_in_metadata": ENVOY_JWT_PAYLOAD_KEY}
+    _wasm_filter(envoy)["configuration"]["value"] = json.dumps({**filter_json, "jwt": jwt})
+
+
+def stateful_session_filter() -> dict:
+    """Keeps an MCP session on the replica that created it. The envelope session state appends
+    the chosen upstream to the `Mcp-Session-Id` the backend sets (the client keeps it as an
+    opaque id) and strips it again before forwarding, so the backend sees its own id."""
+    return {
+        "name": "envoy.filters.http.stateful_session",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
+            "session_state": {
+                "name": "envoy.http.stateful_session.envelope",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.envelope.v3.EnvelopeSessionState",
+                    "header": {"name": "mcp-session-id"},
+                },
+            },
+        },
+    }
+
+
+def balance_backends(envoy: dict, ports: list[int], *, sticky: bool = True) -> None:
+    """Several backend replicas behind the `backend` cluster, round robin, sessions sticky."""
+    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == "backend")
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    address = endpoint["endpoint"]["address"]["socket_address"]["address"]
+    cluster["lb_policy"] = "ROUND_ROBIN"
+    cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = [
+        {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}} for port in ports
+    ]
+    hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    if sticky:
+        hcm["http_filters"].insert(0, stateful_session_filter())
+
+
 COMPOSE_ENVOY_CONFIG = ROOT / "local-vault" / "envoy.compose.yaml"
 EDGE_ENVOY_CONFIG = ROOT / "envoy" / "envoy.edge.yaml"
 DEV_CERTS = ".dev/certs"
@@ -345,6 +422,12 @@ class Stack:
     envoy_add_request_headers: dict = field(default_factory=dict)
     #: The backend binary (the benchmarks run a release build).
     backend_bin: Path = BACKEND_BIN
+    #: Backend processes behind Envoy, round robin. Replica 1 listens on ports.backend.
+    backend_replicas: int = 1
+    #: With several replicas, keep each MCP session on its replica (stateful_session_filter).
+    sticky_sessions: bool = True
+    #: RS256 verified by Envoy's jwt_authn in front of the filter (delegate_to_envoy_jwt_authn).
+    envoy_jwt_authn: bool = False
     #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
     cpus: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -483,23 +566,31 @@ class Stack:
                  "PG_PASSWORD": self.secrets.postgres_password},
         )
 
+    @property
+    def backend_ports(self) -> list[int]:
+        if not hasattr(self, "_backend_ports"):
+            self._backend_ports = [self.ports.backend, *free_ports(self.backend_replicas - 1)]
+        return self._backend_ports
+
     def start_backend(self) -> None:
-        env = {
-            "VAULT_ADDR": self.openbao_url,
-            "VAULT_TOKEN": ROOT_TOKEN,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.ports.backend),
-            "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
-            # requests.log, responses.log and server.log (JSON, metadata only).
-            "LOG_DIR": str(self.logs / "backend"),
-            **self.backend_env,
-        }
-        # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
-        process = self._spawn("backend", [str(self.backend_bin), "serve"],
-                              {k: v for k, v in env.items() if v is not None},
-                              remove=[k for k, v in env.items() if v is None])
-        wait_until("backend", lambda: http_status(f"{self.backend_url}/healthz") == 200,
-                   process, self.logs / "backend.log")
+        for replica, port in enumerate(self.backend_ports, start=1):
+            name = "backend" if replica == 1 else f"backend-{replica}"
+            env = {
+                "VAULT_ADDR": self.openbao_url,
+                "VAULT_TOKEN": ROOT_TOKEN,
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
+                # requests.log, responses.log and server.log (JSON, metadata only).
+                "LOG_DIR": str(self.logs / name),
+                **self.backend_env,
+            }
+            # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
+            process = self._spawn(name, [str(self.backend_bin), "serve"],
+                                  {k: v for k, v in env.items() if v is not None},
+                                  remove=[k for k, v in env.items() if v is None])
+            wait_until(name, lambda p=port: http_status(f"http://127.0.0.1:{p}/healthz") == 200,
+                       process, self.logs / f"{name}.log")
 
     def start_envoy(self) -> None:
         config_path = self.run_dir / "envoy.yaml"
@@ -510,6 +601,10 @@ class Stack:
         else:
             rendered = render_envoy_config(self.ports, config,
                                            add_request_headers=self.envoy_add_request_headers)
+            if self.envoy_jwt_authn:
+                delegate_to_envoy_jwt_authn(rendered, config, self.ports)
+            if self.backend_replicas > 1:
+                balance_backends(rendered, self.backend_ports, sticky=self.sticky_sessions)
         config_path.write_text(yaml.safe_dump(rendered))
         # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
         # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
@@ -538,7 +633,8 @@ class Stack:
             stop_process(process.pid, process, signal.SIGINT if name == "postgres" else signal.SIGTERM)
 
     def stop(self) -> None:
-        for name in ("envoy", "backend", "openbao", "postgres", "jwks"):
+        backends = sorted(name for name in self.processes if name.startswith("backend"))
+        for name in ("envoy", *backends, "openbao", "postgres", "jwks"):
             self.stop_process(name)
         if getattr(self, "pg_dir", None):
             shutil.rmtree(self.pg_dir, ignore_errors=True)

@@ -97,6 +97,7 @@ fn bench_decisions(c: &mut Criterion) {
         let request = Request {
             headers,
             peer_subject: None,
+            envoy_jwt: None,
             now_ms: NOW_MS,
             has_body: false,
         };

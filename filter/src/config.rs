@@ -101,6 +101,16 @@ pub struct JwtConfig {
     /// JWKS fetched from an Envoy cluster.
     #[serde(default)]
     pub jwks_remote: Option<JwksRemoteConfig>,
+    /// Asymmetric tokens verified by Envoy's `jwt_authn` before this filter (see `jwt::envoy`).
+    #[serde(default)]
+    pub envoy_jwt_authn: Option<EnvoyJwtAuthnConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyJwtAuthnConfig {
+    /// The providers' `payload_in_metadata` value.
+    pub payload_in_metadata: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +282,8 @@ pub struct JwtPolicy {
     /// HS256 secret and inline JWKS keys.
     pub static_keys: KeySet,
     pub remote: Option<RemoteJwks>,
+    /// `payload_in_metadata` of the `jwt_authn` providers that verify tokens for this filter.
+    pub envoy_payload_key: Option<String>,
     /// Shared by the clones of this policy (the standalone backend's workers).
     pub cache: Arc<VerifiedCache>,
 }
@@ -467,9 +479,15 @@ fn jwt_policy(
         path: r.path,
         timeout_ms: r.timeout_ms,
     });
-    if static_keys.is_empty() && remote.is_none() {
+    let envoy_payload_key = config.envoy_jwt_authn.map(|e| e.payload_in_metadata);
+    if envoy_payload_key.as_deref().is_some_and(str::is_empty) {
         return Err(invalid(
-            "no keys: set hs256_secret, jwks or jwks_remote".into(),
+            "envoy_jwt_authn.payload_in_metadata is empty".into(),
+        ));
+    }
+    if static_keys.is_empty() && remote.is_none() && envoy_payload_key.is_none() {
+        return Err(invalid(
+            "no keys: set hs256_secret, jwks, jwks_remote or envoy_jwt_authn".into(),
         ));
     }
     Ok(JwtPolicy {
@@ -482,6 +500,7 @@ fn jwt_policy(
         },
         static_keys,
         remote,
+        envoy_payload_key,
         cache: Arc::new(VerifiedCache::new(config.verified_cache_size)),
     })
 }

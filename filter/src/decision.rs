@@ -20,6 +20,9 @@ pub struct Request<'a> {
     pub headers: &'a [(String, String)],
     /// Subject DN of the verified client certificate of this connection, if any.
     pub peer_subject: Option<&'a str>,
+    /// The payload Envoy's `jwt_authn` verified for this request, as the host serializes it
+    /// (only read when `jwt.envoy_jwt_authn` is configured; see [`jwt::envoy`]).
+    pub envoy_jwt: Option<&'a [u8]>,
     pub now_ms: u64,
     /// Whether a body follows the headers.
     pub has_body: bool,
@@ -208,6 +211,19 @@ pub fn authenticate(
         })
         .collect();
     let api_keys: Vec<&str> = request.header_values(&policy.api_key_header).collect();
+    // jwt_authn consumed the token it verified (forward: false): its payload is the credential.
+    let envoy_jwt = request.envoy_jwt.filter(|_| {
+        policy
+            .jwt
+            .as_ref()
+            .is_some_and(|j| j.envoy_payload_key.is_some())
+    });
+    if let Some(payload) = envoy_jwt {
+        return match (bearers.as_slice(), api_keys.as_slice()) {
+            ([], []) => jwt::envoy::identity(payload).map_err(Reason::InvalidToken),
+            _ => Err(Reason::AmbiguousCredentials),
+        };
+    }
     match (bearers.as_slice(), api_keys.as_slice()) {
         ([], []) => authenticate_certificate(policy, request),
         ([token], []) => {

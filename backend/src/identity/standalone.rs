@@ -55,6 +55,7 @@ impl Standalone {
         let decision_request = Request {
             headers: &headers,
             peer_subject: None,
+            envoy_jwt: None,
             now_ms,
             has_body,
         };

@@ -62,6 +62,7 @@ fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
 struct Req {
     headers: Vec<(String, String)>,
     peer: Option<&'static str>,
+    envoy_jwt: Option<Vec<u8>>,
     body: bool,
 }
 
@@ -75,6 +76,7 @@ fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
     Req {
         headers: all,
         peer: None,
+        envoy_jwt: None,
         body: method == "POST" || method == "PUT",
     }
 }
@@ -86,6 +88,7 @@ fn run(policy: &Policy, store: &MemoryStore, r: &Req) -> Outcome {
     let request = Request {
         headers: &r.headers,
         peer_subject: r.peer,
+        envoy_jwt: r.envoy_jwt.as_deref(),
         now_ms: NOW_MS,
         has_body: r.body,
     };
@@ -403,5 +406,61 @@ fn rate_limits_per_subject_with_overrides() {
     assert_eq!(
         refusal(&run(&policy, &store, &write)),
         (429, "rate_limited")
+    );
+}
+
+/// A `jwt_authn` payload as Envoy's wasm host serializes it (proxy-wasm pairs).
+fn envoy_payload(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in pairs {
+        out.extend((k.len() as u32).to_le_bytes());
+        out.extend((v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend(k.as_bytes());
+        out.push(0);
+        out.extend(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+#[test]
+fn tokens_verified_by_envoy_jwt_authn_are_taken_from_the_metadata() {
+    let delegated = policy_with(json!({"jwt": {
+        "issuer": "https://issuer.test", "audience": "bridge",
+        "hs256_secret": {"env": "JWT_HS256_SECRET"},
+        "envoy_jwt_authn": {"payload_in_metadata": "verified_jwt"}}}));
+    let store = MemoryStore::default();
+    let mut r = req("GET", "/secrets/a", &[]);
+    r.envoy_jwt = Some(envoy_payload(&[
+        ("sub", "agent_rs"),
+        ("scope", "read list"),
+    ]));
+    let forward = forwarded(run(&delegated, &store, &r));
+    assert_eq!(forward.identity.subject, "agent_rs");
+    assert_eq!(forward.identity.scopes, ["list", "read"]);
+    // Scopes are enforced as for any other credential.
+    let mut write = req("PUT", "/secrets/a", &[]);
+    write.envoy_jwt = r.envoy_jwt.clone();
+    assert_eq!(
+        refusal(&run(&delegated, &store, &write)),
+        (403, "insufficient_scope")
+    );
+    // A second credential next to it is ambiguous, as two credentials always are.
+    let mut both = req("GET", "/secrets/a", &[("x-api-key", "dev-key")]);
+    both.envoy_jwt = r.envoy_jwt.clone();
+    assert_eq!(
+        refusal(&run(&delegated, &store, &both)),
+        (401, "ambiguous_credentials")
+    );
+    // A payload without a usable subject is refused.
+    let mut bad = req("GET", "/secrets/a", &[]);
+    bad.envoy_jwt = Some(envoy_payload(&[("sub", "../other"), ("scope", "read")]));
+    assert_eq!(refusal(&run(&delegated, &store, &bad)).0, 401);
+    // Without envoy_jwt_authn in the configuration, metadata is never a credential.
+    assert_eq!(
+        refusal(&run(&policy(), &store, &r)),
+        (401, "missing_credentials")
     );
 }

@@ -3,6 +3,7 @@
 //! from the host, and tests use a fixed clock.
 
 pub mod cache;
+pub mod envoy;
 pub mod jwks;
 pub mod keys;
 

@@ -10,6 +10,7 @@ use super::root::Configured;
 use super::shared::{self, SharedData};
 use crate::decision::{self, Forward, Pending};
 use crate::error::Denial;
+use crate::jwt::envoy::METADATA_NAMESPACE;
 use crate::mtls::MtlsSource;
 use crate::{Request, Verdict};
 
@@ -88,11 +89,19 @@ impl HttpContext for Filter {
             .and_then(|_| self.get_property(vec!["connection", "subject_peer_certificate"]))
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .filter(|dn| !dn.is_empty());
+        let envoy_jwt = policy
+            .jwt
+            .as_ref()
+            .and_then(|j| j.envoy_payload_key.as_deref())
+            .and_then(|key| {
+                self.get_property(vec!["metadata", "filter_metadata", METADATA_NAMESPACE, key])
+            });
         let remote = policy.jwt.as_ref().is_some_and(|j| j.remote.is_some());
         let keys = self.state.keys.current(remote);
         let request = Request {
             headers: &headers,
             peer_subject: peer.as_deref(),
+            envoy_jwt: envoy_jwt.as_deref(),
             now_ms: now_ms(),
             has_body: !end_of_stream,
         };
