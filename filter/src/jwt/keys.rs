@@ -4,10 +4,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use thiserror::Error;
+
+use super::verifier::Verifier;
 
 /// Shortest accepted HMAC secret, in bytes.
 pub const MIN_HMAC_SECRET: usize = 32;
@@ -20,7 +22,7 @@ pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 pub struct VerifyKey {
     pub kid: Option<String>,
     pub algorithm: Algorithm,
-    pub key: DecodingKey,
+    pub verifier: Verifier,
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -75,7 +77,7 @@ impl KeySet {
             keys: vec![VerifyKey {
                 kid,
                 algorithm: Algorithm::HS256,
-                key: DecodingKey::from_secret(secret),
+                verifier: Verifier::hs256(secret),
             }],
             generation: next_generation(),
         })
@@ -144,16 +146,23 @@ fn verify_key(jwk: &Jwk) -> Result<Option<VerifyKey>, KeyError> {
             if bits < MIN_RSA_BITS {
                 return Err(KeyError::WeakRsaKey(kid.unwrap_or_default()));
             }
-            let key = DecodingKey::from_rsa_components(&rsa.n, &rsa.e)
+            let exponent = URL_SAFE_NO_PAD
+                .decode(rsa.e.trim_end_matches('='))
                 .map_err(|_| KeyError::Malformed)?;
+            let key = Verifier::rs256(&modulus, &exponent).map_err(|_| KeyError::Malformed)?;
             (Algorithm::RS256, key)
         }
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
             if !matches!(declared, None | Some(KeyAlgorithm::ES256)) {
                 return Ok(None);
             }
-            let key =
-                DecodingKey::from_ec_components(&ec.x, &ec.y).map_err(|_| KeyError::Malformed)?;
+            let coordinate = |c: &str| {
+                URL_SAFE_NO_PAD
+                    .decode(c.trim_end_matches('='))
+                    .map_err(|_| KeyError::Malformed)
+            };
+            let key = Verifier::es256(&coordinate(&ec.x)?, &coordinate(&ec.y)?)
+                .map_err(|_| KeyError::Malformed)?;
             (Algorithm::ES256, key)
         }
         // Symmetric keys are never taken from a JWKS; other curves and types are unsupported.
@@ -162,7 +171,7 @@ fn verify_key(jwk: &Jwk) -> Result<Option<VerifyKey>, KeyError> {
     Ok(Some(VerifyKey {
         kid,
         algorithm,
-        key,
+        verifier: key,
     }))
 }
 
