@@ -15,7 +15,8 @@ use vault_mcp_filter::{Policy, apikey};
 const NOW_MS: u64 = 1_800_000_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn policy(rate_limit: bool) -> Policy {
+/// `cache`: the verified-token cache on (tokens after the first are "cached") or off ("cold").
+fn policy(rate_limit: bool, cache: bool) -> Policy {
     let jwks = include_str!("../tests/fixtures/jwks.json");
     let mut jwks: serde_json::Value = serde_json::from_str(jwks).unwrap();
     jwks["keys"]
@@ -25,7 +26,8 @@ fn policy(rate_limit: bool) -> Policy {
     let config = json!({
         "api_keys": [{"sha256": hex::encode(apikey::digest("dev-key")), "subject": "agent_api",
                       "scopes": ["read", "write"]}],
-        "jwt": {"issuer": "iss", "audience": "aud", "hs256_secret": {"value": SECRET}, "jwks": jwks},
+        "jwt": {"issuer": "iss", "audience": "aud", "hs256_secret": {"value": SECRET}, "jwks": jwks,
+                "verified_cache_size": if cache { 1024 } else { 0 }},
         "assertion_key": {"value": SECRET},
         "rate_limit": {"enabled": rate_limit, "requests": 1_000_000_000, "per_seconds": 1},
     });
@@ -65,49 +67,42 @@ fn headers(credential: (&str, String)) -> Vec<(String, String)> {
 }
 
 fn bench_decisions(c: &mut Criterion) {
-    let policy = policy(false);
-    let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
     let store = MemoryStore::default();
+    let bearer = |alg| headers(("authorization", format!("Bearer {}", token(alg))));
     let cases = [
         ("api_key", headers(("x-api-key", "dev-key".into()))),
-        (
-            "hs256",
-            headers((
-                "authorization",
-                format!("Bearer {}", token(Algorithm::HS256)),
-            )),
-        ),
-        (
-            "rs256",
-            headers((
-                "authorization",
-                format!("Bearer {}", token(Algorithm::RS256)),
-            )),
-        ),
-        (
-            "es256",
-            headers((
-                "authorization",
-                format!("Bearer {}", token(Algorithm::ES256)),
-            )),
-        ),
+        ("hs256", bearer(Algorithm::HS256)),
+        ("rs256", bearer(Algorithm::RS256)),
+        ("es256", bearer(Algorithm::ES256)),
     ];
     let mut group = c.benchmark_group("decision");
-    for (name, headers) in &cases {
-        let request = Request {
-            headers,
-            peer_subject: None,
-            envoy_jwt: None,
-            now_ms: NOW_MS,
-            has_body: false,
-        };
-        assert!(matches!(
-            on_headers(&policy, &keys, &store, &request).verdict,
-            Verdict::Forward(_)
-        ));
-        group.bench_function(*name, |b| {
-            b.iter(|| on_headers(&policy, &keys, &store, black_box(&request)))
-        });
+    for (cache, label) in [(false, "cold"), (true, "cached")] {
+        let policy = policy(false, cache);
+        let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
+        for (name, headers) in &cases {
+            if *name == "api_key" && cache {
+                continue; // no token, nothing to cache
+            }
+            let request = Request {
+                headers,
+                peer_subject: None,
+                envoy_jwt: None,
+                now_ms: NOW_MS,
+                has_body: false,
+            };
+            assert!(matches!(
+                on_headers(&policy, &keys, &store, &request).verdict,
+                Verdict::Forward(_)
+            ));
+            let id = if *name == "api_key" {
+                name.to_string()
+            } else {
+                format!("{name}/{label}")
+            };
+            group.bench_function(id, |b| {
+                b.iter(|| on_headers(&policy, &keys, &store, black_box(&request)))
+            });
+        }
     }
     group.finish();
 }
