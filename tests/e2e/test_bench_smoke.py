@@ -1,0 +1,28 @@
+"""A short run of the benchmark harness (scripts/bench --smoke): every scenario runs against the
+real processes and answers correctly. It asserts what must hold at any speed (no errors, every
+request really served, the rate limit exact), never a timing: speed is docs/PERFORMANCE.md's."""
+
+import json
+import subprocess
+import sys
+
+import stack as stacks
+
+
+def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
+    subprocess.run(["cargo", "build", "--quiet", "-p", "bench-noop-filter", "--target", "wasm32-wasip1",
+                    "--profile", "wasm"], cwd=stacks.ROOT, check=True)
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, str(stacks.ROOT / "bench" / "run.py"), "--smoke", "--out", str(out),
+                    "--backend", str(stacks.BACKEND_BIN)], cwd=stacks.ROOT, check=True, timeout=600)
+    results = json.loads((out / "results.json").read_text())
+    rows = results["edge"] + results["vault"]
+    assert {r["name"] for r in results["edge"]} >= {"none", "noop", "native-rs256", "filter-apikey",
+                                                   "filter-rs256-distinct", "delegated-rs256-distinct"}
+    for row in rows:
+        assert row["errors"] == 0, row
+        assert all(rps > 0 for rps in row["rps"]), row
+    assert results["rate_limit_admitted_over_limit"] == [1.0] * 10
+    assert results["backend_64_connections"]["errors"] == 0
+    assert "| measure | goal | measured |" in (out / "results.md").read_text()
+    assert (out / "chart.svg").read_text().startswith("<svg")
