@@ -179,29 +179,19 @@ impl Limiter {
                 }
             }
             // No slot holds the bucket, so all probes were read: claim the first free one.
-            let probes: Vec<&str> = seen.iter().map(|(key, _, _)| key.as_str()).collect();
-            let slots: Vec<(&Slot, u32)> = seen.iter().map(|(_, slot, cas)| (slot, *cas)).collect();
-            let Some(index) = slots
+            let Some(index) = seen
                 .iter()
-                .position(|(s, _)| s.id.is_empty() || now_ms >= s.full_at_ms)
+                .position(|(_, s, _)| s.id.is_empty() || now_ms >= s.full_at_ms)
             else {
                 return Err(Refusal::NoSlot);
             };
-            let cas = slots[index].1;
-            if !self.spend(
-                store,
-                probes[index],
-                id,
-                limit,
-                limit.capacity(),
-                cas,
-                now_ms,
-            )? {
+            let (key, _, cas) = &seen[index];
+            if !self.spend(store, key, id, limit, limit.capacity(), *cas, now_ms)? {
                 continue;
             }
-            let lower_claim = probes[..index].iter().any(|key| {
+            let lower_claim = seen[..index].iter().any(|(lower, _, _)| {
                 store
-                    .get(key)
+                    .get(lower)
                     .and_then(|(bytes, _)| Slot::decode(&bytes))
                     .is_some_and(|s| s.id == id.as_bytes())
             });
@@ -209,10 +199,10 @@ impl Limiter {
                 return Ok(());
             }
             // Give the duplicate back (if nobody touched it since) and spend from the lower one.
-            if let Some((bytes, cas)) = store.get(probes[index])
+            if let Some((bytes, cas)) = store.get(key)
                 && Slot::decode(&bytes).is_some_and(|s| s.id == id.as_bytes())
             {
-                store.compare_and_set(probes[index], &Slot::empty().encode(), cas);
+                store.compare_and_set(key, &Slot::empty().encode(), cas);
             }
         }
         Err(Refusal::NoSlot)
