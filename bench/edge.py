@@ -119,8 +119,7 @@ def native_chain(material: Material, cached: bool) -> list[dict]:
 def wasm_filter(material: Material, wasm: Path) -> dict:
     """The filter entry of envoy/envoy.yaml (same VM settings), with the bench configuration."""
     committed = yaml.safe_load(stacks.ENVOY_CONFIG.read_text())
-    hcm = committed["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    entry = copy.deepcopy(next(f for f in hcm["http_filters"] if f["name"] == "vault_mcp_filter"))
+    entry = copy.deepcopy(next(f for f in stacks.http_filters(committed) if f["name"] == "vault_mcp_filter"))
     config = entry["typed_config"]["config"]
     config["vm_config"]["code"]["local"]["filename"] = str(wasm)
     config["configuration"]["value"] = json.dumps(filter_config(material))

@@ -162,10 +162,14 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
-def _wasm_filter(config: dict) -> dict:
+def http_filters(config: dict) -> list[dict]:
+    """The HTTP filter chain of the `agents` listener of an Envoy configuration (modifiable)."""
     listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
-    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    return next(f for f in hcm["http_filters"] if f["name"] == "vault_mcp_filter")["typed_config"]["config"]
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+
+
+def _wasm_filter(config: dict) -> dict:
+    return next(f for f in http_filters(config) if f["name"] == "vault_mcp_filter")["typed_config"]["config"]
 
 
 def committed_filter_config() -> dict:
@@ -182,9 +186,7 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
     clients that cannot send credentials themselves."""
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
     if add_request_headers:
-        listener = config["static_resources"]["listeners"][0]
-        hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-        hcm["http_filters"].insert(0, {
+        http_filters(config).insert(0, {
             "name": "envoy.filters.http.header_mutation",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
@@ -220,8 +222,9 @@ def envoy_jwt_authn_filter(jwks_source: dict, *, cache_size: int | None = 1024) 
     """Envoy's jwt_authn, verifying RS256/ES256 tokens from the JWKS for the wasm filter behind
     it: the token only from the Authorization header (never the query string), consumed on
     success (forward: false), its payload left in the dynamic metadata. Tokens it cannot verify
-    pass on untouched (requires_any: the provider, or allow_missing_or_failed), so the filter refuses them with its own answer (or verifies HS256).
-    `jwks_source` is the provider's `remote_jwks` or `local_jwks` entry."""
+    pass on untouched (requires_any: the provider, or allow_missing_or_failed), so the filter
+    refuses them with its own answer (or verifies HS256). `jwks_source` is the provider's
+    `remote_jwks` or `local_jwks` entry."""
     provider = {
         "issuer": JWT_ISSUER,
         "audiences": [JWT_AUDIENCE],
@@ -248,12 +251,11 @@ def envoy_jwt_authn_filter(jwks_source: dict, *, cache_size: int | None = 1024) 
 def delegate_to_envoy_jwt_authn(envoy: dict, filter_json: dict, ports: Ports) -> None:
     """Puts jwt_authn in front of the wasm filter (in place) and tells the filter to read its
     payloads; the filter keeps only the HS256 secret."""
-    listener = envoy["static_resources"]["listeners"][0]
-    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    position = next(i for i, f in enumerate(hcm["http_filters"]) if f["name"] == "vault_mcp_filter")
+    chain = http_filters(envoy)
+    position = next(i for i, f in enumerate(chain) if f["name"] == "vault_mcp_filter")
     jwks = {"http_uri": {"uri": f"http://127.0.0.1:{ports.jwks}/jwks.json", "cluster": "jwks", "timeout": "2s"},
             "cache_duration": "300s"}
-    hcm["http_filters"].insert(position, envoy_jwt_authn_filter({"remote_jwks": jwks}))
+    chain.insert(position, envoy_jwt_authn_filter({"remote_jwks": jwks}))
     jwt = {k: v for k, v in filter_json["jwt"].items() if k not in ("jwks", "jwks_remote")}
     jwt["envoy_jwt_authn"] = {"payload_in_metadata": ENVOY_JWT_PAYLOAD_KEY}
     _wasm_filter(envoy)["configuration"]["value"] = json.dumps({**filter_json, "jwt": jwt})
@@ -287,9 +289,8 @@ def balance_backends(envoy: dict, ports: list[int], *, sticky: bool = True) -> N
     cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = [
         {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}} for port in ports
     ]
-    hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     if sticky:
-        hcm["http_filters"].insert(0, stateful_session_filter())
+        http_filters(envoy).insert(0, stateful_session_filter())
 
 
 COMPOSE_ENVOY_CONFIG = ROOT / "local-vault" / "envoy.compose.yaml"
