@@ -137,6 +137,14 @@ pub fn on_headers(
             );
             return match calls {
                 Some(calls) => admit(policy, store, request.now_ms, forward, &calls),
+                // A declared length over the limit is refused before a byte is buffered.
+                None if request
+                    .header("content-length")
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .is_some_and(|n| n > policy.mcp_max_body) =>
+                {
+                    Err(Reason::BodyTooLarge(policy.mcp_max_body))
+                }
                 None if request.has_body => Ok(Verdict::ReadBody(Pending { forward })),
                 None => admit(policy, store, request.now_ms, forward, &[]),
             };

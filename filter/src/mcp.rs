@@ -21,8 +21,10 @@ pub struct Call {
 pub enum McpBodyError {
     #[error("the body is not JSON-RPC")]
     Malformed,
-    #[error("the batch is empty")]
-    EmptyBatch,
+    /// rmcp, behind the edge, accepts no batch; saying so here is clearer than its 415, and
+    /// nothing is left for a batch to hide.
+    #[error("JSON-RPC batches are not supported: send one message per request")]
+    Batch,
 }
 
 /// The calls named by headers, when the request's protocol revision makes them authoritative.
@@ -60,38 +62,28 @@ struct ToolParams {
     name: String,
 }
 
-/// The calls in a JSON-RPC body: one message or a batch (2025-03-26). Responses and
+/// The call in a JSON-RPC body (one message; batches are refused). Responses and
 /// notifications without a method contribute nothing.
 pub fn calls_from_body(body: &[u8]) -> Result<Vec<Call>, McpBodyError> {
     let value: &RawValue = serde_json::from_slice(body).map_err(|_| McpBodyError::Malformed)?;
-    let messages: Vec<Message> = if value.get().trim_start().starts_with('[') {
-        let batch: Vec<Message> =
-            serde_json::from_str(value.get()).map_err(|_| McpBodyError::Malformed)?;
-        if batch.is_empty() {
-            return Err(McpBodyError::EmptyBatch);
-        }
-        batch
-    } else {
-        vec![serde_json::from_str(value.get()).map_err(|_| McpBodyError::Malformed)?]
-    };
-    let mut calls = Vec::with_capacity(messages.len());
-    for message in messages {
-        let Some(method) = message.method else {
-            continue;
-        };
-        let method: String =
-            serde_json::from_str(method.get()).map_err(|_| McpBodyError::Malformed)?;
-        let tool = if method == "tools/call" {
-            let params = message.params.ok_or(McpBodyError::Malformed)?;
-            let params: ToolParams =
-                serde_json::from_str(params.get()).map_err(|_| McpBodyError::Malformed)?;
-            Some(params.name)
-        } else {
-            None
-        };
-        calls.push(Call { method, tool });
+    if value.get().trim_start().starts_with('[') {
+        return Err(McpBodyError::Batch);
     }
-    Ok(calls)
+    let message: Message =
+        serde_json::from_str(value.get()).map_err(|_| McpBodyError::Malformed)?;
+    let Some(method) = message.method else {
+        return Ok(Vec::new());
+    };
+    let method: String = serde_json::from_str(method.get()).map_err(|_| McpBodyError::Malformed)?;
+    let tool = if method == "tools/call" {
+        let params = message.params.ok_or(McpBodyError::Malformed)?;
+        let params: ToolParams =
+            serde_json::from_str(params.get()).map_err(|_| McpBodyError::Malformed)?;
+        Some(params.name)
+    } else {
+        None
+    };
+    Ok(vec![Call { method, tool }])
 }
 
 #[cfg(test)]
@@ -143,12 +135,10 @@ mod tests {
             (
                 r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"kv.read"}},
                     {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"kv.delete"}}]"#,
-                Ok(vec![
-                    call("tools/call", Some("kv.read")),
-                    call("tools/call", Some("kv.delete")),
-                ]),
+                Err(McpBodyError::Batch),
             ),
-            ("[]", Err(McpBodyError::EmptyBatch)),
+            ("[]", Err(McpBodyError::Batch)),
+            (" [1]", Err(McpBodyError::Batch)),
             ("{not json", Err(McpBodyError::Malformed)),
             ("", Err(McpBodyError::Malformed)),
             (r#"{"method":"tools/call"}"#, Err(McpBodyError::Malformed)),

@@ -464,3 +464,41 @@ fn tokens_verified_by_envoy_jwt_authn_are_taken_from_the_metadata() {
         (401, "missing_credentials")
     );
 }
+
+#[test]
+fn a_declared_body_over_the_limit_is_refused_before_reading_it() {
+    // The test policy's mcp.max_body_bytes is 256.
+    let r = req(
+        "POST",
+        "/mcp",
+        &[("x-api-key", "dev-key"), ("content-length", "257")],
+    );
+    assert_eq!(
+        refusal(&run(&policy(), &MemoryStore::default(), &r)),
+        (413, "body_too_large")
+    );
+    let r = req(
+        "POST",
+        "/mcp",
+        &[("x-api-key", "dev-key"), ("content-length", "256")],
+    );
+    assert!(matches!(
+        run(&policy(), &MemoryStore::default(), &r).verdict,
+        Verdict::ReadBody(_)
+    ));
+}
+
+#[test]
+fn batches_are_refused_at_the_edge() {
+    let store = MemoryStore::default();
+    let r = req("POST", "/mcp", &[("x-api-key", "dev-key")]);
+    let Verdict::ReadBody(pending) = run(&policy(), &store, &r).verdict else {
+        panic!("expected the body to be read");
+    };
+    let body = br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+    let Verdict::Respond(denial) = on_body(&policy(), &store, pending, body, NOW_MS) else {
+        panic!("expected a refusal");
+    };
+    assert_eq!((denial.status, denial.code), (400, "invalid_jsonrpc"));
+    assert!(denial.body.contains("batches are not supported"));
+}

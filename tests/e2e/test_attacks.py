@@ -1,0 +1,36 @@
+"""Runs the attack table (tests/e2e/attacks.py) against the real stack: each case must get the
+outcome the table states, and docs/SECURITY.md must show exactly this table."""
+
+import pytest
+import requests
+
+import attacks
+from conftest import wait_for
+
+
+@pytest.fixture(scope="module")
+def armed(stack):
+    """The stack, once the filter has fetched the JWKS (RS256 tokens verify)."""
+    def accepted():
+        response = requests.get(f"{stack.envoy_url}/whoami", headers=attacks.bearer(attacks.rs256(stack)), timeout=10)
+        return response.status_code == 200
+    wait_for(accepted)
+    return stack
+
+
+@pytest.mark.parametrize("case", attacks.CASES, ids=lambda c: c.id)
+def test_attack(armed, case):
+    response = case.send(armed)
+    if callable(case.expect):
+        case.expect(armed, response)
+        return
+    status, code = case.expect
+    assert response.status_code == status, (case.id, response.status_code, response.text[:500])
+    if code is not None:
+        assert response.json()["error"] == code, (case.id, response.text[:500])
+
+
+def test_security_md_shows_the_table_the_suite_runs():
+    text = attacks.SECURITY_DOC.read_text()
+    section = text.split(attacks.BEGIN, 1)[1].split(attacks.END, 1)[0]
+    assert section.strip() == attacks.render_table().strip(), "run: .venv/bin/python tests/e2e/attacks.py"
