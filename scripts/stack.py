@@ -432,6 +432,8 @@ class Stack:
     sticky_sessions: bool = True
     #: RS256 verified by Envoy's jwt_authn in front of the filter (delegate_to_envoy_jwt_authn).
     envoy_jwt_authn: bool = False
+    #: OpenBao with Raft storage and a real seal (openbao_server.py) instead of the dev server.
+    durable_vault: bool = False
     #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
     cpus: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -531,6 +533,8 @@ class Stack:
         if not bins:
             raise RuntimeError("PostgreSQL server binaries not found: run scripts/bootstrap")
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if getattr(self, "pg_dir", None):
+            shutil.rmtree(self.pg_dir, ignore_errors=True)  # a restart starts a fresh cluster
         self.pg_dir = Path(tempfile.mkdtemp(prefix="vault-mcp-bridge-pg-"))
         os.chmod(self.pg_dir, 0o755)
         data, password_file = self.pg_dir / "data", self.pg_dir / "password"
@@ -553,13 +557,46 @@ class Stack:
         wait_until("PostgreSQL", accepting, process, self.logs / "postgres.log")
 
     def start_openbao(self) -> None:
-        process = self._spawn(
-            "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
-            # Vault's audit log, which records the bridge's X-Request-Id beside its own.
-            {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN, "BAO_AUDIT_LOG": str(self.audit_log)},
-        )
-        wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+        if self.durable_vault:
+            self.start_durable_openbao()
+        else:
+            process = self._spawn(
+                "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
+                # Vault's audit log, which records the bridge's X-Request-Id beside its own.
+                {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN, "BAO_AUDIT_LOG": str(self.audit_log)},
+            )
+            wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+        self.provision()
+
+    def start_durable_openbao(self) -> None:
+        """Starts (or restarts) the file-backed OpenBao and unseals it; initializes it the
+        first time, aliasing its root token to ROOT_TOKEN."""
+        import openbao_server
+
+        data = self.run_dir / "openbao-data"
+        first = not data.exists()
+        data.mkdir(parents=True, exist_ok=True)
+        config = self.run_dir / "openbao.hcl"
+        if not hasattr(self, "openbao_cluster_port"):
+            self.openbao_cluster_port = free_ports(1)[0]
+        config.write_text(openbao_server.config(self.ports.openbao, self.openbao_cluster_port, data, self.audit_log))
+        process = self._spawn("openbao", [str(VENV_BIN / "bao"), "server", f"-config={config}"])
+        # 501: not initialized, 503: sealed; both mean it answers.
+        wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") in (200, 501, 503),
                    process, self.logs / "openbao.log")
+        if first:
+            self.unseal_key, root = openbao_server.initialize(self.openbao_url)
+            openbao_server.unseal(self.openbao_url, self.unseal_key)
+            wait_until("OpenBao active", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+            openbao_server.alias_root_token(self.openbao_url, root, ROOT_TOKEN)
+        else:
+            openbao_server.unseal(self.openbao_url, self.unseal_key)
+            wait_until("OpenBao active", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+
+    def provision(self) -> None:
         agents_file = self.run_dir / "agents.json"
         agents_file.write_text(json.dumps({"agents": self.agents}))
         subprocess.run(

@@ -45,7 +45,11 @@ impl VaultError {
             }),
             // 503: sealed or standby; 429 from a performance standby is also "try later".
             503 | 429 => VaultError::Unavailable,
-            _ => VaultError::Upstream,
+            _ => {
+                // The status only: Vault's messages may name paths the caller chose.
+                tracing::warn!(status = code, "Vault answered with an unexpected status");
+                VaultError::Upstream
+            }
         }
     }
 }
@@ -74,8 +78,16 @@ impl From<ClientError> for VaultError {
                 source: Rest::RequestError { source, .. } | Rest::ResponseError { source },
             } => match source.downcast_ref::<reqwest::Error>() {
                 Some(e) if e.is_timeout() => VaultError::Timeout,
-                Some(e) if e.is_connect() => VaultError::Unavailable,
-                _ => VaultError::Upstream,
+                // Refused, reset or closed while the request was on its way: Vault went away
+                // (a restart, a node stopping). "Try later" is the true answer, not a 502.
+                Some(e) if e.is_connect() || e.is_request() => VaultError::Unavailable,
+                other => {
+                    tracing::warn!(
+                        kind = other.map_or("not reqwest", |_| "response"),
+                        "Vault's answer could not be read"
+                    );
+                    VaultError::Upstream
+                }
             },
             _ => VaultError::Upstream,
         }
