@@ -92,6 +92,17 @@ impl AssertionKey {
         else {
             return Err(AssertionError::Malformed);
         };
+        // Only the one spelling `sign` produces is accepted (found by fuzzing: `0001800000000`,
+        // `+1800000000` and upper-case hex parsed to the same values), so an assertion has
+        // exactly one textual form.
+        let canonical_time = !issued_at.is_empty()
+            && issued_at.bytes().all(|b| b.is_ascii_digit())
+            && (issued_at == "0" || !issued_at.starts_with('0'));
+        let canonical_tag =
+            tag.len() == 64 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !canonical_time || !canonical_tag {
+            return Err(AssertionError::Malformed);
+        }
         let issued_at: u64 = issued_at.parse().map_err(|_| AssertionError::Malformed)?;
         let tag = hex::decode(tag).map_err(|_| AssertionError::Malformed)?;
         // Constant-time comparison inside `verify_slice`.
@@ -182,6 +193,26 @@ mod tests {
                 key().verify(assertion, &claims, now, 30),
                 Err(expected),
                 "{assertion}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_is_accepted() {
+        // The input the fuzzer found: a valid MAC behind a zero-padded timestamp.
+        let good = key().sign(&claims(), NOW);
+        let tag = good.rsplit('.').next().unwrap();
+        assert_eq!(key().verify(&good, &claims(), NOW, 30), Ok(()));
+        for variant in [
+            format!("v1.000{NOW}.{tag}"),
+            format!("v1.+{NOW}.{tag}"),
+            format!("v1.{NOW}.{}", tag.to_ascii_uppercase()),
+            format!("v1.{NOW}.{tag}00"),
+        ] {
+            assert_eq!(
+                key().verify(&variant, &claims(), NOW, 30),
+                Err(AssertionError::Malformed),
+                "{variant}"
             );
         }
     }

@@ -193,7 +193,7 @@ def other_agents_resource(stack, response):
     assert response.status_code == 200, response.text
     message = rpc(response)
     assert "error" in message and "result" not in message, message
-    assert "agent_b only" not in response.text
+    assert PLANTED not in response.text
 
 
 def own_names_only(stack, response):
@@ -201,8 +201,12 @@ def own_names_only(stack, response):
     assert "b-private" not in response.text, response.text
 
 
+#: A value only agent_b may read; test_zz_leaks.py also checks it reached no log.
+PLANTED = "agent_b only: planted-4b1d6f0e"
+
+
 def plant_for_agent_b(stack) -> None:
-    requests.put(f"{stack.envoy_url}/secrets/b-private/item", json={"data": {"v": "agent_b only"}},
+    requests.put(f"{stack.envoy_url}/secrets/b-private/item", json={"data": {"v": PLANTED}},
                  headers={"X-API-Key": "dev-key-b"}, timeout=TIMEOUT).raise_for_status()
 
 

@@ -26,8 +26,13 @@ def built():
 UNLIMITED = {"rate_limit": {"requests": 1_000_000, "per_seconds": 60}}
 
 
+#: Every stack this session started, for the leak check that runs last (test_zz_leaks.py).
+STARTED: list[stacks.Stack] = []
+
+
 def start_stack(tmp_path_factory, name: str, **options) -> stacks.Stack:
     running = stacks.Stack(run_dir=tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), **options)
+    STARTED.append(running)
     running.start()
     return running
 

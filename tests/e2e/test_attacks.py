@@ -21,6 +21,9 @@ def armed(stack):
 @pytest.mark.parametrize("case", attacks.CASES, ids=lambda c: c.id)
 def test_attack(armed, case):
     response = case.send(armed)
+    # No refusal or answer repeats a secret: the edge's keys, the agents' API keys.
+    for secret in (armed.secrets.assertion_key, armed.secrets.hs256_secret, "dev-key"):
+        assert secret not in response.text, case.id
     if callable(case.expect):
         case.expect(armed, response)
         return
