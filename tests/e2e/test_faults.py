@@ -74,6 +74,9 @@ def test_mixed_load_on_64_connections(durable):
             samples.append(rss_mb(backend))
     finally:
         traffic.stop()
+    print(f"\nload: {LOAD_SECONDS} s, 64 connections, {sum(traffic.statuses.values())} responses "
+          f"{dict(traffic.statuses)}, {len(traffic.acknowledged)} writes acknowledged, "
+          f"backend RSS {samples[0]:.1f} MB after 1 s, {max(samples):.1f} MB peak, {samples[-1]:.1f} MB at the end")
     assert set(traffic.statuses) == {200}, traffic.statuses
     assert len(traffic.acknowledged) > 0
     assert traffic.unreadable() == []
