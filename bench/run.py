@@ -28,6 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(HERE))
 
+import docsections  # noqa: E402
 import edge  # noqa: E402
 import report  # noqa: E402
 import stack as stacks  # noqa: E402
@@ -343,10 +344,7 @@ def write(results: dict, out: Path, update_doc: bool) -> None:
     (out / "chart.svg").write_text(report.svg_chart(groups))
     print(markdown)
     if update_doc:
-        text = DOC.read_text()
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{BEGIN}\n{markdown}\n![benchmark chart](bench/chart.svg)\n{END}{tail}")
+        docsections.replace(DOC, BEGIN, END, f"{markdown}\n![benchmark chart](bench/chart.svg)")
 
 if __name__ == "__main__":
     main()

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import docsections  # noqa: E402
 import stack as stacks  # noqa: E402
 
 SECURITY_DOC = ROOT / "docs" / "SECURITY.md"
@@ -299,12 +300,5 @@ def render_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def rewrite_doc() -> None:
-    text = SECURITY_DOC.read_text()
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    SECURITY_DOC.write_text(f"{head}{BEGIN}\n{render_table()}{END}{tail}")
-
-
 if __name__ == "__main__":
-    rewrite_doc()
+    docsections.replace(SECURITY_DOC, BEGIN, END, render_table())

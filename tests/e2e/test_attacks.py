@@ -5,6 +5,7 @@ import pytest
 import requests
 
 import attacks
+import docsections
 from conftest import wait_for
 
 
@@ -34,6 +35,5 @@ def test_attack(armed, case):
 
 
 def test_security_md_shows_the_table_the_suite_runs():
-    text = attacks.SECURITY_DOC.read_text()
-    section = text.split(attacks.BEGIN, 1)[1].split(attacks.END, 1)[0]
+    section = docsections.read(attacks.SECURITY_DOC, attacks.BEGIN, attacks.END)
     assert section.strip() == attacks.render_table().strip(), "run: .venv/bin/python tests/e2e/attacks.py"
