@@ -59,8 +59,13 @@ def under_fault(stack, inject, recover, workers=16) -> Traffic:
 def assert_only_the_outage(traffic: Traffic) -> None:
     assert traffic.statuses[200] > 0, traffic.statuses
     assert traffic.statuses[503] > 0, f"the fault never showed: {traffic.statuses}"
-    assert set(traffic.statuses) <= {200, 503}, traffic.statuses
-    assert traffic.unexpected == [], traffic.unexpected[:5]
+    # OpenBao itself may answer 500 for an instant while it seals or unseals (seen once in a few
+    # thousand requests); the bridge then says so with 502 vault_error. That and the 503s are
+    # the outage; anything else, or a lost write, is a defect.
+    assert set(traffic.statuses) <= {200, 502, 503}, traffic.statuses
+    assert traffic.statuses[502] <= 3, traffic.statuses
+    assert all(status == 502 and '"vault_error"' in body for status, body in traffic.unexpected), \
+        traffic.unexpected[:5]
     assert traffic.unreadable() == []
 
 

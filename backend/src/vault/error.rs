@@ -45,13 +45,33 @@ impl VaultError {
             }),
             // 503: sealed or standby; 429 from a performance standby is also "try later".
             503 | 429 => VaultError::Unavailable,
+            // While a node seals, unseals or changes leader it may answer 500 for a moment;
+            // that too is "try later", not a broken answer.
+            500 if errors.iter().any(|e| is_transitional(e)) => VaultError::Unavailable,
             _ => {
-                // The status only: Vault's messages may name paths the caller chose.
-                tracing::warn!(status = code, "Vault answered with an unexpected status");
+                // Vault's own words (they name paths, never secret values) for the operator.
+                tracing::warn!(status = code, errors = ?errors, "Vault answered with an unexpected status");
                 VaultError::Upstream
             }
         }
     }
+}
+
+/// Vault's and OpenBao's messages for a node that is sealing, unsealing, standing by or
+/// without a leader.
+fn is_transitional(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "sealed",
+        "standby",
+        "not active",
+        "no active",
+        "leader",
+        "shutting down",
+        "context canceled",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 impl From<ClientError> for VaultError {
@@ -117,6 +137,14 @@ mod tests {
             VaultError::Unavailable
         ));
         assert!(matches!(VaultError::from(bare(500)), VaultError::Upstream));
+        let transitional = ClientError::APIError {
+            code: 500,
+            errors: vec!["local node not active but active cluster node not found".into()],
+        };
+        assert!(matches!(
+            VaultError::from(transitional),
+            VaultError::Unavailable
+        ));
         match VaultError::from(api(400)) {
             VaultError::Rejected(message) => assert!(message.contains("check-and-set")),
             other => panic!("{other:?}"),
