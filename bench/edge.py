@@ -157,7 +157,7 @@ def noop_filter(wasm: Path) -> dict:
 
 def delegated_chain(material: Material, wasm: Path, cached: bool) -> list[dict]:
     """Envoy's jwt_authn verifies RS256, the filter does the rest (`jwt.envoy_jwt_authn`), as
-    scripts/stack.py configures it for `dev-stack`'s users who choose it."""
+    scripts/stack/envoy.py configures it for `dev-stack`'s users who choose it."""
     jwt_authn = stacks.envoy_jwt_authn_filter({"local_jwks": {"inline_string": json.dumps(material.jwks())}},
                                               cache_size=1000 if cached else None)
     config = filter_config(material)

@@ -82,7 +82,7 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 def descendant(pid: int, name: str) -> int:
-    """The process called `name` at or below `pid` (Envoy runs under a shell, see stack.py)."""
+    """The process called `name` at or below `pid` (Envoy runs under a shell, see stack/services.py)."""
     todo = [pid]
     while todo:
         current = todo.pop()

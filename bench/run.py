@@ -25,14 +25,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(HERE))
 
-import docsections  # noqa: E402
-import edge  # noqa: E402
-import report  # noqa: E402
-import stack as stacks  # noqa: E402
-from load import Shape, descendant, memory_kib, wrk  # noqa: E402
+# scripts/ is on the path (scripts/bench sets PYTHONPATH); bench/ is, as the script's folder.
+import docsections
+import edge
+import report
+import stack as stacks
+from load import Shape, descendant, memory_kib, wrk
 
 SERVER_CPU, LOAD_CPU = "0", "1"
 RELEASE_BACKEND = ROOT / "target" / "release" / "vault-mcp-bridge"

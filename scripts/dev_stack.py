@@ -1,4 +1,4 @@
-"""`scripts/dev-stack up|down|status`: the stack of scripts/stack.py on the fixed dev ports."""
+"""`scripts/dev-stack up|down|status`: the stack of scripts/stack/ on the fixed dev ports."""
 
 import argparse
 import signal

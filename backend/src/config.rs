@@ -9,7 +9,6 @@ use figment::providers::{Env, Format, Json, Toml, Yaml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
-use vault_mcp_filter::Policy;
 use vault_mcp_filter::assertion::AssertionKey;
 
 /// Every variable the service reads. Names are matched case-insensitively by figment.
@@ -366,16 +365,6 @@ impl Config {
         self.allowed_hosts.as_deref().map(|h| split_list(Some(h)))
     }
 
-    /// How `serve` will know its callers: the standalone policy, or the edge's assertion key.
-    /// (Not needed by `stdio`, which serves the one agent it was started for.)
-    pub fn validate_trust(&self) -> Result<(), ConfigError> {
-        if self.standalone {
-            self.standalone_policy().map(drop)
-        } else {
-            self.assertion_key().map(drop)
-        }
-    }
-
     /// The key of the edge's assertions (required behind Envoy).
     pub fn assertion_key(&self) -> Result<AssertionKey, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
@@ -387,75 +376,6 @@ impl Config {
             .as_ref()
             .ok_or_else(|| invalid("required unless STANDALONE=true".into()))?;
         AssertionKey::new(key.expose_secret().as_bytes()).map_err(|e| invalid(e.to_string()))
-    }
-
-    /// The edge policy for standalone mode: `EDGE_POLICY_FILE`, or one built from the seed's
-    /// variables. Either way it goes through the filter's own parser and checks.
-    pub fn standalone_policy(&self) -> Result<Policy, ConfigError> {
-        let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
-        let env = |name: &str| std::env::var(name).ok();
-        if let Some(file) = &self.edge_policy_file {
-            let bytes =
-                std::fs::read(file).map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
-            return Policy::from_json(&bytes, &env)
-                .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()));
-        }
-        let mut policy = serde_json::json!({
-            "rate_limit": {
-                "requests": self.rate_limit_requests,
-                "per_seconds": self.rate_limit_window_seconds,
-            },
-        });
-        if let Some(keys) = &self.api_keys_json {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct KeyEntry {
-                subject: String,
-                #[serde(default)]
-                scopes: Vec<String>,
-            }
-            let keys: std::collections::BTreeMap<String, KeyEntry> =
-                serde_json::from_str(keys.expose_secret())
-                    .map_err(|e| invalid("API_KEYS_JSON", e.to_string()))?;
-            policy["api_keys"] = keys
-                .into_iter()
-                .map(|(key, entry)| {
-                    serde_json::json!({
-                        "sha256": hex::encode(vault_mcp_filter::apikey::digest(&key)),
-                        "subject": entry.subject,
-                        "scopes": entry.scopes,
-                    })
-                })
-                .collect();
-        }
-        if self.jwt_hs256_secret.is_some() || self.jwt_jwks_json.is_some() {
-            let mut jwt = serde_json::json!({
-                "issuer": self.jwt_issuer,
-                "audience": self.jwt_audience,
-                "validate_issuer": self.jwt_validate_issuer,
-                "validate_audience": self.jwt_validate_audience,
-                "leeway_seconds": self.jwt_leeway_seconds,
-            });
-            if let Some(secret) = &self.jwt_hs256_secret {
-                jwt["hs256_secret"] = serde_json::json!({ "value": secret.expose_secret() });
-            }
-            if let Some(jwks) = &self.jwt_jwks_json {
-                jwt["jwks"] = serde_json::from_str(jwks)
-                    .map_err(|e| invalid("JWT_JWKS_JSON", e.to_string()))?;
-            }
-            policy["jwt"] = jwt;
-        }
-        if let Some(identities) = &self.mtls_identities_json {
-            let identities: serde_json::Value = serde_json::from_str(identities)
-                .map_err(|e| invalid("MTLS_IDENTITIES_JSON", e.to_string()))?;
-            policy["mtls"] = serde_json::json!({
-                "source": "trusted_headers",
-                "cn_prefix": self.mtls_cn_prefix,
-                "identities": identities,
-            });
-        }
-        Policy::from_json(policy.to_string().as_bytes(), &env)
-            .map_err(|e| invalid("STANDALONE", e.to_string()))
     }
 
     /// The configuration as `check-config` prints it: secrets only as "set".
@@ -497,12 +417,12 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use figment::providers::Serialized;
 
     /// Like the environment provider: values that read as booleans or numbers are typed.
-    fn figment(pairs: &[(&str, &str)]) -> Figment {
+    pub(crate) fn figment(pairs: &[(&str, &str)]) -> Figment {
         let mut f = Figment::new();
         for (k, v) in pairs {
             f = match (v.parse::<bool>(), v.parse::<u64>()) {
@@ -514,7 +434,8 @@ mod tests {
         f
     }
 
-    const KEY: (&str, &str) = ("agent_assertion_key", "0123456789abcdef0123456789abcdef");
+    pub(crate) const KEY: (&str, &str) =
+        ("agent_assertion_key", "0123456789abcdef0123456789abcdef");
 
     #[test]
     fn defaults_apply() {
@@ -531,23 +452,6 @@ mod tests {
             (
                 vec![KEY, ("vault_token", "t"), ("vault_role_id", "r")],
                 "VAULT_TOKEN",
-            ),
-            (vec![("vault_token", "t")], "required unless STANDALONE"),
-            (
-                vec![("vault_token", "t"), ("standalone", "true")],
-                "no authentication method",
-            ),
-            (
-                vec![
-                    ("vault_token", "t"),
-                    ("standalone", "true"),
-                    ("api_keys_json", "{\"k\": {\"subject\": \"../x\"}}"),
-                ],
-                "not a valid subject",
-            ),
-            (
-                vec![("vault_token", "t"), ("agent_assertion_key", "short")],
-                "AGENT_ASSERTION_KEY",
             ),
             (
                 vec![("vault_token", "t"), KEY, ("vault_addr", "nope")],
@@ -568,39 +472,10 @@ mod tests {
         ];
         for (pairs, name) in cases {
             let err = Config::from_figment(figment(&pairs))
-                .and_then(|config| config.validate_trust().map(|_| config))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(name), "{err}");
         }
-    }
-
-    #[test]
-    fn standalone_policy_from_the_seeds_variables() {
-        let config = Config::from_figment(figment(&[
-            ("vault_token", "t"),
-            ("standalone", "true"),
-            (
-                "api_keys_json",
-                r#"{"dev-key": {"subject": "agent_api", "scopes": ["read"]}}"#,
-            ),
-            ("jwt_hs256_secret", "0123456789abcdef0123456789abcdef"),
-            ("jwt_issuer", "iss"),
-            ("jwt_audience", "aud"),
-            ("mtls_identities_json", r#"{"agent_cert": ["read"]}"#),
-            ("rate_limit_requests", "5"),
-        ]))
-        .unwrap();
-        let policy = config.standalone_policy().unwrap();
-        assert_eq!(
-            policy.api_keys.lookup("dev-key").unwrap().subject,
-            "agent_api"
-        );
-        assert_eq!(policy.jwt.unwrap().settings.issuer.as_deref(), Some("iss"));
-        assert!(policy.mtls.is_some());
-        assert_eq!(policy.rate_limit.unwrap().default.requests, 5);
-        // The raw key never shows in the summary.
-        assert!(!config.summary().contains("dev-key"));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The one mapping from everything that can fail in a request to an HTTP status and a stable
-//! error code. REST handlers return [`ApiError`]; MCP tools turn the same errors into tool
-//! results.
+//! error code. REST handlers return [`ApiError`]; the MCP face turns the same errors into tool
+//! results or protocol errors (`mcp::errors`), with the same codes.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use thiserror::Error;
 
+use crate::vault::path::INVALID_PATH;
 use crate::vault::{PathError, VaultError};
 
 #[derive(Debug, Error)]
@@ -21,6 +22,10 @@ pub enum ApiError {
     BadPath(#[from] PathError),
     #[error("invalid request: {0}")]
     BadRequest(String),
+    /// Input that did not deserialize into an operation: the field, and what serde or the
+    /// field's own check said of it.
+    #[error("invalid request: {field}: {message}")]
+    Arguments { field: String, message: String },
     #[error("request body is too large")]
     TooLarge,
     #[error("not ready: {0}")]
@@ -38,6 +43,11 @@ impl ApiError {
             ApiError::UnknownRoute => "unknown_route",
             ApiError::BadPath(_) => "invalid_path",
             ApiError::BadRequest(_) => "invalid_request",
+            // The path types say so first (`vault::path::INVALID_PATH`), wherever they sit.
+            ApiError::Arguments { message, .. } if message.starts_with(INVALID_PATH) => {
+                "invalid_path"
+            }
+            ApiError::Arguments { .. } => "invalid_request",
             ApiError::TooLarge => "body_too_large",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Vault(VaultError::Forbidden) => "vault_forbidden",
@@ -50,6 +60,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Deserializes an operation (or any input) from `input`; a failure names the field.
+    pub fn parse<'de, T, D>(input: D) -> Result<T, ApiError>
+    where
+        T: serde::Deserialize<'de>,
+        D: serde::Deserializer<'de>,
+    {
+        serde_path_to_error::deserialize(input).map_err(|error| ApiError::Arguments {
+            field: error.path().to_string(),
+            message: error.inner().to_string(),
+        })
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -59,6 +83,7 @@ impl ResponseError for ApiError {
             }
             ApiError::BadPath(_)
             | ApiError::BadRequest(_)
+            | ApiError::Arguments { .. }
             | ApiError::Vault(VaultError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Vault(VaultError::NotFound) | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
@@ -119,6 +144,22 @@ mod tests {
             ),
             (ApiError::UnknownRoute, 404, "unknown_route"),
             (PathError::Absolute.into(), 400, "invalid_path"),
+            (
+                ApiError::Arguments {
+                    field: "path".into(),
+                    message: "invalid path: path is empty".into(),
+                },
+                400,
+                "invalid_path",
+            ),
+            (
+                ApiError::Arguments {
+                    field: "versions".into(),
+                    message: "versions start at 1".into(),
+                },
+                400,
+                "invalid_request",
+            ),
             (ApiError::TooLarge, 413, "body_too_large"),
             (VaultError::Forbidden.into(), 403, "vault_forbidden"),
             (VaultError::NotFound.into(), 404, "not_found"),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod mcp;
+pub mod ops;
 pub mod policy;
 pub mod rest;
 pub mod telemetry;
@@ -37,15 +38,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &Config) -> std::io::Result<Self> {
         let vault = Arc::new(Vault::new(config).map_err(std::io::Error::other)?);
-        let trust = if config.standalone {
-            let policy = config.standalone_policy().map_err(std::io::Error::other)?;
-            identity::Trust::Standalone(Box::new(identity::standalone::Standalone::new(policy)))
-        } else {
-            identity::Trust::Edge(identity::EdgeTrust {
-                key: config.assertion_key().map_err(std::io::Error::other)?,
-                max_age: config.agent_assertion_max_age,
-            })
-        };
+        let trust = identity::Trust::from_config(config).map_err(std::io::Error::other)?;
         let settings = mcp::McpSettings {
             underscore_names: config.mcp_underscore_tool_names(),
             allowed_origins: config.allowed_origins(),

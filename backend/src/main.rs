@@ -4,6 +4,7 @@ use std::path::Path;
 
 use clap::{Parser, Subcommand};
 use vault_mcp_bridge::config::Config;
+use vault_mcp_bridge::identity::Trust;
 use vault_mcp_bridge::policy::{Mounts, agent_policy};
 use vault_mcp_bridge::telemetry;
 
@@ -57,7 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve => serve(),
         Command::Stdio => stdio(),
         Command::CheckConfig => match Config::load(Path::new("."))
-            .and_then(|config| config.validate_trust().map(|()| config))
+            .and_then(|config| Trust::from_config(&config).map(|_| config))
         {
             Ok(config) => {
                 println!("{}", config.summary());
@@ -132,7 +133,7 @@ fn stdio() -> std::process::ExitCode {
 
 fn serve() -> std::process::ExitCode {
     let config = match Config::load(Path::new("."))
-        .and_then(|config| config.validate_trust().map(|()| config))
+        .and_then(|config| Trust::from_config(&config).map(|_| config))
     {
         Ok(config) => config,
         Err(error) => {

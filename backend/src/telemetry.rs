@@ -23,7 +23,13 @@ pub struct Metrics {
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The id of the HTTP request being served, for everything done on its behalf (the Vault
+    /// layer sends it on every call so Vault's audit log joins ours).
+    pub static REQUEST_ID: String;
+}
 
 impl Metrics {
     fn new() -> Self {
@@ -110,12 +116,12 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let request_id = match request.headers().get(&REQUEST_ID) {
+    let request_id = match request.headers().get(&REQUEST_ID_HEADER) {
         Some(id) if !id.is_empty() && id.len() <= 128 => id.clone(),
         _ => {
             let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
                 .expect("a uuid is a valid header value");
-            request.headers_mut().insert(REQUEST_ID, id.clone());
+            request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
             id
         }
     };
@@ -131,7 +137,7 @@ pub async fn observe(
         request_id = %id,
     );
     // Vault calls made for this request carry its id (see vault::exec).
-    let mut response = crate::vault::exec::REQUEST_ID
+    let mut response = REQUEST_ID
         .scope(id.clone(), next.call(request).instrument(span.clone()))
         .await?;
     let route = response
@@ -145,7 +151,7 @@ pub async fn observe(
     let subject = response
         .request()
         .extensions()
-        .get::<crate::identity::Agent>()
+        .get::<vault_mcp_filter::Identity>()
         .map(|agent| agent.subject.clone());
     tracing::info!(
         target: "responses",
@@ -162,7 +168,7 @@ pub async fn observe(
         .http_duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
-    response.headers_mut().insert(REQUEST_ID, request_id);
+    response.headers_mut().insert(REQUEST_ID_HEADER, request_id);
     Ok(response)
 }
 

@@ -5,6 +5,7 @@
 // The module itself, not the backend crate: it depends on std and thiserror only, and building
 // the whole backend (actix, rmcp, vaultrs) instrumented would make every fuzz run minutes longer.
 #[path = "../../backend/src/vault/path.rs"]
+#[allow(dead_code)] // the backend uses more of it than the parsers fuzzed here
 mod path;
 
 use libfuzzer_sys::fuzz_target;

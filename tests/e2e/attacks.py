@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
 
-import docsections  # noqa: E402
+import docsections
 import stack as stacks  # noqa: E402
 
 SECURITY_DOC = ROOT / "docs" / "SECURITY.md"
@@ -202,7 +200,7 @@ def own_names_only(stack, response):
     assert "b-private" not in response.text, response.text
 
 
-#: A value only agent_b may read; test_zz_leaks.py also checks it reached no log.
+#: A value only agent_b may read; test_leaks.py also checks it reached no log.
 PLANTED = "agent_b only: planted-4b1d6f0e"
 
 

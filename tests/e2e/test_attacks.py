@@ -6,7 +6,7 @@ import requests
 
 import attacks
 import docsections
-from conftest import wait_for
+from support import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ real processes and answers correctly. It asserts what must hold at any speed (no
 request really served, the rate limit exact), never a timing: speed is docs/PERFORMANCE.md's."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,9 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
                     "--profile", "wasm"], cwd=stacks.ROOT, check=True)
     out = tmp_path / "bench"
     subprocess.run([sys.executable, str(stacks.ROOT / "bench" / "run.py"), "--smoke", "--out", str(out),
-                    "--backend", str(stacks.BACKEND_BIN)], cwd=stacks.ROOT, check=True, timeout=600)
+                    "--backend", str(stacks.BACKEND_BIN)], cwd=stacks.ROOT, check=True, timeout=600,
+                   # As scripts/bench runs it: the stack package from scripts/.
+                   env={**os.environ, "PYTHONPATH": str(stacks.ROOT / "scripts")})
     results = json.loads((out / "results.json").read_text())
     rows = results["edge"] + results["vault"]
     assert {r["name"] for r in results["edge"]} >= {"none", "noop", "native-rs256", "filter-apikey",

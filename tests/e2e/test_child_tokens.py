@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack
+from support import UNLIMITED, start_stack
 
 
 @pytest.fixture(scope="module")

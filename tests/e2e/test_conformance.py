@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack
+from support import UNLIMITED, start_stack
 
 APPLICABLE = {
     "server-initialize", "ping", "tools-list", "server-sse-multiple-streams",

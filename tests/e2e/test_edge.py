@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack, wait_for
+from support import UNLIMITED, envoy_stat, start_stack, wait_for
 
 TRIALS = 10
 TRIAL_LIMIT = 25
@@ -150,14 +150,6 @@ def test_jwks_server_down_keeps_the_cached_keys(edge):
         assert status_of(edge, token) == 404
     finally:
         edge.start_jwks()
-
-
-def envoy_stat(stack, name: str) -> int:
-    text = requests.get(f"http://127.0.0.1:{stack.ports.envoy_admin}/stats", timeout=10).text
-    for line in text.splitlines():
-        if line.startswith(f"wasmcustom.{name}:"):
-            return int(line.split(":")[1])
-    raise AssertionError(f"no stat {name}")
 
 
 def test_without_any_keys_jwts_are_refused(built, tmp_path_factory):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-import openbao_server
 import stack as stacks
-from conftest import UNLIMITED, start_stack, wait_for
+from stack import openbao
+from support import UNLIMITED, start_stack, wait_for
 from traffic import Traffic
 
 LOAD_SECONDS = 60 if os.environ.get("HARDENING_LONG") else 10
@@ -99,8 +99,8 @@ def test_openbao_restarted_under_load(durable):
 def test_openbao_sealed_under_load(durable):
     traffic = under_fault(
         durable,
-        lambda: openbao_server.seal(durable.openbao_url, stacks.ROOT_TOKEN),
-        lambda: openbao_server.unseal(durable.openbao_url, durable.unseal_key),
+        lambda: openbao.seal(durable.openbao_url, stacks.ROOT_TOKEN),
+        lambda: openbao.unseal(durable.openbao_url, durable.unseal_key),
     )
     assert_only_the_outage(traffic)
 

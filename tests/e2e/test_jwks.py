@@ -13,8 +13,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack, wait_for
-from test_edge import envoy_stat
+from support import UNLIMITED, envoy_stat, start_stack, wait_for
 
 # Long enough that the flood below and the read of the counters fit inside one cooldown.
 COOLDOWN = 8

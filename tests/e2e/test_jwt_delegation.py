@@ -11,7 +11,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack
+from support import UNLIMITED, start_stack
 
 
 @pytest.fixture(scope="module")

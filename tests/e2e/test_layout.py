@@ -20,7 +20,7 @@ def test_filter_is_a_wasi_module(built):
 
 def test_compose_envoy_config_is_generated_from_envoy_yaml():
     assert stacks.COMPOSE_ENVOY_CONFIG.read_text() == stacks.render_compose_envoy_config(), (
-        "run: .venv/bin/python scripts/stack.py compose-envoy"
+        "run: PYTHONPATH=scripts .venv/bin/python -m stack compose-envoy"
     )
 
 

@@ -5,29 +5,8 @@ import uuid
 
 import pytest
 import requests
-from mcp import ClientSession, Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
-
-async def write_then_read(url: str, api_key: str, path: str, mode: str) -> tuple[str, dict, dict]:
-    http = create_mcp_http_client(headers={"X-API-Key": api_key})
-    async with http:
-        transport = streamable_http_client(url, http_client=http)
-        if mode == "legacy":
-            async with transport as (read, write, *_):
-                async with ClientSession(read, write) as session:
-                    version = (await session.initialize()).protocol_version
-                    written = await session.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
-                    got = await session.call_tool("kv.read", {"path": path})
-        else:
-            async with Client(transport, mode=mode) as client:
-                version = client.protocol_version
-                written = await client.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
-                got = await client.call_tool("kv.read", {"path": path})
-    assert not written.is_error, written.content
-    assert not got.is_error, got.content
-    return version, written.structured_content, got.structured_content
+from support import call_tool, write_then_read
 
 
 @pytest.mark.parametrize("mode,expected_version", [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")])
@@ -38,14 +17,6 @@ def test_sdk_writes_then_reads_through_envoy(stack, api_keys, mode, expected_ver
     assert version == expected_version
     assert written == {"path": path, "version": 1}
     assert got == {"path": path, "data": {"k": "v"}, "version": 1}
-
-
-async def call_tool(url: str, api_key: str, name: str, arguments: dict):
-    http = create_mcp_http_client(headers={"X-API-Key": api_key})
-    async with http:
-        async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
-            tools = sorted(t.name for t in (await client.list_tools()).tools)
-            return tools, await client.call_tool(name, arguments)
 
 
 def test_tool_failures_are_tool_errors(stack, api_keys):
@@ -89,7 +60,7 @@ def test_browser_origins_must_be_allowed(stack, built, tmp_path_factory):
     url = f"{stack.envoy_url}/mcp"
     assert mcp_request(url, **{"X-API-Key": "dev-key"}).status_code == 200
     assert mcp_request(url, **{"X-API-Key": "dev-key", "Origin": "https://evil.example"}).status_code == 403
-    from conftest import UNLIMITED, start_stack
+    from support import UNLIMITED, start_stack
 
     inspector = start_stack(tmp_path_factory, "origins", filter_overrides=UNLIMITED,
                             backend_env={"CORS_ALLOW_ORIGINS": "http://localhost:6274"})

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack
+from support import UNLIMITED, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -89,5 +89,5 @@ def test_tls_listener_takes_api_keys_and_tokens_but_not_plaintext(edge_tls):
 
 def test_committed_edge_config_is_generated_from_envoy_yaml():
     assert stacks.EDGE_ENVOY_CONFIG.read_text() == stacks.render_committed_edge_config(), (
-        "run: .venv/bin/python scripts/stack.py edge-envoy"
+        "run: PYTHONPATH=scripts .venv/bin/python -m stack edge-envoy"
     )

@@ -7,7 +7,7 @@ from openapi_spec_validator import validate
 
 ROUTES = {
     ("get", "/secrets"), ("get", "/secrets/{path}"), ("put", "/secrets/{path}"), ("delete", "/secrets/{path}"),
-    ("post", "/secrets/{path}:{action}"), ("post", "/transit/encrypt"), ("post", "/transit/decrypt"),
+    ("post", "/secrets/{path}:undelete"), ("post", "/secrets/{path}:destroy"), ("post", "/transit/encrypt"), ("post", "/transit/decrypt"),
     ("post", "/transit/rewrap"), ("post", "/transit/sign"), ("post", "/transit/verify"),
     ("get", "/transit/random"), ("post", "/db/creds/{role}"), ("post", "/db/renew"), ("post", "/db/revoke"),
     ("post", "/ssh/otp"), ("post", "/ssh/sign"), ("get", "/whoami"), ("get", "/livez"), ("get", "/readyz"),
@@ -21,7 +21,9 @@ def test_openapi_document_is_valid_and_complete(stack):
     assert listed == ROUTES
     assert set(document["components"]["securitySchemes"]) == {"api_key", "bearer"}
     write = document["paths"]["/secrets/{path}"]["put"]
-    assert write["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("WriteBody")
+    assert write["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("KvWrite")
+    # One type serves both faces: the path is the MCP argument, the URL's on REST.
+    assert set(document["components"]["schemas"]["KvWrite"]["properties"]) == {"data", "cas"}
 
 
 def test_swagger_ui_and_redoc_are_served_by_the_backend(stack):

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import requests
 
 import stack as stacks
-from conftest import UNLIMITED, start_stack, wait_for
+from support import UNLIMITED, start_stack, wait_for
 
 
 class Collector(BaseHTTPRequestHandler):

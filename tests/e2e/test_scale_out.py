@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import UNLIMITED, start_stack
-from test_mcp import write_then_read
+from support import UNLIMITED, start_stack, write_then_read
 
 ROUNDS = 3
 

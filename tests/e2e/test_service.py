@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import UNLIMITED, start_stack, wait_for
+from support import UNLIMITED, start_stack, wait_for
 
 
 def test_whoami_through_envoy(stack):
@@ -83,7 +83,7 @@ def test_rest_routes_can_be_switched_off(built, tmp_path_factory):
         assert response.status_code == 404
         assert requests.get(f"{running.backend_url}/healthz", timeout=10).status_code == 200
         assert requests.get(f"{running.backend_url}/metrics", timeout=10).status_code == 200
-        from test_mcp import call_tool
+        from support import call_tool
 
         tools, result = asyncio.run(call_tool(f"{running.envoy_url}/mcp", "dev-key", "kv.list", {}))
         assert "kv.read" in tools and not result.is_error

@@ -10,8 +10,7 @@ import pytest
 import requests
 
 import stack as stacks
-from conftest import start_stack
-from test_mcp import call_tool
+from support import call_tool, start_stack
 
 SECRET = "standalone-hs256-secret-0123456789abcdef"
 

@@ -24,6 +24,7 @@ use vault_mcp_filter::headers;
 use vault_mcp_filter::identity::is_valid_subject;
 use vault_mcp_filter::scopes::{RouteRule, RouteScope, default_routes, route_scope};
 
+use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 
 /// The authenticated agent, as decided at the edge.
@@ -41,6 +42,23 @@ pub enum Trust {
     Edge(EdgeTrust),
     /// Without Envoy: the caller's own credentials, checked by the edge's decision code here.
     Standalone(Box<standalone::Standalone>),
+}
+
+impl Trust {
+    /// How `serve` will know its callers: the standalone policy, or the edge's assertion key.
+    /// (Not needed by `stdio`, which serves the one agent it was started for.)
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(if config.standalone {
+            Trust::Standalone(Box::new(standalone::Standalone::new(standalone::policy(
+                config,
+            )?)))
+        } else {
+            Trust::Edge(EdgeTrust {
+                key: config.assertion_key()?,
+                max_age: config.agent_assertion_max_age,
+            })
+        })
+    }
 }
 
 fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -129,16 +147,20 @@ pub async fn require_route_scope(
 
 /// Middleware for every route that acts for an agent: no verified identity, no service.
 pub async fn require_agent(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let trust = request
         .app_data::<web::Data<Trust>>()
         .expect("Trust is registered by AppState::configure");
+    let trust = trust.clone();
     let agent = match trust.get_ref() {
         Trust::Edge(edge) => agent_from_headers(request.headers(), edge, unix_now())?,
         Trust::Standalone(standalone) => {
-            match standalone.authenticate(&request, unix_now() * 1000) {
+            match standalone
+                .authenticate(&mut request, unix_now() * 1000)
+                .await
+            {
                 Ok(agent) => agent,
                 Err(denial) => {
                     let reply = standalone::reply(denial);
@@ -185,6 +207,37 @@ mod tests {
             },
             at,
         )
+    }
+
+    #[test]
+    fn trust_needs_a_key_or_a_standalone_policy() {
+        use crate::config::tests::{KEY, figment};
+        let cases = [
+            (vec![("vault_token", "t")], "required unless STANDALONE"),
+            (
+                vec![("vault_token", "t"), ("standalone", "true")],
+                "no authentication method",
+            ),
+            (
+                vec![
+                    ("vault_token", "t"),
+                    ("standalone", "true"),
+                    ("api_keys_json", "{\"k\": {\"subject\": \"../x\"}}"),
+                ],
+                "not a valid subject",
+            ),
+            (
+                vec![("vault_token", "t"), ("agent_assertion_key", "short")],
+                "AGENT_ASSERTION_KEY",
+            ),
+        ];
+        for (pairs, name) in cases {
+            let config = Config::from_figment(figment(&pairs)).unwrap();
+            let err = Trust::from_config(&config).err().unwrap().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        let config = Config::from_figment(figment(&[("vault_token", "t"), KEY])).unwrap();
+        assert!(matches!(Trust::from_config(&config), Ok(Trust::Edge(_))));
     }
 
     #[test]

@@ -3,14 +3,21 @@
 //! keys, JWTs, client-certificate headers, scopes and rate limits behave exactly as at the edge:
 //! there is no second implementation.
 
-use actix_web::HttpResponse;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{HttpMessage, HttpResponse};
+use futures_util::StreamExt;
 use vault_mcp_filter::decision::{self, Request, Verdict};
 use vault_mcp_filter::error::Denial;
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::MemoryStore;
 use vault_mcp_filter::{Identity, Policy};
+
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::config::{Config, ConfigError};
 
 /// The edge policy and its rate-limit slots, in this process.
 pub struct Standalone {
@@ -27,8 +34,14 @@ impl Standalone {
         Self { policy, store }
     }
 
-    /// The caller, or the reply that refuses it.
-    pub fn authenticate(&self, request: &ServiceRequest, now_ms: u64) -> Result<Identity, Denial> {
+    /// The caller, or the reply that refuses it. An MCP call named only in its body (no
+    /// `Mcp-Method`/`Mcp-Name` headers) is read here as the edge reads it, so its per-tool
+    /// limits and scopes apply; the body is then handed on unchanged.
+    pub async fn authenticate(
+        &self,
+        request: &mut ServiceRequest,
+        now_ms: u64,
+    ) -> Result<Identity, Denial> {
         let path = request
             .uri()
             .path_and_query()
@@ -59,12 +72,38 @@ impl Standalone {
             now_ms,
             has_body,
         };
-        match decision::on_headers(&self.policy, keys, &self.store, &decision_request).verdict {
+        let verdict = match decision::on_headers(&self.policy, keys, &self.store, &decision_request)
+            .verdict
+        {
+            Verdict::ReadBody(pending) => {
+                let body = self.read_body(request).await?;
+                let verdict = decision::on_body(&self.policy, &self.store, pending, &body, now_ms);
+                let (_, mut payload) = actix_http::h1::Payload::create(true);
+                payload.unread_data(body);
+                request.set_payload(payload.into());
+                verdict
+            }
+            verdict => verdict,
+        };
+        match verdict {
             Verdict::Forward(forward) => Ok(forward.identity),
-            // The MCP body is not read here: every tool checks its own scope in the backend.
-            Verdict::ReadBody(pending) => Ok(pending.forward().identity.clone()),
             Verdict::Respond(reply) => Err(reply),
+            Verdict::ReadBody(_) => unreachable!("on_body decides"),
         }
+    }
+
+    /// The whole body, refused once it grows past the edge's MCP body limit.
+    async fn read_body(&self, request: &mut ServiceRequest) -> Result<Bytes, Denial> {
+        let mut payload = request.take_payload();
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| decision::body_too_large(&self.policy))?;
+            if body.len() + chunk.len() > self.policy.mcp_max_body {
+                return Err(decision::body_too_large(&self.policy));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 }
 
@@ -77,4 +116,106 @@ pub fn reply(denial: Denial) -> HttpResponse {
         response.insert_header((*name, value.as_str()));
     }
     response.body(denial.body)
+}
+
+/// The edge policy for standalone mode: `EDGE_POLICY_FILE`, or one built from the seed's
+/// variables. Either way it goes through the filter's own parser and checks.
+pub fn policy(config: &Config) -> Result<Policy, ConfigError> {
+    let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
+    let env = |name: &str| std::env::var(name).ok();
+    if let Some(file) = &config.edge_policy_file {
+        let bytes = std::fs::read(file).map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
+        return Policy::from_json(&bytes, &env)
+            .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()));
+    }
+    let mut policy = serde_json::json!({
+        "rate_limit": {
+            "requests": config.rate_limit_requests,
+            "per_seconds": config.rate_limit_window_seconds,
+        },
+    });
+    if let Some(keys) = &config.api_keys_json {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct KeyEntry {
+            subject: String,
+            #[serde(default)]
+            scopes: Vec<String>,
+        }
+        let keys: std::collections::BTreeMap<String, KeyEntry> =
+            serde_json::from_str(keys.expose_secret())
+                .map_err(|e| invalid("API_KEYS_JSON", e.to_string()))?;
+        policy["api_keys"] = keys
+            .into_iter()
+            .map(|(key, entry)| {
+                serde_json::json!({
+                    "sha256": hex::encode(vault_mcp_filter::apikey::digest(&key)),
+                    "subject": entry.subject,
+                    "scopes": entry.scopes,
+                })
+            })
+            .collect();
+    }
+    if config.jwt_hs256_secret.is_some() || config.jwt_jwks_json.is_some() {
+        let mut jwt = serde_json::json!({
+            "issuer": config.jwt_issuer,
+            "audience": config.jwt_audience,
+            "validate_issuer": config.jwt_validate_issuer,
+            "validate_audience": config.jwt_validate_audience,
+            "leeway_seconds": config.jwt_leeway_seconds,
+        });
+        if let Some(secret) = &config.jwt_hs256_secret {
+            jwt["hs256_secret"] = serde_json::json!({ "value": secret.expose_secret() });
+        }
+        if let Some(jwks) = &config.jwt_jwks_json {
+            jwt["jwks"] =
+                serde_json::from_str(jwks).map_err(|e| invalid("JWT_JWKS_JSON", e.to_string()))?;
+        }
+        policy["jwt"] = jwt;
+    }
+    if let Some(identities) = &config.mtls_identities_json {
+        let identities: serde_json::Value = serde_json::from_str(identities)
+            .map_err(|e| invalid("MTLS_IDENTITIES_JSON", e.to_string()))?;
+        policy["mtls"] = serde_json::json!({
+            "source": "trusted_headers",
+            "cn_prefix": config.mtls_cn_prefix,
+            "identities": identities,
+        });
+    }
+    Policy::from_json(policy.to_string().as_bytes(), &env)
+        .map_err(|e| invalid("STANDALONE", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::figment;
+
+    #[test]
+    fn standalone_policy_from_the_seeds_variables() {
+        let config = Config::from_figment(figment(&[
+            ("vault_token", "t"),
+            ("standalone", "true"),
+            (
+                "api_keys_json",
+                r#"{"dev-key": {"subject": "agent_api", "scopes": ["read"]}}"#,
+            ),
+            ("jwt_hs256_secret", "0123456789abcdef0123456789abcdef"),
+            ("jwt_issuer", "iss"),
+            ("jwt_audience", "aud"),
+            ("mtls_identities_json", r#"{"agent_cert": ["read"]}"#),
+            ("rate_limit_requests", "5"),
+        ]))
+        .unwrap();
+        let policy = policy(&config).unwrap();
+        assert_eq!(
+            policy.api_keys.lookup("dev-key").unwrap().subject,
+            "agent_api"
+        );
+        assert_eq!(policy.jwt.unwrap().settings.issuer.as_deref(), Some("iss"));
+        assert!(policy.mtls.is_some());
+        assert_eq!(policy.rate_limit.unwrap().default.requests, 5);
+        // The raw key never shows in the summary.
+        assert!(!config.summary().contains("dev-key"));
+    }
 }

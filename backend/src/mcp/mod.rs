@@ -1,9 +1,12 @@
-//! The MCP server: tools over the same Vault layer as the REST routes. The handler knows
-//! nothing about transports; [`http_service`] mounts it for Streamable HTTP.
+//! The MCP face: the operation catalogue as tools, the agent's folder as resources, and
+//! prompts ([`server`]); [`http_service`] mounts it for Streamable HTTP, [`serve_stdio`] on
+//! stdin/stdout.
 
+mod errors;
 pub mod events;
 mod prompts;
 mod resources;
+mod server;
 mod tools;
 
 use std::future::Future;
@@ -17,7 +20,7 @@ use rmcp_actix_web::transport::{
     LocalSessionManager, StreamableHttpService, on_request_extensions,
 };
 
-pub use tools::BridgeMcp;
+pub use server::BridgeMcp;
 
 use crate::identity::Agent;
 use crate::vault::Vault;
@@ -126,10 +129,10 @@ fn request_id(context: &RequestContext<RoleServer>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs `work` with the call's request id in scope for [`crate::vault::exec`].
+/// Runs `work` with the call's request id in scope ([`crate::telemetry::REQUEST_ID`]).
 async fn traced<T>(context: &RequestContext<RoleServer>, work: impl Future<Output = T>) -> T {
     match request_id(context) {
-        Some(id) => crate::vault::exec::REQUEST_ID.scope(id, work).await,
+        Some(id) => crate::telemetry::REQUEST_ID.scope(id, work).await,
         None => work.await,
     }
 }

@@ -5,11 +5,11 @@
 use rmcp::ErrorData as McpError;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::json;
-use vault_mcp_filter::scopes;
 
-use crate::error::ApiError;
-use crate::identity::{Agent, require_scope};
-use crate::vault::{SecretPath, SecretPrefix, Vault, VaultError};
+use super::errors::protocol_error;
+use crate::identity::Agent;
+use crate::ops::{self, kv};
+use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 pub const SCHEME: &str = "kv://";
 
@@ -66,40 +66,28 @@ pub fn parse(uri: &str, agent: &Agent) -> Result<Target, McpError> {
     Ok(Target::Secret(path, version))
 }
 
-/// Reads what `uri` names, as JSON text.
+/// Reads what `uri` names, as JSON text: the operations `kv.list` and `kv.read`, with their
+/// scopes.
 pub async fn read(vault: &Vault, agent: &Agent, uri: &str) -> Result<ResourceContents, McpError> {
+    let failed = |error| protocol_error(error, uri);
     let body = match parse(uri, agent)? {
         Target::Folder(prefix) => {
-            require_scope(agent, scopes::LIST).map_err(to_mcp)?;
-            let listing = vault
-                .kv_list(agent, &prefix)
+            let listing = ops::execute(vault, agent, kv::KvList { prefix })
                 .await
-                .map_err(vault_error(uri))?;
+                .map_err(failed)?;
             json!({ "keys": listing.keys })
         }
         Target::Secret(path, version) => {
-            require_scope(agent, scopes::READ).map_err(to_mcp)?;
-            let secret = vault
-                .kv_read(agent, &path, version)
-                .await
-                .map_err(vault_error(uri))?;
+            let read = kv::KvRead {
+                path,
+                version,
+                wrap_ttl: None,
+            };
+            let secret = ops::execute(vault, agent, read).await.map_err(failed)?;
             json!({ "data": secret.data, "version": secret.version })
         }
     };
     Ok(ResourceContents::text(body.to_string(), uri).with_mime_type("application/json"))
-}
-
-fn to_mcp(error: ApiError) -> McpError {
-    McpError::invalid_request(error.to_string(), Some(json!({ "error": error.code() })))
-}
-
-fn vault_error(uri: &str) -> impl Fn(VaultError) -> McpError + '_ {
-    move |error| match error {
-        VaultError::NotFound => {
-            McpError::resource_not_found("no such resource", Some(json!({ "uri": uri })))
-        }
-        other => to_mcp(ApiError::Vault(other)),
-    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! `/db`: dynamic database credentials, renewed and revoked only by the agent they were issued to.
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 
-use crate::error::ApiError;
+use super::call::{Answer, Body, Caller};
 use crate::error::ErrorBody;
-use crate::identity::Agent;
-use crate::vault::Vault;
+use crate::ops::database::{DbIssueCreds, DbRenew, DbRevoke};
 use crate::vault::database::{DbCredentials, Lease, Revoked};
-use crate::vault::database::{RenewArgs, RevokeArgs};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/db/creds/{role}", web::post().to(issue))
@@ -17,32 +15,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/db/creds/{role}", operation_id = "database_issue", tag = "database", summary = "Issue database credentials for a role", params(("role" = String, Path, description = "Database role, e.g. readonly")), responses((status = 200, description = "OK", body = DbCredentials), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
-pub(crate) async fn issue(
-    vault: web::Data<Vault>,
-    agent: web::ReqData<Agent>,
-    role: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(vault.db_issue(&agent, &role).await?))
+pub(crate) async fn issue(caller: Caller) -> Answer {
+    caller.query::<DbIssueCreds>().await
 }
 
-#[utoipa::path(post, path = "/db/renew", operation_id = "database_renew", tag = "database", summary = "Renew a lease this agent was issued", request_body = RenewArgs, responses((status = 200, description = "OK", body = Lease), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
-pub(crate) async fn renew(
-    vault: web::Data<Vault>,
-    agent: web::ReqData<Agent>,
-    body: web::Json<RenewArgs>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        vault
-            .db_renew(&agent, &body.lease_id, body.increment)
-            .await?,
-    ))
+#[utoipa::path(post, path = "/db/renew", operation_id = "database_renew", tag = "database", summary = "Renew a lease this agent was issued", request_body = DbRenew, responses((status = 200, description = "OK", body = Lease), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn renew(caller: Caller, body: Body) -> Answer {
+    caller.body::<DbRenew>(body).await
 }
 
-#[utoipa::path(post, path = "/db/revoke", operation_id = "database_revoke", tag = "database", summary = "Revoke a lease this agent was issued", request_body = RevokeArgs, responses((status = 200, description = "OK", body = Revoked), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
-pub(crate) async fn revoke(
-    vault: web::Data<Vault>,
-    agent: web::ReqData<Agent>,
-    body: web::Json<RevokeArgs>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(vault.db_revoke(&agent, &body.lease_id).await?))
+#[utoipa::path(post, path = "/db/revoke", operation_id = "database_revoke", tag = "database", summary = "Revoke a lease this agent was issued", request_body = DbRevoke, responses((status = 200, description = "OK", body = Revoked), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn revoke(caller: Caller, body: Body) -> Answer {
+    caller.body::<DbRevoke>(body).await
 }

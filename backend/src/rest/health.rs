@@ -1,14 +1,13 @@
 //! Health: liveness of the process, readiness of Vault, and who the caller is.
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::identity::Agent;
-use crate::vault::{Vault, VaultError};
+use crate::vault::Vault;
 
 /// `{"status": "ok"}` / `{"status": "ready"}`.
 #[derive(Serialize, ToSchema)]
@@ -34,19 +33,9 @@ pub async fn livez() -> HttpResponse {
 pub async fn readyz(vault: web::Data<Vault>) -> HttpResponse {
     match vault.ready().await {
         Ok(()) => HttpResponse::Ok().json(Status { status: "ready" }),
-        Err(error) => {
-            // Whatever went wrong, this instance cannot serve: 503, try again later.
-            let error = match error {
-                VaultError::Unavailable | VaultError::Timeout => ApiError::Vault(error),
-                other => ApiError::NotReady(other.to_string()),
-            };
-            let mut response = actix_web::ResponseError::error_response(&error);
-            *response.status_mut() = actix_web::http::StatusCode::SERVICE_UNAVAILABLE;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            response
-        }
+        // Whatever went wrong (sealed, unreachable, slow, token refused), this instance cannot
+        // serve: 503 `not_ready` with Retry-After, Vault's reason in the message.
+        Err(error) => ApiError::NotReady(error.to_string()).error_response(),
     }
 }
 

@@ -1,5 +1,7 @@
-//! REST routes for plain HTTP agents. Handlers only translate HTTP to [`crate::vault`] calls.
+//! REST routes for plain HTTP agents. Each handler turns its request into an operation of
+//! [`crate::ops`] ([`call::Caller`]) and answers with its output.
 
+mod call;
 mod database;
 mod health;
 mod openapi;

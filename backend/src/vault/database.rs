@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use vaultrs::api::database::requests::GenerateCredentialsRequest;
 
 use super::{Vault, VaultError, exec};
-use crate::identity::Agent;
+use vault_mcp_filter::Identity as Agent;
 
 /// Folder of the KV mount where the backend records who owns which lease.
 const LEASES: &str = "_bridge/leases";
@@ -42,30 +42,6 @@ pub struct Revoked {
     pub revoked: bool,
 }
 
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssueArgs {
-    /// The database role, e.g. `readonly`.
-    pub role: String,
-}
-
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RenewArgs {
-    /// A lease issued to this agent by `db.issue_creds`.
-    pub lease_id: String,
-    /// Requested extension in seconds; Vault caps it at the role's maximum.
-    #[serde(default)]
-    pub increment: Option<u64>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeArgs {
-    /// A lease issued to this agent by `db.issue_creds`.
-    pub lease_id: String,
-}
-
 #[derive(Debug, Endpoint)]
 #[endpoint(path = "sys/leases/renew", method = "PUT")]
 struct RenewLeaseRequest {
@@ -85,14 +61,6 @@ struct Ownership {
     subject: String,
 }
 
-fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 128
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl Vault {
     fn lease_record(lease_id: &str) -> String {
         format!(
@@ -101,12 +69,8 @@ impl Vault {
         )
     }
 
+    /// Issues credentials for `role` (checked by `ops::input::RoleName`).
     pub async fn db_issue(&self, agent: &Agent, role: &str) -> Result<DbCredentials, VaultError> {
-        if !is_name(role) {
-            return Err(VaultError::Rejected(
-                "role must be letters, digits, - and _".into(),
-            ));
-        }
         self.observed("database", "issue", async {
             let request = GenerateCredentialsRequest::builder()
                 .mount(&self.database_mount)
@@ -203,11 +167,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_names_and_records() {
-        assert!(is_name("readonly") && is_name("app-rw_2"));
-        for bad in ["", "../x", "a/b", "a b", "x".repeat(129).as_str()] {
-            assert!(!is_name(bad), "{bad}");
-        }
+    fn lease_records() {
         let record = Vault::lease_record("database/creds/readonly/abc");
         assert!(
             record.starts_with("_bridge/leases/") && record.len() == "_bridge/leases/".len() + 64

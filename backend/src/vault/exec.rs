@@ -1,7 +1,7 @@
 //! Executing vaultrs request types with the caller's request id on every Vault call
 //! (`X-Request-Id`), so Vault's audit log (with that header audited) joins ours. vaultrs's own
-//! helpers cannot add headers, so agent-facing calls go through here; the id comes from a
-//! task-local set by the HTTP middleware (and by MCP tools from their request's headers).
+//! helpers cannot add headers, so agent-facing calls go through here; the id comes from
+//! [`REQUEST_ID`], set by the HTTP middleware (and by MCP tools from their request's headers).
 
 use rustify::endpoint::{Endpoint, MiddleWare};
 use vaultrs::api::{AuthInfo, EndpointMiddleware, EndpointResult};
@@ -9,11 +9,7 @@ use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 
 use super::VaultError;
-
-tokio::task_local! {
-    /// The request id of the HTTP request being served.
-    pub static REQUEST_ID: String;
-}
+use crate::telemetry::REQUEST_ID;
 
 /// vaultrs's middleware (path version, token, namespace, wrap TTL) plus the request id.
 struct Traced<'a>(&'a EndpointMiddleware);

@@ -11,7 +11,7 @@ use vaultrs::api::kv2::requests::{
 };
 
 use super::{SecretPath, SecretPrefix, Vault, VaultError, exec};
-use crate::identity::Agent;
+use vault_mcp_filter::Identity as Agent;
 
 /// A secret's data and the version it was read at.
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
@@ -46,24 +46,6 @@ pub struct Wrapped {
     pub wrap_accessor: String,
     /// Seconds the token stays valid.
     pub wrap_ttl: u64,
-}
-
-/// A response-wrapping lifetime as Vault takes it: `30s`, `5m`, `1h` (1 s to 24 h).
-pub fn check_wrap_ttl(ttl: &str) -> Result<(), String> {
-    let invalid = || "wrap_ttl must be like 30s, 5m or 1h, at most 24h".to_string();
-    let (number, unit) = ttl.split_at(ttl.len().saturating_sub(1));
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number.saturating_mul(60),
-        "h" => number.saturating_mul(3600),
-        _ => return Err(invalid()),
-    };
-    if (1..=86_400).contains(&seconds) {
-        Ok(())
-    } else {
-        Err(invalid())
-    }
 }
 
 /// What a delete, undelete or destroy acted on.
@@ -104,7 +86,7 @@ impl Vault {
     }
 
     /// Reads a secret into a response-wrapping token valid for `ttl` (checked by
-    /// [`check_wrap_ttl`]).
+    /// `ops::input::WrapTtl`).
     pub async fn kv_read_wrapped(
         &self,
         agent: &Agent,
@@ -263,18 +245,4 @@ impl Vault {
         })
         .await
     }
-}
-
-/// Most versions one undelete or destroy may name.
-pub const MAX_VERSIONS: usize = 100;
-
-/// Checks a list of versions given by a caller: 1 to 100 positive numbers.
-pub fn check_versions(versions: &[u64]) -> Result<(), String> {
-    if versions.is_empty() || versions.len() > MAX_VERSIONS {
-        return Err(format!("versions must list 1 to {MAX_VERSIONS} versions"));
-    }
-    if versions.contains(&0) {
-        return Err("versions start at 1".into());
-    }
-    Ok(())
 }

@@ -1,7 +1,11 @@
 //! Secret paths as agents send them: relative, inside the agent's own folder, and checked
-//! before any Vault call so that no input can climb out of it.
+//! before any Vault call so that no input can climb out of it. Both types check themselves
+//! while they are deserialized (their serde and schema impls are in `ops::input`), so an
+//! operation holding one holds a valid one. This file depends on std and thiserror only: the
+//! fuzz target `secret_path` builds it on its own.
 
 use std::fmt;
+
 use thiserror::Error;
 
 /// Longest accepted relative path, in bytes.
@@ -20,6 +24,10 @@ pub enum PathError {
     #[error("path may only contain letters, digits and - _ . @ + = , in '/'-separated segments")]
     BadCharacter,
 }
+
+/// What every path error says first, whichever face reports it: callers (and
+/// the error mapping) tell a path error from other bad input by it.
+pub const INVALID_PATH: &str = "invalid path: ";
 
 /// A validated relative secret path such as `configs/demo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +64,7 @@ impl SecretPath {
 }
 
 /// A folder to list: empty (the agent's root) or a relative path with an optional trailing '/'.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretPrefix(String);
 
 impl SecretPrefix {
@@ -74,6 +82,11 @@ impl SecretPrefix {
         &self.0
     }
 }
+
+/// The message serde reports for a path that does not parse; it starts with [`INVALID_PATH`].
+#[derive(Debug, Error)]
+#[error("{INVALID_PATH}{0}")]
+pub struct InvalidPath(#[from] PathError);
 
 impl fmt::Display for SecretPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,7 +11,7 @@ use vaultrs::api::token::requests::CreateTokenRequest;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 
 use super::{Vault, VaultError};
-use crate::identity::Agent;
+use vault_mcp_filter::Identity as Agent;
 
 pub struct ChildTokens {
     pub policy_prefix: String,

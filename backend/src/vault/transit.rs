@@ -1,6 +1,7 @@
 //! Transit: encryption as a service with the agent's own keys. Each agent has an encryption key
 //! named after it (`{subject}`, AES-256-GCM) and a signing key (`{subject}-signing`, RSA-2048);
-//! it never names a key, so it can never use another agent's.
+//! it never names a key, so it can never use another agent's. What callers send is checked by
+//! the operations in `crate::ops::transit`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,36 +15,7 @@ use vaultrs::api::transit::requests::{
 use vaultrs::api::transit::{HashAlgorithm, OutputFormat, SignatureAlgorithm};
 
 use super::{Vault, VaultError, exec};
-use crate::identity::Agent;
-
-/// Most random bytes one request may ask for.
-pub const MAX_RANDOM_BYTES: u32 = 1024;
-
-/// Data given either as UTF-8 text or as base64 bytes (exactly one).
-#[derive(Debug, Default, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    /// The data as UTF-8 text.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// The data as standard base64, for binary data.
-    #[serde(default)]
-    pub base64: Option<String>,
-}
-
-impl Payload {
-    /// The payload as Vault takes it: standard base64.
-    pub fn to_base64(&self) -> Result<String, String> {
-        match (&self.text, &self.base64) {
-            (Some(text), None) => Ok(STANDARD.encode(text)),
-            (None, Some(b64)) => STANDARD
-                .decode(b64)
-                .map(|_| b64.clone())
-                .map_err(|_| "base64 is not valid standard base64".to_string()),
-            _ => Err("give exactly one of text and base64".into()),
-        }
-    }
-}
+use vault_mcp_filter::Identity as Agent;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, ToSchema)]
 pub enum Hash {
@@ -302,45 +274,9 @@ impl Vault {
     }
 }
 
-/// Checks a requested random size: 1 to [`MAX_RANDOM_BYTES`].
-pub fn check_random_bytes(bytes: u32) -> Result<(), String> {
-    if (1..=MAX_RANDOM_BYTES).contains(&bytes) {
-        Ok(())
-    } else {
-        Err(format!("bytes must be 1 to {MAX_RANDOM_BYTES}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payloads() {
-        let text = Payload {
-            text: Some("hi".into()),
-            base64: None,
-        };
-        assert_eq!(text.to_base64().unwrap(), "aGk=");
-        let b64 = Payload {
-            text: None,
-            base64: Some("aGk=".into()),
-        };
-        assert_eq!(b64.to_base64().unwrap(), "aGk=");
-        for bad in [
-            Payload::default(),
-            Payload {
-                text: Some("a".into()),
-                base64: Some("YQ==".into()),
-            },
-            Payload {
-                text: None,
-                base64: Some("***".into()),
-            },
-        ] {
-            assert!(bad.to_base64().is_err());
-        }
-    }
 
     #[test]
     fn algorithm_names_are_vaults() {
@@ -352,79 +288,5 @@ mod tests {
             SignatureAlgorithm::from(padding),
             SignatureAlgorithm::Pkcs1v15
         ));
-        assert!(check_random_bytes(0).is_err() && check_random_bytes(1025).is_err());
-        assert!(check_random_bytes(32).is_ok());
     }
-}
-
-/// Body of `POST /transit/decrypt` and `/transit/rewrap`, arguments of their tools.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CiphertextArgs {
-    /// A ciphertext made by this agent's key (`vault:v1:…`).
-    pub ciphertext: String,
-}
-
-/// Body of `POST /transit/sign`, arguments of `transit.sign`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignArgs {
-    /// What to sign.
-    pub input: Payload,
-    /// Hash algorithm; Vault's default (sha2-256) when absent.
-    #[serde(default)]
-    pub hash_algorithm: Option<Hash>,
-    /// RSA padding, pss or pkcs1v15; Vault's default (pss) when absent.
-    #[serde(default)]
-    pub signature_algorithm: Option<Padding>,
-}
-
-/// Body of `POST /transit/verify`, arguments of `transit.verify`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyArgs {
-    /// What was signed.
-    pub input: Payload,
-    /// The signature (`vault:v1:…`).
-    pub signature: String,
-    /// The hash algorithm the signature was made with (sha2-256 when absent).
-    #[serde(default)]
-    pub hash_algorithm: Option<Hash>,
-    /// The RSA padding the signature was made with (pss when absent).
-    #[serde(default)]
-    pub signature_algorithm: Option<Padding>,
-}
-
-impl SignArgs {
-    pub fn options(&self) -> SignatureOptions {
-        SignatureOptions {
-            hash_algorithm: self.hash_algorithm,
-            signature_algorithm: self.signature_algorithm,
-        }
-    }
-}
-
-impl VerifyArgs {
-    pub fn options(&self) -> SignatureOptions {
-        SignatureOptions {
-            hash_algorithm: self.hash_algorithm,
-            signature_algorithm: self.signature_algorithm,
-        }
-    }
-}
-
-/// Query of `GET /transit/random`, arguments of `transit.random`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RandomArgs {
-    /// How many bytes (1 to 1024).
-    #[serde(default = "default_random_bytes")]
-    pub bytes: u32,
-    /// base64 (the default) or hex.
-    #[serde(default)]
-    pub format: RandomFormat,
-}
-
-fn default_random_bytes() -> u32 {
-    32
 }

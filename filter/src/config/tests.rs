@@ -1,5 +1,6 @@
 use super::*;
 use crate::apikey::digest;
+use crate::ratelimit::Limit;
 
 fn no_env(_: &str) -> Option<String> {
     None

@@ -1,4 +1,6 @@
 //! Table-driven tests of the whole decision, with a fixed clock and an in-memory slot store.
+//! One file on purpose (just over 500 lines): every case builds on the same few helpers, and
+//! the table reads as one specification of the edge.
 
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;

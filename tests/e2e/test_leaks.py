@@ -1,12 +1,15 @@
-"""Runs last (file order): after every suite, attacks and faults included, no secret of any
+"""Runs last (marked `session_end`, see conftest.py): after every suite, attacks and faults included, no secret of any
 stack this session started appears in any of its log files. The attack suite's planted value
 and every dev API key are searched for too. (OpenBao's own server log is left out: the dev
 server prints its root token and unseal key at start, by design.)"""
 
+import pytest
+
 import attacks
-from conftest import STARTED
+from support import STARTED
 
 
+@pytest.mark.session_end
 def test_no_secret_in_any_log_of_any_stack():
     assert STARTED, "no stack was started in this session"
     searched = 0

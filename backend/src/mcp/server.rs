@@ -1,0 +1,201 @@
+//! The MCP server handler: tools ([`super::tools`]), resources, prompts and the server's info,
+//! for the agent of each request. It knows nothing about transports.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, Implementation, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResultType,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use vault_mcp_filter::scopes;
+
+use super::errors::tool_result;
+use super::events::Events;
+use super::{caller, prompts, resources, tools, traced};
+use crate::error::ApiError;
+use crate::identity::Agent;
+use crate::ops::{self, Operation};
+use crate::vault::Vault;
+
+#[derive(Clone)]
+pub struct BridgeMcp {
+    vault: Arc<Vault>,
+    /// The agent of a stdio server; HTTP servers take it from each request.
+    agent: Option<Agent>,
+    /// List tools as `kv_read` rather than `kv.read`, for clients that refuse dots (both
+    /// spellings are accepted in calls either way).
+    underscore_names: bool,
+    /// Where `tool.completed` events go (`GET /mcp/sse`).
+    events: Option<Events>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl BridgeMcp {
+    pub fn new(vault: Arc<Vault>, underscore_names: bool) -> Self {
+        Self {
+            vault,
+            agent: None,
+            underscore_names,
+            events: None,
+            tool_router: tools::router(),
+        }
+    }
+
+    pub fn with_events(self, events: Events) -> Self {
+        Self {
+            events: Some(events),
+            ..self
+        }
+    }
+
+    pub fn for_agent(vault: Arc<Vault>, agent: Agent, underscore_names: bool) -> Self {
+        Self {
+            agent: Some(agent),
+            ..Self::new(vault, underscore_names)
+        }
+    }
+
+    /// Runs the tool of operation `O` for the calling agent: its scope first, then its
+    /// arguments, then the operation. Failures of the caller's input or of Vault become tool
+    /// results with `isError`, not protocol errors.
+    pub(super) async fn call<O: Operation>(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        let result = match ApiError::parse::<O, _>(serde_json::Value::Object(arguments)) {
+            Ok(operation) => traced(&context, ops::execute(&self.vault, &agent, operation)).await,
+            // The scope is checked before the arguments: a caller without it learns nothing
+            // about what the tool would have accepted.
+            Err(error) => ops::require::<O>(&agent).and(Err(error)),
+        };
+        if let Some(events) = &self.events {
+            events.tool_completed(O::NAME, &agent.subject);
+        }
+        Ok(tool_result(result))
+    }
+}
+
+impl ServerHandler for BridgeMcp {
+    async fn call_tool(
+        &self,
+        mut request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        // `kv_read` is `kv.read`: the underscore spelling is always understood.
+        if let Some(tool) =
+            self.tool_router.list_all().into_iter().find(|tool| {
+                tool.name != request.name && tool.name.replace('.', "_") == request.name
+            })
+        {
+            request.name = tool.name;
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
+    /// Only the tools the caller's scopes allow: an agent is not shown what it cannot do.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| scopes::tool_scope(&tool.name).is_some_and(|s| agent.has_scope(s)))
+            .map(|mut tool| {
+                if self.underscore_names {
+                    tool.name = tool.name.replace('.', "_").into();
+                }
+                tool
+            })
+            .collect();
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            // The list depends on who asks.
+            cache_scope: cache_hints.then_some(CacheScope::Private),
+        })
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        Ok(ListResourcesResult::with_all_items(vec![
+            resources::root_resource(&agent),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            resources::secret_template(),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let agent = caller(self.agent.as_ref(), &context)?;
+        let contents = traced(&context, resources::read(&self.vault, &agent, &request.uri)).await?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        Ok(prompts::get(&request.name, request.arguments.as_ref())?.into())
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "vault-mcp-bridge",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "Vault for agents: each tool acts on the calling agent's own folder in Vault.",
+        )
+    }
+}

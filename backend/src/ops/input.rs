@@ -1,0 +1,309 @@
+//! Input that checks itself while it is deserialized. Each type here is what an operation holds
+//! once serde accepted it; what serde reports when a check fails is the message a caller sees
+//! (REST: 400 `invalid_request`; MCP: a tool result with `isError`).
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+use utoipa::ToSchema;
+
+use crate::vault::path::{InvalidPath, MAX_PATH_LEN, SecretPath, SecretPrefix};
+
+/// Why a value was refused; serde shows its text.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct Invalid(String);
+
+/// Secret paths (`vault::path`) as operations take them: a string, checked on the way in.
+impl<'de> Deserialize<'de> for SecretPath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        SecretPath::parse(&raw).map_err(|e| D::Error::custom(InvalidPath::from(e)))
+    }
+}
+
+impl JsonSchema for SecretPath {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "SecretPath".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "maxLength": MAX_PATH_LEN })
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretPrefix {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        SecretPrefix::parse(&raw).map_err(|e| D::Error::custom(InvalidPath::from(e)))
+    }
+}
+
+/// Written only as a schema's default (`""`, the agent's root folder).
+impl Serialize for SecretPrefix {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl JsonSchema for SecretPrefix {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "SecretPrefix".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // A path plus its trailing '/'.
+        json_schema!({ "type": "string", "maxLength": MAX_PATH_LEN + 1 })
+    }
+}
+
+/// A response-wrapping lifetime as Vault takes it: `30s`, `5m`, `1h` (1 s to 24 h).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema, ToSchema)]
+#[serde(try_from = "String")]
+#[schemars(inline)]
+pub struct WrapTtl(String);
+
+impl WrapTtl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for WrapTtl {
+    type Error = Invalid;
+
+    fn try_from(ttl: String) -> Result<Self, Invalid> {
+        let invalid = || Invalid("wrap_ttl must be like 30s, 5m or 1h, at most 24h".into());
+        let (number, unit) = ttl.split_at(ttl.len().saturating_sub(1));
+        let number: u64 = number.parse().map_err(|_| invalid())?;
+        let seconds = match unit {
+            "s" => number,
+            "m" => number.saturating_mul(60),
+            "h" => number.saturating_mul(3600),
+            _ => return Err(invalid()),
+        };
+        if (1..=86_400).contains(&seconds) {
+            Ok(Self(ttl))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
+/// Most versions one undelete or destroy may name.
+pub const MAX_VERSIONS: usize = 100;
+
+/// Secret versions named by a caller: 1 to [`MAX_VERSIONS`] numbers, each at least 1.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema, ToSchema)]
+#[serde(try_from = "Vec<u64>")]
+#[schemars(inline, extend("minItems" = 1, "maxItems" = MAX_VERSIONS))]
+pub struct Versions(Vec<u64>);
+
+impl Versions {
+    pub fn into_inner(self) -> Vec<u64> {
+        self.0
+    }
+}
+
+impl TryFrom<Vec<u64>> for Versions {
+    type Error = Invalid;
+
+    fn try_from(versions: Vec<u64>) -> Result<Self, Invalid> {
+        if versions.is_empty() || versions.len() > MAX_VERSIONS {
+            return Err(Invalid(format!(
+                "versions must list 1 to {MAX_VERSIONS} versions"
+            )));
+        }
+        if versions.contains(&0) {
+            return Err(Invalid("versions start at 1".into()));
+        }
+        Ok(Self(versions))
+    }
+}
+
+/// Most random bytes one request may ask for.
+pub const MAX_RANDOM_BYTES: u32 = 1024;
+
+/// How many random bytes: 1 to [`MAX_RANDOM_BYTES`], 32 when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, ToSchema)]
+#[serde(try_from = "u32")]
+#[schemars(inline, extend("minimum" = 1, "maximum" = MAX_RANDOM_BYTES))]
+pub struct RandomSize(u32);
+
+impl RandomSize {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for RandomSize {
+    fn default() -> Self {
+        Self(32)
+    }
+}
+
+impl TryFrom<u32> for RandomSize {
+    type Error = Invalid;
+
+    fn try_from(bytes: u32) -> Result<Self, Invalid> {
+        if (1..=MAX_RANDOM_BYTES).contains(&bytes) {
+            Ok(Self(bytes))
+        } else {
+            Err(Invalid(format!("bytes must be 1 to {MAX_RANDOM_BYTES}")))
+        }
+    }
+}
+
+/// Data given either as UTF-8 text or as base64 bytes (exactly one).
+#[derive(Debug, Default, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// The data as UTF-8 text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The data as standard base64, for binary data.
+    #[serde(default)]
+    pub base64: Option<String>,
+}
+
+/// Data as Vault takes it (standard base64), from a [`Payload`] that gave exactly one form.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(try_from = "Payload")]
+#[schemars(
+    rename = "Payload",
+    description = "Data given either as UTF-8 text or as base64 bytes (exactly one)."
+)]
+pub struct Data(String);
+
+impl Data {
+    pub fn base64(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<Payload> for Data {
+    type Error = Invalid;
+
+    fn try_from(payload: Payload) -> Result<Self, Invalid> {
+        match (payload.text, payload.base64) {
+            (Some(text), None) => Ok(Self(STANDARD.encode(text))),
+            (None, Some(b64)) => match STANDARD.decode(&b64) {
+                Ok(_) => Ok(Self(b64)),
+                Err(_) => Err(Invalid("base64 is not valid standard base64".into())),
+            },
+            _ => Err(Invalid("give exactly one of text and base64".into())),
+        }
+    }
+}
+
+/// A role of a secrets engine (database, SSH): letters, digits, `-` and `_`, at most 128.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema, ToSchema)]
+#[serde(try_from = "String")]
+#[schemars(inline, extend("maxLength" = 128, "pattern" = "^[A-Za-z0-9_-]+$"))]
+pub struct RoleName(String);
+
+impl RoleName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoleName {
+    type Error = Invalid;
+
+    fn try_from(role: String) -> Result<Self, Invalid> {
+        let valid = !role.is_empty()
+            && role.len() <= 128
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(role))
+        } else {
+            Err(Invalid("role must be letters, digits, - and _".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn paths_are_checked_while_deserialized() {
+        let path: SecretPath = parse(r#""configs/demo""#).unwrap();
+        assert_eq!(path.as_str(), "configs/demo");
+        let error = parse::<SecretPath>(r#""../x""#).unwrap_err();
+        assert!(
+            error.starts_with(crate::vault::path::INVALID_PATH),
+            "{error}"
+        );
+        let root: SecretPrefix = parse(r#""""#).unwrap();
+        assert_eq!(root, SecretPrefix::default());
+        assert!(parse::<SecretPrefix>(r#""a//""#).is_err());
+    }
+
+    #[test]
+    fn wrap_ttls() {
+        for ok in [r#""30s""#, r#""5m""#, r#""24h""#] {
+            assert!(parse::<WrapTtl>(ok).is_ok(), "{ok}");
+        }
+        for bad in [r#""0s""#, r#""25h""#, r#""1d""#, r#""""#, r#""m""#, "30"] {
+            assert!(parse::<WrapTtl>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions_and_sizes() {
+        assert_eq!(parse::<Versions>("[1,2]").unwrap().into_inner(), [1, 2]);
+        assert!(parse::<Versions>("[]").unwrap_err().contains("1 to 100"));
+        assert!(parse::<Versions>("[0]").unwrap_err().contains("start at 1"));
+        let many = format!("[{}]", vec!["1"; 101].join(","));
+        assert!(parse::<Versions>(&many).is_err());
+        assert_eq!(parse::<RandomSize>("1024").unwrap().get(), 1024);
+        assert!(parse::<RandomSize>("0").is_err() && parse::<RandomSize>("1025").is_err());
+        assert_eq!(RandomSize::default().get(), 32);
+    }
+
+    #[test]
+    fn payloads() {
+        let text: Data = parse(r#"{"text": "hi"}"#).unwrap();
+        assert_eq!(text.base64(), "aGk=");
+        let b64: Data = parse(r#"{"base64": "aGk="}"#).unwrap();
+        assert_eq!(b64.base64(), "aGk=");
+        for bad in [
+            "{}",
+            r#"{"text": "a", "base64": "YQ=="}"#,
+            r#"{"base64": "***"}"#,
+            r#"{"bytes": "YQ=="}"#,
+        ] {
+            assert!(parse::<Data>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_names() {
+        assert!(parse::<RoleName>(r#""readonly""#).is_ok());
+        assert!(parse::<RoleName>(r#""app-rw_2""#).is_ok());
+        for bad in ["", "../x", "a/b", "a b", &"x".repeat(129)] {
+            assert!(parse::<RoleName>(&format!("{bad:?}")).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Client certificates: where the identity is read, and the scopes of each subject.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::identity::is_valid_subject;
+use crate::mtls::{MtlsPolicy, MtlsSource};
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsConfig {
+    pub source: MtlsSource,
+    #[serde(default)]
+    pub cn_prefix: String,
+    /// Subject (CN without prefix) → scopes.
+    pub identities: BTreeMap<String, Vec<String>>,
+}
+
+pub(super) fn policy(config: MtlsConfig) -> Result<MtlsPolicy, ConfigError> {
+    for subject in config.identities.keys() {
+        if !is_valid_subject(subject) {
+            return Err(ConfigError::BadSubject {
+                field: "mtls.identities".into(),
+                subject: subject.clone(),
+            });
+        }
+    }
+    Ok(MtlsPolicy {
+        source: config.source,
+        cn_prefix: config.cn_prefix,
+        identities: config.identities,
+    })
+}

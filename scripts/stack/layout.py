@@ -1,0 +1,57 @@
+"""Where things are, and the names the dev stack gives them: paths of the tree, dev
+identities, the ports each service listens on, the dev agents, and the build."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+BACKEND_BIN = ROOT / "target" / "debug" / "vault-mcp-bridge"
+FILTER_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.wasm"
+ENVOY_CONFIG = ROOT / "envoy" / "envoy.yaml"
+AGENTS_FILE = ROOT / "local-vault" / "agents.json"
+ROOT_TOKEN = "dev-root-token"
+JWT_ISSUER = "vault-mcp-bridge-dev"
+JWT_AUDIENCE = "vault-mcp-bridge"
+HS256_KID = "dev-hs256"
+RS256_KID = "dev-rs256-1"
+
+
+@dataclass
+class Ports:
+    openbao: int
+    backend: int
+    envoy: int
+    envoy_admin: int
+    jwks: int
+    envoy_tls: int
+    envoy_mtls: int
+    postgres: int
+
+    @classmethod
+    def dev(cls) -> "Ports":
+        return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
+                   envoy_tls=10443, envoy_mtls=10444, postgres=15432)
+
+    @classmethod
+    def free(cls) -> "Ports":
+        from .processes import free_ports
+
+        return cls(*free_ports(8))
+
+
+def build() -> None:
+    """Builds the backend (debug) and the filter (.wasm, wasm profile). Cargo skips what is fresh."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "build", "--quiet", "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
+        cwd=ROOT, check=True,
+    )
+
+
+def load_agents() -> list[dict]:
+    return json.loads(AGENTS_FILE.read_text())["agents"]

@@ -1,0 +1,327 @@
+"""The stack as processes: JWKS server, PostgreSQL, OpenBao (provisioned), the backend and
+Envoy with the filter, started on given ports with logs and state under one folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import openbao
+from .credentials import Secrets
+from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
+                    render_edge_config, render_envoy_config)
+from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, RS256_KID, ROOT, ROOT_TOKEN,
+                     VENV_BIN, Ports, load_agents)
+from .processes import free_ports, http_status, stop_process, wait_until
+
+
+@dataclass
+class Stack:
+    """OpenBao + backend + Envoy on `ports`, with logs and state under `run_dir`."""
+
+    run_dir: Path
+    ports: Ports
+    envoy_concurrency: int = 2
+    agents: list[dict] = field(default_factory=load_agents)
+    backend_env: dict = field(default_factory=dict)
+    #: Merged into the filter configuration (e.g. tighter rate limits for a test).
+    filter_overrides: dict = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=Secrets.generate)
+    #: Run the edge configuration (TLS and mTLS listeners) instead of the plaintext one.
+    edge: bool = False
+    #: Start Envoy (False for the backend's standalone mode).
+    with_envoy: bool = True
+    #: Tests only: headers Envoy adds before the filter (see render_envoy_config).
+    envoy_add_request_headers: dict = field(default_factory=dict)
+    #: The backend binary (the benchmarks run a release build).
+    backend_bin: Path = BACKEND_BIN
+    #: Backend processes behind Envoy, round robin. Replica 1 listens on ports.backend.
+    backend_replicas: int = 1
+    #: With several replicas, keep each MCP session on its replica (stateful_session_filter).
+    sticky_sessions: bool = True
+    #: RS256 verified by Envoy's jwt_authn in front of the filter (delegate_to_envoy_jwt_authn).
+    envoy_jwt_authn: bool = False
+    #: OpenBao with Raft storage and a real seal (openbao.py) instead of the dev server.
+    durable_vault: bool = False
+    #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
+    cpus: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: Replica 1 on ports.backend, the others on ports free when the stack was made.
+    backend_ports: list[int] = field(init=False)
+    #: PostgreSQL's folder (outside run_dir, which the postgres user may not reach).
+    pg_dir: Path | None = field(default=None, init=False)
+    #: The durable OpenBao's cluster port and unseal key, kept across its restarts.
+    openbao_cluster_port: int | None = field(default=None, init=False)
+    unseal_key: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.backend_ports = [self.ports.backend, *free_ports(self.backend_replicas - 1)]
+
+    @property
+    def logs(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def envoy_url(self) -> str:
+        if self.edge:
+            return f"https://127.0.0.1:{self.ports.envoy_tls}"
+        return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def mtls_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.envoy_mtls}"
+
+    @property
+    def certs(self) -> Path:
+        return self.run_dir / "certs"
+
+    def tls_options(self) -> dict:
+        return {"cafile": str(self.certs / "ca.crt")} if self.edge else {}
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.backend}"
+
+    @property
+    def openbao_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.openbao}"
+
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None,
+               remove: list[str] = ()) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if name in self.cpus:
+            argv = ["taskset", "-c", self.cpus[name], *argv]
+        log = open(self.logs / f"{name}.log", "ab")
+        # A session of its own: the process outlives `dev-stack up` and is stopped by pid.
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={k: v for k, v in {**os.environ, **(env or {})}.items() if k not in remove},
+            start_new_session=True,
+        )
+        log.close()
+        self.processes[name] = process
+        return process
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "openbao-audit.log"
+
+    @property
+    def jwks_dir(self) -> Path:
+        return self.run_dir / "jwks"
+
+    def publish_jwks(self, keys: list[dict]) -> None:
+        """Replaces the document the JWKS server serves (atomically)."""
+        self.jwks_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.jwks_dir / ".jwks.json.tmp"
+        tmp.write_text(json.dumps({"keys": keys}))
+        tmp.replace(self.jwks_dir / "jwks.json")
+
+    def start_vault(self) -> None:
+        """The JWKS server, PostgreSQL and a provisioned OpenBao: everything before the bridge."""
+        self.start_jwks()
+        self.start_postgres()
+        self.start_openbao()
+
+    def start(self) -> None:
+        try:
+            self.start_vault()
+            self.start_backend()
+            if self.with_envoy:
+                self.start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_jwks(self) -> None:
+        """A plain static file server for the JWKS, as an identity provider would publish it."""
+        if not (self.jwks_dir / "jwks.json").exists():
+            self.publish_jwks([self.secrets.jwk()])
+        process = self._spawn("jwks", [
+            sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+            "--directory", str(self.jwks_dir), str(self.ports.jwks),
+        ])
+        wait_until("JWKS server", lambda: http_status(f"http://127.0.0.1:{self.ports.jwks}/jwks.json") == 200,
+                   process, self.logs / "jwks.log")
+
+    def start_postgres(self) -> None:
+        """A private PostgreSQL cluster for the database engine, as the `postgres` user when run
+        as root (PostgreSQL refuses root). Its folder lives outside `run_dir`, which may not be
+        reachable for that user."""
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL server binaries not found: run scripts/bootstrap")
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.pg_dir:
+            shutil.rmtree(self.pg_dir, ignore_errors=True)  # a restart starts a fresh cluster
+        self.pg_dir = Path(tempfile.mkdtemp(prefix="vault-mcp-bridge-pg-"))
+        os.chmod(self.pg_dir, 0o755)
+        data, password_file = self.pg_dir / "data", self.pg_dir / "password"
+        password_file.write_text(self.secrets.postgres_password)
+        if as_postgres:
+            shutil.chown(self.pg_dir, "postgres")
+            shutil.chown(password_file, "postgres")
+        subprocess.run([*as_postgres, str(bins[-1] / "initdb"), "-D", str(data), "-U", "vault",
+                        f"--pwfile={password_file}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                        "-E", "UTF8"], check=True, capture_output=True)
+        process = self._spawn("postgres", [
+            *as_postgres, str(bins[-1] / "postgres"), "-D", str(data), "-p", str(self.ports.postgres),
+            "-k", str(self.pg_dir), "-c", "listen_addresses=127.0.0.1",
+        ])
+
+        def accepting() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.ports.postgres)) == 0
+
+        wait_until("PostgreSQL", accepting, process, self.logs / "postgres.log")
+
+    def start_openbao(self) -> None:
+        if self.durable_vault:
+            self.start_durable_openbao()
+        else:
+            process = self._spawn(
+                "openbao", [str(ROOT / "local-vault" / "start-openbao"), str(self.ports.openbao)],
+                # Vault's audit log, which records the bridge's X-Request-Id beside its own.
+                {"BAO_DEV_ROOT_TOKEN": ROOT_TOKEN, "BAO_AUDIT_LOG": str(self.audit_log)},
+            )
+            wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+        self.provision()
+
+    def start_durable_openbao(self) -> None:
+        """Starts (or restarts) the file-backed OpenBao and unseals it; initializes it the
+        first time, aliasing its root token to ROOT_TOKEN."""
+        data = self.run_dir / "openbao-data"
+        first = not data.exists()
+        data.mkdir(parents=True, exist_ok=True)
+        config = self.run_dir / "openbao.hcl"
+        if self.openbao_cluster_port is None:
+            self.openbao_cluster_port = free_ports(1)[0]
+        config.write_text(openbao.config(self.ports.openbao, self.openbao_cluster_port, data, self.audit_log))
+        process = self._spawn("openbao", [str(VENV_BIN / "bao"), "server", f"-config={config}"])
+        # 501: not initialized, 503: sealed; both mean it answers.
+        wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") in (200, 501, 503),
+                   process, self.logs / "openbao.log")
+        if first:
+            self.unseal_key, root = openbao.initialize(self.openbao_url)
+            openbao.unseal(self.openbao_url, self.unseal_key)
+            wait_until("OpenBao active", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+            openbao.alias_root_token(self.openbao_url, root, ROOT_TOKEN)
+        else:
+            openbao.unseal(self.openbao_url, self.unseal_key)
+            wait_until("OpenBao active", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
+                       process, self.logs / "openbao.log")
+
+    def provision(self) -> None:
+        agents_file = self.run_dir / "agents.json"
+        agents_file.write_text(json.dumps({"agents": self.agents}))
+        subprocess.run(
+            [str(ROOT / "local-vault" / "provision.py")], check=True, cwd=ROOT,
+            env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
+                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(BACKEND_BIN),
+                 "PG_PORT": str(self.ports.postgres), "PG_USER": "vault",
+                 "PG_PASSWORD": self.secrets.postgres_password},
+        )
+
+    def start_backend(self) -> None:
+        for replica, port in enumerate(self.backend_ports, start=1):
+            name = "backend" if replica == 1 else f"backend-{replica}"
+            env = {
+                "VAULT_ADDR": self.openbao_url,
+                "VAULT_TOKEN": ROOT_TOKEN,
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
+                # requests.log, responses.log and server.log (JSON, metadata only).
+                "LOG_DIR": str(self.logs / name),
+                **self.backend_env,
+            }
+            # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
+            process = self._spawn(name, [str(self.backend_bin), "serve"],
+                                  {k: v for k, v in env.items() if v is not None},
+                                  remove=[k for k, v in env.items() if v is None])
+            wait_until(name, lambda p=port: http_status(f"http://127.0.0.1:{p}/healthz") == 200,
+                       process, self.logs / f"{name}.log")
+
+    def start_envoy(self) -> None:
+        config_path = self.run_dir / "envoy.yaml"
+        config = merged(filter_config(self.agents, self.ports, edge=self.edge), self.filter_overrides)
+        if self.edge:
+            subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
+            rendered = render_edge_config(self.ports, config, self.agents, certs=self.certs)
+        else:
+            rendered = render_envoy_config(self.ports, config,
+                                           add_request_headers=self.envoy_add_request_headers)
+            if self.envoy_jwt_authn:
+                delegate_to_envoy_jwt_authn(rendered, config, self.ports)
+            if self.backend_replicas > 1:
+                balance_backends(rendered, self.backend_ports, sticky=self.sticky_sessions)
+        config_path.write_text(yaml.safe_dump(rendered))
+        # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
+        # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
+        # group, which is what `stop_process` signals.
+        process = self._spawn("envoy", [
+            "bash", "-c", '"$@" & wait $!', "envoy",
+            str(VENV_BIN / "envoy"), "-c", str(config_path),
+            "--concurrency", str(self.envoy_concurrency),
+            # Several Envoys (dev stack, tests) may run on one machine.
+            "--use-dynamic-base-id",
+            "--log-level", "warn", "--component-log-level", "wasm:info",
+        ], {
+            # Read by the filter through vm_config.environment_variables.host_env_keys.
+            "JWT_HS256_SECRET": self.secrets.hs256_secret,
+            "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
+        })
+        # Ready when the filter answers: 401 without credentials (200 when headers are added).
+        expected = 200 if self.envoy_add_request_headers else 401
+        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == expected,
+                   process, self.logs / "envoy.log")
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            # PostgreSQL's SIGTERM waits for clients to leave; SIGINT is its fast shutdown.
+            stop_process(process.pid, process, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+
+    def stop(self) -> None:
+        backends = sorted(name for name in self.processes if name.startswith("backend"))
+        for name in ("envoy", *backends, "openbao", "postgres", "jwks"):
+            self.stop_process(name)
+        if self.pg_dir:
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
+
+    def credentials(self) -> dict:
+        return {
+            "endpoints": {
+                "envoy": self.envoy_url,
+                "mcp": f"{self.envoy_url}/mcp",
+                **({"envoy_mtls": self.mtls_url, "ca_certificate": str(self.certs / "ca.crt"),
+                    "client_certificates": str(self.certs)} if self.edge else {}),
+                "backend": self.backend_url,
+                "openbao": self.openbao_url,
+                "envoy_admin": f"http://127.0.0.1:{self.ports.envoy_admin}",
+            },
+            "openbao_root_token": ROOT_TOKEN,
+            "api_keys": {a["api_key"]: {"subject": a["subject"], "scopes": a["scopes"]} for a in self.agents},
+            "jwt": {
+                "issuer": JWT_ISSUER,
+                "audience": JWT_AUDIENCE,
+                "hs256_secret": self.secrets.hs256_secret,
+                "hs256_kid": HS256_KID,
+                "rs256_kid": RS256_KID,
+                "rs256_private_key_pem": self.secrets.rsa_private_pem.decode(),
+                "jwks_url": f"http://127.0.0.1:{self.ports.jwks}/jwks.json",
+                "example_token_agent_api_hs256": self.secrets.token("agent_api", "read write list delete"),
+            },
+        }

@@ -1,0 +1,74 @@
+"""What the end-to-end tests share: starting a stack (and remembering it for the leak check),
+waiting for a condition, MCP calls with the official SDK, Envoy's counters. Fixtures live in
+conftest.py; everything else a second test file needs lives here."""
+
+import time
+
+import requests
+from mcp import Client, ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+import stack as stacks
+
+# Functional tests send many requests per agent; the rate limit itself is tested on its own.
+UNLIMITED = {"rate_limit": {"requests": 1_000_000, "per_seconds": 60}}
+
+
+#: Every stack this session started, for the leak check that runs last (test_leaks.py).
+STARTED: list[stacks.Stack] = []
+
+
+def start_stack(tmp_path_factory, name: str, **options) -> stacks.Stack:
+    running = stacks.Stack(run_dir=tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), **options)
+    STARTED.append(running)
+    running.start()
+    return running
+
+
+def wait_for(check, seconds: float = 15, interval: float = 0.2):
+    """Polls `check` until it returns something truthy; returns it, or fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds}s")
+        time.sleep(interval)
+
+
+async def call_tool(url: str, api_key: str, name: str, arguments: dict):
+    http = create_mcp_http_client(headers={"X-API-Key": api_key})
+    async with http:
+        async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
+            tools = sorted(t.name for t in (await client.list_tools()).tools)
+            return tools, await client.call_tool(name, arguments)
+
+
+async def write_then_read(url: str, api_key: str, path: str, mode: str) -> tuple[str, dict, dict]:
+    http = create_mcp_http_client(headers={"X-API-Key": api_key})
+    async with http:
+        transport = streamable_http_client(url, http_client=http)
+        if mode == "legacy":
+            async with transport as (read, write, *_):
+                async with ClientSession(read, write) as session:
+                    version = (await session.initialize()).protocol_version
+                    written = await session.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
+                    got = await session.call_tool("kv.read", {"path": path})
+        else:
+            async with Client(transport, mode=mode) as client:
+                version = client.protocol_version
+                written = await client.call_tool("kv.write", {"path": path, "data": {"k": "v"}})
+                got = await client.call_tool("kv.read", {"path": path})
+    assert not written.is_error, written.content
+    assert not got.is_error, got.content
+    return version, written.structured_content, got.structured_content
+
+
+def envoy_stat(stack, name: str) -> int:
+    text = requests.get(f"http://127.0.0.1:{stack.ports.envoy_admin}/stats", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(f"wasmcustom.{name}:"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"no stat {name}")
