@@ -7,6 +7,7 @@ Idempotent. Sets up:
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
   - Transit at `transit/` with two keys per agent: `{subject}` (AES-256-GCM, encryption) and
     `{subject}-signing` (RSA-2048, signatures),
+  - Transit at `transit-agents/` for the keys agents name themselves (`{len}_{subject}_{name}`),
   - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`,
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
@@ -79,6 +80,9 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
         vault.call("POST", f"sys/mounts/{kv_mount}", {"type": "kv", "options": {"version": "2"}})
     if "transit/" not in mounts:
         vault.call("POST", "sys/mounts/transit", {"type": "transit"})
+    # The keys agents name themselves (the `key` field), each under a name only its agent reaches.
+    if "transit-agents/" not in mounts:
+        vault.call("POST", "sys/mounts/transit-agents", {"type": "transit"})
     for agent in agents:
         subject = agent["subject"]
         vault.call("POST", f"transit/keys/{subject}", {"type": "aes256-gcm96"})

@@ -56,9 +56,13 @@ def up(edge: bool) -> int:
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
     PG_DIR.write_text(str(stack.pg_dir))
     credentials = stack.credentials()
+    # Secrets (the RSA private key, the HS256 secret) stay in the file, readable by its owner.
+    CREDENTIALS.touch(mode=0o600)
+    CREDENTIALS.chmod(0o600)
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
-    print(json.dumps(credentials, indent=2))
-    print(f"\ncredentials: {CREDENTIALS.relative_to(ROOT)}, logs: {stack.logs.relative_to(ROOT)}/")
+    print(summary(credentials))
+    print(f"\nall credentials (JWT keys, example tokens): {CREDENTIALS.relative_to(ROOT)}, "
+          f"logs: {stack.logs.relative_to(ROOT)}/")
     tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
     print(f"try: curl {tls}-H 'X-API-Key: dev-key' -X PUT "
           f"-d '{{\"data\":{{\"foo\":\"bar\"}}}}' {stack.envoy_url}/secrets/configs/demo")
@@ -66,6 +70,16 @@ def up(edge: bool) -> int:
         print(f"     curl --cacert {stack.certs}/ca.crt --cert {stack.certs}/client-agent_api.crt "
               f"--key {stack.certs}/client-agent_api.key {stack.mtls_url}/secrets/configs/demo")
     return 0
+
+
+def summary(credentials: dict) -> str:
+    """What a newcomer needs on the terminal: where things listen and the dev API keys."""
+    lines = ["dev stack up:"]
+    lines += [f"  {name:18} {url}" for name, url in credentials["endpoints"].items()]
+    lines.append("dev API keys (X-API-Key):")
+    lines += [f"  {key:18} {entry['subject']} ({' '.join(entry['scopes'])})"
+              for key, entry in credentials["api_keys"].items()]
+    return "\n".join(lines)
 
 
 def down() -> int:

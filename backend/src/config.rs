@@ -22,6 +22,7 @@ const VARIABLES: &[&str] = &[
     "VAULT_TIMEOUT_SECONDS",
     "KV_MOUNT",
     "TRANSIT_MOUNT",
+    "TRANSIT_NAMED_MOUNT",
     "DATABASE_MOUNT",
     "SSH_MOUNT",
     "DEFAULT_PREFIX",
@@ -85,6 +86,10 @@ pub struct Config {
     /// Mount of the Transit engine (keys `{subject}` and `{subject}-signing`).
     #[serde(default = "defaults::transit_mount")]
     pub transit_mount: String,
+    /// Mount of the Transit engine holding the keys agents name themselves (`key` in a
+    /// request), each under a name only its agent can reach (`vault::transit::named_key`).
+    #[serde(default = "defaults::transit_named_mount")]
+    pub transit_named_mount: String,
     /// Mount of the database secrets engine.
     #[serde(default = "defaults::database_mount")]
     pub database_mount: String,
@@ -200,6 +205,9 @@ mod defaults {
     }
     pub fn transit_mount() -> String {
         "transit".into()
+    }
+    pub fn transit_named_mount() -> String {
+        "transit-agents".into()
     }
     pub fn database_mount() -> String {
         "database".into()
@@ -333,6 +341,7 @@ impl Config {
         for (name, value) in [
             ("KV_MOUNT", &self.kv_mount),
             ("TRANSIT_MOUNT", &self.transit_mount),
+            ("TRANSIT_NAMED_MOUNT", &self.transit_named_mount),
             ("DATABASE_MOUNT", &self.database_mount),
             ("SSH_MOUNT", &self.ssh_mount),
             ("DEFAULT_PREFIX", &self.default_prefix),
@@ -390,6 +399,7 @@ impl Config {
             "vault_timeout_seconds": self.vault_timeout_seconds,
             "kv_mount": self.kv_mount,
             "transit_mount": self.transit_mount,
+            "transit_named_mount": self.transit_named_mount,
             "database_mount": self.database_mount,
             "ssh_mount": self.ssh_mount,
             "default_prefix": self.default_prefix,

@@ -14,7 +14,7 @@ use crate::vault::{PathError, VaultError};
 pub enum ApiError {
     #[error("authentication required: {0}")]
     Unauthenticated(&'static str),
-    #[error("the '{0}' scope is required")]
+    #[error("{}", vault_mcp_filter::scopes::requirement(.0))]
     MissingScope(String),
     #[error("no route here")]
     UnknownRoute,

@@ -97,6 +97,7 @@ impl AppState {
                 self.mcp
                     .clone()
                     .scope_with_path("/mcp")
+                    .wrap(from_fn(mcp::session_end_is_done))
                     .wrap(from_fn(identity::require_agent)),
             );
         if self.expose_rest_routes {

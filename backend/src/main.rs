@@ -43,6 +43,9 @@ enum Command {
         /// Transit mount.
         #[arg(long, default_value = "transit")]
         transit_mount: String,
+        /// Transit mount of the keys agents name themselves.
+        #[arg(long, default_value = "transit-agents")]
+        transit_named_mount: String,
         /// Database secrets engine mount.
         #[arg(long, default_value = "database")]
         database_mount: String,
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
             mount,
             prefix,
             transit_mount,
+            transit_named_mount,
             database_mount,
             ssh_mount,
         } => {
@@ -85,6 +89,7 @@ fn main() -> std::process::ExitCode {
                 kv: &mount,
                 prefix: &prefix,
                 transit: &transit_mount,
+                transit_named: &transit_named_mount,
                 database: &database_mount,
                 ssh: &ssh_mount,
             };

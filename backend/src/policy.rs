@@ -1,10 +1,15 @@
-//! The Vault policy an agent needs: its own KV v2 folder and nothing else.
+//! The Vault policy an agent needs: its own KV v2 folder, its own Transit keys, and the
+//! database and SSH roles, nothing else.
+
+use crate::vault::transit::named_key;
 
 /// Where an agent's policy points.
 pub struct Mounts<'a> {
     pub kv: &'a str,
     pub prefix: &'a str,
     pub transit: &'a str,
+    /// The mount of the keys agents name themselves.
+    pub transit_named: &'a str,
     pub database: &'a str,
     pub ssh: &'a str,
 }
@@ -16,10 +21,13 @@ pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
         kv: mount,
         prefix,
         transit,
+        transit_named,
         database,
         ssh,
     } = mounts;
     let folder = format!("{prefix}/{subject}");
+    // Every name of this agent's own keys starts so, and no other agent's does.
+    let keys = named_key(subject, "*");
     format!(
         r#"# Vault MCP Bridge: access for agent "{subject}", limited to its own KV folder and keys.
 path "{mount}/data/{folder}/*" {{
@@ -58,6 +66,24 @@ path "{transit}/verify/{subject}-signing" {{
 path "{transit}/verify/{subject}-signing/*" {{
   capabilities = ["update"]
 }}
+path "{transit_named}/encrypt/{keys}" {{
+  capabilities = ["create", "update"]
+}}
+path "{transit_named}/decrypt/{keys}" {{
+  capabilities = ["update"]
+}}
+path "{transit_named}/rewrap/{keys}" {{
+  capabilities = ["update"]
+}}
+path "{transit_named}/sign/{keys}" {{
+  capabilities = ["update"]
+}}
+path "{transit_named}/verify/{keys}" {{
+  capabilities = ["update"]
+}}
+path "{transit_named}/keys/{keys}" {{
+  capabilities = ["create", "update", "read"]
+}}
 path "{transit}/random" {{
   capabilities = ["update"]
 }}
@@ -89,6 +115,7 @@ mod tests {
                 kv: "secret",
                 prefix: "agents",
                 transit: "transit",
+                transit_named: "transit-agents",
                 database: "database",
                 ssh: "ssh",
             },
@@ -100,8 +127,15 @@ mod tests {
             .collect();
         let (kv, others): (Vec<&str>, Vec<&str>) =
             paths.iter().partition(|p| p.starts_with("secret/"));
-        let (transit, engines): (Vec<&str>, Vec<&str>) =
+        let (transit, others): (Vec<&str>, Vec<&str>) =
             others.iter().partition(|p| p.starts_with("transit/"));
+        let (named, engines): (Vec<&str>, Vec<&str>) = others
+            .iter()
+            .partition(|p| p.starts_with("transit-agents/"));
+        assert_eq!(named.len(), 6);
+        for path in named {
+            assert!(path.ends_with("/7_agent_a_*"), "{path}");
+        }
         assert_eq!(
             engines,
             ["database/creds/*", "ssh/creds/otp", "ssh/sign/agent"]

@@ -20,7 +20,7 @@ pub enum Reason {
     InvalidToken(JwtError),
     #[error("the client certificate names no known agent")]
     UnknownClientCertificate,
-    #[error("the '{0}' scope is required")]
+    #[error("{}", crate::scopes::requirement(.0))]
     InsufficientScope(String),
     #[error("the MCP tool '{0}' is not offered")]
     UnknownTool(String),

@@ -19,10 +19,14 @@ impl Identity {
         }
     }
 
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes
-            .binary_search_by(|s| s.as_str().cmp(scope))
-            .is_ok()
+    /// Whether the agent holds every scope `required` names: one scope, or several separated
+    /// by spaces like an OAuth `scope` string (`"write delete"`: both).
+    pub fn has_scope(&self, required: &str) -> bool {
+        required.split_ascii_whitespace().all(|scope| {
+            self.scopes
+                .binary_search_by(|s| s.as_str().cmp(scope))
+                .is_ok()
+        })
     }
 
     /// Scopes as forwarded upstream: space-separated, like an OAuth `scope` claim.
@@ -46,6 +50,13 @@ pub fn is_valid_subject(subject: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_required_scopes_are_all_needed() {
+        let agent = Identity::new("a", ["write".to_string(), "read".to_string()]);
+        assert!(agent.has_scope("write") && agent.has_scope("read write"));
+        assert!(!agent.has_scope("write delete") && !agent.has_scope("delete"));
+    }
 
     #[test]
     fn scopes_are_sorted_and_deduplicated() {

@@ -1,5 +1,8 @@
 //! What each route and each MCP call needs: the one table the filter enforces and the backend
-//! checks again, so the two can never disagree.
+//! checks again, so the two can never disagree. The seed project's table, exactly, except where
+//! this bridge is deliberately stricter: destroying secret versions and revoking database
+//! leases need `delete` as well as the seed's `write` (a value written as several
+//! space-separated scopes needs all of them).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,22 @@ pub const WRITE: &str = "write";
 pub const LIST: &str = "list";
 pub const DELETE: &str = "delete";
 
+/// Both `write` and `delete`: for what cannot be undone.
+pub const WRITE_AND_DELETE: &str = "write delete";
+
+/// What a refusal says a requirement is: "the 'read' scope is required", or for several
+/// "the scopes 'write' and 'delete' are all required".
+pub fn requirement(required: &str) -> String {
+    let scopes: Vec<String> = required
+        .split_ascii_whitespace()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    match scopes.as_slice() {
+        [one] => format!("the {one} scope is required"),
+        many => format!("the scopes {} are all required", many.join(" and ")),
+    }
+}
+
 /// The scope each MCP tool needs.
 pub const TOOL_SCOPES: &[(&str, &str)] = &[
     ("kv.read", READ),
@@ -18,17 +37,19 @@ pub const TOOL_SCOPES: &[(&str, &str)] = &[
     ("kv.list", LIST),
     ("kv.delete", DELETE),
     ("kv.undelete", WRITE),
-    ("kv.destroy", DELETE),
+    ("kv.destroy", WRITE_AND_DELETE),
     ("transit.encrypt", WRITE),
     ("transit.decrypt", READ),
     ("transit.sign", WRITE),
     ("transit.verify", READ),
     ("transit.rewrap", WRITE),
     ("transit.random", READ),
-    ("db.issue_creds", READ),
-    ("db.renew", READ),
-    ("db.revoke", DELETE),
-    ("ssh.otp", READ),
+    ("transit.create_key", WRITE),
+    // Every credential minted or extended needs `write`: a read-only agent logs in nowhere.
+    ("db.issue_creds", WRITE),
+    ("db.renew", WRITE),
+    ("db.revoke", WRITE_AND_DELETE),
+    ("ssh.otp", WRITE),
     ("ssh.sign", WRITE),
 ];
 
@@ -83,7 +104,11 @@ pub fn default_routes() -> Vec<RouteRule> {
     }
     vec![
         rule("/secrets/", Some(":undelete"), &[("POST", Some(WRITE))]),
-        rule("/secrets/", Some(":destroy"), &[("POST", Some(DELETE))]),
+        rule(
+            "/secrets/",
+            Some(":destroy"),
+            &[("POST", Some(WRITE_AND_DELETE))],
+        ),
         rule(
             "/secrets/",
             None,
@@ -98,10 +123,10 @@ pub fn default_routes() -> Vec<RouteRule> {
         rule("/transit/verify", None, &[("POST", Some(READ))]),
         rule("/transit/random", None, &[("GET", Some(READ))]),
         rule("/transit/", None, &[("POST", Some(WRITE))]),
-        rule("/db/revoke", None, &[("POST", Some(DELETE))]),
-        rule("/db/", None, &[("GET", Some(READ)), ("POST", Some(READ))]),
+        rule("/db/revoke", None, &[("POST", Some(WRITE_AND_DELETE))]),
+        rule("/db/", None, &[("GET", Some(WRITE)), ("POST", Some(WRITE))]),
         rule("/ssh/sign", None, &[("POST", Some(WRITE))]),
-        rule("/ssh/otp", None, &[("POST", Some(READ))]),
+        rule("/ssh/otp", None, &[("POST", Some(WRITE))]),
         rule("/whoami", None, &[("GET", None)]),
         rule("/healthz", None, &[("GET", None)]),
         rule("/livez", None, &[("GET", None)]),
@@ -145,6 +170,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn requirements_read_well() {
+        assert_eq!(requirement("read"), "the 'read' scope is required");
+        assert_eq!(
+            requirement(WRITE_AND_DELETE),
+            "the scopes 'write' and 'delete' are all required"
+        );
+    }
+
+    #[test]
     fn tools_and_underscore_aliases() {
         assert_eq!(tool_scope("kv.read"), Some(READ));
         assert_eq!(tool_scope("kv_read"), Some(READ));
@@ -178,7 +212,7 @@ mod tests {
             (
                 "POST",
                 "/secrets/a:destroy",
-                RouteScope::Needs(Some(DELETE)),
+                RouteScope::Needs(Some(WRITE_AND_DELETE)),
             ),
             ("POST", "/secrets/a", RouteScope::Unknown),
             ("GET", "/secrets", RouteScope::Needs(Some(LIST))),
@@ -187,8 +221,15 @@ mod tests {
             ("POST", "/transit/encrypt", RouteScope::Needs(Some(WRITE))),
             ("POST", "/transit/decrypt", RouteScope::Needs(Some(READ))),
             ("GET", "/transit/random", RouteScope::Needs(Some(READ))),
-            ("POST", "/db/creds/readonly", RouteScope::Needs(Some(READ))),
-            ("POST", "/db/revoke", RouteScope::Needs(Some(DELETE))),
+            ("POST", "/db/creds/readonly", RouteScope::Needs(Some(WRITE))),
+            ("GET", "/db/creds/readonly", RouteScope::Needs(Some(WRITE))),
+            ("POST", "/db/renew", RouteScope::Needs(Some(WRITE))),
+            (
+                "POST",
+                "/db/revoke",
+                RouteScope::Needs(Some(WRITE_AND_DELETE)),
+            ),
+            ("POST", "/ssh/otp", RouteScope::Needs(Some(WRITE))),
             ("GET", "/whoami", RouteScope::Needs(None)),
             ("GET", "/metrics", RouteScope::Unknown),
             ("GET", "/admin", RouteScope::Unknown),

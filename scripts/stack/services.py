@@ -128,7 +128,10 @@ class Stack:
         tmp.replace(self.jwks_dir / "jwks.json")
 
     def start_vault(self) -> None:
-        """The JWKS server, PostgreSQL and a provisioned OpenBao: everything before the bridge."""
+        """The JWKS server, PostgreSQL and a provisioned OpenBao: everything before the bridge.
+        The JWKS published is this stack's key, whatever an earlier stack in the same folder
+        left there (the dev stack reuses .dev/ across `up`s, with new keys each time)."""
+        self.publish_jwks([self.secrets.jwk()])
         self.start_jwks()
         self.start_postgres()
         self.start_openbao()
@@ -144,9 +147,8 @@ class Stack:
             raise
 
     def start_jwks(self) -> None:
-        """A plain static file server for the JWKS, as an identity provider would publish it."""
-        if not (self.jwks_dir / "jwks.json").exists():
-            self.publish_jwks([self.secrets.jwk()])
+        """A plain static file server for the JWKS, as an identity provider would publish it.
+        A restart serves what was last published (a rotation survives it)."""
         process = self._spawn("jwks", [
             sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
             "--directory", str(self.jwks_dir), str(self.ports.jwks),

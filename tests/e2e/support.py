@@ -19,8 +19,9 @@ UNLIMITED = {"rate_limit": {"requests": 1_000_000, "per_seconds": 60}}
 STARTED: list[stacks.Stack] = []
 
 
-def start_stack(tmp_path_factory, name: str, **options) -> stacks.Stack:
-    running = stacks.Stack(run_dir=tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), **options)
+def start_stack(tmp_path_factory, name: str, *, run_dir=None, **options) -> stacks.Stack:
+    """A stack on free ports, in a new folder (or `run_dir`, to start again where one stopped)."""
+    running = stacks.Stack(run_dir=run_dir or tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), **options)
     STARTED.append(running)
     running.start()
     return running

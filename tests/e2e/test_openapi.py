@@ -9,7 +9,7 @@ ROUTES = {
     ("get", "/secrets"), ("get", "/secrets/{path}"), ("put", "/secrets/{path}"), ("delete", "/secrets/{path}"),
     ("post", "/secrets/{path}:undelete"), ("post", "/secrets/{path}:destroy"), ("post", "/transit/encrypt"), ("post", "/transit/decrypt"),
     ("post", "/transit/rewrap"), ("post", "/transit/sign"), ("post", "/transit/verify"),
-    ("get", "/transit/random"), ("post", "/db/creds/{role}"), ("post", "/db/renew"), ("post", "/db/revoke"),
+    ("get", "/transit/random"), ("post", "/transit/keys/{name}"), ("post", "/db/creds/{role}"), ("post", "/db/renew"), ("post", "/db/revoke"),
     ("post", "/ssh/otp"), ("post", "/ssh/sign"), ("get", "/whoami"), ("get", "/livez"), ("get", "/readyz"),
 }
 

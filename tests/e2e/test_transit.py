@@ -19,11 +19,12 @@ def test_encrypt_decrypt_rewrap_round_trip(stack):
     ciphertext = encrypted.json()["ciphertext"]
     assert ciphertext.startswith("vault:v1:") and "launch" not in ciphertext
     decrypted = post(stack, "/transit/decrypt", {"ciphertext": ciphertext}).json()
-    assert decrypted == {"text": "the launch code", "base64": base64.b64encode(b"the launch code").decode()}
+    launch = base64.b64encode(b"the launch code").decode()
+    assert decrypted == {"text": "the launch code", "base64": launch, "plaintext": launch}
     rewrapped = post(stack, "/transit/rewrap", {"ciphertext": ciphertext}).json()["ciphertext"]
     assert post(stack, "/transit/decrypt", {"ciphertext": rewrapped}).json()["text"] == "the launch code"
     binary = post(stack, "/transit/encrypt", {"base64": base64.b64encode(b"\x00\xff").decode()}).json()
-    assert post(stack, "/transit/decrypt", binary).json() == {"base64": "AP8=", "text": None}
+    assert post(stack, "/transit/decrypt", binary).json() == {"base64": "AP8=", "plaintext": "AP8=", "text": None}
 
 
 def test_another_agents_ciphertext_does_not_decrypt(stack):

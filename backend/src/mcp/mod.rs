@@ -83,11 +83,15 @@ pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -
 }
 
 /// For `POST /mcp/rpc` clients of the seed: they send plain JSON, so the Accept header rmcp
-/// requires is supplied, and the seed's `resources/get` is answered as `resources/read`.
+/// requires is supplied; the seed's `resources/get` is answered as `resources/read`, and its
+/// `shutdown` (the end of its lifecycle; there is no session to end) with `{"ok": true}`.
 pub async fn rpc_compat(
     mut request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
     use actix_web::http::header::{ACCEPT, HeaderValue};
 
     request.headers_mut().insert(
@@ -95,8 +99,19 @@ pub async fn rpc_compat(
         HeaderValue::from_static("application/json, text/event-stream"),
     );
     let body = request.extract::<actix_web::web::Bytes>().await?;
-    let body = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(mut message) if message.get("method") == Some(&"resources/get".into()) => {
+    let message = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    let method = message.as_ref().and_then(|m| m.get("method")?.as_str());
+    let body = match (method, message.clone()) {
+        (Some("shutdown"), Some(message)) => {
+            let answer = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": message.get("id").cloned().unwrap_or_default(),
+                "result": { "ok": true },
+            });
+            let response = actix_web::HttpResponse::Ok().json(answer);
+            return Ok(request.into_response(response).map_into_right_body());
+        }
+        (Some("resources/get"), Some(mut message)) => {
             message["method"] = "resources/read".into();
             actix_web::web::Bytes::from(message.to_string())
         }
@@ -105,7 +120,24 @@ pub async fn rpc_compat(
     let (_, mut payload) = actix_http::h1::Payload::create(true);
     payload.unread_data(body);
     request.set_payload(payload.into());
-    next.call(request).await
+    next.call(request).await.map(|r| r.map_into_left_body())
+}
+
+/// Ending a session (`DELETE /mcp`) answers 204 No Content where rmcp says 202 Accepted: the
+/// session is gone when the answer leaves, and clients (the Python SDK among them) expect a
+/// 2xx that says so, not "accepted for later".
+pub async fn session_end_is_done(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::{Method, StatusCode};
+
+    let ending = request.method() == Method::DELETE;
+    let mut response = next.call(request).await?;
+    if ending && response.status() == StatusCode::ACCEPTED {
+        *response.response_mut().status_mut() = StatusCode::NO_CONTENT;
+    }
+    Ok(response)
 }
 
 /// The agent a tool call acts for: the one the HTTP request authenticated, or (stdio) the one

@@ -9,7 +9,7 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{Tool, ToolAnnotations};
 
 use super::server::BridgeMcp;
-use crate::ops::{Effect, Operation, database, kv, ssh, transit};
+use crate::ops::{Effect, Operation, database, kv, scope_of, ssh, transit};
 
 /// Every tool the bridge offers.
 pub fn router() -> ToolRouter<BridgeMcp> {
@@ -34,6 +34,7 @@ fn transit_tools() -> ToolRouter<BridgeMcp> {
         .with_route(route::<transit::TransitSign>())
         .with_route(route::<transit::TransitVerify>())
         .with_route(route::<transit::TransitRandom>())
+        .with_route(route::<transit::TransitCreateKey>())
 }
 
 fn database_tools() -> ToolRouter<BridgeMcp> {
@@ -82,9 +83,22 @@ pub fn tool<O: Operation>() -> Tool {
         Some(traits.idempotent),
         Some(traits.open_world),
     );
-    Tool::new(O::NAME, O::DESCRIPTION, input)
+    Tool::new(O::NAME, describe::<O>(), input)
         .with_raw_output_schema(schema_for_output::<O::Output>())
         .with_annotations(annotations)
+}
+
+/// The operation's description and, from the scope table, what it needs.
+pub fn describe<O: Operation>() -> String {
+    let scopes: Vec<String> = scope_of(O::NAME)
+        .split_ascii_whitespace()
+        .map(|scope| format!("'{scope}'"))
+        .collect();
+    let needs = match scopes.as_slice() {
+        [one] => format!("the {one} scope"),
+        many => format!("the {} scopes", many.join(" and ")),
+    };
+    format!("{} Needs {needs}.", O::DESCRIPTION)
 }
 
 #[cfg(test)]

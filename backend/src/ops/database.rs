@@ -21,7 +21,7 @@ pub struct DbIssueCreds {
 
 impl Operation for DbIssueCreds {
     const NAME: &'static str = "db.issue_creds";
-    const DESCRIPTION: &'static str = "Issue short-lived database credentials for a role (e.g. readonly). Only this agent can renew or revoke them. Needs the 'read' scope.";
+    const DESCRIPTION: &'static str = "Issue short-lived database credentials for a role (e.g. readonly). Only this agent can renew or revoke them.";
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = DbCredentials;
 
@@ -43,8 +43,7 @@ pub struct DbRenew {
 
 impl Operation for DbRenew {
     const NAME: &'static str = "db.renew";
-    const DESCRIPTION: &'static str =
-        "Extend a database lease this agent was issued. Needs the 'read' scope.";
+    const DESCRIPTION: &'static str = "Extend a database lease this agent was issued.";
     const TRAITS: Traits = Traits::adds().idempotent().open_world();
     type Output = Lease;
 
@@ -65,7 +64,8 @@ pub struct DbRevoke {
 
 impl Operation for DbRevoke {
     const NAME: &'static str = "db.revoke";
-    const DESCRIPTION: &'static str = "Revoke a database lease this agent was issued; the database user is dropped. Needs the 'delete' scope.";
+    const DESCRIPTION: &'static str =
+        "Revoke a database lease this agent was issued; the database user is dropped.";
     const TRAITS: Traits = Traits::removes().idempotent().open_world();
     type Output = Revoked;
 

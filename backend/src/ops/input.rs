@@ -17,7 +17,7 @@ use crate::vault::path::{InvalidPath, MAX_PATH_LEN, SecretPath, SecretPrefix};
 /// Why a value was refused; serde shows its text.
 #[derive(Debug, Error)]
 #[error("{0}")]
-pub struct Invalid(String);
+pub struct Invalid(pub String);
 
 /// Secret paths (`vault::path`) as operations take them: a string, checked on the way in.
 impl<'de> Deserialize<'de> for SecretPath {
@@ -179,14 +179,43 @@ pub struct Payload {
     pub base64: Option<String>,
 }
 
-/// Data as Vault takes it (standard base64), from a [`Payload`] that gave exactly one form.
+/// Data as a caller may give it: base64 in a string (the seed's form), or a [`Payload`].
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DataInput {
+    /// Standard base64.
+    Base64(String),
+    Payload(Payload),
+}
+
+/// Data as Vault takes it (standard base64), from either form of [`DataInput`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(try_from = "Payload")]
+#[serde(try_from = "DataInput")]
 #[schemars(
-    rename = "Payload",
-    description = "Data given either as UTF-8 text or as base64 bytes (exactly one)."
+    rename = "Data",
+    description = "Data as a base64 string, or as {\"text\"} or {\"base64\"} (exactly one)."
 )]
 pub struct Data(String);
+
+impl Data {
+    fn from_base64(b64: String) -> Result<Self, Invalid> {
+        match STANDARD.decode(&b64) {
+            Ok(_) => Ok(Self(b64)),
+            Err(_) => Err(Invalid("base64 is not valid standard base64".into())),
+        }
+    }
+}
+
+impl TryFrom<DataInput> for Data {
+    type Error = Invalid;
+
+    fn try_from(input: DataInput) -> Result<Self, Invalid> {
+        match input {
+            DataInput::Base64(b64) => Data::from_base64(b64),
+            DataInput::Payload(payload) => Data::try_from(payload),
+        }
+    }
+}
 
 impl Data {
     pub fn base64(&self) -> &str {
@@ -200,13 +229,47 @@ impl TryFrom<Payload> for Data {
     fn try_from(payload: Payload) -> Result<Self, Invalid> {
         match (payload.text, payload.base64) {
             (Some(text), None) => Ok(Self(STANDARD.encode(text))),
-            (None, Some(b64)) => match STANDARD.decode(&b64) {
-                Ok(_) => Ok(Self(b64)),
-                Err(_) => Err(Invalid("base64 is not valid standard base64".into())),
-            },
+            (None, Some(b64)) => Data::from_base64(b64),
             _ => Err(Invalid("give exactly one of text and base64".into())),
         }
     }
+}
+
+/// The name of one of the agent's own Transit keys (the seed's `key`): letters, digits, `-`
+/// and `_`, at most 64. Whatever it says, it names a key in the caller's own corner
+/// (`vault::transit::named_key`): another agent's name only reaches the caller's key of that name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema, ToSchema)]
+#[serde(try_from = "String")]
+#[schemars(inline, extend("maxLength" = 64, "pattern" = "^[A-Za-z0-9_-]+$"))]
+pub struct KeyName(String);
+
+impl KeyName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyName {
+    type Error = Invalid;
+
+    fn try_from(name: String) -> Result<Self, Invalid> {
+        if is_name(&name, 64) {
+            Ok(Self(name))
+        } else {
+            Err(Invalid(
+                "key must be 1 to 64 letters, digits, - and _".into(),
+            ))
+        }
+    }
+}
+
+/// Letters, digits, `-` and `_`, 1 to `max` of them.
+fn is_name(text: &str, max: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A role of a secrets engine (database, SSH): letters, digits, `-` and `_`, at most 128.
@@ -225,12 +288,7 @@ impl TryFrom<String> for RoleName {
     type Error = Invalid;
 
     fn try_from(role: String) -> Result<Self, Invalid> {
-        let valid = !role.is_empty()
-            && role.len() <= 128
-            && role
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid {
+        if is_name(&role, 128) {
             Ok(Self(role))
         } else {
             Err(Invalid("role must be letters, digits, - and _".into()))
@@ -295,6 +353,22 @@ mod tests {
             r#"{"bytes": "YQ=="}"#,
         ] {
             assert!(parse::<Data>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_as_the_seed_sends_it_or_as_a_payload() {
+        assert_eq!(parse::<Data>(r#""aGk=""#).unwrap().base64(), "aGk=");
+        assert_eq!(parse::<Data>(r#"{"text": "hi"}"#).unwrap().base64(), "aGk=");
+        assert!(parse::<Data>(r#""not base64!""#).is_err());
+        assert!(parse::<Data>("42").is_err());
+    }
+
+    #[test]
+    fn key_names() {
+        assert!(parse::<KeyName>(r#""k""#).is_ok() && parse::<KeyName>(r#""app-key_2""#).is_ok());
+        for bad in ["", "../x", "*", "a.b", "a/b", &"k".repeat(65)] {
+            assert!(parse::<KeyName>(&format!("{bad:?}")).is_err(), "{bad}");
         }
     }
 

@@ -47,7 +47,7 @@ pub struct KvReadResult {
 
 impl Operation for KvRead {
     const NAME: &'static str = "kv.read";
-    const DESCRIPTION: &'static str = "Read a secret (KV v2) from the agent's own folder, latest or a given version; with wrap_ttl, a one-time response-wrapping token instead of the value. Needs the 'read' scope.";
+    const DESCRIPTION: &'static str = "Read a secret (KV v2) from the agent's own folder, latest or a given version; with wrap_ttl, a one-time response-wrapping token instead of the value.";
     const TRAITS: Traits = Traits::reads();
     type Output = KvReadResult;
 
@@ -94,7 +94,7 @@ pub struct KvWrite {
 
 impl Operation for KvWrite {
     const NAME: &'static str = "kv.write";
-    const DESCRIPTION: &'static str = "Write a new version of a secret (KV v2) in the agent's own folder, optionally check-and-set. Needs the 'write' scope.";
+    const DESCRIPTION: &'static str = "Write a new version of a secret (KV v2) in the agent's own folder, optionally check-and-set.";
     const TRAITS: Traits = Traits::adds();
     type Output = Written;
 
@@ -116,7 +116,8 @@ pub struct KvList {
 
 impl Operation for KvList {
     const NAME: &'static str = "kv.list";
-    const DESCRIPTION: &'static str = "List the secret names under a folder of the agent's own (names only, never values). Needs the 'list' scope.";
+    const DESCRIPTION: &'static str =
+        "List the secret names under a folder of the agent's own (names only, never values).";
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = Listing;
 
@@ -135,7 +136,8 @@ pub struct KvDelete {
 
 impl Operation for KvDelete {
     const NAME: &'static str = "kv.delete";
-    const DESCRIPTION: &'static str = "Soft-delete the latest version of a secret (kv.undelete brings it back). Needs the 'delete' scope.";
+    const DESCRIPTION: &'static str =
+        "Soft-delete the latest version of a secret (kv.undelete brings it back).";
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 
@@ -165,8 +167,7 @@ pub struct KvUndelete(pub SecretVersions);
 
 impl Operation for KvUndelete {
     const NAME: &'static str = "kv.undelete";
-    const DESCRIPTION: &'static str =
-        "Restore soft-deleted versions of a secret. Needs the 'write' scope.";
+    const DESCRIPTION: &'static str = "Restore soft-deleted versions of a secret.";
     const TRAITS: Traits = Traits::adds().idempotent();
     type Output = VersionsChanged;
 
@@ -185,7 +186,8 @@ pub struct KvDestroy(pub SecretVersions);
 
 impl Operation for KvDestroy {
     const NAME: &'static str = "kv.destroy";
-    const DESCRIPTION: &'static str = "Permanently destroy versions of a secret; they cannot be restored. Needs the 'delete' scope.";
+    const DESCRIPTION: &'static str =
+        "Permanently destroy versions of a secret; they cannot be restored.";
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 

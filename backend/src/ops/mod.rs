@@ -88,7 +88,7 @@ impl Traits {
 pub trait Operation: DeserializeOwned + JsonSchema + Send + 'static {
     /// The tool name, and the key of the scope table.
     const NAME: &'static str;
-    /// What it does, for people and models; says which scope it needs.
+    /// What it does, for people and models (the scope it needs is added from the table).
     const DESCRIPTION: &'static str;
     const TRAITS: Traits;
     type Output: Serialize + JsonSchema + Send + 'static;
@@ -135,6 +135,7 @@ pub const NAMES: &[&str] = &[
     transit::TransitSign::NAME,
     transit::TransitVerify::NAME,
     transit::TransitRandom::NAME,
+    transit::TransitCreateKey::NAME,
     database::DbIssueCreds::NAME,
     database::DbRenew::NAME,
     database::DbRevoke::NAME,

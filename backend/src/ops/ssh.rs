@@ -26,8 +26,7 @@ pub struct SshOtp {
 
 impl Operation for SshOtp {
     const NAME: &'static str = "ssh.otp";
-    const DESCRIPTION: &'static str =
-        "A one-time SSH password for a host (by IP) of the OTP role. Needs the 'read' scope.";
+    const DESCRIPTION: &'static str = "A one-time SSH password for a host (by IP) of the OTP role.";
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = Otp;
 
@@ -51,7 +50,7 @@ pub struct SshSign {
 
 impl Operation for SshSign {
     const NAME: &'static str = "ssh.sign";
-    const DESCRIPTION: &'static str = "Sign an SSH public key as a user certificate valid only for the principal named after this agent. Needs the 'write' scope.";
+    const DESCRIPTION: &'static str = "Sign an SSH public key as a user certificate valid only for the principal named after this agent.";
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = SignedKey;
 

@@ -28,6 +28,7 @@ use super::{database, health, secrets, ssh, transit};
         transit::sign,
         transit::verify,
         transit::random,
+        transit::create_key,
         database::issue,
         database::renew,
         database::revoke,

@@ -4,12 +4,11 @@ use actix_web::web;
 
 use super::call::{Answer, Body, Caller};
 use crate::error::ErrorBody;
-use crate::ops::input::Payload;
 use crate::ops::transit::{
-    CiphertextOf, TransitDecrypt, TransitEncrypt, TransitRandom, TransitRewrap, TransitSign,
-    TransitVerify,
+    CiphertextOf, EncryptInput, TransitCreateKey, TransitDecrypt, TransitEncrypt, TransitRandom,
+    TransitRewrap, TransitSign, TransitVerify,
 };
-use crate::vault::transit::{Ciphertext, Plaintext, RandomBytes, Signature, Verification};
+use crate::vault::transit::{Ciphertext, KeyInfo, Plaintext, RandomBytes, Signature, Verification};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/transit/encrypt", web::post().to(encrypt))
@@ -17,10 +16,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/transit/rewrap", web::post().to(rewrap))
         .route("/transit/sign", web::post().to(sign))
         .route("/transit/verify", web::post().to(verify))
-        .route("/transit/random", web::get().to(random));
+        .route("/transit/random", web::get().to(random))
+        .route("/transit/keys/{name}", web::post().to(create_key));
 }
 
-#[utoipa::path(post, path = "/transit/encrypt", operation_id = "transit_encrypt", tag = "transit", summary = "Encrypt with the agent's key", request_body = Payload, responses((status = 200, description = "OK", body = Ciphertext), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/transit/encrypt", operation_id = "transit_encrypt", tag = "transit", summary = "Encrypt with the agent's key", request_body = EncryptInput, responses((status = 200, description = "OK", body = Ciphertext), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn encrypt(caller: Caller, body: Body) -> Answer {
     caller.body::<TransitEncrypt>(body).await
 }
@@ -48,4 +48,9 @@ pub(crate) async fn verify(caller: Caller, body: Body) -> Answer {
 #[utoipa::path(get, path = "/transit/random", operation_id = "transit_random", tag = "transit", summary = "Random bytes (1 to 1024)", params(("bytes" = Option<u32>, Query, description = "1 to 1024, default 32"), ("format" = Option<String>, Query, description = "base64 or hex")), responses((status = 200, description = "OK", body = RandomBytes), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn random(caller: Caller) -> Answer {
     caller.query::<TransitRandom>().await
+}
+
+#[utoipa::path(post, path = "/transit/keys/{name}", operation_id = "transit_create_key", tag = "transit", summary = "Create one of the agent's own keys by name", request_body = TransitCreateKey, params(("name" = String, Path, description = "Key name: letters, digits, - and _")), responses((status = 200, description = "OK", body = KeyInfo), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn create_key(caller: Caller, body: Body) -> Answer {
+    caller.body::<TransitCreateKey>(body).await
 }

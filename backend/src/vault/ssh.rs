@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use rustify_derive::Endpoint;
 use schemars::JsonSchema;
+use serde::Deserialize;
 use serde::Serialize;
 use utoipa::ToSchema;
-use vaultrs::api::ssh::requests::{GenerateSSHCredsRequest, SignSSHKeyRequest};
+use vaultrs::api::ssh::requests::SignSSHKeyRequest;
 
 use super::{Vault, VaultError, exec};
 use vault_mcp_filter::Identity as Agent;
@@ -20,7 +22,7 @@ pub const SIGN_ROLE: &str = "agent";
 pub struct Otp {
     /// The one-time password.
     pub key: String,
-    /// The user it is for; absent: the role's default user.
+    /// The user it is for: the one asked for, or the role's default user.
     pub username: Option<String>,
     pub ip: String,
     pub port: u64,
@@ -28,10 +30,39 @@ pub struct Otp {
 
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct SignedKey {
+    /// The signed certificate (the seed's field).
+    pub certificate: String,
+    /// The same, under Vault's name for it.
     pub signed_key: String,
     pub serial_number: String,
     /// The only principal the certificate is valid for.
     pub principal: String,
+}
+
+/// `POST {mount}/creds/{role}` for an OTP role. vaultrs has the request but its answer leaves
+/// out `username`, the user the password was issued for; this one keeps it.
+#[derive(Debug, Endpoint)]
+#[endpoint(
+    path = "{self.mount}/creds/{self.role}",
+    method = "POST",
+    response = "OtpCreds"
+)]
+struct OtpRequest {
+    #[endpoint(skip)]
+    mount: String,
+    #[endpoint(skip)]
+    role: String,
+    ip: String,
+    // rustify leaves out a `None`.
+    username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OtpCreds {
+    key: String,
+    #[serde(default)]
+    username: Option<String>,
+    port: u64,
 }
 
 impl Vault {
@@ -44,16 +75,16 @@ impl Vault {
         let ip = ip.to_string();
         self.observed("ssh", "otp", async {
             let client = self.client_for(agent).await?;
-            let mut request = GenerateSSHCredsRequest::builder();
-            request.mount(&self.ssh_mount).name(OTP_ROLE).ip(&ip);
-            if let Some(username) = username {
-                request.username(username);
-            }
-            let request = request.build().map_err(|_| VaultError::Upstream)?;
+            let request = OtpRequest {
+                mount: self.ssh_mount.clone(),
+                role: OTP_ROLE.to_string(),
+                ip: ip.clone(),
+                username: username.map(str::to_string),
+            };
             let response = exec::data(&client, request).await?;
             Ok(Otp {
                 key: response.key,
-                username: username.map(str::to_string),
+                username: response.username.or(username.map(str::to_string)),
                 ip,
                 port: response.port,
             })
@@ -84,6 +115,7 @@ impl Vault {
                 .map_err(|_| VaultError::Upstream)?;
             let response = exec::data(&client, request).await?;
             Ok(SignedKey {
+                certificate: response.signed_key.clone(),
                 signed_key: response.signed_key,
                 serial_number: response.serial_number,
                 principal: agent.subject.clone(),

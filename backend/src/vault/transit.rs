@@ -1,7 +1,8 @@
 //! Transit: encryption as a service with the agent's own keys. Each agent has an encryption key
-//! named after it (`{subject}`, AES-256-GCM) and a signing key (`{subject}-signing`, RSA-2048);
-//! it never names a key, so it can never use another agent's. What callers send is checked by
-//! the operations in `crate::ops::transit`.
+//! named after it (`{subject}`, AES-256-GCM) and a signing key (`{subject}-signing`, RSA-2048)
+//! in the Transit mount, used when it names no key. Keys it names itself (the seed's `key`)
+//! live in a mount of their own under [`named_key`], a name no other agent can reach. What
+//! callers send is checked by the operations in `crate::ops::transit`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -9,10 +10,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vaultrs::api::transit::requests::{
-    DecryptDataRequest, EncryptDataRequest, GenerateRandomBytesRequest, RandomBytesSource,
-    RewrapDataRequest, SignDataRequest, VerifySignedDataRequest,
+    CreateKeyRequest, DecryptDataRequest, EncryptDataRequest, GenerateRandomBytesRequest,
+    RandomBytesSource, ReadKeyRequest, RewrapDataRequest, SignDataRequest, VerifySignedDataRequest,
 };
-use vaultrs::api::transit::{HashAlgorithm, OutputFormat, SignatureAlgorithm};
+use vaultrs::api::transit::{HashAlgorithm, KeyType, OutputFormat, SignatureAlgorithm};
 
 use super::{Vault, VaultError, exec};
 use vault_mcp_filter::Identity as Agent;
@@ -86,6 +87,9 @@ pub struct Ciphertext {
 
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Plaintext {
+    /// The plaintext as base64 (the seed's field).
+    pub plaintext: String,
+    /// The same, as this bridge has always answered it.
     pub base64: String,
     /// The plaintext as text, when it is valid UTF-8.
     pub text: Option<String>,
@@ -109,21 +113,83 @@ pub struct RandomBytes {
     pub bytes: u32,
 }
 
-fn signing_key(agent: &Agent) -> String {
-    format!("{}-signing", agent.subject)
+/// The Vault name of the key `name` of agent `subject`: `{len(subject)}_{subject}_{name}`. The
+/// length comes first, so the prefix `{len}_{subject}_` is one subject's alone: another
+/// subject's names start with its own length and subject, and no subject's prefix is another's
+/// (the digits before the first `_` fix how long the subject is). A policy glob on that prefix
+/// confines an agent to its own keys, whatever names exist.
+pub fn named_key(subject: &str, name: &str) -> String {
+    format!("{}_{subject}_{name}", subject.len())
+}
+
+/// The types of key an agent may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, ToSchema)]
+pub enum NewKeyType {
+    #[serde(rename = "aes256-gcm96")]
+    Aes256Gcm96,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+}
+
+impl From<NewKeyType> for KeyType {
+    fn from(kind: NewKeyType) -> Self {
+        match kind {
+            NewKeyType::Aes256Gcm96 => KeyType::Aes256Gcm96,
+            NewKeyType::Ed25519 => KeyType::Ed25519,
+            NewKeyType::EcdsaP256 => KeyType::EcdsaP256,
+            NewKeyType::Rsa2048 => KeyType::Rsa2048,
+        }
+    }
+}
+
+/// A key an agent named, as Vault holds it.
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
+pub struct KeyInfo {
+    /// The name the agent uses.
+    pub name: String,
+    /// Vault's type of the key (`aes256-gcm96`, `ed25519`, …).
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub supports_encryption: bool,
+    pub supports_signing: bool,
+}
+
+impl Vault {
+    /// Mount and Vault name of the key for encryption: the agent's own, or one it named.
+    fn encryption_key(&self, agent: &Agent, key: Option<&str>) -> (&str, String) {
+        match key {
+            None => (&self.transit_mount, agent.subject.clone()),
+            Some(name) => (&self.transit_named_mount, named_key(&agent.subject, name)),
+        }
+    }
+
+    /// Mount and Vault name of the key for signatures: the agent's own, or one it named.
+    fn signing_key(&self, agent: &Agent, key: Option<&str>) -> (&str, String) {
+        match key {
+            None => (&self.transit_mount, format!("{}-signing", agent.subject)),
+            Some(name) => (&self.transit_named_mount, named_key(&agent.subject, name)),
+        }
+    }
 }
 
 impl Vault {
     pub async fn transit_encrypt(
         &self,
         agent: &Agent,
+        key: Option<&str>,
         plaintext_b64: &str,
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "encrypt", async {
             let client = self.client_for(agent).await?;
+            let (mount, name) = self.encryption_key(agent, key);
+            // A named key that does not exist yet is created (aes256-gcm96): Vault's upsert.
             let request = EncryptDataRequest::builder()
-                .mount(&self.transit_mount)
-                .name(&agent.subject)
+                .mount(mount)
+                .name(name)
                 .plaintext(plaintext_b64)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -138,13 +204,15 @@ impl Vault {
     pub async fn transit_decrypt(
         &self,
         agent: &Agent,
+        key: Option<&str>,
         ciphertext: &str,
     ) -> Result<Plaintext, VaultError> {
         self.observed("transit", "decrypt", async {
             let client = self.client_for(agent).await?;
+            let (mount, name) = self.encryption_key(agent, key);
             let request = DecryptDataRequest::builder()
-                .mount(&self.transit_mount)
-                .name(&agent.subject)
+                .mount(mount)
+                .name(name)
                 .ciphertext(ciphertext)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -154,7 +222,8 @@ impl Vault {
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok());
             Ok(Plaintext {
-                base64: response.plaintext,
+                base64: response.plaintext.clone(),
+                plaintext: response.plaintext,
                 text,
             })
         })
@@ -165,13 +234,15 @@ impl Vault {
     pub async fn transit_rewrap(
         &self,
         agent: &Agent,
+        key: Option<&str>,
         ciphertext: &str,
     ) -> Result<Ciphertext, VaultError> {
         self.observed("transit", "rewrap", async {
             let client = self.client_for(agent).await?;
+            let (mount, name) = self.encryption_key(agent, key);
             let request = RewrapDataRequest::builder()
-                .mount(&self.transit_mount)
-                .name(&agent.subject)
+                .mount(mount)
+                .name(name)
                 .ciphertext(ciphertext)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -186,11 +257,13 @@ impl Vault {
     pub async fn transit_sign(
         &self,
         agent: &Agent,
+        key: Option<&str>,
         input_b64: &str,
         options: &SignatureOptions,
     ) -> Result<Signature, VaultError> {
         self.observed("transit", "sign", async {
             let client = self.client_for(agent).await?;
+            let (mount, name) = self.signing_key(agent, key);
             let mut request = SignDataRequest::builder();
             if let Some(hash) = options.hash_algorithm {
                 request.hash_algorithm(HashAlgorithm::from(hash));
@@ -199,8 +272,8 @@ impl Vault {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
             let request = request
-                .mount(&self.transit_mount)
-                .name(signing_key(agent))
+                .mount(mount)
+                .name(name.as_str())
                 .input(input_b64)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -215,12 +288,14 @@ impl Vault {
     pub async fn transit_verify(
         &self,
         agent: &Agent,
+        key: Option<&str>,
         input_b64: &str,
         signature: &str,
         options: &SignatureOptions,
     ) -> Result<Verification, VaultError> {
         self.observed("transit", "verify", async {
             let client = self.client_for(agent).await?;
+            let (mount, name) = self.signing_key(agent, key);
             let mut request = VerifySignedDataRequest::builder();
             request.signature(signature);
             if let Some(hash) = options.hash_algorithm {
@@ -230,14 +305,51 @@ impl Vault {
                 request.signature_algorithm(SignatureAlgorithm::from(padding));
             }
             let request = request
-                .mount(&self.transit_mount)
-                .name(signing_key(agent))
+                .mount(mount)
+                .name(name.as_str())
                 .input(input_b64)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
             let response = exec::data(&client, request).await?;
             Ok(Verification {
                 valid: response.valid,
+            })
+        })
+        .await
+    }
+
+    /// Creates the agent's key `name` (or leaves an existing one as it is) and says what it is.
+    pub async fn transit_create_key(
+        &self,
+        agent: &Agent,
+        name: &str,
+        key_type: NewKeyType,
+    ) -> Result<KeyInfo, VaultError> {
+        self.observed("transit", "create_key", async {
+            let client = self.client_for(agent).await?;
+            let vault_name = named_key(&agent.subject, name);
+            let request = CreateKeyRequest::builder()
+                .mount(&self.transit_named_mount)
+                .name(&vault_name)
+                .key_type(KeyType::from(key_type))
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            exec::empty(&client, request).await?;
+            let request = ReadKeyRequest::builder()
+                .mount(&self.transit_named_mount)
+                .name(&vault_name)
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let key = exec::data(&client, request).await?;
+            let key_type = serde_json::to_value(key.key_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            Ok(KeyInfo {
+                name: name.to_string(),
+                key_type,
+                supports_encryption: key.supports_encryption,
+                supports_signing: key.supports_signing,
             })
         })
         .await
@@ -277,6 +389,16 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_keys_of_one_agent_never_start_like_another_agents() {
+        assert_eq!(named_key("agent_api", "k"), "9_agent_api_k");
+        // "a" and "a_1" (and "1_a") cannot share a prefix: the length differs or the subject does.
+        let a = named_key("a", "");
+        for (other, name) in [("a_1", "x"), ("1_a", "x"), ("a_", "x"), ("1", "a_x")] {
+            assert!(!named_key(other, name).starts_with(&a), "{other} {name}");
+        }
+    }
 
     #[test]
     fn algorithm_names_are_vaults() {
