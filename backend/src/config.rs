@@ -23,6 +23,9 @@ const VARIABLES: &[&str] = &[
     "KV_MOUNT",
     "TRANSIT_MOUNT",
     "TRANSIT_NAMED_MOUNT",
+    "DATABASE_ROLES",
+    "SSH_OTP_ROLES",
+    "SSH_SIGN_ROLES",
     "DATABASE_MOUNT",
     "SSH_MOUNT",
     "DEFAULT_PREFIX",
@@ -90,6 +93,15 @@ pub struct Config {
     /// request), each under a name only its agent can reach (`vault::transit::named_key`).
     #[serde(default = "defaults::transit_named_mount")]
     pub transit_named_mount: String,
+    /// Database roles agents may ask credentials of (comma-separated; the first is the default).
+    #[serde(default = "defaults::database_roles")]
+    pub database_roles: String,
+    /// SSH roles of the OTP key type agents may use (the first is the default).
+    #[serde(default = "defaults::ssh_otp_roles")]
+    pub ssh_otp_roles: String,
+    /// SSH roles of the CA key type agents may have keys signed by (the first is the default).
+    #[serde(default = "defaults::ssh_sign_roles")]
+    pub ssh_sign_roles: String,
     /// Mount of the database secrets engine.
     #[serde(default = "defaults::database_mount")]
     pub database_mount: String,
@@ -178,6 +190,14 @@ pub struct Config {
     pub rate_limit_window_seconds: u32,
 }
 
+/// Roles agents may use; the first of each list is the one used when a request names none.
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    pub database: Vec<String>,
+    pub ssh_otp: Vec<String>,
+    pub ssh_sign: Vec<String>,
+}
+
 fn split_list(text: Option<&str>) -> Vec<String> {
     text.unwrap_or("")
         .split(',')
@@ -208,6 +228,15 @@ mod defaults {
     }
     pub fn transit_named_mount() -> String {
         "transit-agents".into()
+    }
+    pub fn database_roles() -> String {
+        "readonly".into()
+    }
+    pub fn ssh_otp_roles() -> String {
+        "otp".into()
+    }
+    pub fn ssh_sign_roles() -> String {
+        "agent".into()
     }
     pub fn database_mount() -> String {
         "database".into()
@@ -338,6 +367,24 @@ impl Config {
                 reason: "must be an http:// or https:// URL".into(),
             });
         }
+        for (name, list) in [
+            ("DATABASE_ROLES", &self.database_roles),
+            ("SSH_OTP_ROLES", &self.ssh_otp_roles),
+            ("SSH_SIGN_ROLES", &self.ssh_sign_roles),
+        ] {
+            let roles = split_list(Some(list));
+            let is_role = |r: &String| {
+                r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if roles.is_empty() || !roles.iter().all(is_role) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "a comma-separated list of role names (letters, digits, - and _)"
+                        .into(),
+                });
+            }
+        }
         for (name, value) in [
             ("KV_MOUNT", &self.kv_mount),
             ("TRANSIT_MOUNT", &self.transit_mount),
@@ -367,6 +414,16 @@ impl Config {
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
     pub fn allowed_origins(&self) -> Vec<String> {
         split_list(self.cors_allow_origins.as_deref())
+    }
+
+    /// The roles agents may use, engine by engine (until each agent's own list lives in the
+    /// agent registry).
+    pub fn roles(&self) -> Roles {
+        Roles {
+            database: split_list(Some(&self.database_roles)),
+            ssh_otp: split_list(Some(&self.ssh_otp_roles)),
+            ssh_sign: split_list(Some(&self.ssh_sign_roles)),
+        }
     }
 
     /// `ALLOWED_HOSTS` as a list, or `None` for the loopback default.
@@ -400,6 +457,9 @@ impl Config {
             "kv_mount": self.kv_mount,
             "transit_mount": self.transit_mount,
             "transit_named_mount": self.transit_named_mount,
+            "database_roles": self.database_roles,
+            "ssh_otp_roles": self.ssh_otp_roles,
+            "ssh_sign_roles": self.ssh_sign_roles,
             "database_mount": self.database_mount,
             "ssh_mount": self.ssh_mount,
             "default_prefix": self.default_prefix,

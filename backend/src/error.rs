@@ -18,6 +18,9 @@ pub enum ApiError {
     MissingScope(String),
     #[error("no route here")]
     UnknownRoute,
+    /// Allowed in general, not to this agent: a role it may not use, a principal not its own.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     #[error("invalid path: {0}")]
     BadPath(#[from] PathError),
     #[error("invalid request: {0}")]
@@ -41,6 +44,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::MissingScope(_) => "insufficient_scope",
             ApiError::UnknownRoute => "unknown_route",
+            ApiError::NotAllowed(_) => "not_allowed",
             ApiError::BadPath(_) => "invalid_path",
             ApiError::BadRequest(_) => "invalid_request",
             // The path types say so first (`vault::path::INVALID_PATH`), wherever they sit.
@@ -78,9 +82,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::MissingScope(_) | ApiError::Vault(VaultError::Forbidden) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::MissingScope(_)
+            | ApiError::NotAllowed(_)
+            | ApiError::Vault(VaultError::Forbidden) => StatusCode::FORBIDDEN,
             ApiError::BadPath(_)
             | ApiError::BadRequest(_)
             | ApiError::Arguments { .. }
@@ -143,6 +147,7 @@ mod tests {
                 "insufficient_scope",
             ),
             (ApiError::UnknownRoute, 404, "unknown_route"),
+            (ApiError::NotAllowed("x".into()), 403, "not_allowed"),
             (PathError::Absolute.into(), 400, "invalid_path"),
             (
                 ApiError::Arguments {

@@ -196,3 +196,32 @@ def test_signing_with_a_key_the_agent_created(stack):
     assert other.status_code != 200 or other.json() == {"valid": False}
     refused = call(stack, "POST", f"/transit/keys/{name}", {"type": "ed25519"}, key="dev-key-ro")
     assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
+
+
+def test_roles_and_principals_are_the_agents_own(stack):
+    """The seed's `role` (SSH) and `{role}` (database): only the roles configured for agents
+    (DATABASE_ROLES, SSH_OTP_ROLES, SSH_SIGN_ROLES); a certificate names only the agent."""
+    assert call(stack, "POST", "/ssh/otp", {"role": "otp", "ip": "127.0.0.1", "username": "agent"}).json()[
+        "username"] == "agent"
+    signed = call(stack, "POST", "/ssh/sign", {"role": "agent", "public_key": public_key(), "cert_type": "user",
+                                               "valid_principals": "agent_api", "ttl": "5m"})
+    assert signed.status_code == 200, signed.text
+    refused = [
+        ("POST", "/ssh/otp", {"role": "agent", "ip": "127.0.0.1"}),
+        ("POST", "/ssh/otp", {"role": "no-such-role", "ip": "127.0.0.1"}),
+        ("POST", "/ssh/sign", {"role": "otp", "public_key": public_key()}),
+        ("POST", "/ssh/sign", {"public_key": public_key(), "valid_principals": "root"}),
+        ("POST", "/ssh/sign", {"public_key": public_key(), "valid_principals": "agent_api,agent_b"}),
+        ("POST", "/ssh/sign", {"public_key": public_key(), "cert_type": "host"}),
+        ("POST", "/db/creds/no-such-role", None),
+    ]
+    for method, path, body in refused:
+        response = call(stack, method, path, body)
+        assert (response.status_code, response.json()["error"]) == (403, "not_allowed"), (path, body, response.text)
+    lease = call(stack, "POST", "/db/creds/readonly").json()["lease_id"]
+    renewed = call(stack, "POST", "/db/renew", {"lease_id": lease, "increment": 60})
+    assert renewed.status_code == 200 and renewed.json()["lease_id"] == lease
+    # Another agent's lease: neither renewed nor revoked.
+    for route in ("/db/renew", "/db/revoke"):
+        assert call(stack, "POST", route, {"lease_id": lease}, key="dev-key-b").status_code == 403, route
+    assert call(stack, "POST", "/db/revoke", {"lease_id": lease}).json() == {"lease_id": lease, "revoked": True}

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::input::RoleName;
+use super::input::{RoleName, allowed_role};
 use super::{Operation, Traits};
 use crate::error::ApiError;
 use crate::identity::Agent;
@@ -26,7 +26,8 @@ impl Operation for DbIssueCreds {
     type Output = DbCredentials;
 
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
-        Ok(vault.db_issue(agent, self.role.as_str()).await?)
+        let role = allowed_role(&vault.roles().database, Some(&self.role))?;
+        Ok(vault.db_issue(agent, role).await?)
     }
 }
 

@@ -284,6 +284,25 @@ impl RoleName {
     }
 }
 
+/// The role to use: the one asked for if `allowed` lists it, else the first allowed (none
+/// asked). A role not on the list is refused (403), known to Vault or not.
+pub fn allowed_role<'a>(
+    allowed: &'a [String],
+    asked: Option<&'a RoleName>,
+) -> Result<&'a str, crate::error::ApiError> {
+    match asked {
+        Some(role) if allowed.iter().any(|r| r == role.as_str()) => Ok(role.as_str()),
+        Some(role) => Err(crate::error::ApiError::NotAllowed(format!(
+            "the role '{}' is not one this agent may use",
+            role.as_str()
+        ))),
+        None => allowed
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| crate::error::ApiError::NotAllowed("no role is configured".into())),
+    }
+}
+
 impl TryFrom<String> for RoleName {
     type Error = Invalid;
 

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::input::{RoleName, allowed_role};
 use super::{Operation, Traits};
 use crate::error::ApiError;
 use crate::identity::Agent;
@@ -16,12 +17,19 @@ use crate::vault::ssh::{Otp, SignedKey};
 #[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshOtp {
+    /// The OTP role (the seed's field); the first allowed one when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<RoleName>,
     /// IP address of the host to log in to (within the role's CIDR list).
     #[schema(value_type = String)]
     pub ip: IpAddr,
     /// User on that host; the role's default when absent.
     #[serde(default)]
     pub username: Option<String>,
+    /// The seed's port: accepted, but the role decides the port; the answer says which.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 impl Operation for SshOtp {
@@ -31,8 +39,9 @@ impl Operation for SshOtp {
     type Output = Otp;
 
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<Otp, ApiError> {
+        let role = allowed_role(&vault.roles().ssh_otp, self.role.as_ref())?;
         Ok(vault
-            .ssh_otp(agent, self.ip, self.username.as_deref())
+            .ssh_otp(agent, role, self.ip, self.username.as_deref())
             .await?)
     }
 }
@@ -41,11 +50,22 @@ impl Operation for SshOtp {
 #[derive(Debug, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshSign {
+    /// The CA role (the seed's field); the first allowed one when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<RoleName>,
     /// The SSH public key to sign (`ssh-ed25519 AAAA…`).
     pub public_key: String,
     /// Certificate lifetime, e.g. `30m`; the role's default when absent.
     #[serde(default)]
     pub ttl: Option<String>,
+    /// `user` (the only kind an agent gets); the seed's field.
+    #[serde(default)]
+    pub cert_type: Option<String>,
+    /// The seed's principals: only the agent's own subject (comma-separated, as Vault takes
+    /// them); the certificate names exactly that one.
+    #[serde(default)]
+    pub valid_principals: Option<String>,
 }
 
 impl Operation for SshSign {
@@ -55,8 +75,24 @@ impl Operation for SshSign {
     type Output = SignedKey;
 
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<SignedKey, ApiError> {
+        if self.cert_type.as_deref().is_some_and(|kind| kind != "user") {
+            return Err(ApiError::NotAllowed(
+                "agents get user certificates only".into(),
+            ));
+        }
+        let principals = self.valid_principals.as_deref().unwrap_or_default();
+        if principals
+            .split(',')
+            .map(str::trim)
+            .any(|p| !p.is_empty() && p != agent.subject)
+        {
+            return Err(ApiError::NotAllowed(
+                "a certificate is valid only for the agent's own principal".into(),
+            ));
+        }
+        let role = allowed_role(&vault.roles().ssh_sign, self.role.as_ref())?;
         Ok(vault
-            .ssh_sign(agent, &self.public_key, self.ttl.as_deref())
+            .ssh_sign(agent, role, &self.public_key, self.ttl.as_deref())
             .await?)
     }
 }

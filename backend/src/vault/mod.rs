@@ -34,6 +34,7 @@ pub struct Vault {
     kv_mount: String,
     transit_mount: String,
     transit_named_mount: String,
+    roles: crate::config::Roles,
     database_mount: String,
     ssh_mount: String,
     prefix: String,
@@ -83,10 +84,16 @@ impl Vault {
             kv_mount: config.kv_mount.clone(),
             transit_mount: config.transit_mount.clone(),
             transit_named_mount: config.transit_named_mount.clone(),
+            roles: config.roles(),
             database_mount: config.database_mount.clone(),
             ssh_mount: config.ssh_mount.clone(),
             prefix: config.default_prefix.clone(),
         })
+    }
+
+    /// The roles agents may use.
+    pub fn roles(&self) -> &crate::config::Roles {
+        &self.roles
     }
 
     /// The service's own client, with its current token.

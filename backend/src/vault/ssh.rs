@@ -13,11 +13,6 @@ use vaultrs::api::ssh::requests::SignSSHKeyRequest;
 use super::{Vault, VaultError, exec};
 use vault_mcp_filter::Identity as Agent;
 
-/// Role of the OTP key type.
-pub const OTP_ROLE: &str = "otp";
-/// Role of the CA key type.
-pub const SIGN_ROLE: &str = "agent";
-
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Otp {
     /// The one-time password.
@@ -69,6 +64,7 @@ impl Vault {
     pub async fn ssh_otp(
         &self,
         agent: &Agent,
+        role: &str,
         ip: IpAddr,
         username: Option<&str>,
     ) -> Result<Otp, VaultError> {
@@ -77,7 +73,7 @@ impl Vault {
             let client = self.client_for(agent).await?;
             let request = OtpRequest {
                 mount: self.ssh_mount.clone(),
-                role: OTP_ROLE.to_string(),
+                role: role.to_string(),
                 ip: ip.clone(),
                 username: username.map(str::to_string),
             };
@@ -95,6 +91,7 @@ impl Vault {
     pub async fn ssh_sign(
         &self,
         agent: &Agent,
+        role: &str,
         public_key: &str,
         ttl: Option<&str>,
     ) -> Result<SignedKey, VaultError> {
@@ -109,7 +106,7 @@ impl Vault {
             }
             let request = request
                 .mount(&self.ssh_mount)
-                .name(SIGN_ROLE)
+                .name(role)
                 .public_key(public_key)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
