@@ -201,7 +201,7 @@ def test_signing_with_a_key_the_agent_created(stack):
 def test_roles_and_principals_are_the_agents_own(stack):
     """The seed's `role` (SSH) and `{role}` (database): only the roles configured for agents
     (DATABASE_ROLES, SSH_OTP_ROLES, SSH_SIGN_ROLES); a certificate names only the agent."""
-    assert call(stack, "POST", "/ssh/otp", {"role": "otp", "ip": "127.0.0.1", "username": "agent"}).json()[
+    assert call(stack, "POST", "/ssh/otp", {"role": "otp", "ip": "127.0.0.1", "username": "agent", "port": 22}).json()[
         "username"] == "agent"
     signed = call(stack, "POST", "/ssh/sign", {"role": "agent", "public_key": public_key(), "cert_type": "user",
                                                "valid_principals": "agent_api", "ttl": "5m"})
