@@ -1,0 +1,75 @@
+//! Configuration loading: defaults, every invalid value named, secrets never printed.
+
+use super::*;
+use figment::providers::Serialized;
+
+/// Like the environment provider: values that read as booleans or numbers are typed.
+pub(crate) fn figment(pairs: &[(&str, &str)]) -> Figment {
+    let mut f = Figment::new();
+    for (k, v) in pairs {
+        f = match (v.parse::<bool>(), v.parse::<u64>()) {
+            (Ok(b), _) => f.merge(Serialized::default(k, b)),
+            (_, Ok(n)) => f.merge(Serialized::default(k, n)),
+            _ => f.merge(Serialized::default(k, v)),
+        };
+    }
+    f
+}
+
+pub(crate) const KEY: (&str, &str) = ("agent_assertion_key", "0123456789abcdef0123456789abcdef");
+
+#[test]
+fn defaults_apply() {
+    let config = Config::from_figment(figment(&[("vault_token", "t"), KEY])).unwrap();
+    assert_eq!(config.kv_mount, "secret");
+    assert_eq!(config.default_prefix, "agents");
+    assert_eq!(config.port, 8089);
+}
+
+#[test]
+fn invalid_values_are_named() {
+    let cases = [
+        (vec![KEY], "VAULT_TOKEN"),
+        (
+            vec![KEY, ("vault_token", "t"), ("vault_role_id", "r")],
+            "VAULT_TOKEN",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("vault_addr", "nope")],
+            "VAULT_ADDR",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("kv_mount", "a/../b")],
+            "KV_MOUNT",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("transit_mount", "")],
+            "TRANSIT_MOUNT",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("default_prefix", "/x")],
+            "DEFAULT_PREFIX",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("database_roles", "read only")],
+            "DATABASE_ROLES",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("ssh_otp_roles", ",")],
+            "SSH_OTP_ROLES",
+        ),
+    ];
+    for (pairs, name) in cases {
+        let err = Config::from_figment(figment(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}
+
+#[test]
+fn token_is_not_in_debug_output() {
+    let config = Config::from_figment(figment(&[("vault_token", "s.supersecret"), KEY])).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("supersecret") && !debug.contains(KEY.1));
+}
