@@ -39,7 +39,7 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def up(edge: bool) -> int:
+def up(edge: bool, debug: bool) -> int:
     if running():
         print("dev stack already running:", file=sys.stderr)
         return status()
@@ -50,8 +50,9 @@ def up(edge: bool) -> int:
     if busy:
         print(f"ports already in use: {busy}; stop what holds them first", file=sys.stderr)
         return 1
-    build()
-    stack = Stack(run_dir=DEV, ports=ports, edge=edge)
+    # Release by default: what production runs (the first build takes a few minutes).
+    backend = build(release=not debug)
+    stack = Stack(run_dir=DEV, ports=ports, edge=edge, backend_bin=backend)
     stack.start()
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
     PG_DIR.write_text(str(stack.pg_dir))
@@ -113,9 +114,11 @@ def main() -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--edge", action="store_true",
                         help="with up: TLS on 10443 and mTLS on 10444 (envoy/envoy.edge.yaml) instead of 10000")
+    parser.add_argument("--debug", action="store_true",
+                        help="with up: a debug backend (quick to rebuild while editing) instead of release")
     args = parser.parse_args()
     if args.command == "up":
-        return up(args.edge)
+        return up(args.edge, args.debug)
     return {"down": down, "status": status}[args.command]()
 
 

@@ -35,6 +35,9 @@ const VARIABLES: &[&str] = &[
     "AGENT_ASSERTION_KEY",
     "AGENT_ASSERTION_MAX_AGE",
     "LOG_DIR",
+    "LOG_MAX_MB",
+    "LOG_KEEP",
+    "LOG_REQUESTS",
     "EXPOSE_REST_ROUTES",
     "CORS_ALLOW_ORIGINS",
     "MCP_TOOL_NAMES",
@@ -129,6 +132,16 @@ pub struct Config {
     /// (metadata only); otherwise everything goes to stderr.
     #[serde(default)]
     pub log_dir: Option<PathBuf>,
+    /// Size at which each log file under `LOG_DIR` is rotated, in MB (fractions allowed).
+    #[serde(default = "defaults::log_max_mb")]
+    pub log_max_mb: f64,
+    /// Rotated files kept per log; older ones are deleted. Each log takes at most
+    /// `(LOG_KEEP + 1) × LOG_MAX_MB` (plus one line).
+    #[serde(default = "defaults::log_keep")]
+    pub log_keep: usize,
+    /// Write `requests.log` and `responses.log` (one line per request each).
+    #[serde(default = "defaults::yes")]
+    pub log_requests: bool,
     /// `false` leaves only health, metrics and MCP.
     #[serde(default = "defaults::yes")]
     pub expose_rest_routes: bool,
@@ -253,6 +266,12 @@ mod defaults {
     pub fn port() -> u16 {
         8089
     }
+    pub fn log_max_mb() -> f64 {
+        100.0
+    }
+    pub fn log_keep() -> usize {
+        5
+    }
     pub fn log_level() -> String {
         "info".into()
     }
@@ -367,6 +386,13 @@ impl Config {
                 reason: "must be an http:// or https:// URL".into(),
             });
         }
+        // At least a kilobyte: a smaller cap would rotate on every line.
+        if !(self.log_max_mb >= 0.001 && self.log_max_mb.is_finite()) {
+            return Err(ConfigError::Invalid {
+                name: "LOG_MAX_MB",
+                reason: "must be a number of megabytes, at least 0.001".into(),
+            });
+        }
         for (name, list) in [
             ("DATABASE_ROLES", &self.database_roles),
             ("SSH_OTP_ROLES", &self.ssh_otp_roles),
@@ -414,6 +440,16 @@ impl Config {
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
     pub fn allowed_origins(&self) -> Vec<String> {
         split_list(self.cors_allow_origins.as_deref())
+    }
+
+    /// The log files' settings, when `LOG_DIR` is set.
+    pub fn log_files(&self) -> Option<crate::telemetry::LogFiles> {
+        self.log_dir.as_ref().map(|dir| crate::telemetry::LogFiles {
+            dir: dir.clone(),
+            max_bytes: (self.log_max_mb * 1024.0 * 1024.0) as usize,
+            keep: self.log_keep,
+            requests: self.log_requests,
+        })
     }
 
     /// The roles agents may use, engine by engine (until each agent's own list lives in the
@@ -467,6 +503,9 @@ impl Config {
             "port": self.port,
             "log_level": self.log_level,
             "log_dir": self.log_dir,
+            "log_max_mb": self.log_max_mb,
+            "log_keep": self.log_keep,
+            "log_requests": self.log_requests,
             "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
             "standalone": self.standalone,
             "agent_assertion_max_age": self.agent_assertion_max_age,

@@ -119,7 +119,7 @@ fn stdio() -> std::process::ExitCode {
         }
     };
     // stdout carries the protocol: logs go to stderr (or LOG_DIR).
-    let _telemetry = telemetry::init(&config.log_level, config.log_dir.as_deref());
+    let _telemetry = telemetry::init(&config.log_level, config.log_files().as_ref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -152,7 +152,7 @@ fn serve() -> std::process::ExitCode {
         eprintln!("error: LOG_DIR {}: {error}", dir.display());
         return std::process::ExitCode::from(2);
     }
-    let _telemetry = telemetry::init(&config.log_level, config.log_dir.as_deref());
+    let _telemetry = telemetry::init(&config.log_level, config.log_files().as_ref());
     match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -209,10 +209,37 @@ fn otlp_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider>
     )
 }
 
-/// JSON logs. With `log_dir`: `requests.log` and `responses.log` (one line per request, metadata
-/// only) and `server.log` (everything else); without: all to stderr. Keep the guards alive for
-/// as long as logs should be written.
-pub fn init(level: &str, log_dir: Option<&std::path::Path>) -> Telemetry {
+/// Where and how much the backend logs to files.
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    pub dir: std::path::PathBuf,
+    /// Each file is rotated once it passes this many bytes.
+    pub max_bytes: usize,
+    /// Rotated files kept per log (`requests.log.1` … `.{keep}`); older ones are deleted.
+    pub keep: usize,
+    /// Write the per-request logs (`requests.log`, `responses.log`).
+    pub requests: bool,
+}
+
+impl LogFiles {
+    /// A writer to `name` in the folder, rotated by size: so a busy bridge never fills its
+    /// disk. Lines stay whole (rotation happens after the write that passed the limit), so a
+    /// log takes at most `(keep + 1) × (max_bytes + one line)`.
+    pub fn writer(&self, name: &str) -> file_rotate::FileRotate<file_rotate::suffix::AppendCount> {
+        file_rotate::FileRotate::new(
+            self.dir.join(name),
+            file_rotate::suffix::AppendCount::new(self.keep),
+            file_rotate::ContentLimit::BytesSurpassed(self.max_bytes),
+            file_rotate::compression::Compression::None,
+            None,
+        )
+    }
+}
+
+/// JSON logs. With `files`: `requests.log` and `responses.log` (one line per request, metadata
+/// only; unless switched off) and `server.log` (everything else), each rotated by size; without:
+/// all to stderr. Keep the guards alive for as long as logs should be written.
+pub fn init(level: &str, files: Option<&LogFiles>) -> Telemetry {
     use opentelemetry::trace::TracerProvider;
     use tracing_subscriber::filter::{EnvFilter, filter_fn};
     use tracing_subscriber::prelude::*;
@@ -230,7 +257,7 @@ pub fn init(level: &str, log_dir: Option<&std::path::Path>) -> Telemetry {
         EnvFilter::try_new(format!("{level},rustify=off,vaultrs=off"))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
-    let Some(dir) = log_dir else {
+    let Some(files) = files else {
         tracing_subscriber::registry()
             .with(otel)
             .with(
@@ -247,20 +274,23 @@ pub fn init(level: &str, log_dir: Option<&std::path::Path>) -> Telemetry {
     };
     let mut guards = Vec::new();
     let mut file = |name: &str| {
-        let (writer, guard) =
-            tracing_appender::non_blocking(tracing_appender::rolling::never(dir, name));
+        let (writer, guard) = tracing_appender::non_blocking(files.writer(name));
         guards.push(guard);
         writer
     };
     let only = |target: &'static str| filter_fn(move |meta| meta.target() == target);
-    let requests = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(file("requests.log"))
-        .with_filter(only("requests"));
-    let responses = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(file("responses.log"))
-        .with_filter(only("responses"));
+    let requests = files.requests.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(file("requests.log"))
+            .with_filter(only("requests"))
+    });
+    let responses = files.requests.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(file("responses.log"))
+            .with_filter(only("responses"))
+    });
     let server = tracing_subscriber::fmt::layer()
         .json()
         .with_writer(file("server.log"))
@@ -277,5 +307,51 @@ pub fn init(level: &str, log_dir: Option<&std::path::Path>) -> Telemetry {
     Telemetry {
         _guards: guards,
         tracer_provider,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn log_files_stay_within_their_cap() {
+        let dir = std::env::temp_dir().join(format!("vmb-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = LogFiles {
+            dir: dir.clone(),
+            max_bytes: 10_000,
+            keep: 2,
+            requests: true,
+        };
+        let mut log = files.writer("requests.log");
+        let line = format!("{{\"request_id\":\"{}\"}}\n", "x".repeat(100));
+        for _ in 0..5_000 {
+            log.write_all(line.as_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+        let sizes: Vec<(String, u64)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().into_string().unwrap(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        let total: u64 = sizes.iter().map(|(_, size)| size).sum();
+        // 5,000 lines (over 500 KB) written; what stays is the file and two rotated ones.
+        assert_eq!(sizes.len(), 3, "{sizes:?}");
+        assert!(total <= 3 * (10_000 + line.len() as u64), "{sizes:?}");
+        let newest = std::fs::read_to_string(dir.join("requests.log")).unwrap();
+        assert!(
+            newest.lines().all(|l| l.len() == line.len() - 1),
+            "lines stay whole"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

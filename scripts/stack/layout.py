@@ -11,6 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 BACKEND_BIN = ROOT / "target" / "debug" / "vault-mcp-bridge"
+#: What the dev stack runs by default: what production runs, and what a newcomer measures.
+RELEASE_BACKEND_BIN = ROOT / "target" / "release" / "vault-mcp-bridge"
 FILTER_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.wasm"
 ENVOY_CONFIG = ROOT / "envoy" / "envoy.yaml"
 AGENTS_FILE = ROOT / "local-vault" / "agents.json"
@@ -44,13 +46,16 @@ class Ports:
         return cls(*free_ports(8))
 
 
-def build() -> None:
-    """Builds the backend (debug) and the filter (.wasm, wasm profile). Cargo skips what is fresh."""
-    subprocess.run(["cargo", "build", "--quiet", "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
+def build(release: bool = False) -> Path:
+    """Builds the backend (debug, or release) and the filter (.wasm, wasm profile); returns the
+    backend binary. Cargo skips what is fresh."""
+    profile = ["--release"] if release else []
+    subprocess.run(["cargo", "build", "--quiet", *profile, "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
     subprocess.run(
         ["cargo", "build", "--quiet", "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
         cwd=ROOT, check=True,
     )
+    return RELEASE_BACKEND_BIN if release else BACKEND_BIN
 
 
 def load_agents() -> list[dict]:

@@ -231,7 +231,7 @@ class Stack:
         subprocess.run(
             [str(ROOT / "local-vault" / "provision.py")], check=True, cwd=ROOT,
             env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
-                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(BACKEND_BIN),
+                 "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(self.backend_bin),
                  "PG_PORT": str(self.ports.postgres), "PG_USER": "vault",
                  "PG_PASSWORD": self.secrets.postgres_password},
         )

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+import stack as stacks
 from support import UNLIMITED, start_stack, wait_for
 
 
@@ -144,3 +145,35 @@ def test_request_ids_reach_vaults_audit_log(stack):
     wait_for(lambda: paths_for(rest_id) and paths_for(mcp_id), seconds=10)
     assert paths_for(rest_id) == {"secret/data/agents/agent_api/audit/none"}
     assert paths_for(mcp_id) == {"transit/random"}
+
+
+def test_log_files_are_rotated_and_bounded(built, tmp_path_factory):
+    """LOG_MAX_MB and LOG_KEEP bound what the backend writes, however busy it is; LOG_REQUESTS
+    switches the per-request logs off. (A backend alone: /healthz needs no Vault.)"""
+    def backend(name, **env):
+        running = stacks.Stack(run_dir=tmp_path_factory.mktemp(name), ports=stacks.Ports.free(), with_envoy=False,
+                               backend_env={"STANDALONE": "true", "VAULT_ADDR": "http://127.0.0.1:1",
+                                            "API_KEYS_JSON": json.dumps({"k": {"subject": "a", "scopes": []}}),
+                                            **env})
+        running.start_backend()
+        return running
+
+    bounded = backend("bounded_logs", LOG_MAX_MB="0.01", LOG_KEEP="1")
+    try:
+        with requests.Session() as session:
+            for _ in range(600):  # about 100 KB per log, ten times the cap
+                assert session.get(f"{bounded.backend_url}/healthz", timeout=10).status_code == 200
+    finally:
+        bounded.stop()
+    logs = bounded.logs / "backend"
+    for name in ("requests.log", "responses.log"):
+        files = sorted(p.name for p in logs.iterdir() if p.name.startswith(name))
+        assert files == [name, f"{name}.1"], files  # rotated, and only LOG_KEEP kept
+        total = sum((logs / f).stat().st_size for f in files)
+        assert total <= 2 * (10_486 + 1_000), (name, total)
+    quiet = backend("no_request_logs", LOG_REQUESTS="false")
+    try:
+        assert requests.get(f"{quiet.backend_url}/healthz", timeout=10).status_code == 200
+    finally:
+        quiet.stop()
+    assert not any(p.name.startswith(("requests", "responses")) for p in (quiet.logs / "backend").iterdir())
