@@ -1,6 +1,8 @@
 //! Service configuration, with the seed's variable names. Precedence: environment variables,
 //! then a file (`APP_CONFIG_FILE`, or `config.toml` / `config.json` / `config.yaml` in the
 //! working directory), then defaults. Keys in files are the variable names in lower case.
+//! Just over 500 lines on purpose: one struct lists every variable with its doc, default and
+//! check, which operators read as one table; its tests are in `config/tests.rs`.
 
 use std::path::{Path, PathBuf};
 
