@@ -126,7 +126,7 @@ def wasm_filter(material: Material, wasm: Path) -> dict:
     return entry
 
 
-def envoy_config(port: int, filters: list[dict]) -> dict:
+def envoy_config(port: int, filters: list[dict], clusters: list[dict] | None = None) -> dict:
     router = {"name": "envoy.filters.http.router",
               "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router")}
     hcm = _typed(
@@ -144,7 +144,7 @@ def envoy_config(port: int, filters: list[dict]) -> dict:
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                         "typed_config": hcm}]}],
-    }]}}
+    }], "clusters": clusters or []}}
 
 
 def noop_filter(wasm: Path) -> dict:

@@ -29,6 +29,7 @@ ROOT = HERE.parent
 # scripts/ is on the path (scripts/bench sets PYTHONPATH); bench/ is, as the script's folder.
 import docsections
 import edge
+import registry
 import report
 import stack as stacks
 from load import Shape, descendant, memory_kib, wrk
@@ -36,7 +37,7 @@ from load import Shape, descendant, memory_kib, wrk
 SERVER_CPU, LOAD_CPU = "0", "1"
 RELEASE_BACKEND = ROOT / "target" / "release" / "vault-mcp-bridge"
 NOOP_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "bench_noop_filter.wasm"
-PARTS = ["edge", "ratelimit", "vault"]
+PARTS = ["edge", "ratelimit", "vault", "registry"]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -51,13 +52,13 @@ class Envoys:
     """One Envoy per configuration, each on its own port, all pinned to the server core."""
 
     def __init__(self, run_dir: Path, material: edge.Material, configs: dict[str, list[dict]],
-                 concurrency: int = 1, cpu: str | None = SERVER_CPU):
+                 concurrency: int = 1, cpu: str | None = SERVER_CPU, clusters: list[dict] | None = None):
         self.ports: dict[str, int] = {}
         self.processes: dict[str, subprocess.Popen] = {}
         ports = stacks.free_ports(len(configs))
         for (name, filters), port in zip(configs.items(), ports):
             path = run_dir / f"envoy-{name}.yaml"
-            path.write_text(json.dumps(edge.envoy_config(port, filters)))
+            path.write_text(json.dumps(edge.envoy_config(port, filters, clusters)))
             argv = [str(stacks.VENV_BIN / "envoy"), "-c", str(path), "--concurrency", str(concurrency),
                     "--disable-hot-restart", "--log-level", "warn"]
             if cpu is not None:
@@ -250,6 +251,8 @@ def main() -> None:
         results["rate_limit_admitted_over_limit"] = rate_limit_trials(run_dir, material, 10)
     if "vault" in parts:
         vault(results, run_dir, args)
+    if "registry" in parts:
+        registry_scale(results, run_dir, args, material)
     write(results, out, update_doc=not partial and args.out is None)
     log(f"results in {out}")
 
@@ -269,6 +272,42 @@ def vault(results: dict, run_dir: Path, args) -> None:
         loaded = wrk(rest, seconds=args.seconds, connections=64, cpu=LOAD_CPU)
         results["backend_64_connections"] = {"memory_kib": memory_kib(backend_pid), "rps": loaded.rps,
                                              "errors": loaded.non_2xx + loaded.socket_errors}
+    finally:
+        stack.stop()
+
+
+def registry_scale(results: dict, run_dir: Path, args, material: edge.Material) -> None:
+    log(f"registry: the filter with 4 agents against {registry.AGENTS:,}; the backend's snapshot")
+    folder = run_dir / "registry"
+    folder.mkdir()
+    sizes = {}
+    for count in (4, registry.AGENTS):
+        document = json.dumps(registry.snapshot(count), separators=(",", ":"))
+        (folder / f"{count}.json").write_text(document)
+        sizes[count] = len(document)
+    port = stacks.free_ports(1)[0]
+    server = registry.serve_files(folder, port, SERVER_CPU)
+    configs = {"registry-4": [registry.filter_entry(material, port, "/4.json")],
+               "registry-10k": [registry.filter_entry(material, port, f"/{registry.AGENTS}.json")]}
+    envoys = Envoys(run_dir, material, configs, clusters=[registry.cluster(port)])
+    api_key = {"x-api-key": edge.API_KEY}
+    try:
+        for name in configs:
+            stacks.wait_until(f"{name} snapshot", lambda n=name: stacks.http_status(envoys.url(n), headers=api_key) == 200,
+                              envoys.processes[name], run_dir / f"envoy-{name}.log")
+        shapes = [("registry-4", "filter, API key, 4 agents in the registry", Shape(envoys.url("registry-4"), headers=api_key)),
+                  ("registry-10k", f"filter, API key, {registry.AGENTS:,} agents in the registry",
+                   Shape(envoys.url("registry-10k"), headers=api_key))]
+        results["registry_edge"] = interleave(shapes, args)
+        results["registry_envoy_memory_kib"] = {name: envoys.memory(name) for name in configs}
+    finally:
+        envoys.stop()
+        stacks.stop_process(server.pid, server)
+    results["registry_snapshot_bytes"] = sizes
+    stack = stacks.Stack(run_dir=run_dir / "registry-stack", ports=stacks.Ports.free(), backend_bin=args.backend)
+    try:
+        stack.start()
+        results["registry_backend"] = registry.backend_fetch_times(stack, log)
     finally:
         stack.stop()
 
@@ -316,6 +355,10 @@ def goals(results: dict) -> list[report.Goal]:
             report.Goal("backend RSS peak under 64 connections", "≤ 80 MB", loaded_mb, loaded_mb <= 80,
                         f"{loaded_mb:.1f} MB"),
         ]
+    if "registry_edge" in results:
+        rps = {r["name"]: report.median(r["rps"]) for r in results["registry_edge"]}
+        out.append(report.ratio_goal(f"filter API key with {registry.AGENTS:,} registered agents / with 4, req/s",
+                                     rps["registry-10k"] / rps["registry-4"], at_least=0.95))
     return out
 
 
@@ -337,6 +380,19 @@ def write(results: dict, out: Path, update_doc: bool) -> None:
                         f"{loaded['errors']} errors.\n")
         groups.append(("Vault KV read (requests/s, higher is better)",
                        [(r["description"], report.median(r["rps"])) for r in results["vault"]]))
+    if "registry_edge" in results:
+        mem = results["registry_envoy_memory_kib"]
+        backend = results["registry_backend"]
+        sizes = results["registry_snapshot_bytes"]
+        sections.append(
+            report.scenario_table("Agent registry at the edge", results["registry_edge"], "registry-4")
+            + "\nEnvoy RSS after the run: "
+            + ", ".join(f"{name} {m['VmRSS'] / 1024:.1f} MB" for name, m in mem.items())
+            + f". Snapshot: {sizes[4]:,} bytes for 4 agents, {sizes[registry.AGENTS]:,} for {registry.AGENTS:,}.\n"
+            + f"\nBackend, `GET /_bridge/registry` with {backend['agents']:,} records in OpenBao "
+            f"({backend['snapshot_bytes']:,} bytes): after a change (rebuild) "
+            f"{report.median(backend['rebuild_ms']):,.0f} ms, unchanged {report.median(backend['cached_ms']):.1f} ms, "
+            f"304 {report.median(backend['not_modified_ms']):.1f} ms (medians of 3).\n")
     markdown = "\n".join(sections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown)

@@ -5,10 +5,11 @@
 
 Idempotent. Sets up:
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
-  - Transit at `transit/` with two keys per agent: `{subject}` (AES-256-GCM, encryption) and
-    `{subject}-signing` (RSA-2048, signatures),
-  - Transit at `transit-agents/` for the keys agents name themselves (`{len}_{subject}_{name}`),
-  - one policy per agent, `agent-{subject}`, written by `vault-mcp-bridge gen-policy`,
+  - Transit at `transit/` and at `transit-agents/` (the keys agents name themselves,
+    `{len}_{subject}_{name}`),
+  - each agent in the registry with `vault-mcp-bridge agents add`, the operator's own command:
+    its record (scopes, rate limit, the SHA-256 of its dev key), its policy `agent-{subject}`
+    and its Transit keys `{subject}` (AES-256-GCM) and `{subject}-signing` (RSA-2048),
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
   - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
@@ -17,6 +18,7 @@ Idempotent. Sets up:
 Agents come from local-vault/agents.json (or AGENTS_FILE).
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -83,15 +85,18 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
     # The keys agents name themselves (the `key` field), each under a name only its agent reaches.
     if "transit-agents/" not in mounts:
         vault.call("POST", "sys/mounts/transit-agents", {"type": "transit"})
+    env = {**os.environ, "VAULT_ADDR": vault.addr, "VAULT_TOKEN": vault.token,
+           "KV_MOUNT": kv_mount, "DEFAULT_PREFIX": prefix}
     for agent in agents:
-        subject = agent["subject"]
-        vault.call("POST", f"transit/keys/{subject}", {"type": "aes256-gcm96"})
-        vault.call("POST", f"transit/keys/{subject}-signing", {"type": "rsa-2048"})
-        hcl = subprocess.run(
-            [bridge_binary(), "gen-policy", "--agent", subject, "--mount", kv_mount, "--prefix", prefix],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        vault.call("PUT", f"sys/policies/acl/agent-{subject}", {"policy": hcl})
+        # The dev keys are public and fixed, so they are registered by digest.
+        command = [bridge_binary(), "agents", "add", agent["subject"],
+                   "--scopes", ",".join(agent["scopes"]),
+                   "--key-sha256", hashlib.sha256(agent["api_key"].encode()).hexdigest()]
+        if "rate_limit" in agent:
+            command += ["--rate", f"{agent['rate_limit']['requests']}/{agent['rate_limit']['per_seconds']}"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode != 0 and "exists already" not in done.stderr:
+            raise RuntimeError(f"agents add {agent['subject']}: {done.stderr.strip()}")
 
 
 def provision_ssh(vault: Vault, mounts: dict):

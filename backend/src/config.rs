@@ -171,6 +171,9 @@ pub struct Config {
     /// Run without Envoy: authenticate callers here, with the edge's own decision code.
     #[serde(default)]
     pub standalone: bool,
+    /// Standalone: seconds between reads of the agent registry from Vault (0: follow none).
+    #[serde(default = "defaults::registry_refresh_seconds")]
+    pub registry_refresh_seconds: u64,
     /// Standalone: the filter's JSON configuration, used as is (secrets named by env variable).
     /// When unset, the policy is built from the variables below.
     #[serde(default)]
@@ -272,6 +275,9 @@ mod defaults {
         100.0
     }
     pub fn log_keep() -> usize {
+        5
+    }
+    pub fn registry_refresh_seconds() -> u64 {
         5
     }
     pub fn log_level() -> String {
@@ -510,6 +516,7 @@ impl Config {
             "log_requests": self.log_requests,
             "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
             "standalone": self.standalone,
+            "registry_refresh_seconds": self.registry_refresh_seconds,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,

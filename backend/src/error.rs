@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use thiserror::Error;
 
+use crate::registry::RegistryError;
 use crate::vault::path::INVALID_PATH;
 use crate::vault::{PathError, VaultError};
 
@@ -33,6 +34,12 @@ pub enum ApiError {
     TooLarge,
     #[error("not ready: {0}")]
     NotReady(String),
+    /// Something named in the request does not exist (an agent, a key).
+    #[error("{0}")]
+    Missing(String),
+    /// The request clashes with what exists (an agent added twice, a concurrent change).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Vault(#[from] VaultError),
 }
@@ -54,6 +61,8 @@ impl ApiError {
             ApiError::Arguments { .. } => "invalid_request",
             ApiError::TooLarge => "body_too_large",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::Missing(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Vault(VaultError::Forbidden) => "vault_forbidden",
             ApiError::Vault(VaultError::NotFound) => "not_found",
             ApiError::Vault(VaultError::Rejected(_)) => "vault_rejected",
@@ -90,7 +99,10 @@ impl ResponseError for ApiError {
             | ApiError::Arguments { .. }
             | ApiError::Vault(VaultError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Vault(VaultError::NotFound) | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
+            ApiError::Vault(VaultError::NotFound)
+            | ApiError::UnknownRoute
+            | ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Vault(VaultError::Unavailable) | ApiError::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -111,6 +123,25 @@ impl ResponseError for ApiError {
             error: self.code().to_string(),
             message: self.to_string(),
         })
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::Vault(error) => ApiError::Vault(error),
+            RegistryError::UnknownAgent(_) | RegistryError::UnknownKey { .. } => {
+                ApiError::Missing(error.to_string())
+            }
+            RegistryError::Exists(_) | RegistryError::Conflict => {
+                ApiError::Conflict(error.to_string())
+            }
+            RegistryError::InvalidName(_)
+            | RegistryError::InvalidScope(_)
+            | RegistryError::NoScopes
+            | RegistryError::InvalidRate
+            | RegistryError::InvalidDigest => ApiError::BadRequest(error.to_string()),
+        }
     }
 }
 

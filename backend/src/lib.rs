@@ -8,6 +8,7 @@ pub mod identity;
 pub mod mcp;
 pub mod ops;
 pub mod policy;
+pub mod registry;
 pub mod rest;
 pub mod telemetry;
 pub mod vault;
@@ -33,6 +34,8 @@ pub struct AppState {
     mcp: mcp::McpHttpService,
     mcp_rpc: mcp::McpHttpService,
     events: web::Data<mcp::events::Events>,
+    registry: web::Data<registry::Registry>,
+    snapshots: web::Data<registry::snapshot::SnapshotCache>,
 }
 
 impl AppState {
@@ -50,6 +53,8 @@ impl AppState {
             events: web::Data::new(settings.events.clone()),
             mcp: mcp::http_service(vault.clone(), settings.clone(), false),
             mcp_rpc: mcp::http_service(vault.clone(), settings, true),
+            registry: web::Data::new(registry::Registry::new(vault.clone(), config)),
+            snapshots: web::Data::new(registry::snapshot::SnapshotCache::default()),
             vault: web::Data::from(vault),
             trust: web::Data::new(trust),
         })
@@ -59,6 +64,8 @@ impl AppState {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.vault.clone())
             .app_data(self.trust.clone())
+            .app_data(self.registry.clone())
+            .app_data(self.snapshots.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BODY)
@@ -78,6 +85,9 @@ impl AppState {
             .route("/livez", web::get().to(rest::livez))
             .route("/readyz", web::get().to(rest::readyz))
             .route("/metrics", web::get().to(telemetry::metrics))
+            // The edge's own call, proven by its signature (never reachable through Envoy:
+            // the route table does not name it).
+            .route("/_bridge/registry", web::get().to(rest::registry_snapshot))
             .configure(rest::docs_routes)
             // The seed's pair first: actix matches in order, and "/mcp" would take them.
             .app_data(self.events.clone())
@@ -100,6 +110,12 @@ impl AppState {
                     .wrap(from_fn(mcp::session_end_is_done))
                     .wrap(from_fn(identity::require_agent)),
             );
+        cfg.service(
+            web::scope("/admin")
+                .wrap(from_fn(identity::require_route_scope))
+                .wrap(from_fn(identity::require_agent))
+                .configure(rest::admin_routes),
+        );
         if self.expose_rest_routes {
             cfg.service(
                 web::scope("")
@@ -134,6 +150,24 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(format!("Vault login: {e}")))?;
     if let Some(ttl) = login {
         actix_web::rt::spawn(state.vault.clone().into_inner().keep_token_fresh(ttl));
+    }
+    if let identity::Trust::Standalone(_) = &**state.trust
+        && config.registry_refresh_seconds > 0
+    {
+        let trust = state.trust.clone().into_inner();
+        let deliver = move |snapshot| {
+            if let identity::Trust::Standalone(standalone) = &*trust {
+                standalone.set_registry(snapshot);
+            }
+        };
+        // Read once before listening: with Vault up, callers never meet the fail-closed start.
+        registry::refresh(&state.registry, &state.snapshots, &deliver).await;
+        actix_web::rt::spawn(registry::follow(
+            state.registry.clone().into_inner(),
+            state.snapshots.clone().into_inner(),
+            deliver,
+            std::time::Duration::from_secs(config.registry_refresh_seconds),
+        ));
     }
     tracing::info!(host = %config.host, port = config.port, "vault-mcp-bridge listening");
     HttpServer::new(move || {

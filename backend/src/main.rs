@@ -53,6 +53,12 @@ enum Command {
         #[arg(long, default_value = "ssh")]
         ssh_mount: String,
     },
+    /// The agent registry: add agents, rotate and revoke their keys, disable, remove. Uses
+    /// VAULT_ADDR and VAULT_TOKEN (or AppRole) like `serve`; the edge follows within seconds.
+    Agents {
+        #[command(subcommand)]
+        command: vault_mcp_bridge::registry::cli::AgentsCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +66,7 @@ fn main() -> std::process::ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::Stdio => stdio(),
+        Command::Agents { command } => vault_mcp_bridge::registry::cli::run(command),
         Command::CheckConfig => match Config::load(Path::new("."))
             .and_then(|config| Trust::from_config(&config).map(|_| config))
         {

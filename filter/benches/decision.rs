@@ -10,6 +10,7 @@ use serde_json::json;
 use vault_mcp_filter::decision::{Request, Verdict, on_headers};
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::{Limit, Limiter, MemoryStore};
+use vault_mcp_filter::registry::Followed;
 use vault_mcp_filter::{Policy, apikey};
 
 const NOW_MS: u64 = 1_800_000_000_000;
@@ -91,7 +92,7 @@ fn bench_decisions(c: &mut Criterion) {
                 has_body: false,
             };
             assert!(matches!(
-                on_headers(&policy, &keys, &store, &request).verdict,
+                on_headers(&policy, &keys, Followed::No, &store, &request).verdict,
                 Verdict::Forward(_)
             ));
             let id = if *name == "api_key" {
@@ -100,7 +101,7 @@ fn bench_decisions(c: &mut Criterion) {
                 format!("{name}/{label}")
             };
             group.bench_function(id, |b| {
-                b.iter(|| on_headers(&policy, &keys, &store, black_box(&request)))
+                b.iter(|| on_headers(&policy, &keys, Followed::No, &store, black_box(&request)))
             });
         }
     }

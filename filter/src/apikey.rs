@@ -12,6 +12,13 @@ pub fn digest(key: &str) -> KeyDigest {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// A digest written as 64 hex digits (either case).
+pub fn parse_digest(text: &str) -> Option<KeyDigest> {
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(text, &mut digest).ok()?;
+    Some(digest)
+}
+
 /// The configured keys. Lookup scans every entry with a constant-time comparison, so the time
 /// taken says nothing about which stored digest came closest.
 #[derive(Debug, Default, Clone)]

@@ -48,6 +48,17 @@ pub struct Claims<'a> {
     pub request_id: &'a str,
 }
 
+/// The claims the edge signs for its own calls to the backend (the registry fetch), bound to
+/// the path it fetches. No agent subject is empty, so an agent's assertion never passes for the
+/// edge's, nor the reverse.
+pub fn edge_claims(path: &str) -> Claims<'_> {
+    Claims {
+        subject: "",
+        scopes: "edge",
+        request_id: path,
+    }
+}
+
 impl AssertionKey {
     pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, AssertionError> {
         let key = key.into();

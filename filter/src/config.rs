@@ -17,12 +17,14 @@ mod keys;
 mod metadata;
 mod mtls;
 mod rate_limit;
+mod registry;
 
 pub use jwt::{EnvoyJwtAuthnConfig, JwksRemoteConfig, JwtConfig, JwtPolicy, RemoteJwks};
 pub use keys::ApiKeyConfig;
 pub use metadata::{ResourceMetadata, ResourceMetadataConfig};
 pub use mtls::MtlsConfig;
 pub use rate_limit::{RATE_LIMIT_SLOT_PREFIX, RateLimitConfig, RateLimitPolicy};
+pub use registry::{RegistryConfig, RegistryPolicy};
 
 /// The plugin configuration as written in `envoy.yaml`.
 #[derive(Debug, Deserialize)]
@@ -51,6 +53,9 @@ pub struct FilterConfig {
     /// RFC 9728 protected-resource metadata, served by the filter.
     #[serde(default)]
     pub resource_metadata: Option<ResourceMetadataConfig>,
+    /// The agent registry the backend serves (agents added while the bridge runs).
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
 }
 
 /// A secret: the name of a VM environment variable holding it, or (discouraged) the value.
@@ -123,6 +128,18 @@ pub(crate) mod defaults {
     pub fn rate_slots() -> u32 {
         1024
     }
+    pub fn registry_path() -> String {
+        "/_bridge/registry".into()
+    }
+    pub fn registry_refresh() -> u64 {
+        5
+    }
+    pub fn registry_timeout() -> u64 {
+        2000
+    }
+    pub fn registry_max_bytes() -> usize {
+        16 * 1024 * 1024
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -160,6 +177,7 @@ pub struct Policy {
     pub rate_limit: Option<RateLimitPolicy>,
     pub assertion_key: Option<AssertionKey>,
     pub resource_metadata: Option<ResourceMetadata>,
+    pub registry: Option<RegistryPolicy>,
 }
 
 impl Policy {
@@ -184,7 +202,7 @@ impl Policy {
         let api_keys = keys::api_keys(config.api_keys)?;
         let jwt = config.jwt.map(|j| jwt::policy(j, env)).transpose()?;
         let mtls = config.mtls.map(mtls::policy).transpose()?;
-        if api_keys.is_empty() && jwt.is_none() && mtls.is_none() {
+        if api_keys.is_empty() && jwt.is_none() && mtls.is_none() && config.registry.is_none() {
             return Err(ConfigError::NothingConfigured);
         }
         if !config.mcp.path.starts_with('/') {
@@ -197,6 +215,10 @@ impl Policy {
                 AssertionKey::new(key)
                     .map_err(|e| ConfigError::Invalid(format!("assertion_key: {e}")))
             })
+            .transpose()?;
+        let registry = config
+            .registry
+            .map(|r| registry::policy(r, assertion_key.is_some()))
             .transpose()?;
         let rate_limit = rate_limit::policy(config.rate_limit)?;
         let resource_metadata = config.resource_metadata.map(metadata::policy).transpose()?;
@@ -211,6 +233,7 @@ impl Policy {
             rate_limit,
             assertion_key,
             resource_metadata,
+            registry,
         })
     }
 }

@@ -10,7 +10,8 @@ use crate::identity::Identity;
 use crate::jwt::{self, JwtError, KeySet};
 use crate::mcp::{self, Call};
 use crate::mtls::{self, CertIdentity, MtlsSource};
-use crate::ratelimit::{Refusal, SlotStore};
+use crate::ratelimit::{Limit, Refusal, SlotStore};
+use crate::registry::Followed;
 use crate::scopes::{self, RouteScope};
 
 /// The parts of a request the decision looks at, borrowed from whatever host holds them.
@@ -72,6 +73,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub identity: Identity,
+    /// The agent's own rate limit, from the registry.
+    pub limit: Option<Limit>,
     /// Headers to remove (all their values), before `set`.
     pub remove: Vec<String>,
     pub set: Vec<(&'static str, String)>,
@@ -101,9 +104,11 @@ pub struct Outcome {
 /// Query parameters that would carry a credential where logs and caches see it.
 const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey"];
 
+/// `registry`: what the host holds of the agent registry it follows, if any.
 pub fn on_headers(
     policy: &Policy,
     keys: &KeySet,
+    registry: Followed<'_>,
     store: &impl SlotStore,
     request: &Request<'_>,
 ) -> Outcome {
@@ -121,10 +126,11 @@ pub fn on_headers(
                 }));
             }
         }
-        let identity = authenticate(policy, keys, request).inspect_err(|reason| {
-            unknown_kid = matches!(reason, Reason::InvalidToken(JwtError::UnknownKid(_)));
-        })?;
-        let forward = forward(policy, request, identity);
+        let (identity, limit) =
+            authenticate(policy, keys, registry, request).inspect_err(|reason| {
+                unknown_kid = matches!(reason, Reason::InvalidToken(JwtError::UnknownKid(_)));
+            })?;
+        let forward = forward(policy, request, identity, limit);
         if is_mcp_path(&policy.mcp_path, path) {
             if method != "POST" {
                 // GET (stream) and DELETE (session end) act on nothing by themselves.
@@ -197,11 +203,35 @@ fn is_mcp_path(mcp_path: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
 }
 
+/// The caller's identity and, when the registry knows it, its own rate limit. With a registry
+/// configured, a subject it marks disabled is refused whatever the credential; until a first
+/// snapshot arrives only static API keys are served (fail closed).
 pub fn authenticate(
     policy: &Policy,
     keys: &KeySet,
+    registry: Followed<'_>,
     request: &Request<'_>,
-) -> Result<Identity, Reason> {
+) -> Result<(Identity, Option<Limit>), Reason> {
+    let (identity, static_key) = credential(policy, keys, registry, request)?;
+    match registry {
+        Followed::No => Ok((identity, None)),
+        Followed::Yes(registry) => match registry.agent(&identity.subject) {
+            Some(agent) if !agent.enabled => Err(Reason::AgentDisabled),
+            Some(agent) => Ok((identity, agent.rate)),
+            None => Ok((identity, None)),
+        },
+        Followed::Pending if static_key => Ok((identity, None)),
+        Followed::Pending => Err(Reason::RegistryUnavailable),
+    }
+}
+
+/// The identity the one presented credential proves, and whether it was a static API key.
+fn credential(
+    policy: &Policy,
+    keys: &KeySet,
+    registry: Followed<'_>,
+    request: &Request<'_>,
+) -> Result<(Identity, bool), Reason> {
     let query = request.path().split_once('?').map_or("", |(_, q)| q);
     if query.split('&').any(|pair| {
         let name = pair.split_once('=').map_or(pair, |(n, _)| n);
@@ -228,12 +258,14 @@ pub fn authenticate(
     });
     if let Some(payload) = envoy_jwt {
         return match (bearers.as_slice(), api_keys.as_slice()) {
-            ([], []) => jwt::envoy::identity(payload).map_err(Reason::InvalidToken),
+            ([], []) => jwt::envoy::identity(payload)
+                .map(|id| (id, false))
+                .map_err(Reason::InvalidToken),
             _ => Err(Reason::AmbiguousCredentials),
         };
     }
     match (bearers.as_slice(), api_keys.as_slice()) {
-        ([], []) => authenticate_certificate(policy, request),
+        ([], []) => authenticate_certificate(policy, request).map(|id| (id, false)),
         ([token], []) => {
             let jwt = policy
                 .jwt
@@ -241,13 +273,23 @@ pub fn authenticate(
                 .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
             let now = request.now_ms / 1000;
             jwt::verify_cached(token, keys, &jwt.settings, &jwt.cache, now)
+                .map(|id| (id, false))
                 .map_err(Reason::InvalidToken)
         }
-        ([], [key]) => policy
-            .api_keys
-            .lookup(key.trim())
-            .cloned()
-            .ok_or(Reason::InvalidApiKey),
+        ([], [key]) => {
+            let key = key.trim();
+            if let Some(identity) = policy.api_keys.lookup(key) {
+                return Ok((identity.clone(), true));
+            }
+            match registry {
+                Followed::Yes(registry) => registry
+                    .by_key(key, request.now_ms / 1000)
+                    .map(|agent| (agent.identity.clone(), false))
+                    .ok_or(Reason::InvalidApiKey),
+                Followed::Pending => Err(Reason::RegistryUnavailable),
+                Followed::No => Err(Reason::InvalidApiKey),
+            }
+        }
         _ => Err(Reason::AmbiguousCredentials),
     }
 }
@@ -290,7 +332,11 @@ fn admit(
     }
     if let Some(rate) = &policy.rate_limit {
         let subject = forward.identity.subject.as_str();
-        let limit = rate.subjects.get(subject).copied().unwrap_or(rate.default);
+        // The registry's limit for this agent, else the edge's override, else the default.
+        let limit = forward
+            .limit
+            .or_else(|| rate.subjects.get(subject).copied())
+            .unwrap_or(rate.default);
         let tool_buckets = calls.iter().filter_map(|call| {
             let tool = call.tool.as_deref()?;
             let limit = rate.tools.get(tool)?;
@@ -311,7 +357,12 @@ fn admit(
 
 /// The header rewrite for an authenticated caller: every client-sent identity header goes, and
 /// so do the credentials (the backend never needs them); the edge's identity is set.
-fn forward(policy: &Policy, request: &Request<'_>, identity: Identity) -> Forward {
+fn forward(
+    policy: &Policy,
+    request: &Request<'_>,
+    identity: Identity,
+    limit: Option<Limit>,
+) -> Forward {
     let mut remove: Vec<String> = request
         .headers
         .iter()
@@ -356,10 +407,13 @@ fn forward(policy: &Policy, request: &Request<'_>, identity: Identity) -> Forwar
     }
     Forward {
         identity,
+        limit,
         remove,
         set,
     }
 }
 
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,10 @@ pub enum Reason {
     RateLimitCapacity,
     #[error("the rate limiter is not available")]
     RateLimiterUnavailable,
+    #[error("this agent is disabled")]
+    AgentDisabled,
+    #[error("the agent registry is not available yet")]
+    RegistryUnavailable,
 }
 
 /// A local reply: status, headers and JSON body.
@@ -65,6 +69,8 @@ impl Reason {
         "rate_limited",
         "rate_limit_capacity",
         "rate_limiter_unavailable",
+        "agent_disabled",
+        "registry_unavailable",
     ];
 
     pub fn status(&self) -> u16 {
@@ -75,12 +81,12 @@ impl Reason {
             | Reason::CredentialsInQuery
             | Reason::InvalidToken(_)
             | Reason::UnknownClientCertificate => 401,
-            Reason::InsufficientScope(_) | Reason::UnknownTool(_) => 403,
+            Reason::InsufficientScope(_) | Reason::UnknownTool(_) | Reason::AgentDisabled => 403,
             Reason::UnknownRoute => 404,
             Reason::InvalidMcpBody(_) => 400,
             Reason::BodyTooLarge(_) => 413,
             Reason::RateLimited { .. } | Reason::RateLimitCapacity => 429,
-            Reason::RateLimiterUnavailable => 503,
+            Reason::RateLimiterUnavailable | Reason::RegistryUnavailable => 503,
         }
     }
 
@@ -102,6 +108,8 @@ impl Reason {
             Reason::RateLimited { .. } => "rate_limited",
             Reason::RateLimitCapacity => "rate_limit_capacity",
             Reason::RateLimiterUnavailable => "rate_limiter_unavailable",
+            Reason::AgentDisabled => "agent_disabled",
+            Reason::RegistryUnavailable => "registry_unavailable",
         }
     }
 
@@ -131,7 +139,9 @@ impl Reason {
             Reason::RateLimited { retry_after } => {
                 headers.push(("retry-after", retry_after.to_string()))
             }
-            Reason::RateLimitCapacity => headers.push(("retry-after", "1".to_string())),
+            Reason::RateLimitCapacity | Reason::RegistryUnavailable => {
+                headers.push(("retry-after", "1".to_string()))
+            }
             _ => {}
         }
         Denial {
@@ -209,6 +219,8 @@ mod tests {
             Reason::RateLimited { retry_after: 1 },
             Reason::RateLimitCapacity,
             Reason::RateLimiterUnavailable,
+            Reason::AgentDisabled,
+            Reason::RegistryUnavailable,
         ] {
             assert!(Reason::CODES.contains(&reason.code()), "{reason:?}");
         }

@@ -11,6 +11,8 @@ pub const SUBJECT: &str = "x-agent-subject";
 pub const SCOPES: &str = "x-agent-scopes";
 /// HMAC over subject, scopes, time and request id (see [`crate::assertion`]).
 pub const ASSERTION: &str = "x-agent-assertion";
+/// The edge's own assertion on its calls to the backend (see [`crate::assertion::edge_claims`]).
+pub const EDGE_ASSERTION: &str = "x-agent-edge";
 /// The request id the assertion is bound to (Envoy's).
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod mcp;
 pub mod mtls;
 pub mod ratelimit;
+pub mod registry;
 pub mod scopes;
 
 #[cfg(target_arch = "wasm32")]

@@ -19,7 +19,7 @@ pub trait SlotStore {
 }
 
 /// A bucket's size and refill: `requests` per `per_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     pub requests: u32,

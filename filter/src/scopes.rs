@@ -13,6 +13,10 @@ pub const READ: &str = "read";
 pub const WRITE: &str = "write";
 pub const LIST: &str = "list";
 pub const DELETE: &str = "delete";
+/// Operators: the agent registry (`/admin/agents`).
+pub const ADMIN: &str = "admin";
+/// Every scope a route or tool can require: what an agent may be granted.
+pub const KNOWN: &[&str] = &[READ, WRITE, LIST, DELETE, ADMIN];
 
 /// Both `write` and `delete`: for what cannot be undone.
 pub const WRITE_AND_DELETE: &str = "write delete";
@@ -127,6 +131,7 @@ pub fn default_routes() -> Vec<RouteRule> {
         rule("/db/", None, &[("GET", Some(WRITE)), ("POST", Some(WRITE))]),
         rule("/ssh/sign", None, &[("POST", Some(WRITE))]),
         rule("/ssh/otp", None, &[("POST", Some(WRITE))]),
+        rule("/admin/agents", None, &[("*", Some(ADMIN))]),
         rule("/whoami", None, &[("GET", None)]),
         rule("/healthz", None, &[("GET", None)]),
         rule("/livez", None, &[("GET", None)]),

@@ -4,7 +4,6 @@ several backend replicas, and the generated files committed beside it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,19 +13,18 @@ from .layout import (ENVOY_CONFIG, FILTER_WASM, HS256_KID, JWT_AUDIENCE, JWT_ISS
                      load_agents)
 
 
-def filter_config(agents: list[dict], ports: Ports, *, edge: bool = False) -> dict:
-    """The wasm filter's configuration for these agents and ports: API keys by SHA-256 only,
-    secrets by the name of the environment variable Envoy passes to the VM."""
+def filter_config(ports: Ports, *, edge: bool = False) -> dict:
+    """The wasm filter's configuration for these ports: the agents come from the registry the
+    backend serves (provisioned with `vault-mcp-bridge agents add`), secrets by the name of the
+    environment variable Envoy passes to the VM."""
     return {
         "api_key_header": "x-api-key",
-        "api_keys": [
-            {
-                "sha256": hashlib.sha256(a["api_key"].encode()).hexdigest(),
-                "subject": a["subject"],
-                "scopes": a["scopes"],
-            }
-            for a in agents
-        ],
+        "registry": {
+            "cluster": "backend",
+            "authority": "backend",
+            # Dev: changes show within 2 s (the default, 5 s, suits production).
+            "refresh_seconds": 2,
+        },
         "jwt": {
             "issuer": JWT_ISSUER,
             "audience": JWT_AUDIENCE,
@@ -41,9 +39,8 @@ def filter_config(agents: list[dict], ports: Ports, *, edge: bool = False) -> di
             },
         },
         "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
-        "rate_limit": {"requests": 60, "per_seconds": 60, "subjects": {
-            a["subject"]: a["rate_limit"] for a in agents if "rate_limit" in a
-        }},
+        # Per-agent limits come with each agent's registry record.
+        "rate_limit": {"requests": 60, "per_seconds": 60},
         "resource_metadata": {"resource": f"https://127.0.0.1:{ports.envoy_tls}/mcp" if edge
                               else f"http://127.0.0.1:{ports.envoy}/mcp"},
     }
@@ -250,7 +247,7 @@ def render_edge_config(ports: Ports, filter_json: dict, agents: list[dict], *,
 
 
 def render_committed_edge_config() -> str:
-    config = render_edge_config(Ports.dev(), filter_config(load_agents(), Ports.dev(), edge=True), load_agents(),
+    config = render_edge_config(Ports.dev(), filter_config(Ports.dev(), edge=True), load_agents(),
                                 wasm_path="target/wasm32-wasip1/wasm/vault_mcp_filter.wasm")
     header = ("# The edge: TLS on 127.0.0.1:10443 and mTLS (client certificate from the dev CA required)\n"
               "# on 127.0.0.1:10444, both with the filter; `scripts/dev-stack up --edge` runs it, with\n"
@@ -263,7 +260,7 @@ def render_compose_envoy_config() -> str:
     """The Envoy config of local-vault/docker-compose.yml: envoy/envoy.yaml with container
     addresses. Committed as generated; a test checks it is current."""
     config = render_envoy_config(
-        Ports.dev(), filter_config(load_agents(), Ports.dev()), listen_host="0.0.0.0",
+        Ports.dev(), filter_config(Ports.dev()), listen_host="0.0.0.0",
         backend_host="backend", wasm_path="/etc/envoy/vault_mcp_filter.wasm",
     )
     header = ("# Generated from envoy/envoy.yaml by `PYTHONPATH=scripts .venv/bin/python -m stack compose-envoy`;\n"

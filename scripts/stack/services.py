@@ -53,6 +53,8 @@ class Stack:
     envoy_jwt_authn: bool = False
     #: OpenBao with Raft storage and a real seal (openbao.py) instead of the dev server.
     durable_vault: bool = False
+    #: Wait until Envoy serves registry agents (False: a test starts it with the registry down).
+    wait_for_registry: bool = True
     #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
     cpus: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -258,7 +260,7 @@ class Stack:
 
     def start_envoy(self) -> None:
         config_path = self.run_dir / "envoy.yaml"
-        config = merged(filter_config(self.agents, self.ports, edge=self.edge), self.filter_overrides)
+        config = merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
         if self.edge:
             subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
             rendered = render_edge_config(self.ports, config, self.agents, certs=self.certs)
@@ -289,6 +291,12 @@ class Stack:
         expected = 200 if self.envoy_add_request_headers else 401
         wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == expected,
                    process, self.logs / "envoy.log")
+        if "registry" in config and self.agents and self.wait_for_registry and not self.envoy_add_request_headers:
+            # ... and serves registry agents once its first snapshot arrived (503 until then).
+            key = {"x-api-key": self.agents[0]["api_key"]}
+            wait_until("Envoy's registry snapshot",
+                       lambda: http_status(f"{self.envoy_url}/healthz", headers=key, **self.tls_options()) == 200,
+                       process, self.logs / "envoy.log")
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)

@@ -2,6 +2,8 @@
 waiting for a condition, MCP calls with the official SDK, Envoy's counters. Fixtures live in
 conftest.py; everything else a second test file needs lives here."""
 
+import os
+import subprocess
 import time
 
 import requests
@@ -73,3 +75,13 @@ def envoy_stat(stack, name: str) -> int:
         if line.startswith(f"wasmcustom.{name}:"):
             return int(line.split(":")[1])
     raise AssertionError(f"no stat {name}")
+
+
+def agents_cli(stack, *args: str, check: bool = True):
+    """`vault-mcp-bridge agents …` against the stack's OpenBao, as an operator runs it."""
+    env = {**os.environ, "VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": stacks.ROOT_TOKEN}
+    done = subprocess.run([str(stack.backend_bin), "agents", *args], capture_output=True, text=True,
+                          timeout=60, env=env)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done

@@ -157,9 +157,11 @@ def test_without_any_keys_jwts_are_refused(built, tmp_path_factory):
     overrides = stacks.merged(UNLIMITED, {"jwt": {"hs256_secret": None, "hs256_kid": None}})
     dark = stacks.Stack(run_dir=tmp_path_factory.mktemp("dark"), ports=stacks.Ports.free(),
                         filter_overrides=overrides)
-    dark.start()
     try:
-        dark.stop_process("jwks")
+        dark.start_vault()
+        dark.stop_process("jwks")  # before Envoy starts: it never gets a JWKS
+        dark.start_backend()
+        dark.start_envoy()
         time.sleep(1.5)  # at least one fetch attempt, which fails
         response = get(dark, headers=bearer(rs256(dark, claims())))
         assert (response.status_code, response.json()["error"]) == (401, "jwks_unavailable")
@@ -296,7 +298,7 @@ def test_filter_counters_are_in_envoy_stats(edge):
 
 def test_invalid_filter_configuration_refuses_to_start(tmp_path):
     ports = stacks.Ports.free()
-    config = stacks.filter_config(stacks.load_agents(), ports)
+    config = stacks.filter_config(ports)
     config["rate_limit"]["surprise"] = True
     path = tmp_path / "bad.yaml"
     import yaml

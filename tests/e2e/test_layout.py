@@ -5,8 +5,8 @@ import os
 import stack as stacks
 
 
-def test_envoy_yaml_holds_the_dev_agents_of_agents_json():
-    assert stacks.committed_filter_config() == stacks.filter_config(stacks.load_agents(), stacks.Ports.dev())
+def test_envoy_yaml_is_the_dev_stacks_filter_configuration():
+    assert stacks.committed_filter_config() == stacks.filter_config(stacks.Ports.dev())
 
 
 def test_filter_is_a_wasi_module(built):

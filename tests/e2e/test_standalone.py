@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import stack as stacks
-from support import call_tool, start_stack
+from support import agents_cli, call_tool, start_stack, wait_for
 
 SECRET = "standalone-hs256-secret-0123456789abcdef"
 
@@ -28,6 +28,7 @@ def alone(built, tmp_path_factory):
         "JWT_AUDIENCE": "vault-mcp-bridge",
         "MTLS_IDENTITIES_JSON": json.dumps({"agent_cert": ["read", "write"]}),
         "RATE_LIMIT_REQUESTS": "1000",
+        "REGISTRY_REFRESH_SECONDS": "1",
     })
     yield running
     running.stop()
@@ -108,3 +109,18 @@ def test_a_vault_that_does_not_answer_gives_504(built, tmp_path_factory):
     finally:
         running.stop()
         silent.close()
+
+
+def test_standalone_follows_the_agent_registry(alone):
+    """Agents added and disabled with `agents …` reach a standalone backend too (it re-reads the
+    registry every REGISTRY_REFRESH_SECONDS), beside the keys of API_KEYS_JSON."""
+    def whoami(key):
+        return requests.get(f"{alone.backend_url}/whoami", headers={"X-API-Key": key}, timeout=10)
+
+    key = json.loads(agents_cli(alone, "add", "agent_solo", "--scopes", "read", "--json").stdout)["api_key"]
+    wait_for(lambda: whoami(key).status_code == 200)
+    assert whoami(key).json() == {"subject": "agent_solo", "scopes": ["read"]}
+    agents_cli(alone, "disable", "agent_solo")
+    wait_for(lambda: whoami(key).status_code == 403)
+    assert whoami(key).json()["error"] == "agent_disabled"
+    assert whoami("dev-key").status_code == 200

@@ -49,9 +49,10 @@ impl Trust {
     /// (Not needed by `stdio`, which serves the one agent it was started for.)
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(if config.standalone {
-            Trust::Standalone(Box::new(standalone::Standalone::new(standalone::policy(
-                config,
-            )?)))
+            Trust::Standalone(Box::new(standalone::Standalone::new(
+                standalone::policy(config)?,
+                config.registry_refresh_seconds > 0,
+            )))
         } else {
             Trust::Edge(EdgeTrust {
                 key: config.assertion_key()?,

@@ -3,6 +3,8 @@
 //! keys, JWTs, client-certificate headers, scopes and rate limits behave exactly as at the edge:
 //! there is no second implementation.
 
+use std::sync::{Arc, RwLock};
+
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
@@ -12,6 +14,7 @@ use vault_mcp_filter::decision::{self, Request, Verdict};
 use vault_mcp_filter::error::Denial;
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::MemoryStore;
+use vault_mcp_filter::registry::{Followed, Registry};
 use vault_mcp_filter::{Identity, Policy};
 
 use secrecy::ExposeSecret;
@@ -19,19 +22,33 @@ use serde::Deserialize;
 
 use crate::config::{Config, ConfigError};
 
-/// The edge policy and its rate-limit slots, in this process.
+/// The edge policy, its rate-limit slots and the agent registry, in this process.
 pub struct Standalone {
     pub policy: Policy,
     store: MemoryStore,
+    /// Whether the agent registry is followed (`REGISTRY_REFRESH_SECONDS` > 0).
+    pub follows_registry: bool,
+    /// The last registry snapshot read from Vault (`crate::registry::follow`); `None` before the
+    /// first, when only static API keys are served, as at the edge.
+    registry: RwLock<Option<Arc<Registry>>>,
 }
 
 impl Standalone {
-    pub fn new(policy: Policy) -> Self {
+    pub fn new(policy: Policy, follows_registry: bool) -> Self {
         let store = MemoryStore::default();
         if let Some(rate) = &policy.rate_limit {
             rate.limiter.create_slots(&store);
         }
-        Self { policy, store }
+        Self {
+            policy,
+            store,
+            follows_registry,
+            registry: RwLock::new(None),
+        }
+    }
+
+    pub fn set_registry(&self, registry: Registry) {
+        *self.registry.write().expect("registry lock") = Some(Arc::new(registry));
     }
 
     /// The caller, or the reply that refuses it. An MCP call named only in its body (no
@@ -72,8 +89,20 @@ impl Standalone {
             now_ms,
             has_body,
         };
-        let verdict = match decision::on_headers(&self.policy, keys, &self.store, &decision_request)
-            .verdict
+        let held = self.registry.read().expect("registry lock").clone();
+        let registry = match (self.follows_registry, held.as_deref()) {
+            (false, _) => Followed::No,
+            (true, None) => Followed::Pending,
+            (true, Some(registry)) => Followed::Yes(registry),
+        };
+        let verdict = match decision::on_headers(
+            &self.policy,
+            keys,
+            registry,
+            &self.store,
+            &decision_request,
+        )
+        .verdict
         {
             Verdict::ReadBody(pending) => {
                 let body = self.read_body(request).await?;

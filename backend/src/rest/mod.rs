@@ -1,6 +1,7 @@
 //! REST routes for plain HTTP agents. Each handler turns its request into an operation of
 //! [`crate::ops`] ([`call::Caller`]) and answers with its output.
 
+mod admin;
 mod call;
 mod database;
 mod health;
@@ -11,6 +12,7 @@ mod transit;
 
 use actix_web::web;
 
+pub use admin::snapshot as registry_snapshot;
 pub use health::{livez, readyz};
 pub use openapi::{ApiDoc, routes as docs_routes};
 
@@ -22,4 +24,10 @@ pub fn agent_routes(cfg: &mut web::ServiceConfig) {
     transit::routes(cfg);
     database::routes(cfg);
     ssh::routes(cfg);
+}
+
+/// The operators' routes (`/admin/…`), wrapped like [`agent_routes`]; served whether or not the
+/// agents' REST routes are.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    admin::routes(cfg);
 }

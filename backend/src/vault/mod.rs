@@ -8,6 +8,7 @@ mod health;
 pub mod kv;
 pub mod login;
 pub mod path;
+pub mod registry;
 pub mod ssh;
 pub mod tokens;
 pub mod transit;

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::apikey::{ApiKeyStore, KeyDigest};
+use crate::apikey::{ApiKeyStore, KeyDigest, parse_digest};
 use crate::identity::{Identity, is_valid_subject};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,10 +31,4 @@ pub(super) fn api_keys(configs: Vec<ApiKeyConfig>) -> Result<ApiKeyStore, Config
         entries.push((digest, Identity::new(key.subject, key.scopes)));
     }
     Ok(ApiKeyStore::new(entries))
-}
-
-fn parse_digest(text: &str) -> Option<KeyDigest> {
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(text, &mut digest).ok()?;
-    Some(digest)
 }

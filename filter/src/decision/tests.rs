@@ -1,6 +1,7 @@
 //! Table-driven tests of the whole decision, with a fixed clock and an in-memory slot store.
 //! One file on purpose (just over 500 lines): every case builds on the same few helpers, and
-//! the table reads as one specification of the edge.
+//! the table reads as one specification of the edge. The registry's cases, which add a state
+//! of their own, are in `registry_tests.rs` on the same helpers.
 
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
@@ -10,11 +11,11 @@ use crate::apikey::digest;
 use crate::assertion::Claims;
 use crate::ratelimit::MemoryStore;
 
-const NOW_MS: u64 = 1_800_000_000_000;
+pub(super) const NOW_MS: u64 = 1_800_000_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
-const ASSERTION_KEY: &str = "assertion-key-assertion-key-0123";
+pub(super) const ASSERTION_KEY: &str = "assertion-key-assertion-key-0123";
 
-fn policy_with(extra: serde_json::Value) -> Policy {
+pub(super) fn policy_with(extra: serde_json::Value) -> Policy {
     let mut config = json!({
         "api_keys": [
             {"sha256": hex::encode(digest("dev-key")), "subject": "agent_api",
@@ -48,7 +49,7 @@ fn keys(policy: &Policy) -> KeySet {
     policy.jwt.as_ref().unwrap().static_keys.clone()
 }
 
-fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
+pub(super) fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
     let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = kid.map(Into::into);
     let claims = json!({"sub": sub, "iss": "https://issuer.test", "aud": "bridge",
@@ -61,14 +62,14 @@ fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
     .unwrap()
 }
 
-struct Req {
+pub(super) struct Req {
     headers: Vec<(String, String)>,
-    peer: Option<&'static str>,
+    pub(super) peer: Option<&'static str>,
     envoy_jwt: Option<Vec<u8>>,
     body: bool,
 }
 
-fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
+pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
     let mut all = vec![
         (":method".to_string(), method.to_string()),
         (":path".to_string(), path.to_string()),
@@ -84,6 +85,15 @@ fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
 }
 
 fn run(policy: &Policy, store: &MemoryStore, r: &Req) -> Outcome {
+    run_with(policy, Followed::No, store, r)
+}
+
+pub(super) fn run_with(
+    policy: &Policy,
+    registry: Followed<'_>,
+    store: &MemoryStore,
+    r: &Req,
+) -> Outcome {
     if let Some(rate) = &policy.rate_limit {
         rate.limiter.create_slots(store);
     }
@@ -94,17 +104,17 @@ fn run(policy: &Policy, store: &MemoryStore, r: &Req) -> Outcome {
         now_ms: NOW_MS,
         has_body: r.body,
     };
-    on_headers(policy, &keys(policy), store, &request)
+    on_headers(policy, &keys(policy), registry, store, &request)
 }
 
-fn refusal(outcome: &Outcome) -> (u16, &'static str) {
+pub(super) fn refusal(outcome: &Outcome) -> (u16, &'static str) {
     match &outcome.verdict {
         Verdict::Respond(d) => (d.status, d.code),
         other => panic!("expected a local reply, got {other:?}"),
     }
 }
 
-fn forwarded(outcome: Outcome) -> Forward {
+pub(super) fn forwarded(outcome: Outcome) -> Forward {
     match outcome.verdict {
         Verdict::Forward(f) => f,
         other => panic!("expected forward, got {other:?}"),

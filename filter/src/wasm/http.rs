@@ -12,6 +12,7 @@ use crate::decision::{self, Forward, Pending};
 use crate::error::Denial;
 use crate::jwt::envoy::METADATA_NAMESPACE;
 use crate::mtls::MtlsSource;
+use crate::registry::Followed;
 use crate::{Request, Verdict};
 
 pub struct Filter {
@@ -105,7 +106,21 @@ impl HttpContext for Filter {
             now_ms: now_ms(),
             has_body: !end_of_stream,
         };
-        let outcome = decision::on_headers(policy, &keys, &SharedData, &request);
+        let mut held = self.state.registry.current();
+        if let Some(config) = &policy.registry
+            && held.is_none()
+        {
+            // Until this worker holds a snapshot, look for one on every request (another
+            // worker may have stored it since this one's last tick); afterwards the tick does.
+            self.state.registry.sync(config.max_bytes);
+            held = self.state.registry.current();
+        }
+        let registry = match (&policy.registry, held.as_deref()) {
+            (None, _) => Followed::No,
+            (Some(_), None) => Followed::Pending,
+            (Some(_), Some(registry)) => Followed::Yes(registry),
+        };
+        let outcome = decision::on_headers(policy, &keys, registry, &SharedData, &request);
         if outcome.unknown_kid && remote {
             shared::report_unknown_kid();
         }

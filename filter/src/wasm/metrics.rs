@@ -15,6 +15,9 @@ pub struct Metrics {
     denied: HashMap<&'static str, u32>,
     jwks_fetch_ok: Option<u32>,
     jwks_fetch_failed: Option<u32>,
+    registry_fetch_ok: Option<u32>,
+    registry_fetch_failed: Option<u32>,
+    registry_agents: Option<u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -31,6 +34,13 @@ impl Metrics {
                 .collect(),
             jwks_fetch_ok: counter("jwks_fetch.ok"),
             jwks_fetch_failed: counter("jwks_fetch.failed"),
+            registry_fetch_ok: counter("registry_fetch.ok"),
+            registry_fetch_failed: counter("registry_fetch.failed"),
+            registry_agents: hostcalls::define_metric(
+                MetricType::Gauge,
+                &format!("{PREFIX}.registry.agents"),
+            )
+            .ok(),
         }
     }
 
@@ -54,5 +64,20 @@ impl Metrics {
         } else {
             self.jwks_fetch_failed
         });
+    }
+
+    /// A registry fetch that confirmed or replaced the snapshot (`ok`), or was refused.
+    pub fn registry_fetch(&self, ok: bool) {
+        Self::bump(if ok {
+            self.registry_fetch_ok
+        } else {
+            self.registry_fetch_failed
+        });
+    }
+
+    pub fn registry_agents(&self, count: usize) {
+        if let Some(id) = self.registry_agents {
+            let _ = hostcalls::record_metric(id, count as u64);
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod http;
 mod metrics;
+mod registry;
 mod root;
 mod shared;
 

@@ -1,4 +1,5 @@
-//! The root context: configuration, slot creation, and the remote JWKS fetch on a timer.
+//! The root context: configuration, slot creation, and on a one-second timer the remote JWKS
+//! and agent registry fetches (see `registry.rs`).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -8,9 +9,12 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::http::Filter;
 use super::metrics::Metrics;
+use super::registry::{self as follow, Held};
 use super::shared::{self, JWKS_DOCUMENT, JWKS_STATE, KeyCache, SharedData};
 use super::{log, now_ms};
 use crate::Policy;
+use crate::assertion::edge_claims;
+use crate::headers::EDGE_ASSERTION;
 use crate::jwt::KeySet;
 use crate::jwt::jwks::FetchState;
 use crate::ratelimit::SlotStore;
@@ -18,15 +22,21 @@ use crate::ratelimit::SlotStore;
 #[derive(Default)]
 pub struct Root {
     state: Option<Rc<Configured>>,
-    /// The state this root's in-flight fetch will write on success.
+    /// The JWKS fetch in flight: its token and start time.
     fetching: Option<(u32, u64)>,
+    /// The registry fetch in flight: its token.
+    fetching_registry: Option<u32>,
 }
+
+/// Longest `ETag` kept (it is echoed back in `If-None-Match`).
+const MAX_ETAG: usize = 128;
 
 /// What every HTTP context of this VM shares.
 pub struct Configured {
     pub policy: Policy,
     pub keys: KeyCache,
     pub metrics: Metrics,
+    pub registry: Held,
 }
 
 impl Context for Root {
@@ -34,6 +44,11 @@ impl Context for Root {
         let Some(state) = self.state.clone() else {
             return;
         };
+        if self.fetching_registry == Some(token) {
+            self.fetching_registry = None;
+            self.registry_answer(&state, body_size);
+            return;
+        }
         let Some((pending, started)) = self.fetching.take() else {
             return;
         };
@@ -110,9 +125,22 @@ impl RootContext for Root {
             }
             self.set_tick_period(Duration::from_secs(1));
         }
+        if policy.registry.is_some() {
+            if SharedData.get(follow::STATE).is_none() {
+                SharedData.create(follow::STATE, &follow::FetchState::default().encode());
+            }
+            self.set_tick_period(Duration::from_secs(1));
+        }
+        let registry = Held::default();
+        if let Some(config) = &policy.registry {
+            // A VM started after others fetched (a new worker, a reloaded listener) starts
+            // with their snapshot.
+            registry.sync(config.max_bytes);
+        }
         self.state = Some(Rc::new(Configured {
             keys: KeyCache::new(static_keys),
             metrics: Metrics::define(),
+            registry,
             policy,
         }));
         true
@@ -122,6 +150,127 @@ impl RootContext for Root {
         let Some(state) = self.state.clone() else {
             return;
         };
+        self.tick_registry(&state);
+        self.tick_jwks(&state);
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter::new(self.state.clone()?)))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    fn tick_registry(&mut self, state: &Configured) {
+        let Some(config) = &state.policy.registry else {
+            return;
+        };
+        state.registry.sync(config.max_bytes);
+        if self.fetching_registry.is_some() {
+            return;
+        }
+        let now = now_ms() / 1000;
+        let Some((current, cas)) = follow::state() else {
+            return;
+        };
+        // Until a first snapshot arrives, registry agents are refused: retry every second.
+        let interval = if current.generation == 0 {
+            1
+        } else {
+            config.refresh_seconds
+        };
+        if current.attempted_at != 0 && now.saturating_sub(current.attempted_at) < interval {
+            return;
+        }
+        let claimed = follow::FetchState {
+            attempted_at: now,
+            ..current.clone()
+        };
+        if !follow::set_state(&claimed, cas) {
+            return; // another worker's root fetches this round
+        }
+        let Some(key) = &state.policy.assertion_key else {
+            return; // the configuration refuses a registry without one
+        };
+        let proof = key.sign(&edge_claims(&config.path), now);
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", config.path.as_str()),
+            (":authority", config.authority.as_str()),
+            ("accept", "application/json"),
+            (EDGE_ASSERTION, proof.as_str()),
+        ];
+        if !current.etag.is_empty() {
+            headers.push(("if-none-match", current.etag.as_str()));
+        }
+        match self.dispatch_http_call(
+            &config.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(config.timeout_ms),
+        ) {
+            Ok(token) => self.fetching_registry = Some(token),
+            Err(status) => {
+                state.metrics.registry_fetch(false);
+                log(
+                    LogLevel::Warn,
+                    &format!("vault-mcp-filter: registry fetch not sent: {status:?}"),
+                );
+            }
+        }
+    }
+
+    fn registry_answer(&self, state: &Configured, body_size: usize) {
+        let Some(config) = &state.policy.registry else {
+            return;
+        };
+        let now = now_ms() / 1000;
+        let status = self.get_http_call_response_header(":status");
+        let outcome = match status.as_deref() {
+            Some("304") => {
+                follow::update(|s| s.confirmed_at = now.max(1));
+                Ok(None)
+            }
+            Some("200") if body_size > config.max_bytes => {
+                Err(format!("{body_size} bytes, over max_bytes"))
+            }
+            Some("200") => {
+                let body = self
+                    .get_http_call_response_body(0, body_size)
+                    .unwrap_or_default();
+                let etag = self
+                    .get_http_call_response_header("etag")
+                    .filter(|e| e.len() <= MAX_ETAG)
+                    .unwrap_or_default();
+                follow::store(&body, &etag, config.max_bytes, now).map(Some)
+            }
+            other => Err(format!("status {}", other.unwrap_or("none"))),
+        };
+        state.metrics.registry_fetch(outcome.is_ok());
+        match outcome {
+            Ok(Some(agents)) => {
+                state.metrics.registry_agents(agents);
+                state.registry.sync(config.max_bytes);
+                log(
+                    LogLevel::Info,
+                    &format!("vault-mcp-filter: registry snapshot with {agents} agents"),
+                );
+            }
+            Ok(None) => {}
+            Err(why) => log(
+                LogLevel::Warn,
+                &format!(
+                    "vault-mcp-filter: registry fetch refused ({why}); keeping the last snapshot"
+                ),
+            ),
+        }
+    }
+
+    fn tick_jwks(&mut self, state: &Configured) {
         let Some(remote) = state.policy.jwt.as_ref().and_then(|j| j.remote.as_ref()) else {
             return;
         };
@@ -164,13 +313,5 @@ impl RootContext for Root {
                 );
             }
         }
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter::new(self.state.clone()?)))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }

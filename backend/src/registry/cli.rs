@@ -1,0 +1,254 @@
+//! `vault-mcp-bridge agents …`: the registry for operators at a shell, with the same Vault
+//! credentials as `serve` (`VAULT_ADDR` and `VAULT_TOKEN`, or AppRole). Every command calls
+//! [`Registry`]; `--json` prints what the HTTP admin routes answer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use vault_mcp_filter::ratelimit::Limit;
+
+use super::{AgentView, NewAgent, Registry, RegistryError};
+use crate::config::Config;
+use crate::vault::Vault;
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent: its Vault policy, its Transit keys, and an API key (printed once).
+    Add {
+        name: String,
+        /// Comma-separated: read, write, list, delete, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The agent's own rate limit, REQUESTS/SECONDS (e.g. 120/60).
+        #[arg(long, value_parser = parse_rate)]
+        rate: Option<Limit>,
+        /// Register an existing key by its SHA-256 (hex) instead of making one.
+        #[arg(long)]
+        key_sha256: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every agent: name, state, scopes, keys (ids only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One agent, as JSON.
+    Show {
+        name: String,
+    },
+    /// A new API key (printed once); the old keys stay valid for --grace seconds (default 0).
+    RotateKey {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        grace: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse one key from now on (see `show` for the ids).
+    RevokeKey {
+        name: String,
+        key_id: String,
+    },
+    /// Refuse the agent, whatever credential it presents; its data stays.
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    /// Take the agent out of the registry and drop its Vault policy. Its secrets and Transit
+    /// keys stay unless --destroy-data.
+    Remove {
+        name: String,
+        #[arg(long)]
+        destroy_data: bool,
+    },
+}
+
+fn parse_rate(text: &str) -> Result<Limit, String> {
+    let (requests, seconds) = text
+        .split_once('/')
+        .ok_or("expected REQUESTS/SECONDS, e.g. 120/60")?;
+    let limit = Limit {
+        requests: requests
+            .trim()
+            .parse()
+            .map_err(|_| "REQUESTS must be a number")?,
+        per_seconds: seconds
+            .trim()
+            .parse()
+            .map_err(|_| "SECONDS must be a number")?,
+    };
+    if limit.requests == 0 || limit.per_seconds == 0 {
+        return Err("both numbers must be positive".into());
+    }
+    Ok(limit)
+}
+
+/// Runs one command; the exit code says how it went (1: refused or failed, with the reason).
+pub fn run(command: AgentsCommand) -> std::process::ExitCode {
+    let config = match Config::load(Path::new(".")) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(&config, command)) {
+        Ok(output) => {
+            print!("{output}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("plain data") + "\n"
+}
+
+async fn execute(config: &Config, command: AgentsCommand) -> Result<String, RegistryError> {
+    let vault = Arc::new(Vault::new(config)?);
+    vault.authenticate().await?;
+    let registry = Registry::new(vault, config);
+    Ok(match command {
+        AgentsCommand::Add {
+            name,
+            scopes,
+            rate,
+            key_sha256,
+            json: as_json,
+        } => {
+            let issued = registry
+                .add(NewAgent {
+                    subject: name,
+                    scopes,
+                    rate,
+                    key_sha256,
+                })
+                .await?;
+            if as_json {
+                json(&issued)
+            } else {
+                let mut out = format!(
+                    "added agent {} (key id {})\n",
+                    issued.subject, issued.key_id
+                );
+                if let Some(key) = &issued.api_key {
+                    out += &format!("API key (shown once, store it now): {key}\n");
+                }
+                out
+            }
+        }
+        AgentsCommand::List { json: as_json } => {
+            let agents = registry.list().await?;
+            if as_json {
+                json(&serde_json::json!({ "agents": agents }))
+            } else {
+                table(&agents)
+            }
+        }
+        AgentsCommand::Show { name } => json(&registry.show(&name).await?),
+        AgentsCommand::RotateKey {
+            name,
+            grace,
+            json: as_json,
+        } => {
+            let issued = registry.rotate_key(&name, grace).await?;
+            if as_json {
+                json(&issued)
+            } else {
+                format!(
+                    "new key {} for {}; older keys refused {}\nAPI key (shown once, store it now): {}\n",
+                    issued.key_id,
+                    issued.subject,
+                    if grace == 0 {
+                        "from now on".to_string()
+                    } else {
+                        format!("in {grace} s")
+                    },
+                    issued.api_key.as_deref().unwrap_or_default()
+                )
+            }
+        }
+        AgentsCommand::RevokeKey { name, key_id } => {
+            registry.revoke_key(&name, &key_id).await?;
+            format!("key {key_id} of {name} revoked\n")
+        }
+        AgentsCommand::Disable { name } => {
+            registry.set_enabled(&name, false).await?;
+            format!("agent {name} disabled\n")
+        }
+        AgentsCommand::Enable { name } => {
+            registry.set_enabled(&name, true).await?;
+            format!("agent {name} enabled\n")
+        }
+        AgentsCommand::Remove { name, destroy_data } => {
+            let removed = registry.remove(&name, destroy_data).await?;
+            if destroy_data {
+                format!(
+                    "agent {name} removed; {} secrets and its Transit keys erased\n",
+                    removed.secrets_erased
+                )
+            } else {
+                format!("agent {name} removed; its secrets and Transit keys are kept\n")
+            }
+        }
+    })
+}
+
+fn table(agents: &[AgentView]) -> String {
+    let mut out = format!(
+        "{:<32} {:<8} {:<28} {:<5} {}\n",
+        "SUBJECT", "ENABLED", "SCOPES", "KEYS", "RATE"
+    );
+    for agent in agents {
+        let rate = agent
+            .rate
+            .map(|r| format!("{}/{}s", r.requests, r.per_seconds))
+            .unwrap_or_else(|| "default".into());
+        out += &format!(
+            "{:<32} {:<8} {:<28} {:<5} {}\n",
+            agent.subject,
+            agent.enabled,
+            agent.scopes.join(","),
+            agent.keys.len(),
+            rate
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(
+            parse_rate("120/60"),
+            Ok(Limit {
+                requests: 120,
+                per_seconds: 60
+            })
+        );
+        for bad in ["120", "0/60", "1/0", "a/1", "1/b", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The agent registry's operations: add an agent, rotate and revoke its API keys, disable,
+//! enable and remove it. The CLI (`vault-mcp-bridge agents …`) and the HTTP admin routes call
+//! these and nothing else. Records live in Vault (`vault::registry`); the edge follows them
+//! through the snapshot (`snapshot.rs`).
+
+pub mod cli;
+pub mod keys;
+pub mod snapshot;
+
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use thiserror::Error;
+use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::ratelimit::Limit;
+use vault_mcp_filter::scopes;
+
+use crate::config::Config;
+use crate::policy::{Mounts, agent_policy};
+use crate::vault::registry::AgentRecord;
+use crate::vault::{Vault, VaultError};
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("{0:?} is not a valid agent name (letters, digits, '_', '-', '.'; at most 128)")]
+    InvalidName(String),
+    #[error("unknown scope {0:?} (known: read, write, list, delete, admin)")]
+    InvalidScope(String),
+    #[error("an agent needs at least one scope")]
+    NoScopes,
+    #[error("a rate limit needs positive requests and seconds")]
+    InvalidRate,
+    #[error("a key digest must be 64 hex digits")]
+    InvalidDigest,
+    #[error("no agent {0:?}")]
+    UnknownAgent(String),
+    #[error("agent {0:?} exists already")]
+    Exists(String),
+    #[error("agent {subject:?} has no key {key_id:?}")]
+    UnknownKey { subject: String, key_id: String },
+    #[error("the agent changed meanwhile; try again")]
+    Conflict,
+    #[error(transparent)]
+    Vault(VaultError),
+}
+
+impl From<VaultError> for RegistryError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            // A check-and-set mismatch: someone else wrote the record since it was read.
+            VaultError::Rejected(message) if message.contains("check-and-set") => {
+                RegistryError::Conflict
+            }
+            other => RegistryError::Vault(other),
+        }
+    }
+}
+
+/// What `add` needs.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub subject: String,
+    pub scopes: Vec<String>,
+    pub rate: Option<Limit>,
+    /// Register an existing key by its digest instead of making one (migrating static keys).
+    pub key_sha256: Option<String>,
+}
+
+/// A key just made: shown once, never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedKey {
+    pub subject: String,
+    pub key_id: String,
+    /// Absent when the key was registered by its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// An agent as operators see it: never a key or its digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub subject: String,
+    pub enabled: bool,
+    pub scopes: Vec<String>,
+    pub keys: Vec<KeyView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Limit>,
+    pub created: u64,
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub created: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+impl From<&AgentRecord> for AgentView {
+    fn from(record: &AgentRecord) -> Self {
+        AgentView {
+            subject: record.subject.clone(),
+            enabled: record.enabled,
+            scopes: record.scopes.clone(),
+            keys: record
+                .keys
+                .iter()
+                .map(|k| KeyView {
+                    id: k.id.clone(),
+                    created: k.created,
+                    expires: k.expires,
+                })
+                .collect(),
+            rate: record.rate,
+            created: record.created,
+            updated: record.updated,
+        }
+    }
+}
+
+/// What `remove` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    pub subject: String,
+    /// Secrets erased (only with `destroy_data`).
+    pub secrets_erased: usize,
+}
+
+/// The registry over the service's Vault connection.
+pub struct Registry {
+    vault: Arc<Vault>,
+    mounts: MountNames,
+}
+
+/// The mounts an agent's policy names (owned: `policy::Mounts` borrows).
+struct MountNames {
+    kv: String,
+    prefix: String,
+    transit: String,
+    transit_named: String,
+    database: String,
+    ssh: String,
+    policy_prefix: String,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn check_name(subject: &str) -> Result<(), RegistryError> {
+    if is_valid_subject(subject) {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidName(subject.to_string()))
+    }
+}
+
+fn check_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
+    if scopes.is_empty() {
+        return Err(RegistryError::NoScopes);
+    }
+    for scope in scopes {
+        if !scopes::KNOWN.contains(&scope.as_str()) {
+            return Err(RegistryError::InvalidScope(scope.clone()));
+        }
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
+}
+
+impl Registry {
+    pub fn new(vault: Arc<Vault>, config: &Config) -> Self {
+        Registry {
+            vault,
+            mounts: MountNames {
+                kv: config.kv_mount.clone(),
+                prefix: config.default_prefix.clone(),
+                transit: config.transit_mount.clone(),
+                transit_named: config.transit_named_mount.clone(),
+                database: config.database_mount.clone(),
+                ssh: config.ssh_mount.clone(),
+                policy_prefix: config.child_token_policy_prefix.clone(),
+            },
+        }
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    async fn record(&self, subject: &str) -> Result<(AgentRecord, u32), RegistryError> {
+        check_name(subject)?;
+        self.vault
+            .registry_read(subject)
+            .await?
+            .ok_or_else(|| RegistryError::UnknownAgent(subject.to_string()))
+    }
+
+    /// Registers an agent: its Vault policy (what `gen-policy` prints), its Transit keys, its
+    /// record with one API key. The key is in the answer and nowhere else.
+    pub async fn add(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
+        check_name(&new.subject)?;
+        let scopes = check_scopes(&new.scopes)?;
+        if new
+            .rate
+            .is_some_and(|r| r.requests == 0 || r.per_seconds == 0)
+        {
+            return Err(RegistryError::InvalidRate);
+        }
+        let key = match &new.key_sha256 {
+            Some(digest) => {
+                keys::Issued::from_digest(digest).ok_or(RegistryError::InvalidDigest)?
+            }
+            None => keys::Issued::generate(),
+        };
+        if self.vault.registry_read(&new.subject).await?.is_some() {
+            return Err(RegistryError::Exists(new.subject));
+        }
+        let m = &self.mounts;
+        let mounts = Mounts {
+            kv: &m.kv,
+            prefix: &m.prefix,
+            transit: &m.transit,
+            transit_named: &m.transit_named,
+            database: &m.database,
+            ssh: &m.ssh,
+        };
+        let hcl = agent_policy(&new.subject, &mounts);
+        self.vault
+            .put_policy(&format!("{}{}", m.policy_prefix, new.subject), &hcl)
+            .await?;
+        self.vault.create_agent_keys(&new.subject).await?;
+        let at = now();
+        let record = AgentRecord {
+            subject: new.subject.clone(),
+            enabled: true,
+            scopes,
+            keys: vec![key.record(at)],
+            rate: new.rate,
+            created: at,
+            updated: at,
+        };
+        // Version 0: only if nobody added it meanwhile.
+        match self
+            .vault
+            .registry_write(&record, 0)
+            .await
+            .map_err(RegistryError::from)
+        {
+            Err(RegistryError::Conflict) => Err(RegistryError::Exists(new.subject.clone())),
+            other => other,
+        }?;
+        Ok(key.shown(&new.subject))
+    }
+
+    pub async fn show(&self, subject: &str) -> Result<AgentView, RegistryError> {
+        Ok(AgentView::from(&self.record(subject).await?.0))
+    }
+
+    /// Every record, read 16 at a time.
+    pub async fn records(&self) -> Result<Vec<AgentRecord>, RegistryError> {
+        let subjects = self.vault.registry_subjects().await?;
+        let mut records: Vec<AgentRecord> = futures_util::stream::iter(subjects)
+            .map(|subject| async move { self.vault.registry_read(&subject).await })
+            .buffer_unordered(16)
+            .try_filter_map(|found| async move { Ok(found.map(|(record, _)| record)) })
+            .try_collect()
+            .await?;
+        records.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Ok(records)
+    }
+
+    pub async fn list(&self) -> Result<Vec<AgentView>, RegistryError> {
+        Ok(self.records().await?.iter().map(AgentView::from).collect())
+    }
+
+    /// A new key; the agent's current keys stay valid `grace` seconds more (0: refused now).
+    pub async fn rotate_key(&self, subject: &str, grace: u64) -> Result<IssuedKey, RegistryError> {
+        let (mut record, version) = self.record(subject).await?;
+        let at = now();
+        let until = at + grace;
+        for key in &mut record.keys {
+            key.expires = Some(key.expires.map_or(until, |e| e.min(until)));
+        }
+        // Keys past their grace are dropped for good.
+        record.keys.retain(|k| k.expires.is_none_or(|e| e > at));
+        let key = keys::Issued::generate();
+        record.keys.push(key.record(at));
+        record.updated = at;
+        self.vault.registry_write(&record, version).await?;
+        Ok(key.shown(subject))
+    }
+
+    pub async fn revoke_key(
+        &self,
+        subject: &str,
+        key_id: &str,
+    ) -> Result<AgentView, RegistryError> {
+        let (mut record, version) = self.record(subject).await?;
+        let before = record.keys.len();
+        record.keys.retain(|k| k.id != key_id);
+        if record.keys.len() == before {
+            return Err(RegistryError::UnknownKey {
+                subject: subject.to_string(),
+                key_id: key_id.to_string(),
+            });
+        }
+        record.updated = now();
+        self.vault.registry_write(&record, version).await?;
+        Ok(AgentView::from(&record))
+    }
+
+    pub async fn set_enabled(
+        &self,
+        subject: &str,
+        enabled: bool,
+    ) -> Result<AgentView, RegistryError> {
+        let (mut record, version) = self.record(subject).await?;
+        if record.enabled != enabled {
+            record.enabled = enabled;
+            record.updated = now();
+            self.vault.registry_write(&record, version).await?;
+        }
+        Ok(AgentView::from(&record))
+    }
+
+    /// Replaces the agent's scopes and rate limit.
+    pub async fn update(
+        &self,
+        subject: &str,
+        scopes: Option<Vec<String>>,
+        rate: Option<Option<Limit>>,
+    ) -> Result<AgentView, RegistryError> {
+        let (mut record, version) = self.record(subject).await?;
+        if let Some(scopes) = scopes {
+            record.scopes = check_scopes(&scopes)?;
+        }
+        if let Some(rate) = rate {
+            if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
+                return Err(RegistryError::InvalidRate);
+            }
+            record.rate = rate;
+        }
+        record.updated = now();
+        self.vault.registry_write(&record, version).await?;
+        Ok(AgentView::from(&record))
+    }
+
+    /// Removes the agent from the registry and its policy from Vault. Its secrets and Transit
+    /// keys stay unless `destroy_data`.
+    pub async fn remove(
+        &self,
+        subject: &str,
+        destroy_data: bool,
+    ) -> Result<Removed, RegistryError> {
+        self.record(subject).await?;
+        self.vault.registry_delete(subject).await?;
+        self.vault
+            .delete_policy(&format!("{}{subject}", self.mounts.policy_prefix))
+            .await?;
+        let secrets_erased = if destroy_data {
+            self.vault.destroy_agent_data(subject).await?
+        } else {
+            0
+        };
+        Ok(Removed {
+            subject: subject.to_string(),
+            secrets_erased,
+        })
+    }
+}
+
+/// Standalone mode: reads the registry's snapshot (the one the edge fetches) and hands it to
+/// the in-process decision code through `deliver`. A failed read keeps the last snapshot.
+pub async fn refresh(
+    registry: &Registry,
+    cache: &snapshot::SnapshotCache,
+    deliver: &impl Fn(vault_mcp_filter::registry::Registry),
+) {
+    match cache.get(registry).await {
+        Ok(built) => match vault_mcp_filter::registry::Registry::parse(&built.body, usize::MAX) {
+            Ok(parsed) => deliver(parsed),
+            Err(error) => tracing::warn!(%error, "registry snapshot refused; keeping the last"),
+        },
+        Err(error) => tracing::warn!(%error, "registry not read; keeping the last snapshot"),
+    }
+}
+
+/// [`refresh`] every `every`, for as long as the server runs.
+pub async fn follow(
+    registry: Arc<Registry>,
+    cache: Arc<snapshot::SnapshotCache>,
+    deliver: impl Fn(vault_mcp_filter::registry::Registry),
+    every: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        refresh(&registry, &cache, &deliver).await;
+    }
+}

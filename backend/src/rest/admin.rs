@@ -1,0 +1,241 @@
+//! `/admin/agents…`: the agent registry over HTTP, for operators (scope `admin`, required by the
+//! route table at the edge and again here), and `GET /_bridge/registry`, the snapshot the edge
+//! fetches. Every handler calls `crate::registry`, as the CLI does; every change is logged with
+//! the operator's subject and the request id.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use vault_mcp_filter::assertion::edge_claims;
+use vault_mcp_filter::headers::EDGE_ASSERTION;
+use vault_mcp_filter::ratelimit::Limit;
+
+use crate::error::ApiError;
+use crate::identity::{Agent, Trust};
+use crate::registry::snapshot::SnapshotCache;
+use crate::registry::{NewAgent, Registry};
+use crate::telemetry::REQUEST_ID;
+
+/// Under the `/admin` scope, which the caller wraps in the identity and route-scope checks.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/agents", web::get().to(list))
+        .route("/agents", web::post().to(add))
+        .route("/agents/{subject}", web::get().to(show))
+        .route("/agents/{subject}", web::patch().to(update))
+        .route("/agents/{subject}", web::delete().to(remove))
+        .route("/agents/{subject}/keys", web::post().to(rotate_key))
+        .route(
+            "/agents/{subject}/keys/{key_id}",
+            web::delete().to(revoke_key),
+        );
+}
+
+fn audit(operator: &Agent, action: &str, subject: &str) {
+    let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+    tracing::info!(
+        target: "admin",
+        operator = %operator.subject,
+        action,
+        agent = subject,
+        request_id = %request_id,
+        "registry change"
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    subject: String,
+    scopes: Vec<String>,
+    #[serde(default)]
+    rate: Option<Limit>,
+    /// Register an existing key by its SHA-256 instead of making one.
+    #[serde(default)]
+    key_sha256: Option<String>,
+}
+
+async fn list(registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "agents": registry.list().await? })))
+}
+
+async fn add(
+    registry: web::Data<Registry>,
+    operator: web::ReqData<Agent>,
+    body: web::Json<AddBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let issued = registry
+        .add(NewAgent {
+            subject: body.subject,
+            scopes: body.scopes,
+            rate: body.rate,
+            key_sha256: body.key_sha256,
+        })
+        .await?;
+    audit(&operator, "add", &issued.subject);
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(issued))
+}
+
+async fn show(
+    registry: web::Data<Registry>,
+    subject: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry.show(&subject).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    /// `null` removes the agent's own limit.
+    #[serde(default, with = "serde_with_null")]
+    rate: Option<Option<Limit>>,
+}
+
+/// Tells "absent" (`None`) from `null` (`Some(None)`).
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+async fn update(
+    registry: web::Data<Registry>,
+    operator: web::ReqData<Agent>,
+    subject: web::Path<String>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut view = None;
+    if body.scopes.is_some() || body.rate.is_some() {
+        view = Some(registry.update(&subject, body.scopes, body.rate).await?);
+        audit(&operator, "update", &subject);
+    }
+    if let Some(enabled) = body.enabled {
+        view = Some(registry.set_enabled(&subject, enabled).await?);
+        audit(
+            &operator,
+            if enabled { "enable" } else { "disable" },
+            &subject,
+        );
+    }
+    let view = match view {
+        Some(view) => view,
+        None => registry.show(&subject).await?,
+    };
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveQuery {
+    #[serde(default)]
+    destroy_data: bool,
+}
+
+async fn remove(
+    registry: web::Data<Registry>,
+    operator: web::ReqData<Agent>,
+    subject: web::Path<String>,
+    query: web::Query<RemoveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let removed = registry.remove(&subject, query.destroy_data).await?;
+    audit(
+        &operator,
+        if query.destroy_data {
+            "remove_destroy_data"
+        } else {
+            "remove"
+        },
+        &subject,
+    );
+    Ok(HttpResponse::Ok().json(removed))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// Seconds the current keys stay valid (default 0: refused at once).
+    #[serde(default)]
+    grace_seconds: u64,
+}
+
+async fn rotate_key(
+    registry: web::Data<Registry>,
+    operator: web::ReqData<Agent>,
+    subject: web::Path<String>,
+    body: Option<web::Json<RotateBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let grace = body.map(|b| b.grace_seconds).unwrap_or_default();
+    let issued = registry.rotate_key(&subject, grace).await?;
+    audit(&operator, "rotate_key", &subject);
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(issued))
+}
+
+async fn revoke_key(
+    registry: web::Data<Registry>,
+    operator: web::ReqData<Agent>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (subject, key_id) = path.into_inner();
+    let view = registry.revoke_key(&subject, &key_id).await?;
+    audit(&operator, "revoke_key", &subject);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `GET /_bridge/registry`: the snapshot, for the edge only (its own signed assertion, bound to
+/// this path). `If-None-Match` with the current `ETag` gets 304.
+pub async fn snapshot(
+    request: HttpRequest,
+    trust: web::Data<Trust>,
+    registry: web::Data<Registry>,
+    cache: web::Data<SnapshotCache>,
+) -> Result<HttpResponse, ApiError> {
+    let Trust::Edge(edge) = trust.get_ref() else {
+        return Err(ApiError::UnknownRoute); // standalone: no edge to serve
+    };
+    let proof = request
+        .headers()
+        .get(EDGE_ASSERTION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthenticated("the edge's assertion is missing"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    edge.key
+        .verify(proof, &edge_claims(request.path()), now, edge.max_age)
+        .map_err(|_| ApiError::Unauthenticated("the edge's assertion is invalid or stale"))?;
+    let built = cache.get(&registry).await?;
+    let unchanged = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == built.etag.as_bytes());
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, built.etag.clone()))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    Ok(if unchanged {
+        response.finish()
+    } else {
+        response
+            .content_type("application/json")
+            .body(built.body.clone())
+    })
+}

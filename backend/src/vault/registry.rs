@@ -1,0 +1,240 @@
+//! Where the agent registry lives: one KV v2 record per agent under `_bridge/agents/{subject}`
+//! in the backend's KV mount (outside every agent's folder, beside the lease records), and a
+//! generation record every change rewrites, so a replica learns in one read whether its
+//! snapshot is current. KV v2 keeps each record's history; Vault's replication makes it one
+//! registry for every replica and every Envoy. Also the provisioning calls an agent needs
+//! (its policy, its Transit keys) and the erasure of its data. All with the service's token.
+
+use serde::{Deserialize, Serialize};
+use vault_mcp_filter::ratelimit::Limit;
+use vaultrs::api::kv2::requests::SetSecretRequestOptions;
+use vaultrs::api::transit::KeyType;
+use vaultrs::api::transit::requests::{CreateKeyRequest, UpdateKeyConfigurationRequest};
+
+use super::{Vault, VaultError, exec};
+
+const AGENTS: &str = "_bridge/agents";
+const GENERATION: &str = "_bridge/registry-generation";
+
+/// One agent as stored. API keys are kept as digests only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub subject: String,
+    pub enabled: bool,
+    pub scopes: Vec<String>,
+    pub keys: Vec<KeyRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Limit>,
+    /// Unix seconds.
+    pub created: u64,
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub id: String,
+    /// Hex SHA-256 of the key.
+    pub sha256: String,
+    pub created: u64,
+    /// Refused from this time on (unix seconds): a rotated key's grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+/// A record and the KV version it was read at (for check-and-set).
+pub type Versioned = (AgentRecord, u32);
+
+impl Vault {
+    fn record_path(subject: &str) -> String {
+        format!("{AGENTS}/{subject}")
+    }
+
+    pub async fn registry_read(&self, subject: &str) -> Result<Option<Versioned>, VaultError> {
+        self.observed_read("registry", "read", || async {
+            let client = self.base();
+            let path = Self::record_path(subject);
+            let record = match vaultrs::kv2::read::<AgentRecord>(&*client, &self.kv_mount, &path)
+                .await
+                .map_err(VaultError::from)
+            {
+                Ok(record) => record,
+                Err(VaultError::NotFound) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let metadata = vaultrs::kv2::read_metadata(&*client, &self.kv_mount, &path).await?;
+            Ok(Some((record, metadata.current_version as u32)))
+        })
+        .await
+    }
+
+    /// Writes `record` if the stored version is still `version` (0: only if it does not exist),
+    /// then moves the generation on. A concurrent change makes Vault refuse (`Rejected`).
+    pub async fn registry_write(
+        &self,
+        record: &AgentRecord,
+        version: u32,
+    ) -> Result<(), VaultError> {
+        self.observed("registry", "write", async {
+            let options = SetSecretRequestOptions { cas: version };
+            vaultrs::kv2::set_with_options(
+                &*self.base(),
+                &self.kv_mount,
+                &Self::record_path(&record.subject),
+                record,
+                options,
+            )
+            .await?;
+            self.registry_bump().await
+        })
+        .await
+    }
+
+    /// Deletes the record with its history.
+    pub async fn registry_delete(&self, subject: &str) -> Result<(), VaultError> {
+        self.observed("registry", "delete", async {
+            vaultrs::kv2::delete_metadata(
+                &*self.base(),
+                &self.kv_mount,
+                &Self::record_path(subject),
+            )
+            .await?;
+            self.registry_bump().await
+        })
+        .await
+    }
+
+    pub async fn registry_subjects(&self) -> Result<Vec<String>, VaultError> {
+        self.observed_read("registry", "list", || async {
+            match vaultrs::kv2::list(&*self.base(), &self.kv_mount, AGENTS)
+                .await
+                .map_err(VaultError::from)
+            {
+                // Sub-folders are not records (none are written; ignore any made by hand).
+                Ok(keys) => Ok(keys.into_iter().filter(|k| !k.ends_with('/')).collect()),
+                Err(VaultError::NotFound) => Ok(Vec::new()),
+                Err(other) => Err(other),
+            }
+        })
+        .await
+    }
+
+    /// The registry's generation: the version of the record every change rewrites (0 before
+    /// the first change).
+    pub async fn registry_generation(&self) -> Result<u64, VaultError> {
+        self.observed_read("registry", "generation", || async {
+            match vaultrs::kv2::read_metadata(&*self.base(), &self.kv_mount, GENERATION)
+                .await
+                .map_err(VaultError::from)
+            {
+                Ok(metadata) => Ok(metadata.current_version),
+                Err(VaultError::NotFound) => Ok(0),
+                Err(other) => Err(other),
+            }
+        })
+        .await
+    }
+
+    async fn registry_bump(&self) -> Result<(), VaultError> {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let marker = serde_json::json!({ "changed_at": at });
+        vaultrs::kv2::set(&*self.base(), &self.kv_mount, GENERATION, &marker).await?;
+        Ok(())
+    }
+
+    /// Writes (or replaces) the ACL policy `name`.
+    pub async fn put_policy(&self, name: &str, hcl: &str) -> Result<(), VaultError> {
+        self.observed("sys", "policy_write", async {
+            vaultrs::sys::policy::set(&*self.base(), name, hcl).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_policy(&self, name: &str) -> Result<(), VaultError> {
+        self.observed("sys", "policy_delete", async {
+            match vaultrs::sys::policy::delete(&*self.base(), name)
+                .await
+                .map_err(VaultError::from)
+            {
+                Ok(()) | Err(VaultError::NotFound) => Ok(()),
+                Err(other) => Err(other),
+            }
+        })
+        .await
+    }
+
+    /// Creates the agent's own Transit keys (`{subject}` for encryption, `{subject}-signing`);
+    /// existing keys are left as they are.
+    pub async fn create_agent_keys(&self, subject: &str) -> Result<(), VaultError> {
+        self.observed("transit", "create_agent_keys", async {
+            for (name, kind) in [
+                (subject.to_string(), KeyType::Aes256Gcm96),
+                (format!("{subject}-signing"), KeyType::Rsa2048),
+            ] {
+                let request = CreateKeyRequest::builder()
+                    .mount(&self.transit_mount)
+                    .name(&name)
+                    .key_type(kind)
+                    .build()
+                    .map_err(|_| VaultError::Upstream)?;
+                exec::empty(&self.base(), request).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Erases everything the agent stored: every secret (all versions) in its KV folder and its
+    /// own Transit keys. Irreversible.
+    pub async fn destroy_agent_data(&self, subject: &str) -> Result<usize, VaultError> {
+        self.observed("registry", "destroy_data", async {
+            let client = self.base();
+            let mut erased = 0;
+            let mut folders = vec![format!("{}/{subject}/", self.prefix)];
+            while let Some(folder) = folders.pop() {
+                let keys = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder)
+                    .await
+                    .map_err(VaultError::from)
+                {
+                    Ok(keys) => keys,
+                    Err(VaultError::NotFound) => continue,
+                    Err(other) => return Err(other),
+                };
+                for key in keys {
+                    let path = format!("{folder}{key}");
+                    if key.ends_with('/') {
+                        folders.push(path);
+                    } else {
+                        vaultrs::kv2::delete_metadata(&*client, &self.kv_mount, &path).await?;
+                        erased += 1;
+                    }
+                }
+            }
+            for name in [subject.to_string(), format!("{subject}-signing")] {
+                // Transit refuses to delete a key until its configuration allows it.
+                let allow = UpdateKeyConfigurationRequest::builder()
+                    .mount(&self.transit_mount)
+                    .name(&name)
+                    .deletion_allowed(true)
+                    .build()
+                    .map_err(|_| VaultError::Upstream)?;
+                match exec::empty(&client, allow).await {
+                    Ok(()) => {}
+                    Err(VaultError::NotFound | VaultError::Rejected(_)) => continue,
+                    Err(other) => return Err(other),
+                }
+                match vaultrs::transit::key::delete(&*client, &self.transit_mount, &name)
+                    .await
+                    .map_err(VaultError::from)
+                {
+                    Ok(()) | Err(VaultError::NotFound) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(erased)
+        })
+        .await
+    }
+}

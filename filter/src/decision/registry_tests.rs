@@ -1,0 +1,149 @@
+//! The decision with an agent registry configured: before the first snapshot (fail closed),
+//! and with one (registry keys, disabled subjects, per-agent limits).
+
+use serde_json::json;
+
+use super::tests::{NOW_MS, forwarded, policy_with, refusal, req, run_with, token};
+use super::*;
+use crate::apikey::digest;
+use crate::ratelimit::MemoryStore;
+use crate::registry::Registry;
+
+fn policy() -> Policy {
+    policy_with(json!({
+        "registry": {"cluster": "backend", "authority": "backend"},
+    }))
+}
+
+fn registry(agents: serde_json::Value) -> Registry {
+    let doc = json!({ "agents": agents }).to_string();
+    Registry::parse(doc.as_bytes(), 1 << 20).unwrap()
+}
+
+fn registered() -> Registry {
+    registry(json!([
+        {"subject": "agent_new", "enabled": true, "scopes": ["read"],
+         "keys": [{"id": "k1", "sha256": hex::encode(digest("vmb_new"))},
+                  {"id": "k0", "sha256": hex::encode(digest("vmb_old")), "expires": NOW_MS / 1000}],
+         "rate": {"requests": 1, "per_seconds": 60}},
+        {"subject": "agent_off", "enabled": false, "scopes": ["read"],
+         "keys": [{"id": "k2", "sha256": hex::encode(digest("vmb_off"))}]},
+        {"subject": "agent_api", "enabled": false},
+        {"subject": "agent_cert", "enabled": false},
+        {"subject": "agent_jwt", "enabled": false},
+    ]))
+}
+
+#[test]
+fn before_the_first_snapshot_only_static_keys_pass() {
+    let (policy, store) = (policy(), MemoryStore::default());
+    let statik = run_with(
+        &policy,
+        Followed::Pending,
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "dev-key")]),
+    );
+    assert_eq!(forwarded(statik).identity.subject, "agent_api");
+    let bearer = format!("Bearer {}", token(Some("hs-1"), "agent_jwt", "read"));
+    let mut cert = req("GET", "/secrets/a", &[]);
+    cert.peer = Some("CN=agent_cert,O=Bridge");
+    for request in [
+        req("GET", "/secrets/a", &[("x-api-key", "vmb_new")]),
+        req("GET", "/secrets/a", &[("authorization", &bearer)]),
+        cert,
+    ] {
+        let outcome = run_with(&policy, Followed::Pending, &store, &request);
+        assert_eq!(refusal(&outcome), (503, "registry_unavailable"));
+    }
+}
+
+#[test]
+fn registry_keys_act_as_their_agent_until_they_expire() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let ok = run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "vmb_new")]),
+    );
+    let forward = forwarded(ok);
+    assert_eq!(forward.identity.subject, "agent_new");
+    assert_eq!(forward.identity.scopes, ["read"]);
+    // The registry's scopes are the agent's: no write.
+    let write = run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &req("PUT", "/secrets/a", &[("x-api-key", "vmb_new")]),
+    );
+    assert_eq!(refusal(&write), (403, "insufficient_scope"));
+    let expired = run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "vmb_old")]),
+    );
+    assert_eq!(refusal(&expired), (401, "invalid_api_key"));
+}
+
+#[test]
+fn a_disabled_subject_is_refused_for_every_credential() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let bearer = format!("Bearer {}", token(Some("hs-1"), "agent_jwt", "read"));
+    let mut cert = req("GET", "/secrets/a", &[]);
+    cert.peer = Some("CN=agent_cert,O=Bridge");
+    for request in [
+        req("GET", "/secrets/a", &[("x-api-key", "vmb_off")]),
+        req("GET", "/secrets/a", &[("x-api-key", "dev-key")]), // a static key of agent_api
+        req("GET", "/secrets/a", &[("authorization", &bearer)]),
+        cert,
+    ] {
+        let outcome = run_with(&policy, Followed::Yes(&registry), &store, &request);
+        assert_eq!(refusal(&outcome), (403, "agent_disabled"));
+    }
+    // Subjects the registry does not name are unaffected.
+    let ro = run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "dev-key-ro")]),
+    );
+    assert_eq!(forwarded(ro).identity.subject, "agent_ro");
+}
+
+#[test]
+fn the_agents_own_limit_applies() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let request = req("GET", "/secrets/a", &[("x-api-key", "vmb_new")]);
+    forwarded(run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &request,
+    ));
+    let second = run_with(&policy, Followed::Yes(&registry), &store, &request);
+    assert_eq!(refusal(&second), (429, "rate_limited"));
+}
+
+#[test]
+fn without_a_registry_only_configured_credentials_count() {
+    let store = MemoryStore::default();
+    let policy = super::tests::policy_with(json!({}));
+    let unknown = run_with(
+        &policy,
+        Followed::No,
+        &store,
+        &req("GET", "/secrets/a", &[("x-api-key", "vmb_new")]),
+    );
+    assert_eq!(refusal(&unknown), (401, "invalid_api_key"));
+}
+
+#[test]
+fn a_registry_needs_the_assertion_key() {
+    let config = json!({
+        "api_keys": [{"sha256": hex::encode(digest("k")), "subject": "a"}],
+        "registry": {"cluster": "backend", "authority": "backend"},
+    });
+    let error = Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap_err();
+    assert!(error.to_string().contains("assertion_key"), "{error}");
+}

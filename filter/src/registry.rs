@@ -1,0 +1,277 @@
+//! The agent registry as the edge sees it: a snapshot the backend builds from the records in
+//! Vault (`_bridge/agents/{subject}`), fetched by the filter every few seconds (see
+//! `wasm/registry.rs`) and read by the backend's standalone mode.
+//!
+//! The snapshot holds what the edge decides with and nothing more: per agent, whether it is
+//! enabled, its scopes, its rate limit, and its API keys as SHA-256 digests with an optional
+//! expiry (a rotated key's grace period). Never a key itself. The same types serialize it on
+//! the backend and parse it here, so the two sides cannot drift apart. Unknown fields are
+//! ignored, so an older edge keeps working with a newer backend.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::apikey::{self, KeyDigest};
+use crate::identity::{Identity, is_valid_subject};
+use crate::ratelimit::Limit;
+
+/// The document `GET /_bridge/registry` answers with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub agents: Vec<SnapshotAgent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotAgent {
+    pub subject: String,
+    pub enabled: bool,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub keys: Vec<SnapshotKey>,
+    /// Overrides the edge's default rate limit for this agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Limit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotKey {
+    pub id: String,
+    /// Hex SHA-256 of the key.
+    pub sha256: String,
+    /// Unix seconds after which the key is refused (a rotated key's grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistryError {
+    #[error("the registry snapshot is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the registry snapshot is not valid: {0}")]
+    Malformed(String),
+    #[error("agents[{index}]: {subject:?} is not a valid subject")]
+    BadSubject { index: usize, subject: String },
+    #[error("agents[{index}]: subject {subject:?} appears twice")]
+    DuplicateSubject { index: usize, subject: String },
+    #[error("agents[{index}].keys[{key}]: sha256 must be 64 hex digits")]
+    BadDigest { index: usize, key: usize },
+    #[error("agents[{index}].keys[{key}]: the digest belongs to another key already")]
+    DuplicateDigest { index: usize, key: usize },
+    #[error("agents[{index}].rate: requests and per_seconds must be positive")]
+    BadRate { index: usize },
+}
+
+/// What the host holds of the registry, for one decision.
+#[derive(Debug, Clone, Copy)]
+pub enum Followed<'a> {
+    /// The host follows no registry: only the configured credentials count.
+    No,
+    /// It follows one but holds no snapshot yet: only static API keys are served (fail closed).
+    Pending,
+    /// The last good snapshot.
+    Yes(&'a Registry),
+}
+
+/// One registered agent, ready for decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredAgent {
+    pub identity: Identity,
+    pub enabled: bool,
+    pub rate: Option<Limit>,
+}
+
+/// A parsed, validated snapshot, indexed for the request path: a key is found by its digest in
+/// one hash lookup whatever the number of agents (the presented key is hashed first, so the
+/// lookup's timing depends on a digest the caller already knows, never on a stored key).
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    agents: Vec<RegisteredAgent>,
+    subjects: HashMap<String, usize>,
+    keys: HashMap<KeyDigest, (usize, Option<u64>)>,
+}
+
+impl Registry {
+    /// Parses a snapshot document of at most `max_bytes`.
+    pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Self, RegistryError> {
+        if bytes.len() > max_bytes {
+            return Err(RegistryError::TooLarge(max_bytes));
+        }
+        let snapshot: Snapshot =
+            serde_json::from_slice(bytes).map_err(|e| RegistryError::Malformed(e.to_string()))?;
+        Self::from_snapshot(snapshot)
+    }
+
+    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, RegistryError> {
+        let mut registry = Registry::default();
+        for (index, agent) in snapshot.agents.into_iter().enumerate() {
+            if !is_valid_subject(&agent.subject) {
+                return Err(RegistryError::BadSubject {
+                    index,
+                    subject: agent.subject,
+                });
+            }
+            if registry.subjects.contains_key(&agent.subject) {
+                return Err(RegistryError::DuplicateSubject {
+                    index,
+                    subject: agent.subject,
+                });
+            }
+            if agent
+                .rate
+                .is_some_and(|r| r.requests == 0 || r.per_seconds == 0)
+            {
+                return Err(RegistryError::BadRate { index });
+            }
+            for (key, entry) in agent.keys.iter().enumerate() {
+                let digest = apikey::parse_digest(&entry.sha256)
+                    .ok_or(RegistryError::BadDigest { index, key })?;
+                if registry
+                    .keys
+                    .insert(digest, (index, entry.expires))
+                    .is_some()
+                {
+                    return Err(RegistryError::DuplicateDigest { index, key });
+                }
+            }
+            registry.subjects.insert(agent.subject.clone(), index);
+            registry.agents.push(RegisteredAgent {
+                identity: Identity::new(agent.subject, agent.scopes),
+                enabled: agent.enabled,
+                rate: agent.rate,
+            });
+        }
+        Ok(registry)
+    }
+
+    /// The agent a presented API key belongs to, unless the key has expired.
+    pub fn by_key(&self, presented: &str, now_s: u64) -> Option<&RegisteredAgent> {
+        let (index, expires) = self.keys.get(&apikey::digest(presented))?;
+        if expires.is_some_and(|at| now_s >= at) {
+            return None;
+        }
+        self.agents.get(*index)
+    }
+
+    pub fn agent(&self, subject: &str) -> Option<&RegisteredAgent> {
+        self.agents.get(*self.subjects.get(subject)?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(agents: serde_json::Value) -> Vec<u8> {
+        serde_json::json!({ "agents": agents })
+            .to_string()
+            .into_bytes()
+    }
+
+    fn digest(key: &str) -> String {
+        hex::encode(apikey::digest(key))
+    }
+
+    #[test]
+    fn keys_find_their_agent_until_they_expire() {
+        let doc = snapshot(serde_json::json!([
+            { "subject": "a1", "enabled": true, "scopes": ["write", "read"],
+              "keys": [{ "id": "k1", "sha256": digest("new") },
+                       { "id": "k0", "sha256": digest("old"), "expires": 100 }],
+              "rate": { "requests": 5, "per_seconds": 1 } },
+            { "subject": "a2", "enabled": false, "keys": [{ "id": "k2", "sha256": digest("b") }],
+              "future_field": 1 },
+        ]));
+        let registry = Registry::parse(&doc, 1 << 20).unwrap();
+        assert_eq!(registry.len(), 2);
+        let a1 = registry.by_key("new", 1_000).unwrap();
+        assert_eq!(a1.identity.subject, "a1");
+        assert_eq!(a1.identity.scopes, ["read", "write"]);
+        assert_eq!(a1.rate.unwrap().requests, 5);
+        assert_eq!(registry.by_key("old", 99).unwrap().identity.subject, "a1");
+        assert!(registry.by_key("old", 100).is_none(), "expired");
+        assert!(!registry.by_key("b", 0).unwrap().enabled);
+        assert!(registry.by_key("c", 0).is_none());
+        assert!(registry.agent("a2").is_some() && registry.agent("a3").is_none());
+    }
+
+    #[test]
+    fn bad_snapshots_are_refused_with_the_reason() {
+        let cases = [
+            (
+                serde_json::json!([{ "subject": "a/b", "enabled": true }]),
+                "valid subject",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true }, { "subject": "a", "enabled": true }]),
+                "appears twice",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true, "keys": [{ "id": "k", "sha256": "zz" }] }]),
+                "64 hex digits",
+            ),
+            (
+                serde_json::json!([
+                    { "subject": "a", "enabled": true, "keys": [{ "id": "k", "sha256": digest("x") }] },
+                    { "subject": "b", "enabled": true, "keys": [{ "id": "k", "sha256": digest("x") }] }]),
+                "another key",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true, "rate": { "requests": 0, "per_seconds": 1 } }]),
+                "positive",
+            ),
+            (
+                serde_json::json!([{ "subject": "a" }]),
+                "missing field `enabled`",
+            ),
+        ];
+        for (agents, expected) in cases {
+            let error = Registry::parse(&snapshot(agents.clone()), 1 << 20).unwrap_err();
+            assert!(error.to_string().contains(expected), "{agents}: {error}");
+        }
+        for broken in [&b"{"[..], b"[]", b"", b"{\"agents\": 1}"] {
+            assert!(matches!(
+                Registry::parse(broken, 1 << 20),
+                Err(RegistryError::Malformed(_))
+            ));
+        }
+        let doc = snapshot(serde_json::json!([]));
+        assert_eq!(
+            Registry::parse(&doc, doc.len() - 1).unwrap_err(),
+            RegistryError::TooLarge(doc.len() - 1)
+        );
+    }
+
+    #[test]
+    fn serializes_what_it_parses() {
+        let original = Snapshot {
+            agents: vec![SnapshotAgent {
+                subject: "a".into(),
+                enabled: true,
+                scopes: vec!["read".into()],
+                keys: vec![SnapshotKey {
+                    id: "k".into(),
+                    sha256: digest("x"),
+                    expires: None,
+                }],
+                rate: None,
+            }],
+        };
+        let bytes = serde_json::to_vec(&original).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Snapshot>(&bytes).unwrap(),
+            original
+        );
+        assert!(!String::from_utf8(bytes).unwrap().contains("expires"));
+    }
+}

@@ -1,0 +1,314 @@
+"""Agents as data: the registry in OpenBao, changed with `vault-mcp-bridge agents …` or
+`/admin/agents` while Envoy runs, followed by the filter (2 workers) within its refresh interval.
+One edge stack (TLS and mTLS listeners) of its own: these tests disable, remove and stop things."""
+
+import hashlib
+import json
+import time
+import uuid
+
+import jwt as pyjwt
+import pytest
+import requests
+
+import stack as stacks
+from attacks import assertion
+from support import UNLIMITED, agents_cli, envoy_stat, start_stack, wait_for
+
+#: The dev stack's refresh (2 s) plus a tick and the fetch: a change shows well within this.
+PROPAGATION = 10
+
+
+@pytest.fixture(scope="module")
+def reg(built, tmp_path_factory):
+    running = start_stack(tmp_path_factory, "registry", filter_overrides=UNLIMITED, edge=True)
+    yield running
+    running.stop()
+
+
+def call(stack, method: str, path: str, key: str | None = None, **kwargs):
+    headers = kwargs.pop("headers", {})
+    if key:
+        headers["X-API-Key"] = key
+    return requests.request(method, f"{stack.envoy_url}{path}", headers=headers,
+                            verify=str(stack.certs / "ca.crt"), timeout=10, **kwargs)
+
+
+def changed(check, seconds: float = PROPAGATION) -> None:
+    """Waits until `check` holds, then one tick more: the worker that fetched a snapshot uses it
+    at once, every other worker at its next one-second tick."""
+    wait_for(check, seconds)
+    time.sleep(1.1)
+
+
+def status(stack, key: str) -> int:
+    return call(stack, "GET", "/whoami", key).status_code
+
+
+def add(stack, *args: str) -> dict:
+    return json.loads(agents_cli(stack, "add", *args, "--json").stdout)
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:6]}"
+
+
+def hs256(stack, subject: str) -> str:
+    now = int(time.time())
+    claims = {"sub": subject, "scope": "read list", "iss": stacks.JWT_ISSUER, "aud": stacks.JWT_AUDIENCE,
+              "iat": now, "exp": now + 300}
+    return pyjwt.encode(claims, stack.secrets.hs256_secret, algorithm="HS256", headers={"kid": stacks.HS256_KID})
+
+
+def test_an_added_agent_works_through_the_running_envoy(reg):
+    envoy = reg.processes["envoy"]
+    subject = name("new")
+    issued = add(reg, subject, "--scopes", "read,write,list")
+    key = issued["api_key"]
+    assert key.startswith("vmb_") and len(key) == 47 and issued["subject"] == subject
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    me = call(reg, "GET", "/whoami", key).json()
+    assert me == {"subject": subject, "scopes": ["list", "read", "write"]}
+    assert call(reg, "PUT", "/secrets/a", key, json={"data": {"k": "v"}}).status_code == 200
+    refused = call(reg, "DELETE", "/secrets/a", key)
+    assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
+    # Same Envoy process throughout.
+    assert reg.processes["envoy"] is envoy and envoy.poll() is None
+    # Operators see key ids, never a key or its digest.
+    listing = agents_cli(reg, "list", "--json").stdout + agents_cli(reg, "show", subject).stdout
+    assert key not in listing and hashlib.sha256(key.encode()).hexdigest() not in listing
+    assert issued["key_id"] in listing
+    assert envoy_stat(reg, "vault_mcp_filter.registry.agents") >= 5
+
+
+def test_rotation_without_and_with_grace(reg):
+    subject = name("rot")
+    first = add(reg, subject, "--scopes", "read")["api_key"]
+    changed(lambda: status(reg, first) == 200, PROPAGATION)
+    second = json.loads(agents_cli(reg, "rotate-key", subject, "--grace", "0", "--json").stdout)["api_key"]
+    changed(lambda: status(reg, second) == 200 and status(reg, first) == 401, PROPAGATION)
+    third = json.loads(agents_cli(reg, "rotate-key", subject, "--grace", "20", "--json").stdout)["api_key"]
+    changed(lambda: status(reg, third) == 200, PROPAGATION)
+    assert status(reg, second) == 200, "the grace period keeps the old key"
+    changed(lambda: status(reg, second) == 401, PROPAGATION + 20)
+    assert status(reg, third) == 200
+    # Revoking the only key leaves the agent without one.
+    key_id = json.loads(agents_cli(reg, "show", subject).stdout)["keys"][-1]["id"]
+    agents_cli(reg, "revoke-key", subject, key_id)
+    changed(lambda: status(reg, third) == 401, PROPAGATION)
+
+
+def test_disable_refuses_key_token_and_certificate_and_keeps_data(reg):
+    key = "dev-key-b"
+    path = f"/secrets/kept/{uuid.uuid4().hex[:6]}"
+    assert call(reg, "PUT", path, key, json={"data": {"k": "kept"}}).status_code == 200
+    cert = (str(reg.certs / "client-agent_b.crt"), str(reg.certs / "client-agent_b.key"))
+    bearer = {"Authorization": f"Bearer {hs256(reg, 'agent_b')}"}
+
+    def by_cert():
+        return requests.get(f"{reg.mtls_url}/whoami", cert=cert, verify=str(reg.certs / "ca.crt"), timeout=10)
+
+    assert by_cert().status_code == 200 and call(reg, "GET", "/whoami", headers=dict(bearer)).status_code == 200
+    agents_cli(reg, "disable", "agent_b")
+    try:
+        changed(lambda: status(reg, key) == 403, PROPAGATION)
+        for response in (call(reg, "GET", path, key), call(reg, "GET", "/whoami", headers=dict(bearer)), by_cert()):
+            assert (response.status_code, response.json()["error"]) == (403, "agent_disabled")
+        # Other agents are untouched, and the data is still in OpenBao.
+        assert status(reg, "dev-key") == 200
+        stored = requests.get(f"{reg.openbao_url}/v1/secret/data/agents/agent_b{path.removeprefix('/secrets')}",
+                              headers={"X-Vault-Token": stacks.ROOT_TOKEN}, timeout=10)
+        assert stored.json()["data"]["data"] == {"k": "kept"}
+    finally:
+        agents_cli(reg, "enable", "agent_b")
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    assert call(reg, "GET", path, key).json()["data"] == {"k": "kept"}
+
+
+def test_remove_keeps_the_data_unless_told_to_destroy_it(reg):
+    subject = name("gone")
+    key = add(reg, subject, "--scopes", "read,write")["api_key"]
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    assert call(reg, "PUT", "/secrets/notes/a", key, json={"data": {"n": 1}}).status_code == 200
+    stored = f"{reg.openbao_url}/v1/secret/data/agents/{subject}/notes/a"
+    root = {"X-Vault-Token": stacks.ROOT_TOKEN}
+    assert "kept" in agents_cli(reg, "remove", subject).stdout
+    changed(lambda: status(reg, key) == 401, PROPAGATION)
+    assert requests.get(stored, headers=root, timeout=10).json()["data"]["data"] == {"n": 1}
+    # Added again, the agent finds its data.
+    again = add(reg, subject, "--scopes", "read")["api_key"]
+    changed(lambda: status(reg, again) == 200, PROPAGATION)
+    assert call(reg, "GET", "/secrets/notes/a", again).json()["data"] == {"n": 1}
+    out = agents_cli(reg, "remove", subject, "--destroy-data").stdout
+    assert "1 secrets" in out
+    assert requests.get(stored, headers=root, timeout=10).status_code == 404
+
+
+def test_cli_refuses_bad_input_clearly(reg):
+    cases = [
+        (("show", "nobody_here"), "no agent"),
+        (("add", "agent_api", "--scopes", "read"), "exists already"),
+        (("add", "a/b", "--scopes", "read"), "not a valid agent name"),
+        (("add", name("x"), "--scopes", "read,root"), "unknown scope"),
+        (("add", name("x"), "--scopes", "read", "--key-sha256", "zz"), "64 hex digits"),
+        (("rotate-key", "nobody_here"), "no agent"),
+        (("revoke-key", "agent_api", "nokey"), "has no key"),
+        (("remove", "../x"), "not a valid agent name"),
+    ]
+    for args, message in cases:
+        done = agents_cli(reg, *args, check=False)
+        assert done.returncode == 1 and message in done.stderr, (args, done.stderr)
+    bad_rate = agents_cli(reg, "add", name("x"), "--scopes", "read", "--rate", "fast", check=False)
+    assert bad_rate.returncode == 2 and "REQUESTS/SECONDS" in bad_rate.stderr
+
+
+def test_admin_routes_need_the_admin_scope(reg):
+    refused = call(reg, "GET", "/admin/agents", "dev-key")
+    assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
+    operator = name("ops")
+    admin = add(reg, operator, "--scopes", "admin")["api_key"]
+    changed(lambda: call(reg, "GET", "/admin/agents", admin).status_code == 200, PROPAGATION)
+    subjects = [a["subject"] for a in call(reg, "GET", "/admin/agents", admin).json()["agents"]]
+    assert {"agent_api", "agent_b", operator} <= set(subjects)
+    # An operator holds no agent scope: its own corner is closed to it.
+    assert call(reg, "GET", "/secrets/x", admin).status_code == 403
+
+    subject = name("http")
+    created = call(reg, "POST", "/admin/agents", admin, json={"subject": subject, "scopes": ["read"]})
+    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    key = created.json()["api_key"]
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    patched = call(reg, "PATCH", f"/admin/agents/{subject}", admin, json={"enabled": False, "scopes": ["read", "list"]})
+    assert patched.json()["enabled"] is False and patched.json()["scopes"] == ["list", "read"]
+    changed(lambda: status(reg, key) == 403, PROPAGATION)
+    rotated = call(reg, "POST", f"/admin/agents/{subject}/keys", admin, json={"grace_seconds": 0})
+    assert rotated.status_code == 201 and rotated.json()["api_key"] != key
+    for method, path, body, expected in [
+        ("GET", "/admin/agents/nobody_here", None, (404, "not_found")),
+        ("POST", "/admin/agents", {"subject": subject, "scopes": ["read"]}, (409, "conflict")),
+        ("POST", "/admin/agents", {"subject": "a b", "scopes": ["read"]}, (400, "invalid_request")),
+        ("POST", "/admin/agents", {"subject": name("y"), "scopes": ["sudo"]}, (400, "invalid_request")),
+        ("POST", "/admin/agents", {"subject": name("y"), "scopes": []}, (400, "invalid_request")),
+        ("DELETE", f"/admin/agents/{subject}/keys/nokey", None, (404, "not_found")),
+    ]:
+        response = call(reg, method, path, admin, json=body)
+        assert (response.status_code, response.json()["error"]) == expected, (method, path, response.text)
+    assert call(reg, "DELETE", f"/admin/agents/{subject}", admin).json()["subject"] == subject
+    # Every change is logged with the operator and the request id.
+    log = (reg.logs / "backend" / "server.log").read_text()
+    changes = [json.loads(line)["fields"] for line in log.splitlines() if '"registry change"' in line]
+    mine = [c for c in changes if c["operator"] == operator]
+    assert [c["action"] for c in mine] == ["add", "update", "disable", "rotate_key", "remove"]
+    assert all(c["request_id"] and c["agent"] == subject for c in mine)
+    assert key not in log
+
+
+def test_envoy_started_without_the_registry_fails_closed(reg):
+    """Envoy restarted while the registry cannot be fetched: registry agents and tokens get 503
+    registry_unavailable, a static key in the filter's own configuration still works."""
+    static_key = f"static-{uuid.uuid4().hex}"
+    registry_key = add(reg, name("closed"), "--scopes", "read")["api_key"]
+    saved = reg.filter_overrides
+    reg.filter_overrides = {**UNLIMITED, "registry": {"path": "/_bridge/nowhere"}, "api_keys": [
+        {"sha256": hashlib.sha256(static_key.encode()).hexdigest(), "subject": "static_ops", "scopes": ["read"]}]}
+    reg.wait_for_registry = False
+    try:
+        reg.stop_process("envoy")
+        reg.start_envoy()
+        time.sleep(3)  # a few failed fetches
+        for response in (call(reg, "GET", "/whoami", registry_key), call(reg, "GET", "/whoami", "dev-key"),
+                         call(reg, "GET", "/whoami", headers={"Authorization": f"Bearer {hs256(reg, 'agent_api')}"})):
+            assert (response.status_code, response.json()["error"]) == (503, "registry_unavailable")
+        assert call(reg, "GET", "/whoami", static_key).json()["subject"] == "static_ops"
+        assert envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed") >= 1
+    finally:
+        reg.filter_overrides, reg.wait_for_registry = saved, True
+        reg.stop_process("envoy")
+        reg.start_envoy()
+    assert status(reg, registry_key) == 200
+
+
+def test_bad_snapshots_are_refused_and_the_last_good_one_kept(reg):
+    """The filter pointed at a file server instead of the backend, serving a good snapshot, then
+    broken ones: each is refused (and counted), the agent keeps working, a good one applies."""
+    key = f"file-{uuid.uuid4().hex}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    served = reg.jwks_dir / "registry.json"
+
+    def serve(document) -> None:
+        served.write_text(document if isinstance(document, str) else json.dumps(document))
+
+    def agent(**changes):
+        return {"agents": [{"subject": "file_agent", "enabled": True, "scopes": ["read"],
+                            "keys": [{"id": "k1", "sha256": digest}], **changes}]}
+
+    serve(agent())
+    saved = reg.filter_overrides
+    reg.filter_overrides = {**UNLIMITED, "registry": {
+        "cluster": "jwks", "authority": f"127.0.0.1:{reg.ports.jwks}", "path": "/registry.json",
+        "refresh_seconds": 1, "max_bytes": 4096}}
+    reg.wait_for_registry = False
+    try:
+        reg.stop_process("envoy")
+        reg.start_envoy()
+        changed(lambda: status(reg, key) == 200)
+        for broken in ["{", json.dumps({"agents": "none"}), json.dumps(agent(subject="../x")),
+                       json.dumps(agent(keys=[{"id": "k", "sha256": "zz"}])),
+                       json.dumps({**agent(), "padding": "x" * 5000})]:
+            failed = envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed")
+            serve(broken)
+            wait_for(lambda: envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed") >= failed + 2)
+            assert status(reg, key) == 200, broken[:60]
+        log = (reg.logs / "envoy.log").read_text()
+        assert "registry fetch refused" in log and "over max_bytes" in log and "valid subject" in log
+        serve(agent(enabled=False))
+        changed(lambda: status(reg, key) == 403)
+    finally:
+        reg.filter_overrides, reg.wait_for_registry = saved, True
+        reg.stop_process("envoy")
+        reg.start_envoy()
+
+
+def test_only_the_edge_reads_the_snapshot(reg):
+    # Through Envoy the route does not exist, whoever asks.
+    through = call(reg, "GET", "/_bridge/registry", "dev-key")
+    assert (through.status_code, through.json()["error"]) == (404, "unknown_route")
+    direct = f"{reg.backend_url}/_bridge/registry"
+    assert requests.get(direct, timeout=10).status_code == 401
+    forged = {"x-agent-edge": f"v1.{int(time.time())}.{'0' * 64}"}
+    assert requests.get(direct, headers=forged, timeout=10).status_code == 401
+    # An agent's assertion (signed with the right key) is not the edge's.
+    now = int(time.time())
+    agent_proof = {"x-agent-edge": assertion(reg, "agent_api", "read", "", now)}
+    assert requests.get(direct, headers=agent_proof, timeout=10).status_code == 401
+    other_path = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/other", now)}
+    assert requests.get(direct, headers=other_path, timeout=10).status_code == 401
+    edge_proof = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/registry", now)}
+    snapshot = requests.get(direct, headers=edge_proof, timeout=10)
+    assert snapshot.status_code == 200 and snapshot.headers["cache-control"] == "no-store"
+    document = snapshot.json()
+    assert "agent_api" in {a["subject"] for a in document["agents"]}
+    assert "dev-key" not in snapshot.text  # digests only
+    again = requests.get(direct, headers={**edge_proof, "If-None-Match": snapshot.headers["etag"]}, timeout=10)
+    assert again.status_code == 304
+
+
+def test_the_edge_keeps_its_snapshot_while_backend_or_vault_is_down(reg):
+    """Last: it stops this module's OpenBao for good (a dev server keeps nothing)."""
+    key = add(reg, name("kept"), "--scopes", "read")["api_key"]
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    failed = envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed")
+    reg.stop_process("backend")
+    try:
+        wait_for(lambda: envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed") > failed, PROPAGATION)
+        # The filter still knows the agent: the request passes it and finds no backend.
+        response = call(reg, "GET", "/whoami", key)
+        assert response.status_code == 503 and "registry_unavailable" not in response.text
+    finally:
+        reg.start_backend()
+    assert status(reg, key) == 200
+    reg.stop_process("openbao")
+    failed = envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed")
+    wait_for(lambda: envoy_stat(reg, "vault_mcp_filter.registry_fetch.failed") > failed + 1, PROPAGATION)
+    # /whoami needs no Vault: the registry agent is still served from the last snapshot.
+    assert status(reg, key) == 200 and status(reg, "dev-key") == 200
