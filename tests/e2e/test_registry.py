@@ -2,14 +2,18 @@
 `/admin/agents` while Envoy runs, followed by the filter (2 workers) within its refresh interval.
 One edge stack (TLS and mTLS listeners) of its own: these tests disable, remove and stop things."""
 
+import dataclasses
 import hashlib
 import json
+import os
+import subprocess
 import time
 import uuid
 
 import jwt as pyjwt
 import pytest
 import requests
+import yaml
 
 import stack as stacks
 from attacks import assertion
@@ -267,6 +271,37 @@ def test_bad_snapshots_are_refused_and_the_last_good_one_kept(reg):
         reg.filter_overrides, reg.wait_for_registry = saved, True
         reg.stop_process("envoy")
         reg.start_envoy()
+
+
+def test_two_envoys_follow_one_registry(reg, tmp_path):
+    """A second Envoy (2 workers) in front of the same backend: a change reaches both."""
+    ports = dataclasses.replace(stacks.Ports.free(), backend=reg.ports.backend, jwks=reg.ports.jwks)
+    config = stacks.render_envoy_config(ports, stacks.merged(stacks.filter_config(ports), UNLIMITED))
+    (tmp_path / "envoy.yaml").write_text(yaml.safe_dump(config))
+    log = tmp_path / "envoy.log"
+    second = subprocess.Popen(
+        [str(stacks.VENV_BIN / "envoy"), "-c", str(tmp_path / "envoy.yaml"), "--concurrency", "2",
+         "--use-dynamic-base-id", "--log-level", "warn"], cwd=stacks.ROOT, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "JWT_HS256_SECRET": reg.secrets.hs256_secret,
+             "AGENT_ASSERTION_KEY": reg.secrets.assertion_key})
+    try:
+        subject = name("both")
+        key = add(reg, subject, "--scopes", "read")["api_key"]
+
+        def both() -> tuple[int, int]:
+            try:
+                there = requests.get(f"http://127.0.0.1:{ports.envoy}/whoami", headers={"X-API-Key": key},
+                                     timeout=10).status_code
+            except requests.ConnectionError:
+                there = 0  # not listening yet
+            return status(reg, key), there
+
+        changed(lambda: both() == (200, 200), 30)  # the second Envoy starts meanwhile
+        agents_cli(reg, "disable", subject)
+        changed(lambda: both() == (403, 403))
+    finally:
+        stacks.stop_process(second.pid, second)
 
 
 def test_only_the_edge_reads_the_snapshot(reg):

@@ -280,20 +280,36 @@ impl Registry {
         Ok(self.records().await?.iter().map(AgentView::from).collect())
     }
 
-    /// A new key; the agent's current keys stay valid `grace` seconds more (0: refused now).
-    pub async fn rotate_key(&self, subject: &str, grace: u64) -> Result<IssuedKey, RegistryError> {
+    /// Reads the agent's record, lets `edit` change it (at time `now`), and writes it back
+    /// unless nobody changed it meanwhile (check-and-set: [`RegistryError::Conflict`]).
+    async fn change<T>(
+        &self,
+        subject: &str,
+        edit: impl FnOnce(&mut AgentRecord, u64) -> Result<T, RegistryError>,
+    ) -> Result<(T, AgentRecord), RegistryError> {
         let (mut record, version) = self.record(subject).await?;
         let at = now();
-        let until = at + grace;
-        for key in &mut record.keys {
-            key.expires = Some(key.expires.map_or(until, |e| e.min(until)));
-        }
-        // Keys past their grace are dropped for good.
-        record.keys.retain(|k| k.expires.is_none_or(|e| e > at));
-        let key = keys::Issued::generate();
-        record.keys.push(key.record(at));
+        let out = edit(&mut record, at)?;
         record.updated = at;
         self.vault.registry_write(&record, version).await?;
+        Ok((out, record))
+    }
+
+    /// A new key; the agent's current keys stay valid `grace` seconds more (0: refused now).
+    pub async fn rotate_key(&self, subject: &str, grace: u64) -> Result<IssuedKey, RegistryError> {
+        let (key, _) = self
+            .change(subject, |record, at| {
+                let until = at + grace;
+                for key in &mut record.keys {
+                    key.expires = Some(key.expires.map_or(until, |e| e.min(until)));
+                }
+                // Keys past their grace are dropped for good.
+                record.keys.retain(|k| k.expires.is_none_or(|e| e > at));
+                let key = keys::Issued::generate();
+                record.keys.push(key.record(at));
+                Ok(key)
+            })
+            .await?;
         Ok(key.shown(subject))
     }
 
@@ -302,17 +318,19 @@ impl Registry {
         subject: &str,
         key_id: &str,
     ) -> Result<AgentView, RegistryError> {
-        let (mut record, version) = self.record(subject).await?;
-        let before = record.keys.len();
-        record.keys.retain(|k| k.id != key_id);
-        if record.keys.len() == before {
-            return Err(RegistryError::UnknownKey {
-                subject: subject.to_string(),
-                key_id: key_id.to_string(),
-            });
-        }
-        record.updated = now();
-        self.vault.registry_write(&record, version).await?;
+        let ((), record) = self
+            .change(subject, |record, _| {
+                let before = record.keys.len();
+                record.keys.retain(|k| k.id != key_id);
+                if record.keys.len() == before {
+                    return Err(RegistryError::UnknownKey {
+                        subject: subject.to_string(),
+                        key_id: key_id.to_string(),
+                    });
+                }
+                Ok(())
+            })
+            .await?;
         Ok(AgentView::from(&record))
     }
 
@@ -321,34 +339,36 @@ impl Registry {
         subject: &str,
         enabled: bool,
     ) -> Result<AgentView, RegistryError> {
-        let (mut record, version) = self.record(subject).await?;
-        if record.enabled != enabled {
-            record.enabled = enabled;
-            record.updated = now();
-            self.vault.registry_write(&record, version).await?;
-        }
+        let ((), record) = self
+            .change(subject, |record, _| {
+                record.enabled = enabled;
+                Ok(())
+            })
+            .await?;
         Ok(AgentView::from(&record))
     }
 
-    /// Replaces the agent's scopes and rate limit.
+    /// Replaces the agent's scopes and rate limit (`Some(None)`: back to the edge's default).
     pub async fn update(
         &self,
         subject: &str,
         scopes: Option<Vec<String>>,
         rate: Option<Option<Limit>>,
     ) -> Result<AgentView, RegistryError> {
-        let (mut record, version) = self.record(subject).await?;
-        if let Some(scopes) = scopes {
-            record.scopes = check_scopes(&scopes)?;
-        }
-        if let Some(rate) = rate {
-            if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
-                return Err(RegistryError::InvalidRate);
-            }
-            record.rate = rate;
-        }
-        record.updated = now();
-        self.vault.registry_write(&record, version).await?;
+        let ((), record) = self
+            .change(subject, |record, _| {
+                if let Some(scopes) = scopes {
+                    record.scopes = check_scopes(&scopes)?;
+                }
+                if let Some(rate) = rate {
+                    if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
+                        return Err(RegistryError::InvalidRate);
+                    }
+                    record.rate = rate;
+                }
+                Ok(())
+            })
+            .await?;
         Ok(AgentView::from(&record))
     }
 
