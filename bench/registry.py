@@ -98,7 +98,7 @@ def backend_fetch_times(stack: stacks.Stack, log) -> dict:
     def put(agent: dict) -> None:
         record = {"subject": agent["subject"], "enabled": agent["enabled"], "scopes": agent["scopes"],
                   "keys": [{**k, "created": now} for k in agent["keys"]], "created": now, "updated": now}
-            request = urllib.request.Request(f"{stack.openbao_url}/v1/secret/data/_bridge/agents/{agent['subject']}",
+        request = urllib.request.Request(f"{stack.openbao_url}/v1/secret/data/_bridge/agents/{agent['subject']}",
                                          data=json.dumps({"data": record}).encode(), headers=root, method="PUT")
         urllib.request.urlopen(request, timeout=30).read()
 

@@ -91,6 +91,8 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
         # The dev keys are public and fixed, so they are registered by digest.
         command = [bridge_binary(), "agents", "add", agent["subject"],
                    "--scopes", ",".join(agent["scopes"]),
+                   # The dev client certificates (envoy/gen-dev-certs) have CN=subject.
+                   "--certificate-cn", agent["subject"],
                    "--key-sha256", hashlib.sha256(agent["api_key"].encode()).hexdigest()]
         if "rate_limit" in agent:
             command += ["--rate", f"{agent['rate_limit']['requests']}/{agent['rate_limit']['per_seconds']}"]

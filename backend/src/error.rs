@@ -133,14 +133,16 @@ impl From<RegistryError> for ApiError {
             RegistryError::UnknownAgent(_) | RegistryError::UnknownKey { .. } => {
                 ApiError::Missing(error.to_string())
             }
-            RegistryError::Exists(_) | RegistryError::Conflict => {
+            RegistryError::Exists(_) | RegistryError::Conflict | RegistryError::Taken(..) => {
                 ApiError::Conflict(error.to_string())
             }
             RegistryError::InvalidName(_)
             | RegistryError::InvalidScope(_)
             | RegistryError::NoScopes
             | RegistryError::InvalidRate
-            | RegistryError::InvalidDigest => ApiError::BadRequest(error.to_string()),
+            | RegistryError::InvalidDigest
+            | RegistryError::InvalidCertificate(_)
+            | RegistryError::InvalidRole { .. } => ApiError::BadRequest(error.to_string()),
         }
     }
 }

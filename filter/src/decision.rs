@@ -265,7 +265,7 @@ fn credential(
         };
     }
     match (bearers.as_slice(), api_keys.as_slice()) {
-        ([], []) => authenticate_certificate(policy, request).map(|id| (id, false)),
+        ([], []) => authenticate_certificate(policy, registry, request).map(|id| (id, false)),
         ([token], []) => {
             let jwt = policy
                 .jwt
@@ -294,12 +294,24 @@ fn credential(
     }
 }
 
-fn authenticate_certificate(policy: &Policy, request: &Request<'_>) -> Result<Identity, Reason> {
+fn authenticate_certificate(
+    policy: &Policy,
+    registry: Followed<'_>,
+    request: &Request<'_>,
+) -> Result<Identity, Reason> {
     let Some(mtls) = &policy.mtls else {
         return Err(Reason::MissingCredentials);
     };
     match mtls.identify(request.peer_subject, |name| request.header(name)) {
         CertIdentity::Known(identity) => Ok(identity),
+        CertIdentity::Named(name) => match registry {
+            Followed::Yes(registry) => registry
+                .by_certificate(&name)
+                .map(|agent| agent.identity.clone())
+                .ok_or(Reason::UnknownClientCertificate),
+            Followed::Pending => Err(Reason::RegistryUnavailable),
+            Followed::No => Err(Reason::UnknownClientCertificate),
+        },
         CertIdentity::Unknown => Err(Reason::UnknownClientCertificate),
         CertIdentity::Absent => Err(Reason::MissingCredentials),
     }

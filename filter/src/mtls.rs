@@ -38,9 +38,23 @@ pub struct MtlsPolicy {
 pub enum CertIdentity {
     /// No certificate on this request.
     Absent,
-    /// A certificate whose subject is not a configured identity.
+    /// A certificate that names no one (no single CN, or not the configured prefix).
     Unknown,
+    /// A certificate whose name (its CN without the prefix) is not a configured identity: the
+    /// agent registry may know it.
+    Named(String),
     Known(Identity),
+}
+
+/// What a registry record may give as the certificate name it answers to: printable ASCII,
+/// none of the characters a DN uses as syntax.
+pub fn is_valid_certificate_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b",/\\\"=+;<>#".contains(&b) || b == b' ')
+        && name.trim() == name
 }
 
 impl MtlsPolicy {
@@ -64,12 +78,15 @@ impl MtlsPolicy {
         let Some(dn) = dn else {
             return CertIdentity::Absent;
         };
-        let subject = common_name(&dn).and_then(|cn| cn.strip_prefix(self.cn_prefix.as_str()));
-        match subject.and_then(|s| self.identities.get_key_value(s)) {
+        let Some(name) = common_name(&dn).and_then(|cn| cn.strip_prefix(self.cn_prefix.as_str()))
+        else {
+            return CertIdentity::Unknown;
+        };
+        match self.identities.get_key_value(name) {
             Some((subject, scopes)) => {
                 CertIdentity::Known(Identity::new(subject.clone(), scopes.iter().cloned()))
             }
-            None => CertIdentity::Unknown,
+            None => CertIdentity::Named(name.to_string()),
         }
     }
 }
@@ -183,6 +200,10 @@ mod tests {
         );
         assert_eq!(
             connection.identify(Some("CN=other"), headers(&[])),
+            CertIdentity::Named("other".into())
+        );
+        assert_eq!(
+            connection.identify(Some("O=nobody"), headers(&[])),
             CertIdentity::Unknown
         );
         // In connection mode, headers never count.
@@ -228,5 +249,26 @@ mod tests {
             prefixed.identify(Some("CN=agent_api"), headers(&[])),
             CertIdentity::Unknown
         );
+    }
+
+    #[test]
+    fn certificate_names() {
+        for ok in ["agent_api", "billing bot.clients", "a-b_c:1"] {
+            assert!(is_valid_certificate_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            " a",
+            "a ",
+            "a,b",
+            "a/b",
+            "a\\b",
+            "a=b",
+            "a\"b",
+            "ä",
+            &"x".repeat(257),
+        ] {
+            assert!(!is_valid_certificate_name(bad), "{bad:?}");
+        }
     }
 }

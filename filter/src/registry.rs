@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::apikey::{self, KeyDigest};
 use crate::identity::{Identity, is_valid_subject};
+use crate::mtls::is_valid_certificate_name;
 use crate::ratelimit::Limit;
 
 /// The document `GET /_bridge/registry` answers with.
@@ -34,6 +35,9 @@ pub struct SnapshotAgent {
     /// Overrides the edge's default rate limit for this agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Limit>,
+    /// The client-certificate name (CN without the configured prefix) this agent answers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +66,8 @@ pub enum RegistryError {
     DuplicateDigest { index: usize, key: usize },
     #[error("agents[{index}].rate: requests and per_seconds must be positive")]
     BadRate { index: usize },
+    #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
+    BadCertificate { index: usize },
 }
 
 /// What the host holds of the registry, for one decision.
@@ -91,6 +97,7 @@ pub struct Registry {
     agents: Vec<RegisteredAgent>,
     subjects: HashMap<String, usize>,
     keys: HashMap<KeyDigest, (usize, Option<u64>)>,
+    certificates: HashMap<String, usize>,
 }
 
 impl Registry {
@@ -136,6 +143,12 @@ impl Registry {
                     return Err(RegistryError::DuplicateDigest { index, key });
                 }
             }
+            if let Some(name) = agent.certificate
+                && (!is_valid_certificate_name(&name)
+                    || registry.certificates.insert(name, index).is_some())
+            {
+                return Err(RegistryError::BadCertificate { index });
+            }
             registry.subjects.insert(agent.subject.clone(), index);
             registry.agents.push(RegisteredAgent {
                 identity: Identity::new(agent.subject, agent.scopes),
@@ -153,6 +166,11 @@ impl Registry {
             return None;
         }
         self.agents.get(*index)
+    }
+
+    /// The agent a client certificate's name belongs to.
+    pub fn by_certificate(&self, name: &str) -> Option<&RegisteredAgent> {
+        self.agents.get(*self.certificates.get(name)?)
     }
 
     pub fn agent(&self, subject: &str) -> Option<&RegisteredAgent> {
@@ -190,7 +208,7 @@ mod tests {
                        { "id": "k0", "sha256": digest("old"), "expires": 100 }],
               "rate": { "requests": 5, "per_seconds": 1 } },
             { "subject": "a2", "enabled": false, "keys": [{ "id": "k2", "sha256": digest("b") }],
-              "future_field": 1 },
+              "certificate": "a2.clients", "future_field": 1 },
         ]));
         let registry = Registry::parse(&doc, 1 << 20).unwrap();
         assert_eq!(registry.len(), 2);
@@ -203,6 +221,15 @@ mod tests {
         assert!(!registry.by_key("b", 0).unwrap().enabled);
         assert!(registry.by_key("c", 0).is_none());
         assert!(registry.agent("a2").is_some() && registry.agent("a3").is_none());
+        assert_eq!(
+            registry
+                .by_certificate("a2.clients")
+                .unwrap()
+                .identity
+                .subject,
+            "a2"
+        );
+        assert!(registry.by_certificate("a1").is_none());
     }
 
     #[test]
@@ -233,6 +260,16 @@ mod tests {
             (
                 serde_json::json!([{ "subject": "a" }]),
                 "missing field `enabled`",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true, "certificate": "x,y" }]),
+                "certificate",
+            ),
+            (
+                serde_json::json!([
+                    { "subject": "a", "enabled": true, "certificate": "c" },
+                    { "subject": "b", "enabled": true, "certificate": "c" }]),
+                "another agent's",
             ),
         ];
         for (agents, expected) in cases {
@@ -265,6 +302,7 @@ mod tests {
                     expires: None,
                 }],
                 rate: None,
+                certificate: None,
             }],
         };
         let bytes = serde_json::to_vec(&original).unwrap();

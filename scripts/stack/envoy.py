@@ -9,8 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .layout import (ENVOY_CONFIG, FILTER_WASM, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, ROOT, Ports,
-                     load_agents)
+from .layout import ENVOY_CONFIG, FILTER_WASM, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, ROOT, Ports
 
 
 def filter_config(ports: Ports, *, edge: bool = False) -> dict:
@@ -190,15 +189,13 @@ EDGE_ENVOY_CONFIG = ROOT / "envoy" / "envoy.edge.yaml"
 DEV_CERTS = ".dev/certs"
 
 
-def mtls_filter_config(filter_json: dict, agents: list[dict]) -> dict:
-    """The filter configuration of the mTLS listener: the same, plus certificate identities."""
-    return {**filter_json, "mtls": {
-        "source": "connection",
-        "identities": {a["subject"]: a["scopes"] for a in agents},
-    }}
+def mtls_filter_config(filter_json: dict) -> dict:
+    """The filter configuration of the mTLS listener: the same, reading the connection's client
+    certificate (the registry says which agent each certificate name is)."""
+    return {**filter_json, "mtls": {"source": "connection"}}
 
 
-def render_edge_config(ports: Ports, filter_json: dict, agents: list[dict], *,
+def render_edge_config(ports: Ports, filter_json: dict, *,
                        certs: Path | str = DEV_CERTS, wasm_path: Path | str = FILTER_WASM) -> dict:
     """envoy/envoy.yaml turned into the edge: a TLS listener (API keys, JWTs) and an mTLS
     listener that requires a client certificate from the dev CA, both with the filter."""
@@ -229,7 +226,7 @@ def render_edge_config(ports: Ports, filter_json: dict, agents: list[dict], *,
             hcm["set_current_client_cert_details"] = {"subject": True, "uri": True}
             wasm = next(f for f in hcm["http_filters"] if f["name"] == "vault_mcp_filter")
             wasm["typed_config"]["config"]["configuration"]["value"] = json.dumps(
-                mtls_filter_config(filter_json, agents))
+                mtls_filter_config(filter_json))
         chain["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
@@ -247,7 +244,7 @@ def render_edge_config(ports: Ports, filter_json: dict, agents: list[dict], *,
 
 
 def render_committed_edge_config() -> str:
-    config = render_edge_config(Ports.dev(), filter_config(Ports.dev(), edge=True), load_agents(),
+    config = render_edge_config(Ports.dev(), filter_config(Ports.dev(), edge=True),
                                 wasm_path="target/wasm32-wasip1/wasm/vault_mcp_filter.wasm")
     header = ("# The edge: TLS on 127.0.0.1:10443 and mTLS (client certificate from the dev CA required)\n"
               "# on 127.0.0.1:10444, both with the filter; `scripts/dev-stack up --edge` runs it, with\n"

@@ -263,7 +263,7 @@ class Stack:
         config = merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
         if self.edge:
             subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
-            rendered = render_edge_config(self.ports, config, self.agents, certs=self.certs)
+            rendered = render_edge_config(self.ports, config, certs=self.certs)
         else:
             rendered = render_envoy_config(self.ports, config,
                                            add_request_headers=self.envoy_add_request_headers)

@@ -25,7 +25,10 @@ PROPAGATION = 10
 
 @pytest.fixture(scope="module")
 def reg(built, tmp_path_factory):
-    running = start_stack(tmp_path_factory, "registry", filter_overrides=UNLIMITED, edge=True)
+    # A second database role the configuration allows (Vault has no such role), so an agent's
+    # own role list can be narrower than the configuration's.
+    running = start_stack(tmp_path_factory, "registry", filter_overrides=UNLIMITED, edge=True,
+                          backend_env={"DATABASE_ROLES": "readonly,reporting"})
     yield running
     running.stop()
 
@@ -148,6 +151,45 @@ def test_remove_keeps_the_data_unless_told_to_destroy_it(reg):
     assert requests.get(stored, headers=root, timeout=10).status_code == 404
 
 
+def test_certificates_and_roles_are_the_agents_own(reg, tmp_path):
+    """A client certificate the registry names (not in the filter's configuration) is its
+    agent; an agent's role list narrows the configured one."""
+    cn = f"billing bot.{uuid.uuid4().hex[:6]}"
+    key, crt = tmp_path / "client.key", tmp_path / "client.crt"
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(tmp_path / "client.csr"), "-subj", f"/O=Vault MCP Bridge Dev/CN={cn}"],
+                   check=True, capture_output=True)
+    (tmp_path / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp_path / "client.csr"), "-CA", str(reg.certs / "ca.crt"),
+                    "-CAkey", str(reg.certs / "ca.key"), "-CAcreateserial", "-CAserial", str(tmp_path / "ca.srl"),
+                    "-out", str(crt), "-days", "1", "-extfile", str(tmp_path / "client.ext")],
+                   check=True, capture_output=True)
+
+    def by_cert(path="/whoami", method="GET"):
+        return requests.request(method, f"{reg.mtls_url}{path}", cert=(str(crt), str(key)),
+                                verify=str(reg.certs / "ca.crt"), timeout=10)
+
+    assert (by_cert().status_code, by_cert().json()["error"]) == (401, "unknown_client_certificate")
+    subject = name("billing")
+    add(reg, subject, "--scopes", "read,write", "--certificate-cn", cn, "--database-roles", "readonly")
+    changed(lambda: by_cert().status_code == 200)
+    assert by_cert().json() == {"subject": subject, "scopes": ["read", "write"]}
+    # Its roles: readonly (real PostgreSQL credentials), not reporting, which the configuration allows.
+    assert by_cert("/db/creds/readonly").json()["username"]
+    refused = by_cert("/db/creds/reporting")
+    assert (refused.status_code, refused.json()["error"]) == (403, "not_allowed")
+    # An agent without a role list may ask for any configured role (here Vault has no such role).
+    unrestricted = call(reg, "GET", "/db/creds/reporting", "dev-key")
+    assert unrestricted.json()["error"] != "not_allowed"
+    # The name cannot be given to a second agent; taking it away refuses the certificate.
+    taken = agents_cli(reg, "add", name("dup"), "--scopes", "read", "--certificate-cn", cn, check=False)
+    assert taken.returncode == 1 and "belongs to agent" in taken.stderr
+    bad_role = agents_cli(reg, "update", subject, "--ssh-sign-roles", "root", check=False)
+    assert bad_role.returncode == 1 and "not one of the configured ones" in bad_role.stderr
+    agents_cli(reg, "update", subject, "--no-certificate")
+    changed(lambda: by_cert().status_code == 401)
+
+
 def test_cli_refuses_bad_input_clearly(reg):
     cases = [
         (("show", "nobody_here"), "no agent"),
@@ -202,7 +244,7 @@ def test_admin_routes_need_the_admin_scope(reg):
     log = (reg.logs / "backend" / "server.log").read_text()
     changes = [json.loads(line)["fields"] for line in log.splitlines() if '"registry change"' in line]
     mine = [c for c in changes if c["operator"] == operator]
-    assert [c["action"] for c in mine] == ["add", "update", "disable", "rotate_key", "remove"]
+    assert [c["action"] for c in mine] == ["add", "update", "rotate_key", "remove"]
     assert all(c["request_id"] and c["agent"] == subject for c in mine)
     assert key not in log
 

@@ -26,7 +26,8 @@ impl Operation for DbIssueCreds {
     type Output = DbCredentials;
 
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
-        let role = allowed_role(&vault.roles().database, Some(&self.role))?;
+        let roles = vault.roles_for(agent).await?;
+        let role = allowed_role(&roles.database, Some(&self.role))?;
         Ok(vault.db_issue(agent, role).await?)
     }
 }

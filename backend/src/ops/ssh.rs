@@ -39,7 +39,8 @@ impl Operation for SshOtp {
     type Output = Otp;
 
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<Otp, ApiError> {
-        let role = allowed_role(&vault.roles().ssh_otp, self.role.as_ref())?;
+        let roles = vault.roles_for(agent).await?;
+        let role = allowed_role(&roles.ssh_otp, self.role.as_ref())?;
         Ok(vault
             .ssh_otp(agent, role, self.ip, self.username.as_deref())
             .await?)
@@ -90,7 +91,8 @@ impl Operation for SshSign {
                 "a certificate is valid only for the agent's own principal".into(),
             ));
         }
-        let role = allowed_role(&vault.roles().ssh_sign, self.role.as_ref())?;
+        let roles = vault.roles_for(agent).await?;
+        let role = allowed_role(&roles.ssh_sign, self.role.as_ref())?;
         Ok(vault
             .ssh_sign(agent, role, &self.public_key, self.ttl.as_deref())
             .await?)

@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use vault_mcp_filter::ratelimit::Limit;
 
-use super::{AgentView, NewAgent, Registry, RegistryError};
+use super::{AgentView, Changes, NewAgent, Registry, RegistryError};
 use crate::config::Config;
 use crate::vault::Vault;
+use crate::vault::registry::AgentRoles;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
@@ -26,8 +27,26 @@ pub enum AgentsCommand {
         /// Register an existing key by its SHA-256 (hex) instead of making one.
         #[arg(long)]
         key_sha256: Option<String>,
+        #[command(flatten)]
+        bindings: Bindings,
         #[arg(long)]
         json: bool,
+    },
+    /// Change an agent: each option given replaces what it has (the role options together).
+    Update {
+        name: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long, value_parser = parse_rate)]
+        rate: Option<Limit>,
+        /// Back to the edge's default rate limit.
+        #[arg(long, conflicts_with = "rate")]
+        default_rate: bool,
+        #[command(flatten)]
+        bindings: Bindings,
+        /// Answer to no client certificate any more.
+        #[arg(long, conflicts_with = "certificate_cn")]
+        no_certificate: bool,
     },
     /// Every agent: name, state, scopes, keys (ids only).
     List {
@@ -65,6 +84,34 @@ pub enum AgentsCommand {
         #[arg(long)]
         destroy_data: bool,
     },
+}
+
+/// What an agent answers to and may use besides its scopes.
+#[derive(Debug, Args)]
+pub struct Bindings {
+    /// The client-certificate name (its CN without the edge's `mtls.cn_prefix`) it answers to.
+    #[arg(long)]
+    certificate_cn: Option<String>,
+    /// Database roles it may use, of DATABASE_ROLES (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    database_roles: Option<Vec<String>>,
+    /// SSH OTP roles it may use, of SSH_OTP_ROLES (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    ssh_otp_roles: Option<Vec<String>>,
+    /// SSH CA roles it may use, of SSH_SIGN_ROLES (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    ssh_sign_roles: Option<Vec<String>>,
+}
+
+impl Bindings {
+    fn roles(&self) -> Option<AgentRoles> {
+        let roles = AgentRoles {
+            database: self.database_roles.clone(),
+            ssh_otp: self.ssh_otp_roles.clone(),
+            ssh_sign: self.ssh_sign_roles.clone(),
+        };
+        (!roles.is_unrestricted()).then_some(roles)
+    }
 }
 
 fn parse_rate(text: &str) -> Result<Limit, String> {
@@ -132,6 +179,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             scopes,
             rate,
             key_sha256,
+            bindings,
             json: as_json,
         } => {
             let issued = registry
@@ -140,6 +188,8 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                     scopes,
                     rate,
                     key_sha256,
+                    roles: bindings.roles().unwrap_or_default(),
+                    certificate: bindings.certificate_cn,
                 })
                 .await?;
             if as_json {
@@ -164,6 +214,31 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             }
         }
         AgentsCommand::Show { name } => json(&registry.show(&name).await?),
+        AgentsCommand::Update {
+            name,
+            scopes,
+            rate,
+            default_rate,
+            bindings,
+            no_certificate,
+        } => {
+            let changes = Changes {
+                enabled: None,
+                scopes,
+                rate: if default_rate {
+                    Some(None)
+                } else {
+                    rate.map(Some)
+                },
+                certificate: if no_certificate {
+                    Some(None)
+                } else {
+                    bindings.certificate_cn.clone().map(Some)
+                },
+                roles: bindings.roles(),
+            };
+            json(&registry.update(&name, changes).await?)
+        }
         AgentsCommand::RotateKey {
             name,
             grace,

@@ -3,130 +3,23 @@
 //! these and nothing else. Records live in Vault (`vault::registry`); the edge follows them
 //! through the snapshot (`snapshot.rs`).
 
+mod checks;
 pub mod cli;
 pub mod keys;
+mod model;
 pub mod snapshot;
+
+pub use checks::check_name;
+pub use model::{AgentView, Changes, IssuedKey, KeyView, NewAgent, RegistryError, Removed};
 
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use serde::Serialize;
-use thiserror::Error;
-use vault_mcp_filter::identity::is_valid_subject;
-use vault_mcp_filter::ratelimit::Limit;
-use vault_mcp_filter::scopes;
 
 use crate::config::Config;
 use crate::policy::{Mounts, agent_policy};
+use crate::vault::Vault;
 use crate::vault::registry::AgentRecord;
-use crate::vault::{Vault, VaultError};
-
-#[derive(Debug, Error)]
-pub enum RegistryError {
-    #[error("{0:?} is not a valid agent name (letters, digits, '_', '-', '.'; at most 128)")]
-    InvalidName(String),
-    #[error("unknown scope {0:?} (known: read, write, list, delete, admin)")]
-    InvalidScope(String),
-    #[error("an agent needs at least one scope")]
-    NoScopes,
-    #[error("a rate limit needs positive requests and seconds")]
-    InvalidRate,
-    #[error("a key digest must be 64 hex digits")]
-    InvalidDigest,
-    #[error("no agent {0:?}")]
-    UnknownAgent(String),
-    #[error("agent {0:?} exists already")]
-    Exists(String),
-    #[error("agent {subject:?} has no key {key_id:?}")]
-    UnknownKey { subject: String, key_id: String },
-    #[error("the agent changed meanwhile; try again")]
-    Conflict,
-    #[error(transparent)]
-    Vault(VaultError),
-}
-
-impl From<VaultError> for RegistryError {
-    fn from(error: VaultError) -> Self {
-        match error {
-            // A check-and-set mismatch: someone else wrote the record since it was read.
-            VaultError::Rejected(message) if message.contains("check-and-set") => {
-                RegistryError::Conflict
-            }
-            other => RegistryError::Vault(other),
-        }
-    }
-}
-
-/// What `add` needs.
-#[derive(Debug, Clone)]
-pub struct NewAgent {
-    pub subject: String,
-    pub scopes: Vec<String>,
-    pub rate: Option<Limit>,
-    /// Register an existing key by its digest instead of making one (migrating static keys).
-    pub key_sha256: Option<String>,
-}
-
-/// A key just made: shown once, never stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct IssuedKey {
-    pub subject: String,
-    pub key_id: String,
-    /// Absent when the key was registered by its digest.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-}
-
-/// An agent as operators see it: never a key or its digest.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentView {
-    pub subject: String,
-    pub enabled: bool,
-    pub scopes: Vec<String>,
-    pub keys: Vec<KeyView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate: Option<Limit>,
-    pub created: u64,
-    pub updated: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyView {
-    pub id: String,
-    pub created: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires: Option<u64>,
-}
-
-impl From<&AgentRecord> for AgentView {
-    fn from(record: &AgentRecord) -> Self {
-        AgentView {
-            subject: record.subject.clone(),
-            enabled: record.enabled,
-            scopes: record.scopes.clone(),
-            keys: record
-                .keys
-                .iter()
-                .map(|k| KeyView {
-                    id: k.id.clone(),
-                    created: k.created,
-                    expires: k.expires,
-                })
-                .collect(),
-            rate: record.rate,
-            created: record.created,
-            updated: record.updated,
-        }
-    }
-}
-
-/// What `remove` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Removed {
-    pub subject: String,
-    /// Secrets erased (only with `destroy_data`).
-    pub secrets_erased: usize,
-}
 
 /// The registry over the service's Vault connection.
 pub struct Registry {
@@ -149,29 +42,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-pub fn check_name(subject: &str) -> Result<(), RegistryError> {
-    if is_valid_subject(subject) {
-        Ok(())
-    } else {
-        Err(RegistryError::InvalidName(subject.to_string()))
-    }
-}
-
-fn check_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
-    if scopes.is_empty() {
-        return Err(RegistryError::NoScopes);
-    }
-    for scope in scopes {
-        if !scopes::KNOWN.contains(&scope.as_str()) {
-            return Err(RegistryError::InvalidScope(scope.clone()));
-        }
-    }
-    let mut scopes = scopes.to_vec();
-    scopes.sort();
-    scopes.dedup();
-    Ok(scopes)
 }
 
 impl Registry {
@@ -206,13 +76,10 @@ impl Registry {
     /// record with one API key. The key is in the answer and nowhere else.
     pub async fn add(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
         check_name(&new.subject)?;
-        let scopes = check_scopes(&new.scopes)?;
-        if new
-            .rate
-            .is_some_and(|r| r.requests == 0 || r.per_seconds == 0)
-        {
-            return Err(RegistryError::InvalidRate);
-        }
+        let scopes = checks::check_scopes(&new.scopes)?;
+        checks::check_rate(new.rate)?;
+        checks::check_certificate(new.certificate.as_deref())?;
+        checks::check_roles(&new.roles, self.vault.roles())?;
         let key = match &new.key_sha256 {
             Some(digest) => {
                 keys::Issued::from_digest(digest).ok_or(RegistryError::InvalidDigest)?
@@ -221,6 +88,16 @@ impl Registry {
         };
         if self.vault.registry_read(&new.subject).await?.is_some() {
             return Err(RegistryError::Exists(new.subject));
+        }
+        // A generated key is 256 random bits; a digest or a certificate name given by the
+        // operator may be another agent's, and would make the edge refuse the snapshot.
+        if new.key_sha256.is_some() || new.certificate.is_some() {
+            self.check_unique(
+                &key.record(0).sha256,
+                new.certificate.as_deref(),
+                &new.subject,
+            )
+            .await?;
         }
         let m = &self.mounts;
         let mounts = Mounts {
@@ -243,6 +120,8 @@ impl Registry {
             scopes,
             keys: vec![key.record(at)],
             rate: new.rate,
+            certificate: new.certificate,
+            roles: new.roles,
             created: at,
             updated: at,
         };
@@ -257,6 +136,27 @@ impl Registry {
             other => other,
         }?;
         Ok(key.shown(&new.subject))
+    }
+
+    /// Refuses a key digest or certificate name another agent holds (reads every record).
+    async fn check_unique(
+        &self,
+        digest: &str,
+        certificate: Option<&str>,
+        subject: &str,
+    ) -> Result<(), RegistryError> {
+        for other in self.records().await? {
+            if other.subject == subject {
+                continue;
+            }
+            if other.keys.iter().any(|k| k.sha256 == digest) {
+                return Err(RegistryError::Taken("that key", other.subject));
+            }
+            if certificate.is_some() && other.certificate.as_deref() == certificate {
+                return Err(RegistryError::Taken("that certificate name", other.subject));
+            }
+        }
+        Ok(())
     }
 
     pub async fn show(&self, subject: &str) -> Result<AgentView, RegistryError> {
@@ -339,32 +239,55 @@ impl Registry {
         subject: &str,
         enabled: bool,
     ) -> Result<AgentView, RegistryError> {
-        let ((), record) = self
-            .change(subject, |record, _| {
-                record.enabled = enabled;
-                Ok(())
-            })
-            .await?;
-        Ok(AgentView::from(&record))
+        let changes = Changes {
+            enabled: Some(enabled),
+            ..Changes::default()
+        };
+        self.update(subject, changes).await
     }
 
-    /// Replaces the agent's scopes and rate limit (`Some(None)`: back to the edge's default).
+    /// Applies `changes` (checked as `add` checks them); no change shows the agent as it is.
     pub async fn update(
         &self,
         subject: &str,
-        scopes: Option<Vec<String>>,
-        rate: Option<Option<Limit>>,
+        changes: Changes,
     ) -> Result<AgentView, RegistryError> {
+        if changes.is_empty() {
+            return self.show(subject).await;
+        }
+        let scopes = changes
+            .scopes
+            .as_deref()
+            .map(checks::check_scopes)
+            .transpose()?;
+        if let Some(rate) = changes.rate {
+            checks::check_rate(rate)?;
+        }
+        if let Some(certificate) = &changes.certificate {
+            checks::check_certificate(certificate.as_deref())?;
+            if let Some(name) = certificate {
+                self.check_unique("", Some(name), subject).await?;
+            }
+        }
+        if let Some(roles) = &changes.roles {
+            checks::check_roles(roles, self.vault.roles())?;
+        }
         let ((), record) = self
             .change(subject, |record, _| {
-                if let Some(scopes) = scopes {
-                    record.scopes = check_scopes(&scopes)?;
+                if let Some(enabled) = changes.enabled {
+                    record.enabled = enabled;
                 }
-                if let Some(rate) = rate {
-                    if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
-                        return Err(RegistryError::InvalidRate);
-                    }
+                if let Some(scopes) = scopes {
+                    record.scopes = scopes;
+                }
+                if let Some(rate) = changes.rate {
                     record.rate = rate;
+                }
+                if let Some(certificate) = changes.certificate {
+                    record.certificate = certificate;
+                }
+                if let Some(roles) = changes.roles {
+                    record.roles = roles;
                 }
                 Ok(())
             })

@@ -3,10 +3,14 @@
 //! at most once a second); a rebuild reads every record, so it happens only after a change
 //! (or once a minute, to pick up records edited directly in Vault).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
+use vault_mcp_filter::apikey::parse_digest;
+use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::registry::{Snapshot, SnapshotAgent, SnapshotKey};
 
 use super::{Registry, RegistryError};
@@ -37,10 +41,34 @@ pub struct SnapshotCache {
     current: Mutex<Option<Cached>>,
 }
 
+/// The snapshot of `records`. A record the edge would refuse the whole snapshot for (a subject
+/// that is not valid, a key digest or certificate name an earlier record holds: only possible
+/// by editing Vault directly) is left out and logged, so one bad record never freezes the
+/// registry for everyone.
 pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
+    let mut digests = HashSet::new();
+    let mut certificates = HashSet::new();
+    let usable = |r: &&AgentRecord| {
+        let fine = is_valid_subject(&r.subject)
+            && r.keys.iter().all(|k| parse_digest(&k.sha256).is_some())
+            && r.certificate
+                .as_deref()
+                .is_none_or(is_valid_certificate_name)
+            && r.keys
+                .iter()
+                .all(|k| digests.insert(k.sha256.to_ascii_lowercase()))
+            && r.certificate
+                .as_ref()
+                .is_none_or(|c| certificates.insert(c.clone()));
+        if !fine {
+            tracing::warn!(agent = %r.subject, "registry record left out of the snapshot: invalid, or a key or certificate another agent holds");
+        }
+        fine
+    };
     Snapshot {
         agents: records
             .iter()
+            .filter(usable)
             .map(|r| SnapshotAgent {
                 subject: r.subject.clone(),
                 enabled: r.enabled,
@@ -55,6 +83,7 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                     })
                     .collect(),
                 rate: r.rate,
+                certificate: r.certificate.clone(),
             })
             .collect(),
     }

@@ -13,8 +13,9 @@ use vault_mcp_filter::ratelimit::Limit;
 use crate::error::ApiError;
 use crate::identity::{Agent, Trust};
 use crate::registry::snapshot::SnapshotCache;
-use crate::registry::{NewAgent, Registry};
+use crate::registry::{Changes, NewAgent, Registry};
 use crate::telemetry::REQUEST_ID;
+use crate::vault::registry::AgentRoles;
 
 /// Under the `/admin` scope, which the caller wraps in the identity and route-scope checks.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -52,6 +53,12 @@ struct AddBody {
     /// Register an existing key by its SHA-256 instead of making one.
     #[serde(default)]
     key_sha256: Option<String>,
+    /// The client-certificate name the agent answers to.
+    #[serde(default)]
+    certificate: Option<String>,
+    /// Per engine, the configured roles it may use (absent: all).
+    #[serde(default)]
+    roles: AgentRoles,
 }
 
 async fn list(registry: web::Data<Registry>) -> Result<HttpResponse, ApiError> {
@@ -70,6 +77,8 @@ async fn add(
             scopes: body.scopes,
             rate: body.rate,
             key_sha256: body.key_sha256,
+            certificate: body.certificate,
+            roles: body.roles,
         })
         .await?;
     audit(&operator, "add", &issued.subject);
@@ -95,6 +104,11 @@ struct UpdateBody {
     /// `null` removes the agent's own limit.
     #[serde(default, with = "serde_with_null")]
     rate: Option<Option<Limit>>,
+    /// `null` removes the certificate name.
+    #[serde(default, with = "serde_with_null")]
+    certificate: Option<Option<String>>,
+    #[serde(default)]
+    roles: Option<AgentRoles>,
 }
 
 /// Tells "absent" (`None`) from `null` (`Some(None)`).
@@ -117,23 +131,18 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut view = None;
-    if body.scopes.is_some() || body.rate.is_some() {
-        view = Some(registry.update(&subject, body.scopes, body.rate).await?);
+    let changes = Changes {
+        enabled: body.enabled,
+        scopes: body.scopes,
+        rate: body.rate,
+        certificate: body.certificate,
+        roles: body.roles,
+    };
+    let changed = !changes.is_empty();
+    let view = registry.update(&subject, changes).await?;
+    if changed {
         audit(&operator, "update", &subject);
     }
-    if let Some(enabled) = body.enabled {
-        view = Some(registry.set_enabled(&subject, enabled).await?);
-        audit(
-            &operator,
-            if enabled { "enable" } else { "disable" },
-            &subject,
-        );
-    }
-    let view = match view {
-        Some(view) => view,
-        None => registry.show(&subject).await?,
-    };
     Ok(HttpResponse::Ok().json(view))
 }
 

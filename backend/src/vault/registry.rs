@@ -12,6 +12,8 @@ use vaultrs::api::transit::KeyType;
 use vaultrs::api::transit::requests::{CreateKeyRequest, UpdateKeyConfigurationRequest};
 
 use super::{Vault, VaultError, exec};
+use crate::config::Roles;
+use vault_mcp_filter::Identity as Agent;
 
 const AGENTS: &str = "_bridge/agents";
 const GENERATION: &str = "_bridge/registry-generation";
@@ -25,6 +27,12 @@ pub struct AgentRecord {
     pub keys: Vec<KeyRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Limit>,
+    /// The client-certificate name (CN without the edge's prefix) the agent answers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The roles it may use, per engine: a subset of the configured ones (absent: all of them).
+    #[serde(default, skip_serializing_if = "AgentRoles::is_unrestricted")]
+    pub roles: AgentRoles,
     /// Unix seconds.
     pub created: u64,
     pub updated: u64,
@@ -39,6 +47,37 @@ pub struct KeyRecord {
     /// Refused from this time on (unix seconds): a rotated key's grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<u64>,
+}
+
+/// Per engine, the roles an agent may use (`None`: every configured one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRoles {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_otp: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_sign: Option<Vec<String>>,
+}
+
+impl AgentRoles {
+    pub fn is_unrestricted(&self) -> bool {
+        self == &AgentRoles::default()
+    }
+
+    /// The configured roles narrowed to these (configuration order kept, so its first
+    /// remains the default).
+    pub fn narrow(&self, configured: &Roles) -> Roles {
+        let keep = |all: &[String], only: &Option<Vec<String>>| match only {
+            Some(only) => all.iter().filter(|r| only.contains(r)).cloned().collect(),
+            None => all.to_vec(),
+        };
+        Roles {
+            database: keep(&configured.database, &self.database),
+            ssh_otp: keep(&configured.ssh_otp, &self.ssh_otp),
+            ssh_sign: keep(&configured.ssh_sign, &self.ssh_sign),
+        }
+    }
 }
 
 /// A record and the KV version it was read at (for check-and-set).
@@ -87,6 +126,20 @@ impl Vault {
             self.registry_bump().await
         })
         .await
+    }
+
+    /// The roles `agent` may use: the configured ones, narrowed by its registry record if it
+    /// has one (one Vault read, on the credential routes only).
+    pub async fn roles_for(&self, agent: &Agent) -> Result<Roles, VaultError> {
+        let path = Self::record_path(&agent.subject);
+        match vaultrs::kv2::read::<AgentRecord>(&*self.base(), &self.kv_mount, &path)
+            .await
+            .map_err(VaultError::from)
+        {
+            Ok(record) => Ok(record.roles.narrow(&self.roles)),
+            Err(VaultError::NotFound) => Ok(self.roles.clone()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Deletes the record with its history.

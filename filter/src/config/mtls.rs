@@ -13,7 +13,8 @@ pub struct MtlsConfig {
     pub source: MtlsSource,
     #[serde(default)]
     pub cn_prefix: String,
-    /// Subject (CN without prefix) → scopes.
+    /// Subject (CN without prefix) → scopes; the registry's certificate names add to these.
+    #[serde(default)]
     pub identities: BTreeMap<String, Vec<String>>,
 }
 

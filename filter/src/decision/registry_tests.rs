@@ -28,6 +28,8 @@ fn registered() -> Registry {
          "rate": {"requests": 1, "per_seconds": 60}},
         {"subject": "agent_off", "enabled": false, "scopes": ["read"],
          "keys": [{"id": "k2", "sha256": hex::encode(digest("vmb_off"))}]},
+        {"subject": "agent_crt", "enabled": true, "scopes": ["read", "list"],
+         "certificate": "crt.clients"},
         {"subject": "agent_api", "enabled": false},
         {"subject": "agent_cert", "enabled": false},
         {"subject": "agent_jwt", "enabled": false},
@@ -146,4 +148,20 @@ fn a_registry_needs_the_assertion_key() {
     });
     let error = Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap_err();
     assert!(error.to_string().contains("assertion_key"), "{error}");
+}
+
+#[test]
+fn certificates_the_registry_names_act_as_their_agent() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let mut cert = req("GET", "/secrets/a", &[]);
+    cert.peer = Some("CN=crt.clients,O=Bridge");
+    let forward = forwarded(run_with(&policy, Followed::Yes(&registry), &store, &cert));
+    assert_eq!(forward.identity.subject, "agent_crt");
+    assert_eq!(forward.identity.scopes, ["list", "read"]);
+    cert.peer = Some("CN=stranger,O=Bridge");
+    let outcome = run_with(&policy, Followed::Yes(&registry), &store, &cert);
+    assert_eq!(refusal(&outcome), (401, "unknown_client_certificate"));
+    cert.peer = Some("CN=crt.clients,O=Bridge");
+    let outcome = run_with(&policy, Followed::Pending, &store, &cert);
+    assert_eq!(refusal(&outcome), (503, "registry_unavailable"));
 }

@@ -1,0 +1,107 @@
+//! Checks of what operators give: names, scopes, limits, certificate names, roles.
+
+use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::mtls::is_valid_certificate_name;
+use vault_mcp_filter::ratelimit::Limit;
+use vault_mcp_filter::scopes;
+
+use crate::config::Roles;
+use crate::vault::registry::AgentRoles;
+
+use super::RegistryError;
+
+pub fn check_name(subject: &str) -> Result<(), RegistryError> {
+    if is_valid_subject(subject) {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidName(subject.to_string()))
+    }
+}
+
+pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
+    if scopes.is_empty() {
+        return Err(RegistryError::NoScopes);
+    }
+    for scope in scopes {
+        if !scopes::KNOWN.contains(&scope.as_str()) {
+            return Err(RegistryError::InvalidScope(scope.clone()));
+        }
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
+}
+
+pub fn check_rate(rate: Option<Limit>) -> Result<(), RegistryError> {
+    if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
+        return Err(RegistryError::InvalidRate);
+    }
+    Ok(())
+}
+
+pub fn check_certificate(name: Option<&str>) -> Result<(), RegistryError> {
+    match name {
+        Some(name) if !is_valid_certificate_name(name) => {
+            Err(RegistryError::InvalidCertificate(name.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every role named must be one the backend is configured to allow (`DATABASE_ROLES`, …).
+pub fn check_roles(roles: &AgentRoles, configured: &Roles) -> Result<(), RegistryError> {
+    for (engine, asked, allowed) in [
+        ("database", &roles.database, &configured.database),
+        ("ssh_otp", &roles.ssh_otp, &configured.ssh_otp),
+        ("ssh_sign", &roles.ssh_sign, &configured.ssh_sign),
+    ] {
+        if let Some(role) = asked.iter().flatten().find(|r| !allowed.contains(r)) {
+            return Err(RegistryError::InvalidRole {
+                engine,
+                role: role.clone(),
+                configured: allowed.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_input() {
+        assert!(check_name("a/b").is_err() && check_name("agent_x").is_ok());
+        assert_eq!(
+            check_scopes(&["write".into(), "read".into(), "write".into()]).unwrap(),
+            ["read", "write"]
+        );
+        assert!(check_scopes(&[]).is_err() && check_scopes(&["root".into()]).is_err());
+        let zero = Limit {
+            requests: 0,
+            per_seconds: 1,
+        };
+        assert!(check_rate(Some(zero)).is_err() && check_rate(None).is_ok());
+        assert!(check_certificate(Some("a,b")).is_err() && check_certificate(Some("a.b")).is_ok());
+        let configured = Roles {
+            database: vec!["readonly".into(), "reporting".into()],
+            ssh_otp: vec!["otp".into()],
+            ssh_sign: vec![],
+        };
+        let ok = AgentRoles {
+            database: Some(vec!["reporting".into()]),
+            ..AgentRoles::default()
+        };
+        assert!(check_roles(&ok, &configured).is_ok());
+        let bad = AgentRoles {
+            ssh_sign: Some(vec!["agent".into()]),
+            ..AgentRoles::default()
+        };
+        let error = check_roles(&bad, &configured).unwrap_err().to_string();
+        assert!(error.contains("ssh_sign role \"agent\""), "{error}");
+        assert_eq!(ok.narrow(&configured).database, ["reporting"]);
+        assert_eq!(ok.narrow(&configured).ssh_otp, ["otp"]);
+    }
+}

@@ -1,0 +1,157 @@
+//! What the registry's operations take and give: the errors, a new agent, a change to one, and
+//! the views operators see (never a key after it was shown once, never a digest).
+
+use serde::Serialize;
+use thiserror::Error;
+use vault_mcp_filter::ratelimit::Limit;
+
+use crate::vault::VaultError;
+use crate::vault::registry::{AgentRecord, AgentRoles};
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("{0:?} is not a valid agent name (letters, digits, '_', '-', '.'; at most 128)")]
+    InvalidName(String),
+    #[error("unknown scope {0:?} (known: read, write, list, delete, admin)")]
+    InvalidScope(String),
+    #[error("an agent needs at least one scope")]
+    NoScopes,
+    #[error("a rate limit needs positive requests and seconds")]
+    InvalidRate,
+    #[error("a key digest must be 64 hex digits")]
+    InvalidDigest,
+    #[error(
+        "{0:?} is not a valid certificate name (printable ASCII, none of , / \\ \" = + ; < > #)"
+    )]
+    InvalidCertificate(String),
+    #[error("the {engine} role {role:?} is not one of the configured ones ({configured})")]
+    InvalidRole {
+        engine: &'static str,
+        role: String,
+        configured: String,
+    },
+    #[error("{0} belongs to agent {1:?} already")]
+    Taken(&'static str, String),
+    #[error("no agent {0:?}")]
+    UnknownAgent(String),
+    #[error("agent {0:?} exists already")]
+    Exists(String),
+    #[error("agent {subject:?} has no key {key_id:?}")]
+    UnknownKey { subject: String, key_id: String },
+    #[error("the agent changed meanwhile; try again")]
+    Conflict,
+    #[error(transparent)]
+    Vault(VaultError),
+}
+
+impl From<VaultError> for RegistryError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            // A check-and-set mismatch: someone else wrote the record since it was read.
+            VaultError::Rejected(message) if message.contains("check-and-set") => {
+                RegistryError::Conflict
+            }
+            other => RegistryError::Vault(other),
+        }
+    }
+}
+
+/// What `add` needs.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub subject: String,
+    pub scopes: Vec<String>,
+    pub rate: Option<Limit>,
+    /// Register an existing key by its digest instead of making one (migrating static keys).
+    pub key_sha256: Option<String>,
+    /// The client-certificate name it answers to.
+    pub certificate: Option<String>,
+    pub roles: AgentRoles,
+}
+
+/// A change to an agent: each field given replaces what it has (`Some(None)` clears).
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub enabled: Option<bool>,
+    pub scopes: Option<Vec<String>>,
+    pub rate: Option<Option<Limit>>,
+    pub certificate: Option<Option<String>>,
+    pub roles: Option<AgentRoles>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_none()
+            && self.scopes.is_none()
+            && self.rate.is_none()
+            && self.certificate.is_none()
+            && self.roles.is_none()
+    }
+}
+
+/// A key just made: shown once, never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedKey {
+    pub subject: String,
+    pub key_id: String,
+    /// Absent when the key was registered by its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// An agent as operators see it: never a key or its digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub subject: String,
+    pub enabled: bool,
+    pub scopes: Vec<String>,
+    pub keys: Vec<KeyView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Limit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    #[serde(skip_serializing_if = "AgentRoles::is_unrestricted")]
+    pub roles: AgentRoles,
+    pub created: u64,
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub created: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+impl From<&AgentRecord> for AgentView {
+    fn from(record: &AgentRecord) -> Self {
+        AgentView {
+            subject: record.subject.clone(),
+            enabled: record.enabled,
+            scopes: record.scopes.clone(),
+            keys: record
+                .keys
+                .iter()
+                .map(|k| KeyView {
+                    id: k.id.clone(),
+                    created: k.created,
+                    expires: k.expires,
+                })
+                .collect(),
+            rate: record.rate,
+            certificate: record.certificate.clone(),
+            roles: record.roles.clone(),
+            created: record.created,
+            updated: record.updated,
+        }
+    }
+}
+
+/// What `remove` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    pub subject: String,
+    /// Secrets erased (only with `destroy_data`).
+    pub secrets_erased: usize,
+}
