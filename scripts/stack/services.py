@@ -53,6 +53,9 @@ class Stack:
     envoy_jwt_authn: bool = False
     #: OpenBao with Raft storage and a real seal (openbao.py) instead of the dev server.
     durable_vault: bool = False
+    #: OpenBao's audit log: rotated past this size, this many old files kept (rotate.py).
+    audit_max_mb: float = 100
+    audit_keep: int = 3
     #: Wait until Envoy serves registry agents (False: a test starts it with the registry down).
     wait_for_registry: bool = True
     #: Process name -> CPU list for `taskset -c` (the benchmarks pin the servers to one core).
@@ -200,7 +203,15 @@ class Stack:
             )
             wait_until("OpenBao", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
                        process, self.logs / "openbao.log")
+            self.bound_audit_log(process)
         self.provision()
+
+    def bound_audit_log(self, openbao_process: subprocess.Popen) -> None:
+        """OpenBao's audit log grows with every request: a watcher rotates it by size (it ends
+        with the OpenBao process it watches)."""
+        self._spawn("audit-rotate", [sys.executable, "-m", "stack", "rotate", str(self.audit_log),
+                                     str(openbao_process.pid), str(self.audit_max_mb), str(self.audit_keep)],
+                    {"PYTHONPATH": str(ROOT / "scripts")})
 
     def start_durable_openbao(self) -> None:
         """Starts (or restarts) the file-backed OpenBao and unseals it; initializes it the
@@ -226,6 +237,7 @@ class Stack:
             openbao.unseal(self.openbao_url, self.unseal_key)
             wait_until("OpenBao active", lambda: http_status(f"{self.openbao_url}/v1/sys/health") == 200,
                        process, self.logs / "openbao.log")
+        self.bound_audit_log(process)
 
     def provision(self) -> None:
         agents_file = self.run_dir / "agents.json"
@@ -306,7 +318,7 @@ class Stack:
 
     def stop(self) -> None:
         backends = sorted(name for name in self.processes if name.startswith("backend"))
-        for name in ("envoy", *backends, "openbao", "postgres", "jwks"):
+        for name in ("envoy", *backends, "openbao", "audit-rotate", "postgres", "jwks"):
             self.stop_process(name)
         if self.pg_dir:
             shutil.rmtree(self.pg_dir, ignore_errors=True)

@@ -19,7 +19,7 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
                    # As scripts/bench runs it: the stack package from scripts/.
                    env={**os.environ, "PYTHONPATH": str(stacks.ROOT / "scripts")})
     results = json.loads((out / "results.json").read_text())
-    rows = results["edge"] + results["vault"]
+    rows = results["edge"] + results["vault"] + results["registry_edge"]
     assert {r["name"] for r in results["edge"]} >= {"none", "noop", "native-rs256", "filter-apikey",
                                                    "filter-rs256-distinct", "delegated-rs256-distinct"}
     for row in rows:
@@ -27,5 +27,8 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
         assert all(rps > 0 for rps in row["rps"]), row
     assert results["rate_limit_admitted_over_limit"] == [1.0] * 10
     assert results["backend_64_connections"]["errors"] == 0
+    # The registry part: both Envoys served the agent from their snapshots; the backend built one.
+    assert {r["name"] for r in results["registry_edge"]} == {"registry-4", "registry-10k"}
+    assert results["registry_backend"]["agents"] >= 500
     assert "| measure | goal | measured |" in (out / "results.md").read_text()
     assert (out / "chart.svg").read_text().startswith("<svg")

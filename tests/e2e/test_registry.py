@@ -190,6 +190,16 @@ def test_certificates_and_roles_are_the_agents_own(reg, tmp_path):
     changed(lambda: by_cert().status_code == 401)
 
 
+def test_many_changes_at_once_all_arrive(reg):
+    """The backend re-reads only the agents a change names, and everything after many changes
+    at once: either way every one of a burst of changes reaches the edge."""
+    operator = add(reg, name("burst_ops"), "--scopes", "admin")["api_key"]
+    changed(lambda: call(reg, "GET", "/admin/agents", operator).status_code == 200)
+    keys = [call(reg, "POST", "/admin/agents", operator, json={"subject": name("burst"), "scopes": ["read"]}).json()["api_key"]
+            for _ in range(12)]
+    changed(lambda: all(status(reg, key) == 200 for key in keys))
+
+
 def test_cli_refuses_bad_input_clearly(reg):
     cases = [
         (("show", "nobody_here"), "no agent"),

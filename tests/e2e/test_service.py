@@ -177,3 +177,30 @@ def test_log_files_are_rotated_and_bounded(built, tmp_path_factory):
     finally:
         quiet.stop()
     assert not any(p.name.startswith(("requests", "responses")) for p in (quiet.logs / "backend").iterdir())
+
+
+def test_openbao_audit_log_is_rotated_and_bounded(built, tmp_path_factory):
+    """The stack's OpenBao audit log is rotated by size (scripts/stack/rotate.py: rename, then
+    SIGHUP, on which OpenBao reopens it): past the cap a new file starts, `audit_keep` old ones
+    stay, every entry in them is whole, and OpenBao goes on auditing into the new file."""
+    running = stacks.Stack(run_dir=tmp_path_factory.mktemp("audit_bounded"), ports=stacks.Ports.free(),
+                           audit_max_mb=0.02, audit_keep=2)
+    cap = int(0.02 * 1024 * 1024)
+    try:
+        running.start_vault()
+        root = {"X-Vault-Token": stacks.ROOT_TOKEN}
+        with requests.Session() as session:
+            for i in range(400):  # two audit entries each, far past three times the cap
+                session.get(f"{running.openbao_url}/v1/secret/data/audit/{i}", headers=root, timeout=10)
+        log = running.audit_log
+        wait_for(lambda: log.exists() and log.stat().st_size <= cap, seconds=20)
+        rotated = sorted(p.name for p in log.parent.iterdir() if re.fullmatch(re.escape(log.name) + r"\.\d+", p.name))
+        assert rotated == [f"{log.name}.1", f"{log.name}.2"], rotated
+        for name in [log.name, *rotated]:
+            for line in (log.parent / name).read_text().splitlines():
+                json.loads(line)  # whole entries only
+        marker = f"after-rotation-{uuid.uuid4().hex[:8]}"
+        assert requests.get(f"{running.openbao_url}/v1/secret/data/{marker}", headers=root, timeout=10).status_code == 404
+        wait_for(lambda: marker in log.read_text(), seconds=10)
+    finally:
+        running.stop()

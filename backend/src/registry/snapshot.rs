@@ -1,9 +1,10 @@
 //! The snapshot the edge fetches (`GET /_bridge/registry`), built from the records and kept
-//! until the registry's generation moves. Every fetch costs one Vault read (the generation,
-//! at most once a second); a rebuild reads every record, so it happens only after a change
-//! (or once a minute, to pick up records edited directly in Vault).
+//! until the registry's generation moves. A fetch costs one Vault read (the generation, at most
+//! once a second). After a change, only the agents it names are read again (each version of
+//! the generation record names one); every record is read at start, after more than
+//! [`CATCH_UP`] changes at once, and every ten minutes (records edited in Vault by hand).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -18,8 +19,12 @@ use crate::vault::registry::AgentRecord;
 
 /// How long a built snapshot is served without asking Vault for the generation.
 const RECHECK: Duration = Duration::from_secs(1);
-/// How long a snapshot is served at all before it is rebuilt whatever the generation says.
-const REBUILD: Duration = Duration::from_secs(60);
+/// How long before every record is read again whatever the generation says (to pick up
+/// records edited in Vault by hand).
+const REBUILD: Duration = Duration::from_secs(600);
+/// The most changes caught up one by one; more, and every record is read again. (KV v2 keeps
+/// the generation record's last ten versions by default.)
+const CATCH_UP: u64 = 8;
 
 /// The snapshot document and its `ETag`.
 #[derive(Debug, Clone)]
@@ -31,7 +36,10 @@ pub struct Built {
 
 struct Cached {
     generation: u64,
-    built_at: Instant,
+    /// The records the snapshot was built from, by subject.
+    records: BTreeMap<String, AgentRecord>,
+    /// When every record was last read.
+    full_at: Instant,
     checked_at: Instant,
     built: Built,
 }
@@ -100,28 +108,82 @@ impl SnapshotCache {
         }
         let generation = registry.vault().registry_generation().await?;
         if let Some(cached) = current.as_mut()
-            && cached.generation == generation
-            && cached.built_at.elapsed() < REBUILD
+            && cached.full_at.elapsed() < REBUILD
         {
-            cached.checked_at = Instant::now();
-            return Ok(cached.built.clone());
+            if cached.generation == generation {
+                cached.checked_at = Instant::now();
+                return Ok(cached.built.clone());
+            }
+            // On an error midway the generation stays where it was: the next call redoes it.
+            if cached.catch_up(registry, generation).await? {
+                return Ok(cached.built.clone());
+            }
         }
-        let records = registry.records().await?;
-        let body = serde_json::to_vec(&snapshot(&records))
-            .map_err(|_| RegistryError::Vault(crate::vault::VaultError::Upstream))?;
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-        let built = Built {
-            body: body.into(),
-            etag,
-            agents: records.len(),
-        };
-        let now = Instant::now();
-        *current = Some(Cached {
-            generation,
-            built_at: now,
-            checked_at: now,
-            built: built.clone(),
-        });
+        // First call, too many changes at once, or time for a full read; on an error the
+        // snapshot held so far stays.
+        let fresh = Cached::read_all(registry, generation).await?;
+        let built = fresh.built.clone();
+        *current = Some(fresh);
         Ok(built)
     }
+}
+
+impl Cached {
+    async fn read_all(registry: &Registry, generation: u64) -> Result<Cached, RegistryError> {
+        let records = registry
+            .records()
+            .await?
+            .into_iter()
+            .map(|r| (r.subject.clone(), r))
+            .collect();
+        let now = Instant::now();
+        Ok(Cached {
+            generation,
+            built: build(&records)?,
+            records,
+            full_at: now,
+            checked_at: now,
+        })
+    }
+
+    /// Re-reads only the agents the changes since the cached generation name (each version of
+    /// the generation record names one); false when that history is not all there.
+    async fn catch_up(
+        &mut self,
+        registry: &Registry,
+        generation: u64,
+    ) -> Result<bool, RegistryError> {
+        if generation < self.generation || generation - self.generation > CATCH_UP {
+            return Ok(false);
+        }
+        let mut changed = BTreeSet::new();
+        for version in self.generation + 1..=generation {
+            match registry.vault().registry_change(version).await? {
+                Some(subject) => changed.insert(subject),
+                None => return Ok(false),
+            };
+        }
+        for subject in changed {
+            match registry.vault().registry_read(&subject).await? {
+                Some((record, _)) => self.records.insert(subject, record),
+                None => self.records.remove(&subject),
+            };
+        }
+        self.generation = generation;
+        self.built = build(&self.records)?;
+        self.checked_at = Instant::now();
+        Ok(true)
+    }
+}
+
+fn build(records: &BTreeMap<String, AgentRecord>) -> Result<Built, RegistryError> {
+    let records: Vec<AgentRecord> = records.values().cloned().collect();
+    let body = serde_json::to_vec(&snapshot(&records))
+        .map_err(|_| RegistryError::Vault(crate::vault::VaultError::Upstream))?;
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+    Ok(Built {
+        body: body.into(),
+        etag,
+        agents: records.len(),
+    })
 }

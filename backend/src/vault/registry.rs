@@ -80,6 +80,13 @@ impl AgentRoles {
     }
 }
 
+/// What each version of the generation record says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Change {
+    agent: String,
+    changed_at: u64,
+}
+
 /// A record and the KV version it was read at (for check-and-set).
 pub type Versioned = (AgentRecord, u32);
 
@@ -123,7 +130,7 @@ impl Vault {
                 options,
             )
             .await?;
-            self.registry_bump().await
+            self.registry_bump(&record.subject).await
         })
         .await
     }
@@ -151,7 +158,7 @@ impl Vault {
                 &Self::record_path(subject),
             )
             .await?;
-            self.registry_bump().await
+            self.registry_bump(subject).await
         })
         .await
     }
@@ -187,11 +194,33 @@ impl Vault {
         .await
     }
 
-    async fn registry_bump(&self) -> Result<(), VaultError> {
+    /// Which agent the change that made generation `version` was about (`None` when that
+    /// version is gone: KV v2 keeps the last ten).
+    pub async fn registry_change(&self, version: u64) -> Result<Option<String>, VaultError> {
+        let found = vaultrs::kv2::read_version::<Change>(
+            &*self.base(),
+            &self.kv_mount,
+            GENERATION,
+            version,
+        )
+        .await
+        .map_err(VaultError::from);
+        match found {
+            Ok(change) => Ok(Some(change.agent)),
+            Err(VaultError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Moves the generation on, naming the agent that changed.
+    async fn registry_bump(&self, subject: &str) -> Result<(), VaultError> {
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let marker = serde_json::json!({ "changed_at": at });
+        let marker = Change {
+            agent: subject.to_string(),
+            changed_at: at,
+        };
         vaultrs::kv2::set(&*self.base(), &self.kv_mount, GENERATION, &marker).await?;
         Ok(())
     }
