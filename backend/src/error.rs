@@ -140,6 +140,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::InvalidScope(_)
             | RegistryError::NoScopes
             | RegistryError::InvalidRate
+            | RegistryError::UnknownTool(_)
             | RegistryError::InvalidDigest
             | RegistryError::InvalidCertificate(_)
             | RegistryError::InvalidRole { .. } => ApiError::BadRequest(error.to_string()),

@@ -10,8 +10,8 @@ use crate::identity::Identity;
 use crate::jwt::{self, JwtError, KeySet};
 use crate::mcp::{self, Call};
 use crate::mtls::{self, CertIdentity, MtlsSource};
-use crate::ratelimit::{Limit, Refusal, SlotStore};
-use crate::registry::Followed;
+use crate::ratelimit::{Refusal, SlotStore};
+use crate::registry::{AgentLimits, Followed};
 use crate::scopes::{self, RouteScope};
 
 /// The parts of a request the decision looks at, borrowed from whatever host holds them.
@@ -73,8 +73,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub identity: Identity,
-    /// The agent's own rate limit, from the registry.
-    pub limit: Option<Limit>,
+    /// The agent's own rate limits, from the registry.
+    pub limits: AgentLimits,
     /// Headers to remove (all their values), before `set`.
     pub remove: Vec<String>,
     pub set: Vec<(&'static str, String)>,
@@ -126,11 +126,11 @@ pub fn on_headers(
                 }));
             }
         }
-        let (identity, limit) =
+        let (identity, limits) =
             authenticate(policy, keys, registry, request).inspect_err(|reason| {
                 unknown_kid = matches!(reason, Reason::InvalidToken(JwtError::UnknownKid(_)));
             })?;
-        let forward = forward(policy, request, identity, limit);
+        let forward = forward(policy, request, identity, limits);
         if is_mcp_path(&policy.mcp_path, path) {
             if method != "POST" {
                 // GET (stream) and DELETE (session end) act on nothing by themselves.
@@ -211,16 +211,16 @@ pub fn authenticate(
     keys: &KeySet,
     registry: Followed<'_>,
     request: &Request<'_>,
-) -> Result<(Identity, Option<Limit>), Reason> {
+) -> Result<(Identity, AgentLimits), Reason> {
     let (identity, static_key) = credential(policy, keys, registry, request)?;
     match registry {
-        Followed::No => Ok((identity, None)),
+        Followed::No => Ok((identity, AgentLimits::default())),
         Followed::Yes(registry) => match registry.agent(&identity.subject) {
             Some(agent) if !agent.enabled => Err(Reason::AgentDisabled),
-            Some(agent) => Ok((identity, agent.rate)),
-            None => Ok((identity, None)),
+            Some(agent) => Ok((identity, agent.limits.clone())),
+            None => Ok((identity, AgentLimits::default())),
         },
-        Followed::Pending if static_key => Ok((identity, None)),
+        Followed::Pending if static_key => Ok((identity, AgentLimits::default())),
         Followed::Pending => Err(Reason::RegistryUnavailable),
     }
 }
@@ -344,15 +344,19 @@ fn admit(
     }
     if let Some(rate) = &policy.rate_limit {
         let subject = forward.identity.subject.as_str();
-        // The registry's limit for this agent, else the edge's override, else the default.
-        let limit = forward
-            .limit
+        // The registry's limit for this agent, else the edge's override, else the default;
+        // per tool, the agent's own, else the edge's.
+        let limits = &forward.limits;
+        let limit = limits
+            .overall
             .or_else(|| rate.subjects.get(subject).copied())
             .unwrap_or(rate.default);
         let tool_buckets = calls.iter().filter_map(|call| {
             let tool = call.tool.as_deref()?;
-            let limit = rate.tools.get(tool)?;
-            Some((format!("{subject}\u{1f}{tool}"), *limit))
+            let limit = limits
+                .tool(tool)
+                .or_else(|| rate.tools.get(tool).copied())?;
+            Some((format!("{subject}\u{1f}{tool}"), limit))
         });
         for (bucket, limit) in std::iter::once((subject.to_string(), limit)).chain(tool_buckets) {
             rate.limiter
@@ -373,7 +377,7 @@ fn forward(
     policy: &Policy,
     request: &Request<'_>,
     identity: Identity,
-    limit: Option<Limit>,
+    limits: AgentLimits,
 ) -> Forward {
     let mut remove: Vec<String> = request
         .headers
@@ -419,7 +423,7 @@ fn forward(
     }
     Forward {
         identity,
-        limit,
+        limits,
         remove,
         set,
     }

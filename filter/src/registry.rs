@@ -8,7 +8,8 @@
 //! the backend and parse it here, so the two sides cannot drift apart. Unknown fields are
 //! ignored, so an older edge keeps working with a newer backend.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -17,6 +18,7 @@ use crate::apikey::{self, KeyDigest};
 use crate::identity::{Identity, is_valid_subject};
 use crate::mtls::is_valid_certificate_name;
 use crate::ratelimit::Limit;
+use crate::scopes::tool_scope;
 
 /// The document `GET /_bridge/registry` answers with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct SnapshotAgent {
     /// The client-certificate name (CN without the configured prefix) this agent answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// MCP tool → a bucket of this agent's own for that tool (beside `rate_limit.tools`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_rates: BTreeMap<String, Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +69,7 @@ pub enum RegistryError {
     BadDigest { index: usize, key: usize },
     #[error("agents[{index}].keys[{key}]: the digest belongs to another key already")]
     DuplicateDigest { index: usize, key: usize },
-    #[error("agents[{index}].rate: requests and per_seconds must be positive")]
+    #[error("agents[{index}]: rates need positive requests and per_seconds, for known tools")]
     BadRate { index: usize },
     #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
     BadCertificate { index: usize },
@@ -86,7 +91,20 @@ pub enum Followed<'a> {
 pub struct RegisteredAgent {
     pub identity: Identity,
     pub enabled: bool,
-    pub rate: Option<Limit>,
+    pub limits: AgentLimits,
+}
+
+/// An agent's own rate limits: overall, and per MCP tool (shared, not copied per request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentLimits {
+    pub overall: Option<Limit>,
+    pub tools: Option<Arc<BTreeMap<String, Limit>>>,
+}
+
+impl AgentLimits {
+    pub fn tool(&self, tool: &str) -> Option<Limit> {
+        self.tools.as_ref()?.get(tool).copied()
+    }
 }
 
 /// A parsed, validated snapshot, indexed for the request path: a key is found by its digest in
@@ -126,9 +144,12 @@ impl Registry {
                     subject: agent.subject,
                 });
             }
-            if agent
-                .rate
-                .is_some_and(|r| r.requests == 0 || r.per_seconds == 0)
+            let positive = |r: &Limit| r.requests > 0 && r.per_seconds > 0;
+            if !agent.rate.iter().all(positive)
+                || !agent
+                    .tool_rates
+                    .iter()
+                    .all(|(tool, r)| tool_scope(tool).is_some() && positive(r))
             {
                 return Err(RegistryError::BadRate { index });
             }
@@ -153,7 +174,10 @@ impl Registry {
             registry.agents.push(RegisteredAgent {
                 identity: Identity::new(agent.subject, agent.scopes),
                 enabled: agent.enabled,
-                rate: agent.rate,
+                limits: AgentLimits {
+                    overall: agent.rate,
+                    tools: (!agent.tool_rates.is_empty()).then(|| Arc::new(agent.tool_rates)),
+                },
             });
         }
         Ok(registry)
@@ -206,7 +230,8 @@ mod tests {
             { "subject": "a1", "enabled": true, "scopes": ["write", "read"],
               "keys": [{ "id": "k1", "sha256": digest("new") },
                        { "id": "k0", "sha256": digest("old"), "expires": 100 }],
-              "rate": { "requests": 5, "per_seconds": 1 } },
+              "rate": { "requests": 5, "per_seconds": 1 },
+              "tool_rates": { "kv.write": { "requests": 1, "per_seconds": 60 } } },
             { "subject": "a2", "enabled": false, "keys": [{ "id": "k2", "sha256": digest("b") }],
               "certificate": "a2.clients", "future_field": 1 },
         ]));
@@ -215,7 +240,9 @@ mod tests {
         let a1 = registry.by_key("new", 1_000).unwrap();
         assert_eq!(a1.identity.subject, "a1");
         assert_eq!(a1.identity.scopes, ["read", "write"]);
-        assert_eq!(a1.rate.unwrap().requests, 5);
+        assert_eq!(a1.limits.overall.unwrap().requests, 5);
+        assert_eq!(a1.limits.tool("kv.write").unwrap().per_seconds, 60);
+        assert!(a1.limits.tool("kv.read").is_none());
         assert_eq!(registry.by_key("old", 99).unwrap().identity.subject, "a1");
         assert!(registry.by_key("old", 100).is_none(), "expired");
         assert!(!registry.by_key("b", 0).unwrap().enabled);
@@ -266,6 +293,10 @@ mod tests {
                 "certificate",
             ),
             (
+                serde_json::json!([{ "subject": "a", "enabled": true, "tool_rates": { "kv.nope": { "requests": 1, "per_seconds": 1 } } }]),
+                "known tools",
+            ),
+            (
                 serde_json::json!([
                     { "subject": "a", "enabled": true, "certificate": "c" },
                     { "subject": "b", "enabled": true, "certificate": "c" }]),
@@ -303,6 +334,7 @@ mod tests {
                 }],
                 rate: None,
                 certificate: None,
+                tool_rates: BTreeMap::new(),
             }],
         };
         let bytes = serde_json::to_vec(&original).unwrap();

@@ -16,7 +16,7 @@ import requests
 import yaml
 
 import stack as stacks
-from attacks import assertion
+from attacks import META, MCP_HEADERS, assertion
 from support import UNLIMITED, agents_cli, envoy_stat, start_stack, wait_for
 
 #: The dev stack's refresh (2 s) plus a tick and the fetch: a change shows well within this.
@@ -56,6 +56,13 @@ def add(stack, *args: str) -> dict:
     return json.loads(agents_cli(stack, "add", *args, "--json").stdout)
 
 
+def tool_call(stack, tool: str, arguments: dict, key: str):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments, "_meta": META}}
+    headers = {**MCP_HEADERS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool}
+    return call(stack, "POST", "/mcp", key, data=json.dumps(body), headers=headers)
+
+
 def name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:6]}"
 
@@ -86,6 +93,28 @@ def test_an_added_agent_works_through_the_running_envoy(reg):
     assert key not in listing and hashlib.sha256(key.encode()).hexdigest() not in listing
     assert issued["key_id"] in listing
     assert envoy_stat(reg, "vault_mcp_filter.registry.agents") >= 5
+
+
+def test_an_agents_own_tool_limit_applies_and_changes_while_envoy_runs(reg):
+    subject = name("tools")
+    key = add(reg, subject, "--scopes", "read,write", "--tool-rate", "kv.write=1/3600")["api_key"]
+    changed(lambda: status(reg, key) == 200, PROPAGATION)
+    def write():
+        return tool_call(reg, "kv.write", {"path": "t", "data": {"a": "b"}}, key)
+
+    assert write().status_code == 200
+    limited = write()
+    assert (limited.status_code, limited.json()["error"]) == (429, "rate_limited")
+    # Its other tools keep the edge's limit (unlimited in this stack).
+    for _ in range(3):
+        assert tool_call(reg, "kv.read", {"path": "t"}, key).status_code == 200
+    # Lifted while Envoy runs: the next write goes through.
+    agents_cli(reg, "update", subject, "--no-tool-rates")
+    changed(lambda: write().status_code == 200, PROPAGATION)
+    shown = json.loads(agents_cli(reg, "show", subject).stdout)
+    assert "tool_rates" not in shown
+    refused = agents_cli(reg, "update", subject, "--tool-rate", "shell.exec=1/60", check=False)
+    assert refused.returncode != 0 and "not an MCP tool" in refused.stderr
 
 
 def test_rotation_without_and_with_grace(reg):

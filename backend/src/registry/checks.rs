@@ -1,5 +1,7 @@
 //! Checks of what operators give: names, scopes, limits, certificate names, roles.
 
+use std::collections::BTreeMap;
+
 use vault_mcp_filter::identity::is_valid_subject;
 use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::ratelimit::Limit;
@@ -36,6 +38,17 @@ pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
 pub fn check_rate(rate: Option<Limit>) -> Result<(), RegistryError> {
     if rate.is_some_and(|r| r.requests == 0 || r.per_seconds == 0) {
         return Err(RegistryError::InvalidRate);
+    }
+    Ok(())
+}
+
+/// Per-tool limits: positive, and for tools the scope table knows.
+pub fn check_tool_rates(rates: &BTreeMap<String, Limit>) -> Result<(), RegistryError> {
+    for (tool, rate) in rates {
+        if scopes::tool_scope(tool).is_none() {
+            return Err(RegistryError::UnknownTool(tool.clone()));
+        }
+        check_rate(Some(*rate))?;
     }
     Ok(())
 }
@@ -84,6 +97,13 @@ mod tests {
             per_seconds: 1,
         };
         assert!(check_rate(Some(zero)).is_err() && check_rate(None).is_ok());
+        let one = Limit {
+            requests: 1,
+            per_seconds: 1,
+        };
+        assert!(check_tool_rates(&BTreeMap::from([("kv.write".into(), one)])).is_ok());
+        assert!(check_tool_rates(&BTreeMap::from([("kv.nope".into(), one)])).is_err());
+        assert!(check_tool_rates(&BTreeMap::from([("kv.read".into(), zero)])).is_err());
         assert!(check_certificate(Some("a,b")).is_err() && check_certificate(Some("a.b")).is_ok());
         let configured = Roles {
             database: vec!["readonly".into(), "reporting".into()],

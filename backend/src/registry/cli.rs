@@ -24,6 +24,9 @@ pub enum AgentsCommand {
         /// The agent's own rate limit, REQUESTS/SECONDS (e.g. 120/60).
         #[arg(long, value_parser = parse_rate)]
         rate: Option<Limit>,
+        /// A limit of its own for one MCP tool, TOOL=REQUESTS/SECONDS (repeatable).
+        #[arg(long = "tool-rate", value_parser = parse_tool_rate)]
+        tool_rates: Vec<(String, Limit)>,
         /// Register an existing key by its SHA-256 (hex) instead of making one.
         #[arg(long)]
         key_sha256: Option<String>,
@@ -42,6 +45,12 @@ pub enum AgentsCommand {
         /// Back to the edge's default rate limit.
         #[arg(long, conflicts_with = "rate")]
         default_rate: bool,
+        /// Replaces all its per-tool limits, TOOL=REQUESTS/SECONDS (repeatable).
+        #[arg(long = "tool-rate", value_parser = parse_tool_rate)]
+        tool_rates: Vec<(String, Limit)>,
+        /// No per-tool limits of its own any more.
+        #[arg(long, conflicts_with = "tool_rates")]
+        no_tool_rates: bool,
         #[command(flatten)]
         bindings: Bindings,
         /// Answer to no client certificate any more.
@@ -114,6 +123,13 @@ impl Bindings {
     }
 }
 
+fn parse_tool_rate(text: &str) -> Result<(String, Limit), String> {
+    let (tool, rate) = text
+        .split_once('=')
+        .ok_or("expected TOOL=REQUESTS/SECONDS, e.g. kv.write=10/60")?;
+    Ok((tool.trim().to_string(), parse_rate(rate)?))
+}
+
 fn parse_rate(text: &str) -> Result<Limit, String> {
     let (requests, seconds) = text
         .split_once('/')
@@ -178,6 +194,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             name,
             scopes,
             rate,
+            tool_rates,
             key_sha256,
             bindings,
             json: as_json,
@@ -187,6 +204,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                     subject: name,
                     scopes,
                     rate,
+                    tool_rates: tool_rates.into_iter().collect(),
                     key_sha256,
                     roles: bindings.roles().unwrap_or_default(),
                     certificate: bindings.certificate_cn,
@@ -219,6 +237,8 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             scopes,
             rate,
             default_rate,
+            tool_rates,
+            no_tool_rates,
             bindings,
             no_certificate,
         } => {
@@ -230,6 +250,8 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                 } else {
                     rate.map(Some)
                 },
+                tool_rates: (no_tool_rates || !tool_rates.is_empty())
+                    .then(|| tool_rates.into_iter().collect()),
                 certificate: if no_certificate {
                     Some(None)
                 } else {

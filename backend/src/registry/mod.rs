@@ -78,6 +78,7 @@ impl Registry {
         check_name(&new.subject)?;
         let scopes = checks::check_scopes(&new.scopes)?;
         checks::check_rate(new.rate)?;
+        checks::check_tool_rates(&new.tool_rates)?;
         checks::check_certificate(new.certificate.as_deref())?;
         checks::check_roles(&new.roles, self.vault.roles())?;
         let key = match &new.key_sha256 {
@@ -120,6 +121,7 @@ impl Registry {
             scopes,
             keys: vec![key.record(at)],
             rate: new.rate,
+            tool_rates: new.tool_rates,
             certificate: new.certificate,
             roles: new.roles,
             created: at,
@@ -263,6 +265,9 @@ impl Registry {
         if let Some(rate) = changes.rate {
             checks::check_rate(rate)?;
         }
+        if let Some(rates) = &changes.tool_rates {
+            checks::check_tool_rates(rates)?;
+        }
         if let Some(certificate) = &changes.certificate {
             checks::check_certificate(certificate.as_deref())?;
             if let Some(name) = certificate {
@@ -282,6 +287,9 @@ impl Registry {
                 }
                 if let Some(rate) = changes.rate {
                     record.rate = rate;
+                }
+                if let Some(rates) = changes.tool_rates {
+                    record.tool_rates = rates;
                 }
                 if let Some(certificate) = changes.certificate {
                     record.certificate = certificate;

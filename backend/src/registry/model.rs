@@ -1,6 +1,8 @@
 //! What the registry's operations take and give: the errors, a new agent, a change to one, and
 //! the views operators see (never a key after it was shown once, never a digest).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use thiserror::Error;
 use vault_mcp_filter::ratelimit::Limit;
@@ -18,6 +20,8 @@ pub enum RegistryError {
     NoScopes,
     #[error("a rate limit needs positive requests and seconds")]
     InvalidRate,
+    #[error("{0:?} is not an MCP tool the bridge offers (tools/list names them)")]
+    UnknownTool(String),
     #[error("a key digest must be 64 hex digits")]
     InvalidDigest,
     #[error(
@@ -64,6 +68,8 @@ pub struct NewAgent {
     pub rate: Option<Limit>,
     /// Register an existing key by its digest instead of making one (migrating static keys).
     pub key_sha256: Option<String>,
+    /// MCP tool → the agent's own limit for it.
+    pub tool_rates: BTreeMap<String, Limit>,
     /// The client-certificate name it answers to.
     pub certificate: Option<String>,
     pub roles: AgentRoles,
@@ -75,6 +81,7 @@ pub struct Changes {
     pub enabled: Option<bool>,
     pub scopes: Option<Vec<String>>,
     pub rate: Option<Option<Limit>>,
+    pub tool_rates: Option<BTreeMap<String, Limit>>,
     pub certificate: Option<Option<String>>,
     pub roles: Option<AgentRoles>,
 }
@@ -84,6 +91,7 @@ impl Changes {
         self.enabled.is_none()
             && self.scopes.is_none()
             && self.rate.is_none()
+            && self.tool_rates.is_none()
             && self.certificate.is_none()
             && self.roles.is_none()
     }
@@ -108,6 +116,8 @@ pub struct AgentView {
     pub keys: Vec<KeyView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<Limit>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_rates: BTreeMap<String, Limit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     #[serde(skip_serializing_if = "AgentRoles::is_unrestricted")]
@@ -140,6 +150,7 @@ impl From<&AgentRecord> for AgentView {
                 })
                 .collect(),
             rate: record.rate,
+            tool_rates: record.tool_rates.clone(),
             certificate: record.certificate.clone(),
             roles: record.roles.clone(),
             created: record.created,

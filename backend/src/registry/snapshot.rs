@@ -91,6 +91,7 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                     })
                     .collect(),
                 rate: r.rate,
+                tool_rates: r.tool_rates.clone(),
                 certificate: r.certificate.clone(),
             })
             .collect(),

@@ -3,6 +3,8 @@
 //! fetches. Every handler calls `crate::registry`, as the CLI does; every change is logged with
 //! the operator's subject and the request id.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -50,6 +52,9 @@ struct AddBody {
     scopes: Vec<String>,
     #[serde(default)]
     rate: Option<Limit>,
+    /// MCP tool → the agent's own limit for it.
+    #[serde(default)]
+    tool_rates: BTreeMap<String, Limit>,
     /// Register an existing key by its SHA-256 instead of making one.
     #[serde(default)]
     key_sha256: Option<String>,
@@ -76,6 +81,7 @@ async fn add(
             subject: body.subject,
             scopes: body.scopes,
             rate: body.rate,
+            tool_rates: body.tool_rates,
             key_sha256: body.key_sha256,
             certificate: body.certificate,
             roles: body.roles,
@@ -104,6 +110,9 @@ struct UpdateBody {
     /// `null` removes the agent's own limit.
     #[serde(default, with = "serde_with_null")]
     rate: Option<Option<Limit>>,
+    /// Replaces every per-tool limit of the agent (`{}`: none).
+    #[serde(default)]
+    tool_rates: Option<BTreeMap<String, Limit>>,
     /// `null` removes the certificate name.
     #[serde(default, with = "serde_with_null")]
     certificate: Option<Option<String>>,
@@ -135,6 +144,7 @@ async fn update(
         enabled: body.enabled,
         scopes: body.scopes,
         rate: body.rate,
+        tool_rates: body.tool_rates,
         certificate: body.certificate,
         roles: body.roles,
     };

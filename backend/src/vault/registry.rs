@@ -5,6 +5,8 @@
 //! registry for every replica and every Envoy. Also the provisioning calls an agent needs
 //! (its policy, its Transit keys) and the erasure of its data. All with the service's token.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use vault_mcp_filter::ratelimit::Limit;
 use vaultrs::api::kv2::requests::SetSecretRequestOptions;
@@ -27,6 +29,9 @@ pub struct AgentRecord {
     pub keys: Vec<KeyRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Limit>,
+    /// MCP tool → the agent's own limit for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_rates: BTreeMap<String, Limit>,
     /// The client-certificate name (CN without the edge's prefix) the agent answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,

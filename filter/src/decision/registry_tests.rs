@@ -30,6 +30,9 @@ fn registered() -> Registry {
          "keys": [{"id": "k2", "sha256": hex::encode(digest("vmb_off"))}]},
         {"subject": "agent_crt", "enabled": true, "scopes": ["read", "list"],
          "certificate": "crt.clients"},
+        {"subject": "agent_tool", "enabled": true, "scopes": ["read", "write"],
+         "keys": [{"id": "k3", "sha256": hex::encode(digest("vmb_tool"))}],
+         "tool_rates": {"kv.write": {"requests": 1, "per_seconds": 60}}},
         {"subject": "agent_api", "enabled": false},
         {"subject": "agent_cert", "enabled": false},
         {"subject": "agent_jwt", "enabled": false},
@@ -164,4 +167,36 @@ fn certificates_the_registry_names_act_as_their_agent() {
     cert.peer = Some("CN=crt.clients,O=Bridge");
     let outcome = run_with(&policy, Followed::Pending, &store, &cert);
     assert_eq!(refusal(&outcome), (503, "registry_unavailable"));
+}
+
+#[test]
+fn the_agents_own_tool_limits_apply() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let call = |tool: &str| {
+        req(
+            "POST",
+            "/mcp",
+            &[
+                ("x-api-key", "vmb_tool"),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", tool),
+            ],
+        )
+    };
+    forwarded(run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &call("kv.write"),
+    ));
+    let again = run_with(&policy, Followed::Yes(&registry), &store, &call("kv.write"));
+    assert_eq!(refusal(&again), (429, "rate_limited"));
+    // Other tools only count against the agent's overall limit.
+    forwarded(run_with(
+        &policy,
+        Followed::Yes(&registry),
+        &store,
+        &call("kv.read"),
+    ));
 }
