@@ -1,7 +1,7 @@
 """The agent registry at scale (issue #14).
 
-- Edge: two Envoys with the filter, each following a registry snapshot served by a static file
-  server, one with 4 agents and one with 10,000 (the bench agent among them); the same API-key
+- Edge: two Envoys with the filter, each following a registry snapshot served with ETags as
+  the backend serves it (`snapshot_server.py`), one with 4 agents and one with 10,000 (the bench agent among them); the same API-key
   request against both, interleaved. The filter finds a key by one hash lookup, so the two
   should cost the same; Envoy's memory after the run shows what 10,000 agents hold.
 - Backend: 10,000 records written into OpenBao, then `GET /_bridge/registry` as the edge calls
@@ -60,8 +60,8 @@ def cluster(port: int) -> dict:
 
 def serve_files(folder: Path, port: int, cpu: str) -> subprocess.Popen:
     log = folder.parent / "registry-files.log"
-    process = subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                                "--directory", str(folder), str(port)],
+    server = Path(__file__).with_name("snapshot_server.py")
+    process = subprocess.Popen(["taskset", "-c", cpu, sys.executable, str(server), str(folder), str(port)],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     stacks.wait_until("registry file server",
                       lambda: stacks.http_status(f"http://127.0.0.1:{port}/4.json") == 200, process, log)
@@ -116,8 +116,13 @@ def backend_fetch_times(stack: stacks.Stack, log, count: int = AGENTS) -> dict:
                        env={"VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": stacks.ROOT_TOKEN, "PATH": "/usr/bin:/bin"})
         time.sleep(1.1)  # past the backend's one-second recheck
 
+    # The direct writes moved no generation: a backend started now reads every record at its
+    # first fetch, as one does at start (or every ten minutes, or after more than 8 changes).
+    # Envoy stopped first: its own fetch must not be the one that reads them.
+    stack.stop_process("envoy")
+    stack.stop_process("backend")
+    stack.start_backend()
     headers = {"x-agent-edge": edge_proof(stack.secrets.assertion_key, int(time.time()))}
-    # The first fetch reads every record (the direct writes moved no generation).
     status, full_ms, size, _ = timed_get(url, headers)
     assert status == 200, status
     count = len(json.loads(urlopen_body(url, headers))["agents"])

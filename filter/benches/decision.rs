@@ -10,7 +10,7 @@ use serde_json::json;
 use vault_mcp_filter::decision::{Request, Verdict, on_headers};
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::{Limit, Limiter, MemoryStore};
-use vault_mcp_filter::registry::Followed;
+use vault_mcp_filter::registry::{Followed, Registry};
 use vault_mcp_filter::{Policy, apikey};
 
 const NOW_MS: u64 = 1_800_000_000_000;
@@ -125,5 +125,60 @@ fn bench_rate_limiter(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_decisions, bench_rate_limiter);
+/// A snapshot like the backend's: `count` agents with a key each, `agent_api` (key `dev-key`)
+/// among them.
+fn snapshot(count: usize) -> Vec<u8> {
+    let agents: Vec<_> = (0..count)
+        .map(|i| {
+            let (subject, key) = match i {
+                0 => ("agent_api".to_string(), "dev-key".to_string()),
+                _ => (format!("agent_{i:05}"), format!("vmb_key_{i}")),
+            };
+            json!({"subject": subject, "enabled": true, "scopes": ["read", "write"],
+                   "keys": [{"id": format!("k{i:05}"), "sha256": hex::encode(apikey::digest(&key))}]})
+        })
+        .collect();
+    json!({ "agents": agents }).to_string().into_bytes()
+}
+
+/// What a registry of 10,000 agents costs: taking a new snapshot (every worker parses it once
+/// per change) and the API-key decision against it, beside the same with 4 agents.
+fn bench_registry(c: &mut Criterion) {
+    let store = MemoryStore::default();
+    // No static keys: every key is found in the registry.
+    let config = json!({"assertion_key": {"value": SECRET}, "rate_limit": {"enabled": false},
+                        "registry": {"cluster": "backend", "authority": "backend"}});
+    let policy = Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap();
+    let keys = KeySet::default();
+    let request_headers = headers(("x-api-key", "dev-key".into()));
+    let request = Request {
+        headers: &request_headers,
+        peer_subject: None,
+        envoy_jwt: None,
+        now_ms: NOW_MS,
+        has_body: false,
+    };
+    let mut group = c.benchmark_group("registry");
+    for count in [4, 10_000] {
+        let document = snapshot(count);
+        let registry = Registry::parse(&document, usize::MAX).unwrap();
+        let followed = Followed::Yes(&registry);
+        assert!(matches!(
+            on_headers(&policy, &keys, followed, &store, &request).verdict,
+            Verdict::Forward(_)
+        ));
+        group.bench_function(format!("api_key/{count}_agents"), |b| {
+            b.iter(|| on_headers(&policy, &keys, followed, &store, black_box(&request)))
+        });
+        if count > 4 {
+            group.sample_size(10);
+            group.bench_function(format!("parse/{count}_agents"), |b| {
+                b.iter(|| Registry::parse(black_box(&document), usize::MAX).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decisions, bench_rate_limiter, bench_registry);
 criterion_main!(benches);

@@ -2,6 +2,8 @@
 `/admin/agents` while Envoy runs, followed by the filter (2 workers) within its refresh interval.
 One edge stack (TLS and mTLS listeners) of its own: these tests disable, remove and stop things."""
 
+import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -9,6 +11,7 @@ import os
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt as pyjwt
 import pytest
@@ -407,6 +410,55 @@ def test_only_the_edge_reads_the_snapshot(reg):
     assert "dev-key" not in snapshot.text  # digests only
     again = requests.get(direct, headers={**edge_proof, "If-None-Match": snapshot.headers["etag"]}, timeout=10)
     assert again.status_code == 304
+
+
+def test_many_records_are_read_once_however_impatient_the_fetches(reg):
+    """A backend reads every record at its first fetch; with many records that takes longer
+    than a fetch may wait (the edge gives up after 2 s). Fetches meanwhile (the edge's, every
+    2 s, and one that gives up at once) wait for that one read instead of starting their own,
+    and it finishes without them: each record read once (OpenBao's audit log), then served."""
+    prefix, count, now = name("bulk"), 1500, int(time.time())
+    root = {"X-Vault-Token": stacks.ROOT_TOKEN}
+
+    def put(i: int) -> None:
+        subject = f"{prefix}_{i:04d}"
+        digest = hashlib.sha256(f"{prefix}-{i}".encode()).hexdigest()
+        record = {"subject": subject, "enabled": True, "scopes": ["read"], "created": now, "updated": now,
+                  "keys": [{"id": f"{i:012x}", "sha256": digest, "created": now}]}
+        requests.put(f"{reg.openbao_url}/v1/secret/data/_bridge/agents/{subject}", json={"data": record},
+                     headers=root, timeout=30).raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(count)))
+    # Written behind the registry's back (no generation moved): a backend started now reads
+    # them all at its first fetch, the edge's or this test's, whichever comes first.
+    reg.stop_process("backend")
+    audit_from = reg.audit_log.stat().st_size
+    reg.start_backend()
+    direct = f"{reg.backend_url}/_bridge/registry"
+
+    def fetch(timeout: float) -> requests.Response:
+        proof = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/registry", int(time.time()))}
+        return requests.get(direct, headers=proof, timeout=timeout)
+
+    with contextlib.suppress(requests.Timeout):
+        fetch(0.1)  # gives up at once
+
+    def bulk_agents() -> int:
+        return sum(a["subject"].startswith(prefix) for a in fetch(60).json()["agents"])
+
+    wait_for(lambda: bulk_agents() == count, 60)
+
+    def reads() -> collections.Counter:
+        with reg.audit_log.open("rb") as log:
+            log.seek(audit_from)
+            entries = [json.loads(line) for line in log.read().splitlines() if line.strip()]
+        return collections.Counter(e["request"]["path"] for e in entries
+                                   if e.get("type") == "request" and e["request"].get("operation") == "read"
+                                   and e["request"]["path"].startswith(f"secret/data/_bridge/agents/{prefix}_"))
+
+    wait_for(lambda: len(reads()) == count, 10)  # the audit log is written as OpenBao answers
+    assert set(reads().values()) == {1}
 
 
 def test_the_edge_keeps_its_snapshot_while_backend_or_vault_is_down(reg):

@@ -169,9 +169,9 @@ impl Registry {
     pub async fn records(&self) -> Result<Vec<AgentRecord>, RegistryError> {
         let subjects = self.vault.registry_subjects().await?;
         let mut records: Vec<AgentRecord> = futures_util::stream::iter(subjects)
-            .map(|subject| async move { self.vault.registry_read(&subject).await })
+            .map(|subject| async move { self.vault.registry_record(&subject).await })
             .buffer_unordered(16)
-            .try_filter_map(|found| async move { Ok(found.map(|(record, _)| record)) })
+            .try_filter_map(|found| async move { Ok(found) })
             .try_collect()
             .await?;
         records.sort_by(|a, b| a.subject.cmp(&b.subject));
@@ -330,8 +330,8 @@ impl Registry {
 /// Standalone mode: reads the registry's snapshot (the one the edge fetches) and hands it to
 /// the in-process decision code through `deliver`. A failed read keeps the last snapshot.
 pub async fn refresh(
-    registry: &Registry,
-    cache: &snapshot::SnapshotCache,
+    registry: &Arc<Registry>,
+    cache: &Arc<snapshot::SnapshotCache>,
     deliver: &impl Fn(vault_mcp_filter::registry::Registry),
 ) {
     match cache.get(registry).await {

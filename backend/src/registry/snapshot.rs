@@ -1,10 +1,13 @@
 //! The snapshot the edge fetches (`GET /_bridge/registry`), built from the records and kept
 //! until the registry's generation moves. A fetch costs one Vault read (the generation, at most
 //! once a second). After a change, only the agents it names are read again (each version of
-//! the generation record names one); every record is read at start, after more than
-//! [`CATCH_UP`] changes at once, and every ten minutes (records edited in Vault by hand).
+//! the generation record names one); every record is read at start and after more than
+//! [`CATCH_UP`] changes at once, and every ten minutes in the background (records edited in
+//! Vault by hand) while the held snapshot is served.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -15,6 +18,7 @@ use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::registry::{Snapshot, SnapshotAgent, SnapshotKey};
 
 use super::{Registry, RegistryError};
+use crate::vault::VaultError;
 use crate::vault::registry::AgentRecord;
 
 /// How long a built snapshot is served without asking Vault for the generation.
@@ -40,13 +44,16 @@ struct Cached {
     records: BTreeMap<String, AgentRecord>,
     /// When every record was last read.
     full_at: Instant,
-    checked_at: Instant,
+    /// When the generation was last compared; `None`: at the next call, whatever the time.
+    checked_at: Option<Instant>,
     built: Built,
 }
 
 #[derive(Default)]
 pub struct SnapshotCache {
     current: Mutex<Option<Cached>>,
+    /// A full read running in the background while the held snapshot is served.
+    rereading: AtomicBool,
 }
 
 /// The snapshot of `records`. A record the edge would refuse the whole snapshot for (a subject
@@ -99,20 +106,32 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
 }
 
 impl SnapshotCache {
-    pub async fn get(&self, registry: &Registry) -> Result<Built, RegistryError> {
+    /// The current snapshot. The work runs in a task of its own, so a fetch that gives up (the
+    /// edge waits 2 s by default; reading 10,000 records takes seconds) can never cancel it and
+    /// the next fetch finds the snapshot built. (actix-web today runs a handler to its end after
+    /// the client left, actix-web#3462; the task makes that a guarantee, not an accident.)
+    pub async fn get(self: &Arc<Self>, registry: &Arc<Registry>) -> Result<Built, RegistryError> {
+        let (cache, registry) = (Arc::clone(self), Arc::clone(registry));
+        tokio::spawn(async move { cache.current(&registry).await })
+            .await
+            .unwrap_or(Err(RegistryError::Vault(VaultError::Upstream)))
+    }
+
+    async fn current(self: &Arc<Self>, registry: &Arc<Registry>) -> Result<Built, RegistryError> {
         // One builder at a time: concurrent fetches wait for it instead of repeating it.
         let mut current = self.current.lock().await;
-        if let Some(cached) = current.as_mut()
-            && cached.checked_at.elapsed() < RECHECK
+        if let Some(cached) = current.as_ref()
+            && cached.checked_at.is_some_and(|at| at.elapsed() < RECHECK)
         {
             return Ok(cached.built.clone());
         }
         let generation = registry.vault().registry_generation().await?;
-        if let Some(cached) = current.as_mut()
-            && cached.full_at.elapsed() < REBUILD
-        {
+        if let Some(cached) = current.as_mut() {
+            if cached.full_at.elapsed() >= REBUILD {
+                self.reread_in_background(registry);
+            }
             if cached.generation == generation {
-                cached.checked_at = Instant::now();
+                cached.checked_at = Some(Instant::now());
                 return Ok(cached.built.clone());
             }
             // On an error midway the generation stays where it was: the next call redoes it.
@@ -120,12 +139,45 @@ impl SnapshotCache {
                 return Ok(cached.built.clone());
             }
         }
-        // First call, too many changes at once, or time for a full read; on an error the
-        // snapshot held so far stays.
+        // First call, or too many changes at once: every record, waited for (the edge keeps
+        // the snapshot it holds meanwhile). On an error the snapshot held so far stays.
         let fresh = Cached::read_all(registry, generation).await?;
         let built = fresh.built.clone();
         *current = Some(fresh);
         Ok(built)
+    }
+
+    /// Every record read again (records edited in Vault by hand) while the held snapshot is
+    /// served; the result replaces it when done.
+    fn reread_in_background(self: &Arc<Self>, registry: &Arc<Registry>) {
+        if self.rereading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (cache, registry) = (Arc::clone(self), Arc::clone(registry));
+        tokio::spawn(async move {
+            let read = async {
+                let generation = registry.vault().registry_generation().await?;
+                Cached::read_all(&registry, generation).await
+            };
+            match read.await {
+                Ok(mut fresh) => {
+                    let mut current = cache.current.lock().await;
+                    // Changes caught up meanwhile are newer than some records read here: the
+                    // next call compares generations before serving it, and catches up again.
+                    if current
+                        .as_ref()
+                        .is_some_and(|held| held.generation != fresh.generation)
+                    {
+                        fresh.checked_at = None;
+                    }
+                    *current = Some(fresh);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "registry re-read failed; the snapshot held stays")
+                }
+            }
+            cache.rereading.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -143,7 +195,7 @@ impl Cached {
             built: build(&records)?,
             records,
             full_at: now,
-            checked_at: now,
+            checked_at: Some(now),
         })
     }
 
@@ -165,14 +217,14 @@ impl Cached {
             };
         }
         for subject in changed {
-            match registry.vault().registry_read(&subject).await? {
-                Some((record, _)) => self.records.insert(subject, record),
+            match registry.vault().registry_record(&subject).await? {
+                Some(record) => self.records.insert(subject, record),
                 None => self.records.remove(&subject),
             };
         }
         self.generation = generation;
         self.built = build(&self.records)?;
-        self.checked_at = Instant::now();
+        self.checked_at = Some(Instant::now());
         Ok(true)
     }
 }

@@ -104,18 +104,32 @@ impl Vault {
         self.observed_read("registry", "read", || async {
             let client = self.base();
             let path = Self::record_path(subject);
-            let record = match vaultrs::kv2::read::<AgentRecord>(&*client, &self.kv_mount, &path)
-                .await
-                .map_err(VaultError::from)
-            {
-                Ok(record) => record,
-                Err(VaultError::NotFound) => return Ok(None),
-                Err(other) => return Err(other),
+            let Some(record) = self.record_of(subject).await? else {
+                return Ok(None);
             };
             let metadata = vaultrs::kv2::read_metadata(&*client, &self.kv_mount, &path).await?;
             Ok(Some((record, metadata.current_version as u32)))
         })
         .await
+    }
+
+    /// The record without its version: one Vault read instead of two, for the snapshot, which
+    /// writes nothing back.
+    pub async fn registry_record(&self, subject: &str) -> Result<Option<AgentRecord>, VaultError> {
+        self.observed_read("registry", "read", || self.record_of(subject))
+            .await
+    }
+
+    async fn record_of(&self, subject: &str) -> Result<Option<AgentRecord>, VaultError> {
+        let path = Self::record_path(subject);
+        match vaultrs::kv2::read::<AgentRecord>(&*self.base(), &self.kv_mount, &path)
+            .await
+            .map_err(VaultError::from)
+        {
+            Ok(record) => Ok(Some(record)),
+            Err(VaultError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Writes `record` if the stored version is still `version` (0: only if it does not exist),
