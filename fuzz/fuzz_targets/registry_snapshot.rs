@@ -12,7 +12,9 @@ fuzz_target!(|bytes: &[u8]| {
     let snapshot: Snapshot = serde_json::from_slice(bytes).expect("parsed once already");
     assert_eq!(registry.len(), snapshot.agents.len());
     for agent in &snapshot.agents {
-        let held = registry.agent(&agent.subject).expect("every subject is indexed");
+        let held = registry
+            .agent(&agent.subject)
+            .expect("every subject is indexed");
         assert_eq!(held.enabled, agent.enabled);
     }
 });
