@@ -2,6 +2,7 @@
 //! prompts ([`server`]); [`http_service`] mounts it for Streamable HTTP, [`serve_stdio`] on
 //! stdin/stdout.
 
+mod completions;
 mod errors;
 pub mod events;
 mod prompts;

@@ -27,6 +27,19 @@ pub fn list() -> Vec<Prompt> {
     ]
 }
 
+/// The argument names of the prompt called `name`, if there is one.
+pub fn arguments(name: &str) -> Option<Vec<String>> {
+    let prompt = list().into_iter().find(|prompt| prompt.name == name)?;
+    Some(
+        prompt
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|argument| argument.name)
+            .collect(),
+    )
+}
+
 pub fn get(
     name: &str,
     arguments: Option<&Map<String, Value>>,

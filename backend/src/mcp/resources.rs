@@ -12,6 +12,8 @@ use crate::ops::{self, kv};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 pub const SCHEME: &str = "kv://";
+/// The template of a secret's URI (RFC 6570, as `resources/templates/list` gives it).
+pub const TEMPLATE: &str = "kv://{subject}/{path}";
 
 /// What a `kv://` URI names.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub fn root_resource(agent: &Agent) -> Resource {
 }
 
 pub fn secret_template() -> ResourceTemplate {
-    ResourceTemplate::new(format!("{SCHEME}{{subject}}/{{path}}"), "secret")
+    ResourceTemplate::new(TEMPLATE, "secret")
         .with_title("A secret")
         .with_description(
             "A secret of yours: {data, version}; add ?version=N for an older one, end with / to list a folder",
