@@ -2,6 +2,7 @@
 waiting for a condition, MCP calls with the official SDK, Envoy's counters. Fixtures live in
 conftest.py; everything else a second test file needs lives here."""
 
+import json
 import os
 import subprocess
 import time
@@ -75,6 +76,16 @@ def envoy_stat(stack, name: str) -> int:
         if line.startswith(f"wasmcustom.{name}:"):
             return int(line.split(":")[1])
     raise AssertionError(f"no stat {name}")
+
+
+def add_agent(stack, subject: str, *args: str) -> str:
+    """`agents add` and its new API key, once every Envoy worker accepts it: the worker that
+    fetched the snapshot uses it at once, the others at their next one-second tick, so one
+    accepted request is not enough: wait one tick more."""
+    key = json.loads(agents_cli(stack, "add", subject, *args, "--json").stdout)["api_key"]
+    wait_for(lambda: requests.get(f"{stack.envoy_url}/whoami", headers={"X-API-Key": key}, timeout=10).ok, 15)
+    time.sleep(1.1)
+    return key
 
 
 def agents_cli(stack, *args: str, check: bool = True):

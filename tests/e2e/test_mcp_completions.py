@@ -4,7 +4,6 @@ folder by folder, at most 100 values with `total` and `hasMore`; without the `li
 values."""
 
 import asyncio
-import json
 import uuid
 
 import pytest
@@ -14,7 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import PromptReference, ResourceTemplateReference
 
-from support import agents_cli, wait_for
+from support import add_agent, agents_cli
 
 TEMPLATE = ResourceTemplateReference(type="ref/resource", uri="kv://{subject}/{path}")
 
@@ -90,8 +89,7 @@ def test_a_hundred_values_at_most_with_the_total(stack):
 def test_without_the_list_scope_nothing_completes(stack):
     top = f"nolist{uuid.uuid4().hex[:8]}"
     subject = f"reader_{uuid.uuid4().hex[:6]}"
-    key = json.loads(agents_cli(stack, "add", subject, "--scopes", "read,write", "--json").stdout)["api_key"]
-    wait_for(lambda: requests.get(f"{stack.envoy_url}/whoami", headers={"X-API-Key": key}, timeout=10).ok, 15)
+    key = add_agent(stack, subject, "--scopes", "read,write")
     put(stack, key, f"{top}/db")
     try:
         [completion] = complete_all(f"{stack.envoy_url}/mcp", key, [(TEMPLATE, "path", f"{top}/")])
