@@ -1,8 +1,8 @@
 //! Service configuration, with the seed's variable names. Precedence: environment variables,
 //! then a file (`APP_CONFIG_FILE`, or `config.toml` / `config.json` / `config.yaml` in the
 //! working directory), then defaults. Keys in files are the variable names in lower case.
-//! Just over 500 lines on purpose: one struct lists every variable with its doc, default and
-//! check, which operators read as one table; its tests are in `config/tests.rs`.
+//! One struct lists every variable with its doc and default, which operators read as one
+//! table; the checks of their values are in `config/checks.rs`, the tests in `config/tests.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +43,8 @@ const VARIABLES: &[&str] = &[
     "EXPOSE_REST_ROUTES",
     "CORS_ALLOW_ORIGINS",
     "MCP_TOOL_NAMES",
+    "MCP_CONFIRM_TOOLS",
+    "MCP_CONFIRM_TIMEOUT_SECONDS",
     "ALLOWED_HOSTS",
     "CHILD_TOKEN_ENABLED",
     "CHILD_TOKEN_POLICY_PREFIX",
@@ -151,6 +153,13 @@ pub struct Config {
     /// dots in tool names).
     #[serde(default = "defaults::tool_names")]
     pub mcp_tool_names: String,
+    /// MCP tools that run only once the person at the client confirms (comma-separated tool
+    /// names; empty for none): asked with elicitation, refused when the client cannot ask.
+    #[serde(default = "defaults::confirm_tools")]
+    pub mcp_confirm_tools: String,
+    /// How long a confirmation waits for the person's answer.
+    #[serde(default = "defaults::confirm_timeout")]
+    pub mcp_confirm_timeout_seconds: u64,
     /// Browser origins allowed to call MCP (comma-separated, with scheme, e.g. the hosted
     /// Inspector's); other `Origin`s get 403. Requests without `Origin` (non-browser) pass.
     #[serde(default)]
@@ -231,6 +240,12 @@ mod defaults {
     }
     pub fn tool_names() -> String {
         "dotted".into()
+    }
+    pub fn confirm_tools() -> String {
+        "kv.destroy".into()
+    }
+    pub fn confirm_timeout() -> u64 {
+        120
     }
     pub fn vault_timeout() -> u64 {
         10
@@ -343,106 +358,25 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        match (
-            &self.vault_token,
-            &self.vault_role_id,
-            &self.vault_secret_id,
-        ) {
-            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "VAULT_TOKEN",
-                    reason: "give VAULT_TOKEN, or VAULT_ROLE_ID with VAULT_SECRET_ID".into(),
-                });
-            }
-        }
-        if self.child_token_ttl < 60 {
-            return Err(ConfigError::Invalid {
-                name: "CHILD_TOKEN_TTL",
-                reason: "must be at least 60 seconds".into(),
-            });
-        }
-        if !matches!(self.mcp_tool_names.as_str(), "dotted" | "underscore") {
-            return Err(ConfigError::Invalid {
-                name: "MCP_TOOL_NAMES",
-                reason: "must be dotted or underscore".into(),
-            });
-        }
-        for origin in self.allowed_origins() {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ConfigError::Invalid {
-                    name: "CORS_ALLOW_ORIGINS",
-                    reason: format!("{origin:?} needs a scheme (http:// or https://)"),
-                });
-            }
-        }
-        if self.allowed_hosts().is_some_and(|hosts| hosts.is_empty()) {
-            // An empty list would switch the Host check off entirely.
-            return Err(ConfigError::Invalid {
-                name: "ALLOWED_HOSTS",
-                reason: "must name at least one host".into(),
-            });
-        }
-        let url = url::Url::parse(&self.vault_addr).map_err(|e| ConfigError::Invalid {
-            name: "VAULT_ADDR",
-            reason: e.to_string(),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::Invalid {
-                name: "VAULT_ADDR",
-                reason: "must be an http:// or https:// URL".into(),
-            });
-        }
-        // At least a kilobyte: a smaller cap would rotate on every line.
-        if !(self.log_max_mb >= 0.001 && self.log_max_mb.is_finite()) {
-            return Err(ConfigError::Invalid {
-                name: "LOG_MAX_MB",
-                reason: "must be a number of megabytes, at least 0.001".into(),
-            });
-        }
-        for (name, list) in [
-            ("DATABASE_ROLES", &self.database_roles),
-            ("SSH_OTP_ROLES", &self.ssh_otp_roles),
-            ("SSH_SIGN_ROLES", &self.ssh_sign_roles),
-        ] {
-            let roles = split_list(Some(list));
-            let is_role = |r: &String| {
-                r.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            };
-            if roles.is_empty() || !roles.iter().all(is_role) {
-                return Err(ConfigError::Invalid {
-                    name,
-                    reason: "a comma-separated list of role names (letters, digits, - and _)"
-                        .into(),
-                });
-            }
-        }
-        for (name, value) in [
-            ("KV_MOUNT", &self.kv_mount),
-            ("TRANSIT_MOUNT", &self.transit_mount),
-            ("TRANSIT_NAMED_MOUNT", &self.transit_named_mount),
-            ("DATABASE_MOUNT", &self.database_mount),
-            ("SSH_MOUNT", &self.ssh_mount),
-            ("DEFAULT_PREFIX", &self.default_prefix),
-        ] {
-            if value.is_empty()
-                || value
-                    .split('/')
-                    .any(|s| s.is_empty() || s == "." || s == "..")
-            {
-                return Err(ConfigError::Invalid {
-                    name,
-                    reason: "must be a relative path with no empty, '.' or '..' segment".into(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     pub fn mcp_underscore_tool_names(&self) -> bool {
         self.mcp_tool_names == "underscore"
+    }
+
+    /// `MCP_CONFIRM_TOOLS` as a list.
+    pub fn confirm_tools(&self) -> Vec<String> {
+        split_list(Some(&self.mcp_confirm_tools))
+    }
+
+    /// The confirmations MCP asks for; their state is sealed with a key derived from the
+    /// assertion key, which every replica behind the same edge shares.
+    pub fn confirmations(&self) -> crate::mcp::confirm::Confirmations {
+        crate::mcp::confirm::Confirmations::new(
+            self.confirm_tools(),
+            std::time::Duration::from_secs(self.mcp_confirm_timeout_seconds),
+            self.agent_assertion_key
+                .as_ref()
+                .map(|key| key.expose_secret().as_bytes()),
+        )
     }
 
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
@@ -520,6 +454,8 @@ impl Config {
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,
+            "mcp_confirm_tools": self.confirm_tools(),
+            "mcp_confirm_timeout_seconds": self.mcp_confirm_timeout_seconds,
             "cors_allow_origins": self.allowed_origins(),
             "allowed_hosts": self.allowed_hosts(),
             "child_token_enabled": self.child_token_enabled,
@@ -534,5 +470,6 @@ impl Config {
     }
 }
 
+mod checks;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// The request clashes with what exists (an agent added twice, a concurrent change).
     #[error("{0}")]
     Conflict(String),
+    /// An irreversible MCP tool the person at the client did not confirm (`MCP_CONFIRM_TOOLS`):
+    /// declined, cancelled, unanswered, or a client that cannot ask.
+    #[error("not done: {0}")]
+    NotConfirmed(String),
     #[error(transparent)]
     Vault(#[from] VaultError),
 }
@@ -63,6 +67,7 @@ impl ApiError {
             ApiError::NotReady(_) => "not_ready",
             ApiError::Missing(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::NotConfirmed(_) => "not_confirmed",
             ApiError::Vault(VaultError::Forbidden) => "vault_forbidden",
             ApiError::Vault(VaultError::NotFound) => "not_found",
             ApiError::Vault(VaultError::Rejected(_)) => "vault_rejected",
@@ -93,6 +98,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::MissingScope(_)
             | ApiError::NotAllowed(_)
+            | ApiError::NotConfirmed(_)
             | ApiError::Vault(VaultError::Forbidden) => StatusCode::FORBIDDEN,
             ApiError::BadPath(_)
             | ApiError::BadRequest(_)

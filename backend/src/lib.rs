@@ -47,6 +47,7 @@ impl AppState {
             allowed_origins: config.allowed_origins(),
             allowed_hosts: config.allowed_hosts(),
             events: mcp::events::Events::default(),
+            confirmations: Arc::new(config.confirmations()),
         };
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
@@ -138,7 +139,14 @@ pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Res
     {
         tokio::spawn(vault.clone().keep_token_fresh(ttl));
     }
-    mcp::serve_stdio(vault, agent, config.mcp_underscore_tool_names()).await
+    let confirmations = Arc::new(config.confirmations());
+    mcp::serve_stdio(
+        vault,
+        agent,
+        config.mcp_underscore_tool_names(),
+        confirmations,
+    )
+    .await
 }
 
 pub async fn serve(config: Config) -> std::io::Result<()> {

@@ -8,6 +8,7 @@ import requests
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import ElicitResult
 
 
 def api(stack, key="dev-key"):
@@ -85,9 +86,13 @@ def test_read_only_agent_cannot_delete_or_destroy(stack):
 
 
 async def mcp_calls(url, calls):
+    async def person_says_yes(context, params):  # kv.destroy asks first (test_mcp_confirm.py)
+        return ElicitResult(action="accept", content={"confirm": True})
+
     http = create_mcp_http_client(headers={"X-API-Key": "dev-key"})
     async with http:
-        async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode="2026-07-28", elicitation_callback=person_says_yes) as client:
             return [await client.call_tool(name, args) for name, args in calls]
 
 

@@ -24,6 +24,15 @@ fn defaults_apply() {
     assert_eq!(config.kv_mount, "secret");
     assert_eq!(config.default_prefix, "agents");
     assert_eq!(config.port, 8089);
+    assert_eq!(config.confirm_tools(), ["kv.destroy"]);
+    // An empty list asks for nothing.
+    let none = Config::from_figment(figment(&[
+        ("vault_token", "t"),
+        KEY,
+        ("mcp_confirm_tools", ""),
+    ]))
+    .unwrap();
+    assert!(none.confirm_tools().is_empty());
 }
 
 #[test]
@@ -57,6 +66,22 @@ fn invalid_values_are_named() {
         (
             vec![("vault_token", "t"), KEY, ("ssh_otp_roles", ",")],
             "SSH_OTP_ROLES",
+        ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("mcp_confirm_tools", "kv.destroy,kv.nuke"),
+            ],
+            "MCP_CONFIRM_TOOLS",
+        ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("mcp_confirm_timeout_seconds", "0"),
+            ],
+            "MCP_CONFIRM_TIMEOUT_SECONDS",
         ),
     ];
     for (pairs, name) in cases {

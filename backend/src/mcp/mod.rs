@@ -3,6 +3,7 @@
 //! stdin/stdout.
 
 mod completions;
+pub mod confirm;
 mod errors;
 pub mod events;
 mod prompts;
@@ -48,6 +49,7 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub events: events::Events,
+    pub confirmations: Arc<confirm::Confirmations>,
 }
 
 /// `stateless`: the seed's `POST /mcp/rpc`, plain JSON-RPC in and JSON out, no sessions.
@@ -57,10 +59,14 @@ pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -
         allowed_origins,
         allowed_hosts,
         events,
+        confirmations,
     } = settings;
     StreamableHttpService::builder()
         .service_factory(Arc::new(move || {
-            Ok(BridgeMcp::new(vault.clone(), underscore_names).with_events(events.clone()))
+            Ok(
+                BridgeMcp::new(vault.clone(), underscore_names, confirmations.clone())
+                    .with_events(events.clone()),
+            )
         }))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(!stateless)
@@ -176,10 +182,11 @@ pub async fn serve_stdio(
     vault: Arc<Vault>,
     agent: Agent,
     underscore_names: bool,
+    confirmations: Arc<confirm::Confirmations>,
 ) -> std::io::Result<()> {
     use rmcp::ServiceExt;
 
-    let service = BridgeMcp::for_agent(vault, agent, underscore_names)
+    let service = BridgeMcp::for_agent(vault, agent, underscore_names, confirmations)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(std::io::Error::other)?;

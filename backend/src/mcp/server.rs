@@ -6,16 +6,17 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-    CompleteResult, GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResultType, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResultType, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use vault_mcp_filter::scopes;
 
+use super::confirm::{Confirmations, Decision, Round};
 use super::errors::tool_result;
 use super::events::Events;
 use super::{caller, completions, prompts, resources, tools, traced};
@@ -34,16 +35,23 @@ pub struct BridgeMcp {
     underscore_names: bool,
     /// Where `tool.completed` events go (`GET /mcp/sse`).
     events: Option<Events>,
+    /// The tools a person must confirm first.
+    confirmations: Arc<Confirmations>,
     tool_router: ToolRouter<Self>,
 }
 
 impl BridgeMcp {
-    pub fn new(vault: Arc<Vault>, underscore_names: bool) -> Self {
+    pub fn new(
+        vault: Arc<Vault>,
+        underscore_names: bool,
+        confirmations: Arc<Confirmations>,
+    ) -> Self {
         Self {
             vault,
             agent: None,
             underscore_names,
             events: None,
+            confirmations,
             tool_router: tools::router(),
         }
     }
@@ -55,32 +63,61 @@ impl BridgeMcp {
         }
     }
 
-    pub fn for_agent(vault: Arc<Vault>, agent: Agent, underscore_names: bool) -> Self {
+    pub fn for_agent(
+        vault: Arc<Vault>,
+        agent: Agent,
+        underscore_names: bool,
+        confirmations: Arc<Confirmations>,
+    ) -> Self {
         Self {
             agent: Some(agent),
-            ..Self::new(vault, underscore_names)
+            ..Self::new(vault, underscore_names, confirmations)
         }
     }
 
     /// Runs the tool of operation `O` for the calling agent: its scope first, then its
-    /// arguments, then the operation. Failures of the caller's input or of Vault become tool
-    /// results with `isError`, not protocol errors.
+    /// arguments, then a person's yes where the tool needs one, then the operation. Failures
+    /// of the caller's input or of Vault, and refusals, become tool results with `isError`,
+    /// not protocol errors.
     pub(super) async fn call<O: Operation>(
         &self,
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
-    ) -> Result<CallToolResult, McpError> {
+        round: Round,
+    ) -> Result<CallToolResponse, McpError> {
         let agent = caller(self.agent.as_ref(), &context)?;
-        let result = match ApiError::parse::<O, _>(serde_json::Value::Object(arguments)) {
+        let parsed = ApiError::parse::<O, _>(serde_json::Value::Object(arguments.clone()));
+        // The scope is checked before the arguments: a caller without it learns nothing
+        // about what the tool would have accepted.
+        let result = match ops::require::<O>(&agent).and(parsed) {
+            Ok(operation) if self.confirmations.required(O::NAME) => {
+                let summary = operation.summary();
+                let decision = self
+                    .confirmations
+                    .decide(
+                        &context,
+                        &agent.subject,
+                        O::NAME,
+                        &arguments,
+                        &summary,
+                        round,
+                    )
+                    .await;
+                match decision {
+                    Decision::Run => {
+                        traced(&context, ops::execute(&self.vault, &agent, operation)).await
+                    }
+                    Decision::Ask(question) => return Ok(question.into()),
+                    Decision::Refuse(why) => Err(ApiError::NotConfirmed(why)),
+                }
+            }
             Ok(operation) => traced(&context, ops::execute(&self.vault, &agent, operation)).await,
-            // The scope is checked before the arguments: a caller without it learns nothing
-            // about what the tool would have accepted.
-            Err(error) => ops::require::<O>(&agent).and(Err(error)),
+            Err(error) => Err(error),
         };
         if let Some(events) = &self.events {
             events.tool_completed(O::NAME, &agent.subject);
         }
-        Ok(tool_result(result))
+        Ok(tool_result(result).into())
     }
 }
 

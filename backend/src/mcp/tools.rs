@@ -8,6 +8,7 @@ use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{Tool, ToolAnnotations};
 
+use super::confirm::Round;
 use super::server::BridgeMcp;
 use crate::ops::{Effect, Operation, database, kv, scope_of, ssh, transit};
 
@@ -60,12 +61,17 @@ fn route<O: Operation>() -> ToolRoute<BridgeMcp> {
                 service,
                 request_context,
                 arguments,
+                input_responses,
+                request_state,
                 ..
             } = context;
+            let round = Round {
+                input_responses,
+                request_state,
+            };
             service
-                .call::<O>(request_context, arguments.unwrap_or_default())
+                .call::<O>(request_context, arguments.unwrap_or_default(), round)
                 .await
-                .map(Into::into)
         })
     })
 }

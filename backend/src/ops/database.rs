@@ -74,4 +74,11 @@ impl Operation for DbRevoke {
     async fn run(self, vault: &Vault, agent: &Agent) -> Result<Revoked, ApiError> {
         Ok(vault.db_revoke(agent, &self.lease_id).await?)
     }
+
+    fn summary(&self) -> String {
+        format!(
+            "revoke the database lease {:?} (its database user is dropped)",
+            self.lease_id
+        )
+    }
 }

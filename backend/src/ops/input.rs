@@ -113,6 +113,10 @@ pub const MAX_VERSIONS: usize = 100;
 pub struct Versions(Vec<u64>);
 
 impl Versions {
+    pub fn as_slice(&self) -> &[u64] {
+        &self.0
+    }
+
     pub fn into_inner(self) -> Vec<u64> {
         self.0
     }

@@ -197,4 +197,24 @@ impl Operation for KvDestroy {
             .kv_destroy(agent, &path, versions.into_inner())
             .await?)
     }
+
+    fn summary(&self) -> String {
+        let versions: Vec<String> = self
+            .0
+            .versions
+            .as_slice()
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        let noun = if versions.len() == 1 {
+            "version"
+        } else {
+            "versions"
+        };
+        format!(
+            "destroy {noun} {} of its secret '{}' for ever",
+            versions.join(", "),
+            self.0.path
+        )
+    }
 }

@@ -98,6 +98,16 @@ pub trait Operation: DeserializeOwned + JsonSchema + Send + 'static {
         vault: &Vault,
         agent: &Agent,
     ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
+
+    /// What running it would do, for a person asked to confirm it (`MCP_CONFIRM_TOOLS`),
+    /// completing "The agent … asks to …": it names paths, versions and leases, never a value.
+    fn summary(&self) -> String {
+        format!(
+            "run {}: {}",
+            Self::NAME,
+            Self::DESCRIPTION.trim_end_matches('.')
+        )
+    }
 }
 
 /// The scope an operation needs, from the one table the edge enforces too.
