@@ -45,6 +45,8 @@ const VARIABLES: &[&str] = &[
     "MCP_TOOL_NAMES",
     "MCP_CONFIRM_TOOLS",
     "MCP_CONFIRM_TIMEOUT_SECONDS",
+    "MCP_SUBSCRIPTION_POLL_SECONDS",
+    "MCP_SUBSCRIPTIONS_PER_AGENT",
     "ALLOWED_HOSTS",
     "CHILD_TOKEN_ENABLED",
     "CHILD_TOKEN_POLICY_PREFIX",
@@ -160,6 +162,13 @@ pub struct Config {
     /// How long a confirmation waits for the person's answer.
     #[serde(default = "defaults::confirm_timeout")]
     pub mcp_confirm_timeout_seconds: u64,
+    /// How often subscribed resources are compared with Vault: a change is reported within
+    /// this (plus one Vault read).
+    #[serde(default = "defaults::subscription_poll")]
+    pub mcp_subscription_poll_seconds: u64,
+    /// Live subscribed URIs per agent in this process, across its sessions.
+    #[serde(default = "defaults::subscriptions_per_agent")]
+    pub mcp_subscriptions_per_agent: usize,
     /// Browser origins allowed to call MCP (comma-separated, with scheme, e.g. the hosted
     /// Inspector's); other `Origin`s get 403. Requests without `Origin` (non-browser) pass.
     #[serde(default)]
@@ -243,6 +252,12 @@ mod defaults {
     }
     pub fn confirm_tools() -> String {
         "kv.destroy".into()
+    }
+    pub fn subscription_poll() -> u64 {
+        2
+    }
+    pub fn subscriptions_per_agent() -> usize {
+        16
     }
     pub fn confirm_timeout() -> u64 {
         120
@@ -358,25 +373,31 @@ impl Config {
         Ok(config)
     }
 
-    pub fn mcp_underscore_tool_names(&self) -> bool {
-        self.mcp_tool_names == "underscore"
-    }
-
     /// `MCP_CONFIRM_TOOLS` as a list.
     pub fn confirm_tools(&self) -> Vec<String> {
         split_list(Some(&self.mcp_confirm_tools))
     }
 
-    /// The confirmations MCP asks for; their state is sealed with a key derived from the
-    /// assertion key, which every replica behind the same edge shares.
-    pub fn confirmations(&self) -> crate::mcp::confirm::Confirmations {
-        crate::mcp::confirm::Confirmations::new(
+    /// What every MCP session shares. The state of confirmations is sealed with a key
+    /// derived from the assertion key, which every replica behind the same edge shares.
+    pub fn mcp(&self) -> crate::mcp::Shared {
+        use std::time::Duration;
+
+        let confirmations = crate::mcp::confirm::Confirmations::new(
             self.confirm_tools(),
-            std::time::Duration::from_secs(self.mcp_confirm_timeout_seconds),
+            Duration::from_secs(self.mcp_confirm_timeout_seconds),
             self.agent_assertion_key
                 .as_ref()
                 .map(|key| key.expose_secret().as_bytes()),
-        )
+        );
+        crate::mcp::Shared {
+            underscore_names: self.mcp_tool_names == "underscore",
+            confirmations: std::sync::Arc::new(confirmations),
+            subscriptions: crate::mcp::subscriptions::Subscriptions::new(
+                Duration::from_secs(self.mcp_subscription_poll_seconds),
+                self.mcp_subscriptions_per_agent,
+            ),
+        }
     }
 
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
@@ -456,6 +477,8 @@ impl Config {
             "mcp_tool_names": self.mcp_tool_names,
             "mcp_confirm_tools": self.confirm_tools(),
             "mcp_confirm_timeout_seconds": self.mcp_confirm_timeout_seconds,
+            "mcp_subscription_poll_seconds": self.mcp_subscription_poll_seconds,
+            "mcp_subscriptions_per_agent": self.mcp_subscriptions_per_agent,
             "cors_allow_origins": self.allowed_origins(),
             "allowed_hosts": self.allowed_hosts(),
             "child_token_enabled": self.child_token_enabled,

@@ -43,11 +43,10 @@ impl AppState {
         let vault = Arc::new(Vault::new(config).map_err(std::io::Error::other)?);
         let trust = identity::Trust::from_config(config).map_err(std::io::Error::other)?;
         let settings = mcp::McpSettings {
-            underscore_names: config.mcp_underscore_tool_names(),
+            shared: config.mcp(),
             allowed_origins: config.allowed_origins(),
             allowed_hosts: config.allowed_hosts(),
             events: mcp::events::Events::default(),
-            confirmations: Arc::new(config.confirmations()),
         };
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
@@ -139,14 +138,7 @@ pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Res
     {
         tokio::spawn(vault.clone().keep_token_fresh(ttl));
     }
-    let confirmations = Arc::new(config.confirmations());
-    mcp::serve_stdio(
-        vault,
-        agent,
-        config.mcp_underscore_tool_names(),
-        confirmations,
-    )
-    .await
+    mcp::serve_stdio(vault, agent, config.mcp()).await
 }
 
 pub async fn serve(config: Config) -> std::io::Result<()> {

@@ -73,10 +73,13 @@ pub fn tool_scope(tool: &str) -> Option<&'static str> {
         .map(|(_, scope)| *scope)
 }
 
-/// The scope an MCP method needs apart from `tools/call`: reading a resource reads a secret.
+/// The scope an MCP method needs apart from `tools/call`: reading a resource reads a secret,
+/// and watching one learns when it changes (a folder needs `list` too: the backend checks it).
 pub fn method_scope(method: &str) -> Option<&'static str> {
     match method {
-        "resources/read" | "resources/get" => Some(READ),
+        "resources/read" | "resources/get" | "resources/subscribe" | "subscriptions/listen" => {
+            Some(READ)
+        }
         _ => None,
     }
 }
@@ -191,6 +194,21 @@ mod tests {
         assert_eq!(tool_scope("kv.readx"), None);
         assert_eq!(tool_scope("kvxread"), None);
         assert_eq!(tool_scope(""), None);
+    }
+
+    #[test]
+    fn methods_that_read_need_read() {
+        for method in [
+            "resources/read",
+            "resources/get",
+            "resources/subscribe",
+            "subscriptions/listen",
+        ] {
+            assert_eq!(method_scope(method), Some(READ), "{method}");
+        }
+        for method in ["resources/unsubscribe", "resources/list", "initialize"] {
+            assert_eq!(method_scope(method), None, "{method}");
+        }
     }
 
     #[test]

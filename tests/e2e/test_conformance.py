@@ -23,11 +23,11 @@ APPLICABLE = {
 #: as a failure: each is run again alone and must fail with exactly that answer.
 FOREIGN_NAMES = {
     "completion-complete": "no prompt named 'test_prompt_with_arguments'",
+    "resources-subscribe": "only kv:// resources exist here",
+    "resources-unsubscribe": "only kv:// resources exist here",
 }
 NOT_APPLICABLE = {
     "logging-set-level": "no logging capability",
-    "resources-subscribe": "no resource subscriptions",
-    "resources-unsubscribe": "no resource subscriptions",
     **{name: "calls the reference server's own tools" for name in (
         "tools-call-simple-text", "tools-call-image", "tools-call-audio", "tools-call-embedded-resource",
         "tools-call-mixed-content", "tools-call-with-logging", "tools-call-error", "tools-call-with-progress",

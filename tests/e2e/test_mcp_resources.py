@@ -32,7 +32,7 @@ def test_resources_name_only_the_callers_secrets(stack):
         first = await client.read_resource(f"kv://agent_api/{folder}/db?version=1")
         names = await client.read_resource(f"kv://agent_api/{folder}/")
         errors = {}
-        for uri in (f"kv://agent_b/{folder}/db", f"kv://agent_api/../agent_b/x", f"kv://agent_api/{folder}/none"):
+        for uri in (f"kv://agent_b/{folder}/db", "kv://agent_api/../agent_b/x", f"kv://agent_api/{folder}/none"):
             with pytest.raises(Exception) as failure:
                 await client.read_resource(uri)
             errors[uri] = str(failure.value)

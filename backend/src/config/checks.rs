@@ -40,6 +40,18 @@ impl Config {
                 reason: format!("{unknown:?} is not a tool of the bridge"),
             });
         }
+        if !(1..=60).contains(&self.mcp_subscription_poll_seconds) {
+            return Err(ConfigError::Invalid {
+                name: "MCP_SUBSCRIPTION_POLL_SECONDS",
+                reason: "must be 1 to 60 seconds".into(),
+            });
+        }
+        if !(1..=1000).contains(&self.mcp_subscriptions_per_agent) {
+            return Err(ConfigError::Invalid {
+                name: "MCP_SUBSCRIPTIONS_PER_AGENT",
+                reason: "must be 1 to 1000".into(),
+            });
+        }
         if !(1..=3600).contains(&self.mcp_confirm_timeout_seconds) {
             return Err(ConfigError::Invalid {
                 name: "MCP_CONFIRM_TIMEOUT_SECONDS",

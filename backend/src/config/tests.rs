@@ -83,6 +83,22 @@ fn invalid_values_are_named() {
             ],
             "MCP_CONFIRM_TIMEOUT_SECONDS",
         ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("mcp_subscription_poll_seconds", "0"),
+            ],
+            "MCP_SUBSCRIPTION_POLL_SECONDS",
+        ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("mcp_subscriptions_per_agent", "0"),
+            ],
+            "MCP_SUBSCRIPTIONS_PER_AGENT",
+        ),
     ];
     for (pairs, name) in cases {
         let err = Config::from_figment(figment(&pairs))

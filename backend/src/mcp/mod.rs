@@ -9,6 +9,7 @@ pub mod events;
 mod prompts;
 mod resources;
 mod server;
+pub mod subscriptions;
 mod tools;
 
 use std::future::Future;
@@ -40,33 +41,45 @@ const LOOPBACK_ORIGINS: &[&str] = &[
 
 pub type McpHttpService = StreamableHttpService<BridgeMcp, LocalSessionManager>;
 
-/// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
-/// rmcp serves 2026-07-28 peers statelessly on the same endpoint.
+/// What every MCP session of this process shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// List tools as `kv_read` rather than `kv.read`, for clients that refuse dots (both
+    /// spellings are accepted in calls either way).
+    pub underscore_names: bool,
+    /// The tools a person must confirm first.
+    pub confirmations: Arc<confirm::Confirmations>,
+    /// Each agent's subscriptions, and how often they are polled.
+    pub subscriptions: Arc<subscriptions::Subscriptions>,
+}
+
 /// What both MCP endpoints are built from.
 #[derive(Clone)]
 pub struct McpSettings {
-    pub underscore_names: bool,
+    pub shared: Shared,
     pub allowed_origins: Vec<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub events: events::Events,
-    pub confirmations: Arc<confirm::Confirmations>,
 }
 
-/// `stateless`: the seed's `POST /mcp/rpc`, plain JSON-RPC in and JSON out, no sessions.
+/// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
+/// rmcp serves 2026-07-28 peers statelessly on the same endpoint. `stateless`: the seed's
+/// `POST /mcp/rpc`, plain JSON-RPC in and JSON out, no sessions.
 pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -> McpHttpService {
     let McpSettings {
-        underscore_names,
+        shared,
         allowed_origins,
         allowed_hosts,
         events,
-        confirmations,
     } = settings;
     StreamableHttpService::builder()
         .service_factory(Arc::new(move || {
-            Ok(
-                BridgeMcp::new(vault.clone(), underscore_names, confirmations.clone())
-                    .with_events(events.clone()),
-            )
+            let server = BridgeMcp::new(vault.clone(), shared.clone()).with_events(events.clone());
+            Ok(if stateless {
+                server.without_sessions()
+            } else {
+                server
+            })
         }))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(!stateless)
@@ -178,15 +191,10 @@ async fn traced<T>(context: &RequestContext<RoleServer>, work: impl Future<Outpu
 
 /// MCP over stdin/stdout for one agent, as MCP clients launch local servers (Claude Desktop,
 /// Cursor). Nothing but protocol goes to stdout; logs go to stderr or `LOG_DIR`.
-pub async fn serve_stdio(
-    vault: Arc<Vault>,
-    agent: Agent,
-    underscore_names: bool,
-    confirmations: Arc<confirm::Confirmations>,
-) -> std::io::Result<()> {
+pub async fn serve_stdio(vault: Arc<Vault>, agent: Agent, shared: Shared) -> std::io::Result<()> {
     use rmcp::ServiceExt;
 
-    let service = BridgeMcp::for_agent(vault, agent, underscore_names, confirmations)
+    let service = BridgeMcp::for_agent(vault, agent, shared)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(std::io::Error::other)?;

@@ -10,16 +10,18 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResultType, ServerCapabilities, ServerConfig,
+    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use vault_mcp_filter::scopes;
 
-use super::confirm::{Confirmations, Decision, Round};
+use super::confirm::{Decision, Round};
 use super::errors::tool_result;
 use super::events::Events;
-use super::{caller, completions, prompts, resources, tools, traced};
+use super::subscriptions::{self, InSession};
+use super::{Shared, caller, completions, prompts, resources, tools, traced};
 use crate::error::ApiError;
 use crate::identity::Agent;
 use crate::ops::{self, Operation};
@@ -30,29 +32,34 @@ pub struct BridgeMcp {
     vault: Arc<Vault>,
     /// The agent of a stdio server; HTTP servers take it from each request.
     agent: Option<Agent>,
-    /// List tools as `kv_read` rather than `kv.read`, for clients that refuse dots (both
-    /// spellings are accepted in calls either way).
-    underscore_names: bool,
+    shared: Shared,
     /// Where `tool.completed` events go (`GET /mcp/sse`).
     events: Option<Events>,
-    /// The tools a person must confirm first.
-    confirmations: Arc<Confirmations>,
+    /// False for the seed's `/mcp/rpc`, where no session outlives a request.
+    in_session: bool,
+    /// What this session subscribed to (`resources/subscribe`).
+    subscribed: InSession,
     tool_router: ToolRouter<Self>,
 }
 
 impl BridgeMcp {
-    pub fn new(
-        vault: Arc<Vault>,
-        underscore_names: bool,
-        confirmations: Arc<Confirmations>,
-    ) -> Self {
+    pub fn new(vault: Arc<Vault>, shared: Shared) -> Self {
         Self {
             vault,
             agent: None,
-            underscore_names,
+            shared,
             events: None,
-            confirmations,
+            in_session: true,
+            subscribed: InSession::default(),
             tool_router: tools::router(),
+        }
+    }
+
+    /// For the seed's `/mcp/rpc`: every request stands alone.
+    pub fn without_sessions(self) -> Self {
+        Self {
+            in_session: false,
+            ..self
         }
     }
 
@@ -63,15 +70,10 @@ impl BridgeMcp {
         }
     }
 
-    pub fn for_agent(
-        vault: Arc<Vault>,
-        agent: Agent,
-        underscore_names: bool,
-        confirmations: Arc<Confirmations>,
-    ) -> Self {
+    pub fn for_agent(vault: Arc<Vault>, agent: Agent, shared: Shared) -> Self {
         Self {
             agent: Some(agent),
-            ..Self::new(vault, underscore_names, confirmations)
+            ..Self::new(vault, shared)
         }
     }
 
@@ -90,9 +92,10 @@ impl BridgeMcp {
         // The scope is checked before the arguments: a caller without it learns nothing
         // about what the tool would have accepted.
         let result = match ops::require::<O>(&agent).and(parsed) {
-            Ok(operation) if self.confirmations.required(O::NAME) => {
+            Ok(operation) if self.shared.confirmations.required(O::NAME) => {
                 let summary = operation.summary();
                 let decision = self
+                    .shared
                     .confirmations
                     .decide(
                         &context,
@@ -152,7 +155,7 @@ impl ServerHandler for BridgeMcp {
             .into_iter()
             .filter(|tool| scopes::tool_scope(&tool.name).is_some_and(|s| agent.has_scope(s)))
             .map(|mut tool| {
-                if self.underscore_names {
+                if self.shared.underscore_names {
                     tool.name = tool.name.replace('.', "_").into();
                 }
                 tool
@@ -203,6 +206,62 @@ impl ServerHandler for BridgeMcp {
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
+    /// 2025-03-26 … 2025-11-25, in a session: `notifications/resources/updated` for `uri`
+    /// until it is unsubscribed or the session ends.
+    #[allow(deprecated)] // rmcp marks the pre-2026 methods so; they are what those clients use.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if !self.in_session {
+            return Err(McpError::invalid_request(
+                "resources/subscribe needs a session: use the Streamable HTTP endpoint /mcp",
+                None,
+            ));
+        }
+        let agent = caller(self.agent.as_ref(), &context)?;
+        let subscribing = self.subscribed.subscribe(
+            &self.shared.subscriptions,
+            self.vault.clone(),
+            agent,
+            request.uri,
+            context.peer.clone(),
+        );
+        traced(&context, subscribing).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.subscribed.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    /// 2026-07-28: resource subscriptions only (the lists of tools, resources and prompts
+    /// never change while the bridge runs); which URIs the agent may watch is checked in
+    /// `listen`, where the agent is known.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris = requested.resource_subscriptions.clone().unwrap_or_default();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let agent = caller(self.agent.as_ref(), context.request_context())?;
+        let vault = self.vault.clone();
+        subscriptions::listen(&self.shared.subscriptions, vault, agent, context).await
+    }
+
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -238,6 +297,7 @@ impl ServerHandler for BridgeMcp {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_completions()
                 .build(),

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use vaultrs::api::kv2::requests::{
     DeleteLatestSecretVersionRequest, DestroySecretVersionsRequest, ListSecretsRequest,
-    ReadSecretRequest, SetSecretRequest, SetSecretRequestOptions, UndeleteSecretVersionsRequest,
+    ReadSecretMetadataRequest, ReadSecretRequest, SetSecretRequest, SetSecretRequestOptions,
+    UndeleteSecretVersionsRequest,
 };
 
 use super::{SecretPath, SecretPrefix, Vault, VaultError, exec};
@@ -170,6 +171,38 @@ impl Vault {
                 prefix: prefix.as_str().to_string(),
                 keys,
             })
+        })
+        .await
+    }
+
+    /// A stamp of the secret's metadata that changes whenever the secret does (a write, a
+    /// delete, an undelete, a destroy, its metadata deleted), whoever made the change: its
+    /// current version, when it was last updated, and each version's deletion and
+    /// destruction. `None` when it does not exist. Never a value.
+    pub async fn kv_stamp(
+        &self,
+        agent: &Agent,
+        path: &SecretPath,
+    ) -> Result<Option<String>, VaultError> {
+        self.observed("kv", "metadata", async {
+            let client = self.client_for(agent).await?;
+            let request = ReadSecretMetadataRequest::builder()
+                .mount(&self.kv_mount)
+                .path(self.agent_path(&agent.subject, path))
+                .build()
+                .map_err(|_| VaultError::Upstream)?;
+            let metadata = match exec::data(&client, request).await {
+                Ok(metadata) => metadata,
+                Err(VaultError::NotFound) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let mut versions: Vec<_> = metadata.versions.iter().collect();
+            versions.sort_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0));
+            let mut stamp = format!("{} {}", metadata.current_version, metadata.updated_time);
+            for (version, state) in versions {
+                stamp += &format!(" {version}:{}:{}", state.deletion_time, state.destroyed);
+            }
+            Ok(Some(stamp))
         })
         .await
     }
