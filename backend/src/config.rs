@@ -378,28 +378,6 @@ impl Config {
         split_list(Some(&self.mcp_confirm_tools))
     }
 
-    /// What every MCP session shares. The state of confirmations is sealed with a key
-    /// derived from the assertion key, which every replica behind the same edge shares.
-    pub fn mcp(&self) -> crate::mcp::Shared {
-        use std::time::Duration;
-
-        let confirmations = crate::mcp::confirm::Confirmations::new(
-            self.confirm_tools(),
-            Duration::from_secs(self.mcp_confirm_timeout_seconds),
-            self.agent_assertion_key
-                .as_ref()
-                .map(|key| key.expose_secret().as_bytes()),
-        );
-        crate::mcp::Shared {
-            underscore_names: self.mcp_tool_names == "underscore",
-            confirmations: std::sync::Arc::new(confirmations),
-            subscriptions: crate::mcp::subscriptions::Subscriptions::new(
-                Duration::from_secs(self.mcp_subscription_poll_seconds),
-                self.mcp_subscriptions_per_agent,
-            ),
-        }
-    }
-
     /// `CORS_ALLOW_ORIGINS` as a list (empty when unset).
     pub fn allowed_origins(&self) -> Vec<String> {
         split_list(self.cors_allow_origins.as_deref())

@@ -43,7 +43,7 @@ impl AppState {
         let vault = Arc::new(Vault::new(config).map_err(std::io::Error::other)?);
         let trust = identity::Trust::from_config(config).map_err(std::io::Error::other)?;
         let settings = mcp::McpSettings {
-            shared: config.mcp(),
+            shared: mcp::Shared::from_config(config),
             allowed_origins: config.allowed_origins(),
             allowed_hosts: config.allowed_hosts(),
             events: mcp::events::Events::default(),
@@ -138,7 +138,7 @@ pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Res
     {
         tokio::spawn(vault.clone().keep_token_fresh(ttl));
     }
-    mcp::serve_stdio(vault, agent, config.mcp()).await
+    mcp::serve_stdio(vault, agent, mcp::Shared::from_config(&config)).await
 }
 
 pub async fn serve(config: Config) -> std::io::Result<()> {

@@ -33,7 +33,12 @@ impl Config {
         if let Some(unknown) = self
             .confirm_tools()
             .into_iter()
-            .find(|tool| !crate::ops::NAMES.contains(&tool.as_str()))
+            // The tools' one table (shared with the edge), by their dotted names.
+            .find(|tool| {
+                !vault_mcp_filter::scopes::TOOL_SCOPES
+                    .iter()
+                    .any(|(name, _)| name == tool)
+            })
         {
             return Err(ConfigError::Invalid {
                 name: "MCP_CONFIRM_TOOLS",

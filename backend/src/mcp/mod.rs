@@ -14,6 +14,7 @@ mod tools;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpMessage;
 use rmcp::ErrorData as McpError;
@@ -22,9 +23,11 @@ use rmcp::service::RequestContext;
 use rmcp_actix_web::transport::{
     LocalSessionManager, StreamableHttpService, on_request_extensions,
 };
+use secrecy::ExposeSecret;
 
 pub use server::BridgeMcp;
 
+use crate::config::Config;
 use crate::identity::Agent;
 use crate::vault::Vault;
 
@@ -51,6 +54,29 @@ pub struct Shared {
     pub confirmations: Arc<confirm::Confirmations>,
     /// Each agent's subscriptions, and how often they are polled.
     pub subscriptions: Arc<subscriptions::Subscriptions>,
+}
+
+impl Shared {
+    /// The state of confirmations is sealed with a key derived from the assertion key, which
+    /// every replica behind the same edge shares.
+    pub fn from_config(config: &Config) -> Self {
+        let confirmations = confirm::Confirmations::new(
+            config.confirm_tools(),
+            Duration::from_secs(config.mcp_confirm_timeout_seconds),
+            config
+                .agent_assertion_key
+                .as_ref()
+                .map(|key| key.expose_secret().as_bytes()),
+        );
+        Self {
+            underscore_names: config.mcp_tool_names == "underscore",
+            confirmations: Arc::new(confirmations),
+            subscriptions: subscriptions::Subscriptions::new(
+                Duration::from_secs(config.mcp_subscription_poll_seconds),
+                config.mcp_subscriptions_per_agent,
+            ),
+        }
+    }
 }
 
 /// What both MCP endpoints are built from.
