@@ -1,9 +1,12 @@
-"""Driving load with wrk (one thread, on its own core) and reading processes' memory."""
+"""Driving load with wrk and reading processes' memory: one request shape per scenario,
+scenarios interleaved round by round."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -42,8 +45,9 @@ class Result:
         return self.requests / (self.duration_us / 1e6)
 
 
-def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None) -> Result:
-    """Runs `wrk -t1` against `shape` and returns what its Lua `done` reported."""
+def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None, threads: int = 1) -> Result:
+    """Runs `wrk -t{threads}` against `shape` (on `cpu`, or wherever the kernel puts it) and
+    returns what its Lua `done` reported."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(shape.url)
@@ -62,13 +66,51 @@ def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None) -> R
             "BENCH_CREDENTIAL_PREFIX": shape.credential_prefix,
             "BENCH_BODY": str(files / "body") if shape.body else "",
         }
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
+        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
                 "-s", str(LUA), f"{parts.scheme}://{parts.netloc}"]
         if cpu is not None:
             argv = ["taskset", "-c", cpu, *argv]
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     line = next(l for l in reversed(out.splitlines()) if l.startswith("{"))
     return Result(**json.loads(line))
+
+
+def interleave(scenarios: list[tuple[str, str, Shape]], *, rounds: int, seconds: float, connections: int,
+               cpu: str | None, log, threads: int = 1) -> list[dict]:
+    """Warm-up once each, then `rounds` rounds of A B C …; one row per scenario with each
+    round's requests/s and the medians of its latency percentiles."""
+    rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
+            for name, d, _ in scenarios}
+    options = {"connections": connections, "cpu": cpu, "threads": threads}
+    for name, _, shape in scenarios:
+        wrk(shape, seconds=min(2, seconds), **options)
+    for round_ in range(rounds):
+        for name, _, shape in scenarios:
+            result = wrk(shape, seconds=seconds, **options)
+            row = rows[name]
+            row["rps"].append(result.rps)
+            row["p50"].append(result.p50_us)
+            row["p99"].append(result.p99_us)
+            row["errors"] += result.non_2xx + result.socket_errors
+            log(f"round {round_ + 1}: {name:24} {result.rps:9,.0f} req/s  p50 {result.p50_us} µs")
+    for row in rows.values():
+        row["p50_us"] = statistics.median(row.pop("p50"))
+        row["p99_us"] = statistics.median(row.pop("p99"))
+    return list(rows.values())
+
+
+def request(url: str, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
+    """One plain HTTP request (to set up or check a scenario)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url + path)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
+                           headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def memory_kib(pid: int) -> dict[str, int]:

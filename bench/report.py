@@ -54,7 +54,7 @@ def svg_chart(groups: list[tuple[str, list[tuple[str, float]]]], *, unit: str = 
         height += 26 + len(bars) * (bar_h + gap) + 8
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" height="{height}" '
            'font-family="sans-serif" font-size="12">',
-           f'<rect width="100%" height="100%" fill="white"/>']
+           '<rect width="100%" height="100%" fill="white"/>']
     y = pad
     palette = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b"]
     for title, bars in groups:

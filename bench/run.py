@@ -14,7 +14,6 @@ Configurations are interleaved (A B C … A B C …) for `--rounds` rounds; tabl
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import subprocess
 import sys
@@ -32,12 +31,15 @@ import edge
 import registry
 import report
 import stack as stacks
+import devstack
+import load
 from load import Shape, descendant, memory_kib, wrk
+from vault_reads import kv_scenarios
 
 SERVER_CPU, LOAD_CPU = "0", "1"
 RELEASE_BACKEND = ROOT / "target" / "release" / "vault-mcp-bridge"
 NOOP_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "bench_noop_filter.wasm"
-PARTS = ["edge", "ratelimit", "vault", "registry"]
+PARTS = ["edge", "ratelimit", "vault", "registry", "devstack"]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -109,75 +111,12 @@ def edge_scenarios(envoys: Envoys, material: edge.Material, distinct: int) -> li
     ]
 
 
-# --- Vault: OpenBao directly, the bridge's REST read, the bridge's MCP kv.read -----------------
-
-def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
-    agent = {"x-api-key": edge.API_KEY}
-    put = _request(stack.envoy_url, "PUT", "/secrets/bench/item",
-                   {**agent, "content-type": "application/json"},
-                   json.dumps({"data": {"value": "benchmark"}}).encode())
-    assert put[0] == 200, put
-    # The direct client gets what the bridge's child token gets: the agent's policy, not root.
-    status, body = _request(stack.openbao_url, "POST", "/v1/auth/token/create",
-                            {"x-vault-token": stacks.ROOT_TOKEN},
-                            json.dumps({"policies": [f"agent-{edge.SUBJECT}"], "ttl": "2h"}).encode())
-    assert status == 200, body
-    token = json.loads(body)["auth"]["client_token"]
-    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {}}
-    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                       "params": {"name": "kv.read", "arguments": {"path": "bench/item"}, "_meta": meta}}).encode()
-    mcp_headers = {**agent, "content-type": "application/json", "accept": "application/json, text/event-stream",
-                   "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "kv.read"}
-    shapes = [
-        ("openbao", "OpenBao KV v2 read, direct",
-         Shape(f"{stack.openbao_url}/v1/secret/data/agents/{edge.SUBJECT}/bench/item",
-               headers={"x-vault-token": token})),
-        ("rest", "bridge REST GET /secrets/… through Envoy", Shape(f"{stack.envoy_url}/secrets/bench/item",
-                                                                    headers=agent)),
-        ("mcp", "bridge MCP tools/call kv.read through Envoy",
-         Shape(f"{stack.envoy_url}/mcp", method="POST", headers=mcp_headers, body=call)),
-    ]
-    # Each shape must really read the value, or the benchmark would measure refusals.
-    for name, _, shape in shapes:
-        status, body = _request(shape.url, shape.method, "", shape.headers, shape.body)
-        assert status == 200 and b"benchmark" in body, (name, status, body[:300])
-    return shapes
-
-
-def _request(url: str, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
-    from urllib.parse import urlsplit
-    parts = urlsplit(url + path)
-    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
-    try:
-        connection.request(method, parts.path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 # --- runs --------------------------------------------------------------------------------------
 
 def interleave(scenarios: list[tuple[str, str, Shape]], args) -> list[dict]:
-    """Warm-up once each, then `rounds` rounds of A B C …; one row per scenario."""
-    rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
-            for name, d, _ in scenarios}
-    for name, _, shape in scenarios:
-        wrk(shape, seconds=min(2, args.seconds), connections=args.connections, cpu=LOAD_CPU)
-    for round_ in range(args.rounds):
-        for name, _, shape in scenarios:
-            result = wrk(shape, seconds=args.seconds, connections=args.connections, cpu=LOAD_CPU)
-            row = rows[name]
-            row["rps"].append(result.rps)
-            row["p50"].append(result.p50_us)
-            row["p99"].append(result.p99_us)
-            row["errors"] += result.non_2xx + result.socket_errors
-            log(f"round {round_ + 1}: {name:24} {result.rps:9,.0f} req/s  p50 {result.p50_us} µs")
-    for row in rows.values():
-        row["p50_us"] = report.median(row.pop("p50"))
-        row["p99_us"] = report.median(row.pop("p99"))
-    return list(rows.values())
+    """The pinned layout: servers on SERVER_CPU, wrk -t1 on LOAD_CPU."""
+    return load.interleave(scenarios, rounds=args.rounds, seconds=args.seconds, connections=args.connections,
+                           cpu=LOAD_CPU, log=log)
 
 
 def rate_limit_trials(run_dir: Path, material: edge.Material, trials: int) -> list[int]:
@@ -199,7 +138,7 @@ def rate_limit_trials(run_dir: Path, material: edge.Material, trials: int) -> li
 
             def one() -> None:
                 barrier.wait()
-                status, _ = _request(envoys.url("ratelimit"), "GET", "",
+                status, _ = load.request(envoys.url("ratelimit"), "GET", "",
                                      {"authorization": f"Bearer {token}"})
                 statuses.append(status)
 
@@ -253,6 +192,8 @@ def main() -> None:
         vault(results, run_dir, args)
     if "registry" in parts:
         registry_scale(results, run_dir, args, material)
+    if "devstack" in parts:
+        devstack.run(results, run_dir, args, log)
     write(results, out, update_doc=not partial and args.out is None)
     log(f"results in {out}")
 
@@ -361,7 +302,7 @@ def goals(results: dict) -> list[report.Goal]:
         many = results["registry_snapshot_bytes"]["agents"]
         out.append(report.ratio_goal(f"filter API key with {many:,} registered agents / with 4, req/s",
                                      rps["registry-10k"] / rps["registry-4"], at_least=0.95))
-    return out
+    return out + devstack.goals(results)
 
 
 def write(results: dict, out: Path, update_doc: bool) -> None:
@@ -396,6 +337,7 @@ def write(results: dict, out: Path, update_doc: bool) -> None:
             f"{backend['full_read_ms']:,.0f} ms; after one change {report.median(backend['catch_up_ms']):,.0f} ms, "
             f"unchanged {report.median(backend['cached_ms']):.1f} ms, 304 {report.median(backend['not_modified_ms']):.1f} ms "
             f"(medians of 3).\n")
+    sections += devstack.tables(results)
     markdown = "\n".join(sections)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown)

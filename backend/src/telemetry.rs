@@ -252,9 +252,15 @@ pub fn init(level: &str, files: Option<&LogFiles>) -> Telemetry {
     });
 
     // vaultrs and rustify log every non-2xx answer (a plain 404 included) at ERROR; the
-    // service reports Vault outcomes itself.
+    // service reports Vault outcomes itself. rmcp logs three INFO lines for every MCP request
+    // (a server is made per 2026-07-28 request): only from `debug` on.
+    let quiet_rmcp = if matches!(level, "debug" | "trace") {
+        ""
+    } else {
+        ",rmcp=warn"
+    };
     let env_filter = || {
-        EnvFilter::try_new(format!("{level},rustify=off,vaultrs=off"))
+        EnvFilter::try_new(format!("{level},rustify=off,vaultrs=off{quiet_rmcp}"))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
     let Some(files) = files else {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use actix_web::HttpMessage;
 use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::service::RequestContext;
 use rmcp_actix_web::transport::{
     LocalSessionManager, StreamableHttpService, on_request_extensions,
@@ -54,6 +55,8 @@ pub struct Shared {
     pub confirmations: Arc<confirm::Confirmations>,
     /// Each agent's subscriptions, and how often they are polled.
     pub subscriptions: Arc<subscriptions::Subscriptions>,
+    /// The tools, built once.
+    pub tools: Arc<ToolRouter<BridgeMcp>>,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
                 Duration::from_secs(config.mcp_subscription_poll_seconds),
                 config.mcp_subscriptions_per_agent,
             ),
+            tools: Arc::new(tools::router()),
         }
     }
 }

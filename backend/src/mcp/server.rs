@@ -21,7 +21,7 @@ use super::confirm::{Decision, Round};
 use super::errors::tool_result;
 use super::events::Events;
 use super::subscriptions::{self, InSession};
-use super::{Shared, caller, completions, prompts, resources, tools, traced};
+use super::{Shared, caller, completions, prompts, resources, traced};
 use crate::error::ApiError;
 use crate::identity::Agent;
 use crate::ops::{self, Operation};
@@ -39,19 +39,21 @@ pub struct BridgeMcp {
     in_session: bool,
     /// What this session subscribed to (`resources/subscribe`).
     subscribed: InSession,
-    tool_router: ToolRouter<Self>,
+    /// Built once per process: rmcp makes a server per 2026-07-28 request, and building the
+    /// tools (their schemas above all) for each would cost every call.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl BridgeMcp {
     pub fn new(vault: Arc<Vault>, shared: Shared) -> Self {
         Self {
+            tool_router: shared.tools.clone(),
             vault,
             agent: None,
             shared,
             events: None,
             in_session: true,
             subscribed: InSession::default(),
-            tool_router: tools::router(),
         }
     }
 

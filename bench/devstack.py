@@ -1,0 +1,188 @@
+"""Measure what ships (issue #15): the stack `scripts/dev-stack up` runs — its rendered
+envoy.yaml with the filter JSON it ships (agent registry, remote JWKS, the assertion, per-agent
+limits), the release backend writing its logs, OpenBao with its audit log — in two layouts:
+
+- *pinned*: like every other part of the harness, servers on one core (Envoy --concurrency 1)
+  and `wrk -t1 -c16` on the other;
+- *unpinned*: as a user runs it, Envoy with the dev stack's two workers, nothing pinned, and
+  `wrk -t2 -c32`, so load generator and servers share both cores.
+
+Each layout measures `/healthz` through that Envoy with an API key, through the same
+configuration with only the wasm filter taken out, and from the backend alone; and a KV read
+straight from OpenBao, through the bridge's REST route and as MCP `tools/call kv.read`. Then
+the backend's log folder after a million requests, against the cap its settings give."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+import edge
+import load
+import report
+import stack as stacks
+from load import Shape
+from vault_reads import check, kv_scenarios
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    description: str
+    envoy_concurrency: int
+    server_cpu: str | None
+    load_cpu: str | None
+    threads: int
+    connections: int
+
+
+LAYOUTS = [
+    Layout("pinned", "servers on core 0 (Envoy --concurrency 1), wrk -t1 -c16 on core 1", 1, "0", "1", 1, 16),
+    Layout("unpinned", "as `scripts/dev-stack up` runs it (Envoy --concurrency 2), nothing pinned, wrk -t2 -c32",
+           2, None, None, 2, 32),
+]
+SERVERS = ("postgres", "openbao", "backend", "envoy", "jwks")
+#: What the log measurement sends to the backend before weighing its log folder.
+LOGGED_REQUESTS = 1_000_000
+
+
+class BareEnvoy:
+    """The stack's own rendered envoy.yaml with only the wasm filter removed, on ports of its
+    own: the same listener, routes, CORS, clusters and worker count."""
+
+    def __init__(self, stack: stacks.Stack, cpu: str | None):
+        config = yaml.safe_load((stack.run_dir / "envoy.yaml").read_text())
+        chain = stacks.http_filters(config)
+        chain[:] = [f for f in chain if f["name"] != "vault_mcp_filter"]
+        self.port, admin = stacks.free_ports(2)
+        config["admin"]["address"]["socket_address"]["port_value"] = admin
+        for listener in config["static_resources"]["listeners"]:
+            if listener["name"] == "agents":
+                listener["address"]["socket_address"]["port_value"] = self.port
+        path = stack.run_dir / "envoy-without-filter.yaml"
+        path.write_text(yaml.safe_dump(config))
+        argv = [str(stacks.VENV_BIN / "envoy"), "-c", str(path), "--concurrency", str(stack.envoy_concurrency),
+                "--use-dynamic-base-id", "--log-level", "warn"]
+        if cpu is not None:
+            argv = ["taskset", "-c", cpu, *argv]
+        self.log = stack.logs / "envoy-without-filter.log"
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        stacks.wait_until("Envoy without the filter", lambda: stacks.http_status(f"{self.url}/healthz") == 200,
+                          self.process, self.log)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stacks.stop_process(self.process.pid, self.process)
+
+
+def scenarios(stack: stacks.Stack, bare: BareEnvoy) -> list[tuple[str, str, Shape]]:
+    healthz = [
+        ("healthz-filter", "dev Envoy + filter, API key: GET /healthz",
+         Shape(f"{stack.envoy_url}/healthz", headers={"x-api-key": edge.API_KEY})),
+        ("healthz-bare", "the same Envoy without the filter: GET /healthz", Shape(f"{bare.url}/healthz")),
+        ("healthz-backend", "the backend alone: GET /healthz", Shape(f"{stack.backend_url}/healthz")),
+    ]
+    check(healthz)
+    return healthz + kv_scenarios(stack)
+
+
+def run(results: dict, run_dir: Path, args, log) -> None:
+    for layout in LAYOUTS:
+        log(f"dev stack, {layout.name}: {layout.description}")
+        cpus = {name: layout.server_cpu for name in SERVERS} if layout.server_cpu else {}
+        stack = stacks.Stack(run_dir=run_dir / f"devstack-{layout.name}", ports=stacks.Ports.free(),
+                             backend_bin=args.backend, envoy_concurrency=layout.envoy_concurrency, cpus=cpus)
+        bare = None
+        try:
+            stack.start()
+            bare = BareEnvoy(stack, layout.server_cpu)
+            results[f"devstack_{layout.name}"] = load.interleave(
+                scenarios(stack, bare), rounds=args.rounds, seconds=args.seconds, connections=layout.connections,
+                cpu=layout.load_cpu, threads=layout.threads, log=log)
+            if layout.name == "unpinned":
+                results["devstack_logs"] = logged(stack, args.smoke, log)
+        finally:
+            if bare is not None:
+                bare.stop()
+            stack.stop()
+
+
+def logged(stack: stacks.Stack, smoke: bool, log) -> dict:
+    """Sends LOGGED_REQUESTS requests (a few seconds' worth with --smoke) to the backend's
+    `/healthz`, each logged twice (requests.log, responses.log), and weighs the log folder."""
+    folder = stack.logs / "backend"
+    shape = Shape(f"{stack.backend_url}/healthz")
+    sent, target = 0, 10_000 if smoke else LOGGED_REQUESTS
+    while sent < target:
+        sent += load.wrk(shape, seconds=1 if smoke else 10, connections=32, cpu=None, threads=2).requests
+        log(f"logs: {sent:,} requests sent")
+    settings = log_settings(stack.backend_bin)
+    logs = ("requests.log", "responses.log", "server.log")
+    cap = len(logs) * (settings["log_keep"] + 1) * settings["log_max_mb"] * 1024 * 1024
+    return {"requests": sent, "bytes": sum(p.stat().st_size for p in folder.iterdir()), "cap_bytes": cap,
+            "files": sorted(p.name for p in folder.iterdir()), **settings}
+
+
+def log_settings(backend: Path) -> dict:
+    """LOG_MAX_MB and LOG_KEEP as the backend resolves them (its defaults unless this
+    environment sets them, which the stack passes on), from its own `check-config`."""
+    env = {**os.environ, "VAULT_TOKEN": "unused", "AGENT_ASSERTION_KEY": "k" * 32}
+    env.pop("APP_CONFIG_FILE", None)
+    done = subprocess.run([str(backend), "check-config"], env=env, cwd="/", capture_output=True, text=True,
+                          check=True)
+    summary = json.loads(done.stdout)
+    return {"log_max_mb": summary["log_max_mb"], "log_keep": summary["log_keep"]}
+
+
+def goals(results: dict) -> list[report.Goal]:
+    """The goal table of issue #15, for the layouts that ran."""
+    out = []
+    for layout in LAYOUTS:
+        rows = results.get(f"devstack_{layout.name}")
+        if rows is None:
+            continue
+        rps = {r["name"]: report.median(r["rps"]) for r in rows}
+        p50 = {r["name"]: r["p50_us"] for r in rows}
+        out += [
+            report.ratio_goal(f"{layout.name}: dev Envoy with the filter and an API key / the same Envoy "
+                              "without the filter, `/healthz` req/s",
+                              rps["healthz-filter"] / rps["healthz-bare"], at_least=0.8),
+            report.ratio_goal(f"{layout.name}: bridge REST KV read / direct OpenBao KV read, req/s",
+                              rps["rest"] / rps["openbao"], at_least=0.8 if layout.name == "pinned" else 0.7),
+            report.ratio_goal(f"{layout.name}: MCP tools/call kv.read / REST read, median latency",
+                              p50["mcp"] / p50["rest"], at_most=1.2),
+        ]
+    if "devstack_logs" in results:
+        logs = results["devstack_logs"]
+        out.append(report.Goal(f"backend log bytes on disk after {logs['requests']:,} requests", "≤ the configured cap",
+                               logs["bytes"], logs["bytes"] <= logs["cap_bytes"],
+                               f"{logs['bytes'] / 2**20:,.0f} MB of {logs['cap_bytes'] / 2**20:,.0f} MB"))
+    return out
+
+
+def tables(results: dict) -> list[str]:
+    out = []
+    for layout in LAYOUTS:
+        rows = results.get(f"devstack_{layout.name}")
+        if rows is None:
+            continue
+        healthz = [r for r in rows if r["name"].startswith("healthz-")]
+        reads = [r for r in rows if not r["name"].startswith("healthz-")]
+        out.append(report.scenario_table(f"Dev stack, {layout.name}: {layout.description}", healthz, "healthz-bare")
+                   + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault reads", reads, "openbao"))
+    if "devstack_logs" in results:
+        logs = results["devstack_logs"]
+        out.append(f"Backend logs (LOG_MAX_MB {logs['log_max_mb']:g}, LOG_KEEP {logs['log_keep']}) after "
+                   f"{logs['requests']:,} requests to `/healthz`: {logs['bytes']:,} bytes in "
+                   f"{', '.join(logs['files'])}.\n")
+    return out

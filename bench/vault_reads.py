@@ -1,0 +1,50 @@
+"""The Vault read scenarios: a KV v2 read straight from OpenBao (with a token bound to the
+agent's policy, as the bridge's child tokens are), the bridge's REST read through Envoy, and MCP
+`tools/call kv.read` through Envoy (revision 2026-07-28: stateless, tool named in headers)."""
+
+from __future__ import annotations
+
+import json
+
+import edge
+import stack as stacks
+from load import Shape, request
+
+
+def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
+    agent = {"x-api-key": edge.API_KEY}
+    put = request(stack.envoy_url, "PUT", "/secrets/bench/item",
+                  {**agent, "content-type": "application/json"},
+                  json.dumps({"data": {"value": "benchmark"}}).encode())
+    assert put[0] == 200, put
+    # The direct client gets what the bridge's child token gets: the agent's policy, not root.
+    status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create",
+                           {"x-vault-token": stacks.ROOT_TOKEN},
+                           json.dumps({"policies": [f"agent-{edge.SUBJECT}"], "ttl": "2h"}).encode())
+    assert status == 200, body
+    token = json.loads(body)["auth"]["client_token"]
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "kv.read", "arguments": {"path": "bench/item"}, "_meta": meta}}).encode()
+    mcp_headers = {**agent, "content-type": "application/json", "accept": "application/json, text/event-stream",
+                   "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "kv.read"}
+    shapes = [
+        ("openbao", "OpenBao KV v2 read, direct",
+         Shape(f"{stack.openbao_url}/v1/secret/data/agents/{edge.SUBJECT}/bench/item",
+               headers={"x-vault-token": token})),
+        ("rest", "bridge REST GET /secrets/… through Envoy", Shape(f"{stack.envoy_url}/secrets/bench/item",
+                                                                    headers=agent)),
+        ("mcp", "bridge MCP tools/call kv.read through Envoy",
+         Shape(f"{stack.envoy_url}/mcp", method="POST", headers=mcp_headers, body=call)),
+    ]
+    check(shapes, b"benchmark")
+    return shapes
+
+
+def check(shapes: list[tuple[str, str, Shape]], expected: bytes = b"") -> None:
+    """Each shape must really succeed (and say `expected`), or the benchmark would measure
+    refusals."""
+    for name, _, shape in shapes:
+        status, body = request(shape.url, shape.method, "", shape.headers, shape.body)
+        assert status == 200 and expected in body, (name, status, body[:300])
