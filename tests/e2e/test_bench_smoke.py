@@ -15,11 +15,12 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
                     "--profile", "wasm"], cwd=stacks.ROOT, check=True)
     out = tmp_path / "bench"
     subprocess.run([sys.executable, str(stacks.ROOT / "bench" / "run.py"), "--smoke", "--out", str(out),
-                    "--backend", str(stacks.BACKEND_BIN)], cwd=stacks.ROOT, check=True, timeout=600,
+                    "--backend", str(stacks.BACKEND_BIN)], cwd=stacks.ROOT, check=True, timeout=900,
                    # As scripts/bench runs it: the stack package from scripts/.
                    env={**os.environ, "PYTHONPATH": str(stacks.ROOT / "scripts")})
     results = json.loads((out / "results.json").read_text())
-    rows = results["edge"] + results["vault"] + results["registry_edge"]
+    rows = (results["edge"] + results["vault"] + results["registry_edge"] + results["devstack_pinned"]
+            + results["devstack_unpinned"])
     assert {r["name"] for r in results["edge"]} >= {"none", "noop", "native-rs256", "filter-apikey",
                                                    "filter-rs256-distinct", "delegated-rs256-distinct"}
     for row in rows:
@@ -30,5 +31,11 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     # The registry part: both Envoys served the agent from their snapshots; the backend built one.
     assert {r["name"] for r in results["registry_edge"]} == {"registry-4", "registry-10k"}
     assert results["registry_backend"]["agents"] >= 500
+    # The dev stack's own configuration, both layouts: every scenario served, logs within their cap.
+    for layout in ("pinned", "unpinned"):
+        assert {r["name"] for r in results[f"devstack_{layout}"]} == {
+            "healthz-filter", "healthz-bare", "healthz-backend", "openbao", "rest", "mcp"}
+    logs = results["devstack_logs"]
+    assert logs["requests"] >= 10_000 and 0 < logs["bytes"] <= logs["cap_bytes"]
     assert "| measure | goal | measured |" in (out / "results.md").read_text()
     assert (out / "chart.svg").read_text().startswith("<svg")

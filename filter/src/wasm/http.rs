@@ -98,7 +98,12 @@ impl HttpContext for Filter {
                 self.get_property(vec!["metadata", "filter_metadata", METADATA_NAMESPACE, key])
             });
         let remote = policy.jwt.as_ref().is_some_and(|j| j.remote.is_some());
-        let keys = self.state.keys.current(remote);
+        // Only a bearer token is verified with the keys: other requests skip the shared-data
+        // read that tells whether the fetched JWKS changed.
+        let bearer = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        let keys = self.state.keys.current(remote && bearer);
         let request = Request {
             headers: &headers,
             peer_subject: peer.as_deref(),

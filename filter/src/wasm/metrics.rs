@@ -1,5 +1,6 @@
 //! Counters in Envoy's `/stats` (prefixed `wasmcustom.` by Envoy).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use proxy_wasm::hostcalls;
@@ -12,6 +13,9 @@ const PREFIX: &str = "vault_mcp_filter";
 #[derive(Debug, Default)]
 pub struct Metrics {
     allowed: Option<u32>,
+    /// Requests allowed since the last flush: a host call per request costs more than the
+    /// count, so the root adds them to Envoy's counter on its one-second tick.
+    allowed_unflushed: Cell<i64>,
     denied: HashMap<&'static str, u32>,
     jwks_fetch_ok: Option<u32>,
     jwks_fetch_failed: Option<u32>,
@@ -28,6 +32,7 @@ impl Metrics {
     pub fn define() -> Self {
         Metrics {
             allowed: counter("allowed"),
+            allowed_unflushed: Cell::new(0),
             denied: Reason::CODES
                 .iter()
                 .filter_map(|code| Some((*code, counter(&format!("denied.{code}"))?)))
@@ -51,7 +56,15 @@ impl Metrics {
     }
 
     pub fn allowed(&self) {
-        Self::bump(self.allowed);
+        self.allowed_unflushed.set(self.allowed_unflushed.get() + 1);
+    }
+
+    /// Adds what was counted since the last call to Envoy's counters (the root's tick).
+    pub fn flush(&self) {
+        let allowed = self.allowed_unflushed.replace(0);
+        if let (Some(id), 1..) = (self.allowed, allowed) {
+            let _ = hostcalls::increment_metric(id, allowed);
+        }
     }
 
     pub fn denied(&self, code: &str) {

@@ -119,18 +119,16 @@ impl RootContext for Root {
             .as_ref()
             .map(|j| j.static_keys.clone())
             .unwrap_or_default();
-        if policy.jwt.as_ref().is_some_and(|j| j.remote.is_some()) {
-            if SharedData.get(JWKS_STATE).is_none() {
-                SharedData.create(JWKS_STATE, &FetchState::default().encode());
-            }
-            self.set_tick_period(Duration::from_secs(1));
+        if policy.jwt.as_ref().is_some_and(|j| j.remote.is_some())
+            && SharedData.get(JWKS_STATE).is_none()
+        {
+            SharedData.create(JWKS_STATE, &FetchState::default().encode());
         }
-        if policy.registry.is_some() {
-            if SharedData.get(follow::STATE).is_none() {
-                SharedData.create(follow::STATE, &follow::FetchState::default().encode());
-            }
-            self.set_tick_period(Duration::from_secs(1));
+        if policy.registry.is_some() && SharedData.get(follow::STATE).is_none() {
+            SharedData.create(follow::STATE, &follow::FetchState::default().encode());
         }
+        // Every second: counters flushed, and the registry and the JWKS followed if configured.
+        self.set_tick_period(Duration::from_secs(1));
         let registry = Held::default();
         if let Some(config) = &policy.registry {
             // A VM started after others fetched (a new worker, a reloaded listener) starts
@@ -150,6 +148,7 @@ impl RootContext for Root {
         let Some(state) = self.state.clone() else {
             return;
         };
+        state.metrics.flush();
         self.tick_registry(&state);
         self.tick_jwks(&state);
     }
