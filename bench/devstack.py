@@ -8,7 +8,9 @@ limits), the release backend writing its logs, OpenBao with its audit log — in
   `wrk -t2 -c32`, so load generator and servers share both cores.
 
 Each layout measures `/healthz` through that Envoy with an API key, through the same
-configuration with only the wasm filter taken out, and from the backend alone; and a KV read
+configuration with the no-op wasm filter in its place and with the wasm filter taken out (and
+each Envoy's CPU time per request, which splits the cost between Envoy's wasm runtime and the
+filter's own work), and from the backend alone; and a KV read
 straight from OpenBao, through the bridge's REST route and as MCP `tools/call kv.read`. Then
 the backend's log folder after a million requests, against the cap its settings give."""
 
@@ -51,30 +53,42 @@ SERVERS = ("postgres", "openbao", "backend", "envoy", "jwks")
 LOGGED_REQUESTS = 1_000_000
 
 
-class BareEnvoy:
-    """The stack's own rendered envoy.yaml with only the wasm filter removed, on ports of its
-    own: the same listener, routes, CORS, clusters and worker count."""
+#: The floor of any wasm filter: one that does nothing (bench/noop-filter).
+NOOP_WASM = stacks.ROOT / "target" / "wasm32-wasip1" / "wasm" / "bench_noop_filter.wasm"
 
-    def __init__(self, stack: stacks.Stack, cpu: str | None):
+
+class VariantEnvoy:
+    """The stack's own rendered envoy.yaml on ports of its own, with the wasm filter removed
+    (`wasm=None`) or running other code (the no-op filter): the same listener, routes, CORS,
+    clusters and worker count."""
+
+    def __init__(self, stack: stacks.Stack, name: str, cpu: str | None, wasm: Path | None):
         config = yaml.safe_load((stack.run_dir / "envoy.yaml").read_text())
         chain = stacks.http_filters(config)
-        chain[:] = [f for f in chain if f["name"] != "vault_mcp_filter"]
+        if wasm is None:
+            chain[:] = [f for f in chain if f["name"] != "vault_mcp_filter"]
+        else:
+            entry = next(f for f in chain if f["name"] == "vault_mcp_filter")
+            entry["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(wasm)
         self.port, admin = stacks.free_ports(2)
         config["admin"]["address"]["socket_address"]["port_value"] = admin
         for listener in config["static_resources"]["listeners"]:
             if listener["name"] == "agents":
                 listener["address"]["socket_address"]["port_value"] = self.port
-        path = stack.run_dir / "envoy-without-filter.yaml"
+        path = stack.run_dir / f"envoy-{name}.yaml"
         path.write_text(yaml.safe_dump(config))
         argv = [str(stacks.VENV_BIN / "envoy"), "-c", str(path), "--concurrency", str(stack.envoy_concurrency),
                 "--use-dynamic-base-id", "--log-level", "warn"]
         if cpu is not None:
             argv = ["taskset", "-c", cpu, *argv]
-        self.log = stack.logs / "envoy-without-filter.log"
+        self.log = stack.logs / f"envoy-{name}.log"
+        # The VM reads these whatever code it runs.
+        env = {**os.environ, "JWT_HS256_SECRET": stack.secrets.hs256_secret,
+               "AGENT_ASSERTION_KEY": stack.secrets.assertion_key}
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-        stacks.wait_until("Envoy without the filter", lambda: stacks.http_status(f"{self.url}/healthz") == 200,
+                                            env=env, start_new_session=True)
+        stacks.wait_until(f"Envoy {name}", lambda: stacks.http_status(f"{self.url}/healthz") == 200,
                           self.process, self.log)
 
     @property
@@ -85,10 +99,12 @@ class BareEnvoy:
         stacks.stop_process(self.process.pid, self.process)
 
 
-def scenarios(stack: stacks.Stack, bare: BareEnvoy) -> list[tuple[str, str, Shape]]:
+def scenarios(stack: stacks.Stack, bare: VariantEnvoy, noop: VariantEnvoy) -> list[tuple[str, str, Shape]]:
     healthz = [
         ("healthz-filter", "dev Envoy + filter, API key: GET /healthz",
          Shape(f"{stack.envoy_url}/healthz", headers={"x-api-key": edge.API_KEY})),
+        ("healthz-noop", "the same Envoy, the no-op wasm filter in its place: GET /healthz",
+         Shape(f"{noop.url}/healthz", headers={"x-api-key": edge.API_KEY})),
         ("healthz-bare", "the same Envoy without the filter: GET /healthz", Shape(f"{bare.url}/healthz")),
         ("healthz-backend", "the backend alone: GET /healthz", Shape(f"{stack.backend_url}/healthz")),
     ]
@@ -102,18 +118,25 @@ def run(results: dict, run_dir: Path, args, log) -> None:
         cpus = {name: layout.server_cpu for name in SERVERS} if layout.server_cpu else {}
         stack = stacks.Stack(run_dir=run_dir / f"devstack-{layout.name}", ports=stacks.Ports.free(),
                              backend_bin=args.backend, envoy_concurrency=layout.envoy_concurrency, cpus=cpus)
-        bare = None
+        envoys: list[VariantEnvoy] = []
         try:
             stack.start()
-            bare = BareEnvoy(stack, layout.server_cpu)
+            bare = VariantEnvoy(stack, "without-filter", layout.server_cpu, None)
+            envoys.append(bare)
+            noop = VariantEnvoy(stack, "noop-filter", layout.server_cpu, NOOP_WASM)
+            envoys.append(noop)
+            # Envoy's own CPU time per request, with our filter, the no-op one and none.
+            processes = {"healthz-filter": load.descendant(stack.processes["envoy"].pid, "envoy"),
+                         "healthz-noop": noop.process.pid, "healthz-bare": bare.process.pid}
             results[f"devstack_{layout.name}"] = load.interleave(
-                scenarios(stack, bare), rounds=args.rounds, seconds=args.seconds, connections=layout.connections,
-                cpu=layout.load_cpu, threads=layout.threads, log=log)
+                scenarios(stack, bare, noop), rounds=args.rounds, seconds=args.seconds,
+                connections=layout.connections, cpu=layout.load_cpu, threads=layout.threads, log=log,
+                processes=processes)
             if layout.name == "unpinned":
                 results["devstack_logs"] = logged(stack, args.smoke, log)
         finally:
-            if bare is not None:
-                bare.stop()
+            for envoy in envoys:
+                envoy.stop()
             stack.stop()
 
 
@@ -178,8 +201,14 @@ def tables(results: dict) -> list[str]:
             continue
         healthz = [r for r in rows if r["name"].startswith("healthz-")]
         reads = [r for r in rows if not r["name"].startswith("healthz-")]
+        cpu = {r["name"]: report.median(r["cpu_us"]) for r in healthz if "cpu_us" in r}
+        split = (f"\nEnvoy's CPU time per `/healthz` request (median of the rounds): "
+                 f"{cpu['healthz-bare']:.0f} µs without a filter, {cpu['healthz-noop']:.0f} µs with the no-op "
+                 f"wasm filter (+{cpu['healthz-noop'] - cpu['healthz-bare']:.0f} µs: Envoy's wasm runtime), "
+                 f"{cpu['healthz-filter']:.0f} µs with ours (+{cpu['healthz-filter'] - cpu['healthz-noop']:.0f} µs: "
+                 "the filter's own work and host calls).\n")
         out.append(report.scenario_table(f"Dev stack, {layout.name}: {layout.description}", healthz, "healthz-bare")
-                   + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault reads", reads, "openbao"))
+                   + split + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault reads", reads, "openbao"))
     if "devstack_logs" in results:
         logs = results["devstack_logs"]
         out.append(f"Backend logs (LOG_MAX_MB {logs['log_max_mb']:g}, LOG_KEEP {logs['log_keep']}) after "

@@ -76,18 +76,26 @@ def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None, thre
 
 
 def interleave(scenarios: list[tuple[str, str, Shape]], *, rounds: int, seconds: float, connections: int,
-               cpu: str | None, log, threads: int = 1) -> list[dict]:
+               cpu: str | None, log, threads: int = 1, processes: dict[str, int] | None = None) -> list[dict]:
     """Warm-up once each, then `rounds` rounds of A B C …; one row per scenario with each
-    round's requests/s and the medians of its latency percentiles."""
+    round's requests/s and the medians of its latency percentiles. `processes`: scenario →
+    pid whose CPU time per request is recorded too (`cpu_us`, one value per round), which
+    a busy or shared machine disturbs less than requests/s."""
+    processes = processes or {}
     rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
             for name, d, _ in scenarios}
+    for name in processes:
+        rows[name]["cpu_us"] = []
     options = {"connections": connections, "cpu": cpu, "threads": threads}
     for name, _, shape in scenarios:
         wrk(shape, seconds=min(2, seconds), **options)
     for round_ in range(rounds):
         for name, _, shape in scenarios:
+            before = cpu_seconds(processes[name]) if name in processes else 0.0
             result = wrk(shape, seconds=seconds, **options)
             row = rows[name]
+            if name in processes:
+                row["cpu_us"].append((cpu_seconds(processes[name]) - before) / max(result.requests, 1) * 1e6)
             row["rps"].append(result.rps)
             row["p50"].append(result.p50_us)
             row["p99"].append(result.p99_us)
@@ -111,6 +119,12 @@ def request(url: str, method: str, path: str, headers: dict, body: bytes | None 
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory_kib(pid: int) -> dict[str, int]:

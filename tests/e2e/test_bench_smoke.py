@@ -34,7 +34,7 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     # The dev stack's own configuration, both layouts: every scenario served, logs within their cap.
     for layout in ("pinned", "unpinned"):
         assert {r["name"] for r in results[f"devstack_{layout}"]} == {
-            "healthz-filter", "healthz-bare", "healthz-backend", "openbao", "rest", "mcp"}
+            "healthz-filter", "healthz-noop", "healthz-bare", "healthz-backend", "openbao", "rest", "mcp"}
     logs = results["devstack_logs"]
     assert logs["requests"] >= 10_000 and 0 < logs["bytes"] <= logs["cap_bytes"]
     assert "| measure | goal | measured |" in (out / "results.md").read_text()
