@@ -178,6 +178,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     })
     // Open SSE streams would otherwise hold shutdown for actix's default 30 s.
     .shutdown_timeout(5)
+    // Longer than Envoy's idle timeout for its backend connections (60 s, envoy/envoy.yaml):
+    // the proxy, not the backend, closes an idle one, so no request meets a closing socket.
+    .keep_alive(std::time::Duration::from_secs(75))
     .bind(config.bind_address())?
     .run()
     .await
