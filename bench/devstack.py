@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,10 @@ LOGGED_REQUESTS = 1_000_000
 
 #: The floor of any wasm filter: one that does nothing (bench/noop-filter).
 NOOP_WASM = stacks.ROOT / "target" / "wasm32-wasip1" / "wasm" / "bench_noop_filter.wasm"
+#: The filter built with `--features step-timing` (its own target folder, so the shipped .wasm
+#: is never the instrumented one): it logs where each request's time goes inside the VM.
+STEP_TARGET = stacks.ROOT / "target" / "step-timing"
+STEP_WASM = STEP_TARGET / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.wasm"
 
 
 class VariantEnvoy:
@@ -88,8 +94,9 @@ class VariantEnvoy:
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             env=env, start_new_session=True)
-        stacks.wait_until(f"Envoy {name}", lambda: stacks.http_status(f"{self.url}/healthz") == 200,
-                          self.process, self.log)
+        # With the key, so that a variant running the real filter (step timing) is ready too.
+        stacks.wait_until(f"Envoy {name}", lambda: stacks.http_status(
+            f"{self.url}/healthz", headers={"x-api-key": edge.API_KEY}) == 200, self.process, self.log)
 
     @property
     def url(self) -> str:
@@ -132,12 +139,53 @@ def run(results: dict, run_dir: Path, args, log) -> None:
                 scenarios(stack, bare, noop), rounds=args.rounds, seconds=args.seconds,
                 connections=layout.connections, cpu=layout.load_cpu, threads=layout.threads, log=log,
                 processes=processes)
+            if layout.name == "pinned":
+                results["devstack_steps"] = steps(stack, layout, args, log)
             if layout.name == "unpinned":
                 results["devstack_logs"] = logged(stack, args.smoke, log)
         finally:
             for envoy in envoys:
                 envoy.stop()
             stack.stop()
+
+
+def build_step_wasm() -> Path:
+    subprocess.run(["cargo", "build", "--quiet", "-p", "vault-mcp-filter", "--target", "wasm32-wasip1",
+                    "--profile", "wasm", "--features", "step-timing", "--target-dir", str(STEP_TARGET)],
+                   cwd=stacks.ROOT, check=True)
+    return STEP_WASM
+
+
+#: One report of the instrumented filter (filter/src/wasm/timing.rs): `name=ns/calls` pairs.
+STEP_REPORT = re.compile(r"step-timing requests=(\d+) (.*)$")
+
+
+def steps(stack: stacks.Stack, layout: Layout, args, log) -> dict:
+    """The dev configuration with the instrumented filter, under the layout's load: the mean
+    nanoseconds per request of each step of `on_http_request_headers` (median over the
+    filter's reports, each over 500 requests; the first is left out as warm-up)."""
+    log("dev stack, pinned: where the filter's time goes (step-timing build)")
+    envoy = VariantEnvoy(stack, "step-timing", layout.server_cpu, build_step_wasm())
+    try:
+        shape = Shape(f"{envoy.url}/healthz", headers={"x-api-key": edge.API_KEY})
+        check([("steps", "step timing", shape)])
+        before = load.cpu_seconds(envoy.process.pid)
+        # At least 3 s, so that even a smoke run gets past the warm-up report.
+        served = sum(load.wrk(shape, seconds=max(args.seconds, 3), connections=layout.connections, cpu=layout.load_cpu,
+                              threads=layout.threads).requests for _ in range(args.rounds))
+        cpu_us = (load.cpu_seconds(envoy.process.pid) - before) * 1e6 / served
+    finally:
+        envoy.stop()
+    reports = [dict(pair.split("=") for pair in m.group(2).split())
+               for m in map(STEP_REPORT.search, envoy.log.read_text().splitlines()) if m]
+    assert reports, f"no step-timing report in {envoy.log}"
+    kept = reports[1:] or reports
+    out = {"requests": served, "reports": len(kept), "envoy_cpu_us": cpu_us, "steps": {}}
+    for name in kept[0]:
+        ns = [int(r[name].split("ns/")[0]) for r in kept]
+        calls = [float(r[name].split("ns/")[1]) for r in kept]
+        out["steps"][name] = {"ns": statistics.median(ns), "calls": statistics.median(calls)}
+    return out
 
 
 def logged(stack: stacks.Stack, smoke: bool, log) -> dict:
@@ -209,9 +257,34 @@ def tables(results: dict) -> list[str]:
                  "the filter's own work and host calls).\n")
         out.append(report.scenario_table(f"Dev stack, {layout.name}: {layout.description}", healthz, "healthz-bare")
                    + split + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault reads", reads, "openbao"))
+    if "devstack_steps" in results:
+        out.append(steps_table(results["devstack_steps"]))
     if "devstack_logs" in results:
         logs = results["devstack_logs"]
         out.append(f"Backend logs (LOG_MAX_MB {logs['log_max_mb']:g}, LOG_KEEP {logs['log_keep']}) after "
                    f"{logs['requests']:,} requests to `/healthz`: {logs['bytes']:,} bytes in "
                    f"{', '.join(logs['files'])}.\n")
     return out
+
+
+#: What each step of the timing report covers (filter/src/wasm/timing.rs).
+STEP_MEANING = {
+    "callback": "the whole `on_http_request_headers` callback",
+    "read_headers": "`get_http_request_headers`: every request header copied into the VM",
+    "properties": "connection/metadata properties (mTLS, `jwt_authn`), when configured",
+    "snapshots": "the JWKS and registry snapshots the request is decided with",
+    "clock": "the request's clock read",
+    "decision": "`decision::on_headers`: credential, scopes, limits, assertion (shared data included)",
+    "shared_data": "of which shared-data calls (the rate limiter's slots)",
+    "rewrite": "header removals and sets, one host call each",
+    "clock_pair": "two clock reads back to back: what one measurement adds to each step",
+}
+
+
+def steps_table(steps: dict) -> str:
+    rows = "".join(f"| {name} | {STEP_MEANING.get(name, '')} | {s['ns'] / 1000:.1f} | {s['calls']:g} |\n"
+                   for name, s in steps["steps"].items())
+    return ("#### Dev stack, pinned: the filter's time per request inside the VM (`--features step-timing`)\n\n"
+            "| step | what | µs per request | calls per request |\n|---|---|---:|---:|\n" + rows
+            + f"\n{steps['requests']:,} requests, {steps['reports']} reports of 500 requests; that Envoy's CPU time "
+            f"{steps['envoy_cpu_us']:.0f} µs per request (the instrumentation's clock reads included).\n")

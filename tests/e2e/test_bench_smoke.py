@@ -35,6 +35,10 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     for layout in ("pinned", "unpinned"):
         assert {r["name"] for r in results[f"devstack_{layout}"]} == {
             "healthz-filter", "healthz-noop", "healthz-bare", "healthz-backend", "openbao", "rest", "mcp"}
+    # The instrumented filter reported every step, each request decided once and its headers read once.
+    steps = results["devstack_steps"]
+    assert steps["reports"] >= 1 and steps["steps"]["callback"]["ns"] > 0
+    assert steps["steps"]["decision"]["calls"] == 1 and steps["steps"]["read_headers"]["calls"] == 1
     logs = results["devstack_logs"]
     assert logs["requests"] >= 10_000 and 0 < logs["bytes"] <= logs["cap_bytes"]
     assert "| measure | goal | measured |" in (out / "results.md").read_text()

@@ -8,6 +8,7 @@ use proxy_wasm::types::Action;
 use super::now_ms;
 use super::root::Configured;
 use super::shared::{self, SharedData};
+use super::timing::{self, Step};
 use crate::decision::{self, Forward, Pending};
 use crate::error::Denial;
 use crate::jwt::envoy::METADATA_NAMESPACE;
@@ -29,6 +30,10 @@ impl Filter {
     }
 
     fn rewrite_headers(&self, forward: &Forward) {
+        timing::time(Step::Rewrite, || self.apply_rewrite(forward));
+    }
+
+    fn apply_rewrite(&self, forward: &Forward) {
         for name in &forward.remove {
             self.set_http_request_header(name, None);
         }
@@ -75,14 +80,11 @@ impl Filter {
             Some(reply.body.as_bytes()),
         );
     }
-}
 
-impl Context for Filter {}
-
-impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+    /// The request's certificate subject (mTLS from the connection) and the payload
+    /// `jwt_authn` verified, each read only when the policy uses it.
+    fn properties(&self) -> (Option<String>, Option<Vec<u8>>) {
         let policy = &self.state.policy;
-        let headers = self.get_http_request_headers();
         let peer = policy
             .mtls
             .as_ref()
@@ -97,39 +99,61 @@ impl HttpContext for Filter {
             .and_then(|key| {
                 self.get_property(vec!["metadata", "filter_metadata", METADATA_NAMESPACE, key])
             });
+        (peer, envoy_jwt)
+    }
+
+    fn decide_headers(&mut self, end_of_stream: bool) -> Action {
+        let policy = &self.state.policy;
+        let headers = timing::time(Step::ReadHeaders, || self.get_http_request_headers());
+        let (peer, envoy_jwt) = timing::time(Step::Properties, || self.properties());
         let remote = policy.jwt.as_ref().is_some_and(|j| j.remote.is_some());
         // Only a bearer token is verified with the keys: other requests skip the shared-data
         // read that tells whether the fetched JWKS changed.
         let bearer = headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
-        let keys = self.state.keys.current(remote && bearer);
+        let (keys, held) = timing::time(Step::Snapshots, || {
+            let keys = self.state.keys.current(remote && bearer);
+            let mut held = self.state.registry.current();
+            if let Some(config) = &policy.registry
+                && held.is_none()
+            {
+                // Until this worker holds a snapshot, look for one on every request (another
+                // worker may have stored it since this one's last tick); afterwards the tick does.
+                self.state.registry.sync(config.max_bytes);
+                held = self.state.registry.current();
+            }
+            (keys, held)
+        });
         let request = Request {
             headers: &headers,
             peer_subject: peer.as_deref(),
             envoy_jwt: envoy_jwt.as_deref(),
-            now_ms: now_ms(),
+            now_ms: timing::time(Step::Clock, now_ms),
             has_body: !end_of_stream,
         };
-        let mut held = self.state.registry.current();
-        if let Some(config) = &policy.registry
-            && held.is_none()
-        {
-            // Until this worker holds a snapshot, look for one on every request (another
-            // worker may have stored it since this one's last tick); afterwards the tick does.
-            self.state.registry.sync(config.max_bytes);
-            held = self.state.registry.current();
-        }
         let registry = match (&policy.registry, held.as_deref()) {
             (None, _) => Followed::No,
             (Some(_), None) => Followed::Pending,
             (Some(_), Some(registry)) => Followed::Yes(registry),
         };
-        let outcome = decision::on_headers(policy, &keys, registry, &SharedData, &request);
+        let outcome = timing::time(Step::Decision, || {
+            decision::on_headers(policy, &keys, registry, &SharedData, &request)
+        });
         if outcome.unknown_kid && remote {
             shared::report_unknown_kid();
         }
         self.carry_out(outcome.verdict, false)
+    }
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let action = timing::time(Step::Callback, || self.decide_headers(end_of_stream));
+        timing::request_done();
+        action
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

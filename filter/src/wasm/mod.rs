@@ -8,6 +8,7 @@ mod metrics;
 mod registry;
 mod root;
 mod shared;
+mod timing;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::RootContext;

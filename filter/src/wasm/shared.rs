@@ -6,6 +6,8 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 
+use super::timing::{self, Step};
+
 use crate::jwt::KeySet;
 use crate::jwt::jwks::FetchState;
 use crate::ratelimit::SlotStore;
@@ -17,18 +19,22 @@ pub struct SharedData;
 
 impl SlotStore for SharedData {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
+        match timing::time(Step::SharedData, || hostcalls::get_shared_data(key)) {
             Ok((Some(bytes), Some(cas))) => Some((bytes, cas)),
             _ => None,
         }
     }
 
     fn compare_and_set(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        hostcalls::set_shared_data(key, Some(value), Some(cas)).is_ok()
+        timing::time(Step::SharedData, || {
+            hostcalls::set_shared_data(key, Some(value), Some(cas)).is_ok()
+        })
     }
 
     fn create(&self, key: &str, value: &[u8]) {
-        let _ = hostcalls::set_shared_data(key, Some(value), None);
+        timing::time(Step::SharedData, || {
+            let _ = hostcalls::set_shared_data(key, Some(value), None);
+        });
     }
 }
 
