@@ -1,14 +1,16 @@
 """`scripts/dev-stack up|down|status`: the stack of scripts/stack/ on the fixed dev ports."""
 
 import argparse
+import os
 import signal
 import json
+import subprocess
 import shutil
 import socket
 import sys
 from pathlib import Path
 
-from stack import ROOT, Ports, Stack, build, pid_alive, stop_process
+from stack import ROOT, ROOT_TOKEN, Ports, Stack, build, pid_alive, stop_process
 
 DEV = ROOT / ".dev"
 PIDS = DEV / "pids.json"
@@ -17,7 +19,7 @@ CREDENTIALS = DEV / "credentials.json"
 PG_DIR = DEV / "pg_dir"
 # What each started process must still be, so `down` never signals a recycled pid.
 EXECUTABLES = {"jwks": "http.server", "postgres": "postgres", "openbao": "bao",
-               "backend": "vault-mcp-bridge", "envoy": "envoy"}
+               "audit-rotate": "rotate", "backend": "vault-mcp-bridge", "envoy": "envoy"}
 
 
 def running() -> dict:
@@ -44,7 +46,7 @@ def up(edge: bool, debug: bool) -> int:
         print("dev stack already running:", file=sys.stderr)
         return status()
     ports = Ports.dev()
-    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres] + (
+    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres, ports.console] + (
         [ports.envoy_tls, ports.envoy_mtls] if edge else [ports.envoy])
     busy = [p for p in wanted if port_in_use(p)]
     if busy:
@@ -57,11 +59,13 @@ def up(edge: bool, debug: bool) -> int:
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
     PG_DIR.write_text(str(stack.pg_dir))
     credentials = stack.credentials()
+    credentials["console_url"] = console_sign_in(stack)
     # Secrets (the RSA private key, the HS256 secret) stay in the file, readable by its owner.
     CREDENTIALS.touch(mode=0o600)
     CREDENTIALS.chmod(0o600)
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
     print(summary(credentials))
+    print(f"\noperator console (signs in as console_operator, scope admin): {credentials['console_url']}")
     print(f"\nall credentials (JWT keys, example tokens): {CREDENTIALS.relative_to(ROOT)}, "
           f"logs: {stack.logs.relative_to(ROOT)}/")
     tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
@@ -71,6 +75,15 @@ def up(edge: bool, debug: bool) -> int:
         print(f"     curl --cacert {stack.certs}/ca.crt --cert {stack.certs}/client-agent_api.crt "
               f"--key {stack.certs}/client-agent_api.key {stack.mtls_url}/secrets/configs/demo")
     return 0
+
+
+def console_sign_in(stack: Stack) -> str:
+    """A console operator (scope `admin`), added like any agent, and a link that signs it in:
+    the key rides in the URL fragment, which the browser never sends to a server."""
+    done = subprocess.run([str(stack.backend_bin), "agents", "add", "console_operator", "--scopes", "admin", "--json"],
+                          env={**os.environ, "VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": ROOT_TOKEN},
+                          capture_output=True, text=True, check=True)
+    return f"{stack.console_url}/login#key={json.loads(done.stdout)['api_key']}"
 
 
 def summary(credentials: dict) -> str:
@@ -85,7 +98,7 @@ def summary(credentials: dict) -> str:
 
 def down() -> int:
     alive = running()
-    for name in ("envoy", "backend", "openbao", "postgres", "jwks"):
+    for name in ("envoy", "backend", "openbao", "audit-rotate", "postgres", "jwks"):
         if name not in alive:
             continue
         pid = alive[name]

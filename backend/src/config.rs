@@ -52,6 +52,8 @@ const VARIABLES: &[&str] = &[
     "CHILD_TOKEN_POLICY_PREFIX",
     "CHILD_TOKEN_TTL",
     "STANDALONE",
+    "CONSOLE_ADDR",
+    "CONSOLE_SESSION_MINUTES",
     "EDGE_POLICY_FILE",
     "API_KEYS_JSON",
     "JWT_HS256_SECRET",
@@ -192,8 +194,14 @@ pub struct Config {
     /// Standalone: seconds between reads of the agent registry from Vault (0: follow none).
     #[serde(default = "defaults::registry_refresh_seconds")]
     pub registry_refresh_seconds: u64,
-    /// Standalone: the filter's JSON configuration, used as is (secrets named by env variable).
-    /// When unset, the policy is built from the variables below.
+    /// The operator console's address (`host:port`, e.g. `127.0.0.1:8091`); off when unset.
+    #[serde(default)]
+    pub console_addr: Option<String>,
+    /// How long a console sign-in lasts.
+    #[serde(default = "defaults::console_session_minutes")]
+    pub console_session_minutes: u64,
+    /// Standalone and the console's sign-in: the filter's JSON configuration, used as is
+    /// (secrets named by env variable). When unset, the policy is built from the variables below.
     #[serde(default)]
     pub edge_policy_file: Option<PathBuf>,
     /// Standalone: `{"<api key>": {"subject": "…", "scopes": ["read", …]}}` (hashed at load).
@@ -309,6 +317,9 @@ mod defaults {
     }
     pub fn registry_refresh_seconds() -> u64 {
         5
+    }
+    pub fn console_session_minutes() -> u64 {
+        30
     }
     pub fn log_level() -> String {
         "info".into()
@@ -450,6 +461,8 @@ impl Config {
             "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
             "standalone": self.standalone,
             "registry_refresh_seconds": self.registry_refresh_seconds,
+            "console_addr": self.console_addr,
+            "console_session_minutes": self.console_session_minutes,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,

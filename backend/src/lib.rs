@@ -3,6 +3,7 @@
 //! [`serve`] builds the actix-web application; `main.rs` only parses the command line.
 
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod identity;
 pub mod mcp;
@@ -151,11 +152,19 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     if let Some(ttl) = login {
         actix_web::rt::spawn(state.vault.clone().into_inner().keep_token_fresh(ttl));
     }
-    if let identity::Trust::Standalone(_) = &**state.trust
-        && config.registry_refresh_seconds > 0
-    {
+    let console = console::Console::from_config(&config)
+        .map_err(std::io::Error::other)?
+        .map(web::Data::new);
+    let standalone = matches!(&**state.trust, identity::Trust::Standalone(_));
+    if (standalone || console.is_some()) && config.registry_refresh_seconds > 0 {
+        // Both gates that decide like the edge follow the registry like the edge.
         let trust = state.trust.clone().into_inner();
-        let deliver = move |snapshot| {
+        let console_gate = console.clone();
+        let deliver = move |snapshot: vault_mcp_filter::registry::Registry| {
+            let snapshot = Arc::new(snapshot);
+            if let Some(console) = &console_gate {
+                console.gate.set_registry(snapshot.clone());
+            }
             if let identity::Trust::Standalone(standalone) = &*trust {
                 standalone.set_registry(snapshot);
             }
@@ -169,8 +178,16 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
             std::time::Duration::from_secs(config.registry_refresh_seconds),
         ));
     }
+    let console_server = match (&console, &config.console_addr) {
+        (Some(console), Some(address)) => Some(console::server(
+            address,
+            console.clone(),
+            state.registry.clone(),
+        )?),
+        _ => None,
+    };
     tracing::info!(host = %config.host, port = config.port, "vault-mcp-bridge listening");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
             .wrap(from_fn(telemetry::observe))
@@ -182,6 +199,11 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     // the proxy, not the backend, closes an idle one, so no request meets a closing socket.
     .keep_alive(std::time::Duration::from_secs(75))
     .bind(config.bind_address())?
-    .run()
-    .await
+    .run();
+    match console_server {
+        Some(console) => futures_util::future::try_join(server, console)
+            .await
+            .map(|_| ()),
+        None => server.await,
+    }
 }

@@ -33,17 +33,19 @@ class Ports:
     envoy_tls: int
     envoy_mtls: int
     postgres: int
+    #: The operator console (the first backend replica's CONSOLE_ADDR), loopback only.
+    console: int
 
     @classmethod
     def dev(cls) -> "Ports":
         return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
-                   envoy_tls=10443, envoy_mtls=10444, postgres=15432)
+                   envoy_tls=10443, envoy_mtls=10444, postgres=15432, console=8091)
 
     @classmethod
     def free(cls) -> "Ports":
         from .processes import free_ports
 
-        return cls(*free_ports(8))
+        return cls(*free_ports(9))
 
 
 def build(release: bool = False) -> Path:

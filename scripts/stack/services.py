@@ -251,6 +251,9 @@ class Stack:
         )
 
     def start_backend(self) -> None:
+        # The console signs operators in with the edge's own policy: the filter's JSON, whose
+        # secrets are named by environment variable, as Envoy's VM reads them.
+        self.edge_policy_file.write_text(json.dumps(self.edge_policy()))
         for replica, port in enumerate(self.backend_ports, start=1):
             name = "backend" if replica == 1 else f"backend-{replica}"
             env = {
@@ -261,6 +264,12 @@ class Stack:
                 "AGENT_ASSERTION_KEY": self.secrets.assertion_key,
                 # requests.log, responses.log and server.log (JSON, metadata only).
                 "LOG_DIR": str(self.logs / name),
+                # The console on the first replica (a standalone backend has a policy of its own).
+                **({"CONSOLE_ADDR": f"127.0.0.1:{self.ports.console}", "EDGE_POLICY_FILE": str(self.edge_policy_file),
+                    "JWT_HS256_SECRET": self.secrets.hs256_secret}
+                   if replica == 1 and not self.backend_env.get("STANDALONE") else {}),
+                # The registry as often as the dev Envoy reads it (filter_config: 2 s).
+                "REGISTRY_REFRESH_SECONDS": "2",
                 **self.backend_env,
             }
             # A value of None removes the variable (e.g. VAULT_TOKEN when logging in with AppRole).
@@ -270,9 +279,21 @@ class Stack:
             wait_until(name, lambda p=port: http_status(f"http://127.0.0.1:{p}/healthz") == 200,
                        process, self.logs / f"{name}.log")
 
+    @property
+    def edge_policy_file(self) -> Path:
+        return self.run_dir / "edge-policy.json"
+
+    def edge_policy(self) -> dict:
+        """The filter's configuration, as Envoy runs it and the console checks sign-ins with."""
+        return merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.console}"
+
     def start_envoy(self) -> None:
         config_path = self.run_dir / "envoy.yaml"
-        config = merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
+        config = self.edge_policy()
         if self.edge:
             subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
             rendered = render_edge_config(self.ports, config, certs=self.certs)
@@ -333,6 +354,7 @@ class Stack:
                 "backend": self.backend_url,
                 "openbao": self.openbao_url,
                 "envoy_admin": f"http://127.0.0.1:{self.ports.envoy_admin}",
+                "console": self.console_url,
             },
             "openbao_root_token": ROOT_TOKEN,
             "api_keys": {a["api_key"]: {"subject": a["subject"], "scopes": a["scopes"]} for a in self.agents},

@@ -18,6 +18,20 @@ impl Config {
                 });
             }
         }
+        if let Some(address) = &self.console_addr
+            && address.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_ADDR",
+                reason: "must be an IP address and port, e.g. 127.0.0.1:8091".into(),
+            });
+        }
+        if !(1..=1440).contains(&self.console_session_minutes) {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_SESSION_MINUTES",
+                reason: "must be between 1 and 1440".into(),
+            });
+        }
         if self.child_token_ttl < 60 {
             return Err(ConfigError::Invalid {
                 name: "CHILD_TOKEN_TTL",

@@ -99,6 +99,14 @@ fn invalid_values_are_named() {
             ],
             "MCP_SUBSCRIPTIONS_PER_AGENT",
         ),
+        (
+            vec![("vault_token", "t"), KEY, ("console_addr", "localhost")],
+            "CONSOLE_ADDR",
+        ),
+        (
+            vec![("vault_token", "t"), KEY, ("console_session_minutes", "0")],
+            "CONSOLE_SESSION_MINUTES",
+        ),
     ];
     for (pairs, name) in cases {
         let err = Config::from_figment(figment(&pairs))

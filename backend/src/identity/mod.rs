@@ -115,7 +115,7 @@ pub fn require_scope(agent: &Agent, scope: &str) -> Result<(), ApiError> {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -47,8 +47,43 @@ impl Standalone {
         }
     }
 
-    pub fn set_registry(&self, registry: Registry) {
-        *self.registry.write().expect("registry lock") = Some(Arc::new(registry));
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        *self.registry.write().expect("registry lock") = Some(registry);
+    }
+
+    /// The edge's verdict on a request with these headers (`:method` and `:path` included).
+    fn decide(&self, headers: &[(String, String)], has_body: bool, now_ms: u64) -> Verdict {
+        // Borrowed, not cloned: the keys were built once, at start-up.
+        let no_keys = KeySet::default();
+        let keys = self
+            .policy
+            .jwt
+            .as_ref()
+            .map_or(&no_keys, |j| &j.static_keys);
+        let request = Request {
+            headers,
+            peer_subject: None,
+            envoy_jwt: None,
+            now_ms,
+            has_body,
+        };
+        let held = self.registry.read().expect("registry lock").clone();
+        let registry = match (self.follows_registry, held.as_deref()) {
+            (false, _) => Followed::No,
+            (true, None) => Followed::Pending,
+            (true, Some(registry)) => Followed::Yes(registry),
+        };
+        decision::on_headers(&self.policy, keys, registry, &self.store, &request).verdict
+    }
+
+    /// Whom `headers` prove, for a bodiless request: the operator console's sign-in asks this
+    /// of the route it is for, so scopes, disabled agents and rate limits apply as at the edge.
+    pub fn identify(&self, headers: &[(String, String)], now_ms: u64) -> Result<Identity, Denial> {
+        match self.decide(headers, false, now_ms) {
+            Verdict::Forward(forward) => Ok(forward.identity),
+            Verdict::Respond(reply) => Err(reply),
+            Verdict::ReadBody(_) => unreachable!("a bodiless request is decided on its headers"),
+        }
     }
 
     /// The caller, or the reply that refuses it. An MCP call named only in its body (no
@@ -70,40 +105,12 @@ impl Standalone {
         headers.extend(request.headers().iter().filter_map(|(name, value)| {
             Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
         }));
-        // Borrowed, not cloned: the keys were built once, at start-up.
-        let no_keys = KeySet::default();
-        let keys = self
-            .policy
-            .jwt
-            .as_ref()
-            .map_or(&no_keys, |j| &j.static_keys);
         let has_body = request
             .headers()
             .get("content-length")
             .is_some_and(|v| v != "0")
             || request.headers().contains_key("transfer-encoding");
-        let decision_request = Request {
-            headers: &headers,
-            peer_subject: None,
-            envoy_jwt: None,
-            now_ms,
-            has_body,
-        };
-        let held = self.registry.read().expect("registry lock").clone();
-        let registry = match (self.follows_registry, held.as_deref()) {
-            (false, _) => Followed::No,
-            (true, None) => Followed::Pending,
-            (true, Some(registry)) => Followed::Yes(registry),
-        };
-        let verdict = match decision::on_headers(
-            &self.policy,
-            keys,
-            registry,
-            &self.store,
-            &decision_request,
-        )
-        .verdict
-        {
+        let verdict = match self.decide(&headers, has_body, now_ms) {
             Verdict::ReadBody(pending) => {
                 let body = self.read_body(request).await?;
                 let verdict = decision::on_body(&self.policy, &self.store, pending, &body, now_ms);

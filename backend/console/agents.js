@@ -1,0 +1,122 @@
+// The agents page: the registry as a table and every change the CLI offers, through
+// /api/agents (the same handlers as the backend's /admin/agents).
+"use strict";
+
+(async () => {
+  const { call, element, time } = Console;
+  const session = await Console.start();
+  const message = document.getElementById("message");
+
+  function report(error) {
+    message.textContent = error ? error.message : "";
+    message.hidden = !error;
+  }
+
+  async function act(work) {
+    try {
+      report(null);
+      await work();
+      await load();
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function parseRate(text) {
+    if (!text.trim()) return null;
+    const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+    if (!match) throw new Error("a rate limit is requests/seconds, e.g. 100/60");
+    return { requests: Number(match[1]), per_seconds: Number(match[2]) };
+  }
+
+  function showKey(issued) {
+    document.getElementById("new-key-subject").textContent = issued.subject;
+    document.getElementById("new-key-value").textContent = issued.api_key;
+    document.getElementById("new-key").hidden = false;
+  }
+
+  document.getElementById("copy-key").addEventListener("click", () => {
+    navigator.clipboard.writeText(document.getElementById("new-key-value").textContent);
+  });
+  document.getElementById("dismiss-key").addEventListener("click", () => {
+    document.getElementById("new-key-value").textContent = "";
+    document.getElementById("new-key").hidden = true;
+  });
+
+  const scopeBox = document.getElementById("add-scopes");
+  for (const scope of session.scopes) {
+    const label = element("label", ` ${scope}`);
+    const box = element("input", null, { type: "checkbox", name: "scope", value: scope });
+    label.prepend(box);
+    scopeBox.append(label);
+  }
+
+  document.getElementById("add-agent").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(async () => {
+      const subject = document.getElementById("add-subject").value.trim();
+      const scopes = [...scopeBox.querySelectorAll("input:checked")].map((box) => box.value);
+      const body = { subject, scopes };
+      const rate = parseRate(document.getElementById("add-rate").value);
+      if (rate) body.rate = rate;
+      showKey(await call("POST", "/api/agents", body));
+      event.target.reset();
+    });
+  });
+
+  function button(label, onClick, name) {
+    const node = element("button", label, { type: "button", "data-action": name });
+    node.addEventListener("click", () => act(onClick));
+    return node;
+  }
+
+  function row(agent) {
+    const path = `/api/agents/${encodeURIComponent(agent.subject)}`;
+    const tr = element("tr", null, { "data-subject": agent.subject });
+    tr.append(element("td", agent.subject));
+    tr.append(element("td", agent.enabled ? "yes" : "no", { class: agent.enabled ? "on" : "off" }));
+    tr.append(element("td", agent.scopes.join(" ")));
+    const keys = element("td");
+    for (const key of agent.keys) {
+      const line = element("div", null, { class: "keyline" });
+      line.append(element("code", key.id));
+      line.append(element("span", ` made ${time(key.created)}`));
+      if (key.expires) line.append(element("span", `, ends ${time(key.expires)}`));
+      line.append(button("Revoke", () => call("DELETE", `${path}/keys/${encodeURIComponent(key.id)}`), "revoke"));
+      keys.append(line);
+    }
+    tr.append(keys);
+    const limits = [];
+    if (agent.rate) limits.push(`${agent.rate.requests}/${agent.rate.per_seconds}s`);
+    for (const [tool, limit] of Object.entries(agent.tool_rates || {})) {
+      limits.push(`${tool} ${limit.requests}/${limit.per_seconds}s`);
+    }
+    tr.append(element("td", limits.join(", ")));
+    const actions = element("td", null, { class: "actions" });
+    const toggle = element("div");
+    toggle.append(agent.enabled
+      ? button("Disable", () => call("PATCH", path, { enabled: false }), "disable")
+      : button("Enable", () => call("PATCH", path, { enabled: true }), "enable"));
+    const grace = element("input", null, { type: "number", min: "0", value: "0", "aria-label": "grace seconds", class: "grace" });
+    toggle.append(button("Rotate key", async () => {
+      showKey(await call("POST", `${path}/keys`, { grace_seconds: Number(grace.value || 0) }));
+    }, "rotate"), element("span", " old keys for "), grace, element("span", " s"));
+    const edit = element("div");
+    const scopes = element("input", null, { value: agent.scopes.join(" "), "aria-label": "scopes", class: "scopes" });
+    const rate = element("input", null, { value: agent.rate ? `${agent.rate.requests}/${agent.rate.per_seconds}` : "",
+                                          "aria-label": "rate limit", class: "rate", placeholder: "requests/seconds" });
+    edit.append(scopes, rate, button("Save", () => call("PATCH", path, {
+      scopes: scopes.value.split(/[\s,]+/).filter(Boolean), rate: parseRate(rate.value),
+    }), "save"));
+    actions.append(toggle, edit);
+    tr.append(actions);
+    return tr;
+  }
+
+  async function load() {
+    const { agents } = await call("GET", "/api/agents");
+    document.querySelector("#agents tbody").replaceChildren(...agents.map(row));
+  }
+
+  await act(async () => {});
+})();

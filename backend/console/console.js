@@ -1,0 +1,51 @@
+// Shared by every signed-in page: the session (operator and CSRF token), JSON calls that carry
+// the token on every change, and the sign-out form. Pages build their DOM with textContent
+// only, never from HTML strings, so nothing an agent name holds can run as markup.
+"use strict";
+
+const Console = (() => {
+  let csrf = null;
+
+  async function call(method, path, body) {
+    const headers = { "accept": "application/json" };
+    if (method !== "GET") headers["x-csrf-token"] = csrf;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 401) {
+      window.location.assign("/login");
+      throw new Error("signed out");
+    }
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : {};
+    if (!response.ok) throw new Error(data.message || data.error || `HTTP ${response.status}`);
+    return data;
+  }
+
+  async function start() {
+    const session = await call("GET", "/api/session");
+    csrf = session.csrf;
+    document.getElementById("operator").textContent = session.subject;
+    document.getElementById("signout").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      await call("POST", "/api/signout");
+      window.location.assign("/login");
+    });
+    return session;
+  }
+
+  function element(tag, text, attributes = {}) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    return node;
+  }
+
+  function time(seconds) {
+    return seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "";
+  }
+
+  return { call, start, element, time };
+})();

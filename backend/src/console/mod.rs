@@ -1,0 +1,232 @@
+//! The operator console (issue #17): web pages on a listener of their own (`CONSOLE_ADDR`, off
+//! unless set) for the people who run the bridge. Signing in asks the edge's own decision code
+//! (the filter's, linked natively as in standalone mode) whether a credential may use
+//! `/admin/agents`; the pages then call `/api/…`, which mounts the very handlers of the
+//! backend's `/admin/agents` (and so the registry code the CLI uses) behind a session cookie and
+//! a CSRF token. Pages are static files built with DOM calls, under a Content-Security-Policy
+//! that allows no inline script; every asset is served from here, none from a CDN.
+
+mod assets;
+pub mod session;
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Deserialize;
+use vault_mcp_filter::scopes::KNOWN;
+
+use crate::config::{Config, ConfigError};
+use crate::error::{ApiError, json_error};
+use crate::identity::standalone::{self, Standalone};
+use crate::registry::Registry;
+use crate::telemetry;
+use session::{Session, Sessions};
+
+/// What signing in is checked against: the route the console's changes stand for.
+const SIGN_IN_ROUTE: &str = "/admin/agents";
+/// Longest credential accepted at sign-in (a JWT with many claims fits).
+const MAX_CREDENTIAL: usize = 16 * 1024;
+
+/// Every response: no inline script or style, nothing from elsewhere, never framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub struct Console {
+    /// The edge's policy and the registry snapshots, as standalone mode holds them.
+    pub gate: Standalone,
+    sessions: Sessions,
+}
+
+impl Console {
+    /// `None` unless `CONSOLE_ADDR` is set.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, ConfigError> {
+        if config.console_addr.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            gate: Standalone::new(
+                standalone::policy(config)?,
+                config.registry_refresh_seconds > 0,
+            ),
+            sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
+        }))
+    }
+}
+
+/// The console's own server on `CONSOLE_ADDR`, sharing the backend's registry.
+pub fn server(
+    address: &str,
+    console: web::Data<Console>,
+    registry: web::Data<Registry>,
+) -> std::io::Result<Server> {
+    tracing::info!(address, "operator console listening");
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(telemetry::observe))
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::CONTENT_SECURITY_POLICY, CSP))
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::REFERRER_POLICY, "no-referrer"))
+                    .add((header::X_FRAME_OPTIONS, "DENY"))
+                    // Pages show keys once: never kept by a cache or the back button.
+                    .add((header::CACHE_CONTROL, "no-store")),
+            )
+            .app_data(console.clone())
+            .app_data(registry.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|e, _| json_error(e).into()),
+            )
+            .configure(routes)
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .bind(address)?
+    .run())
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(|| async { see_other("/agents") }))
+        .route(
+            "/login",
+            web::get().to(|| async { assets::page("login.html") }),
+        )
+        .route("/login", web::post().to(sign_in))
+        .route("/agents", web::get().to(agents_page))
+        .route("/assets/{name}", web::get().to(assets::asset))
+        .service(
+            web::scope("/api")
+                .wrap(from_fn(require_session))
+                .route("/session", web::get().to(session_info))
+                .route("/signout", web::post().to(sign_out))
+                // The backend's own `/admin/agents…` handlers: same checks, same audit log.
+                .configure(crate::rest::admin_routes),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::UnknownRoute)
+        }));
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+async fn agents_page(request: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+    match console.sessions.of(&request) {
+        Some(_) => assets::page("agents.html"),
+        None => see_other("/login"),
+    }
+}
+
+/// A browser request from another origin is refused (programs send no `Origin`).
+fn same_origin(request: &HttpRequest) -> Result<(), ApiError> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let info = request.connection_info();
+    let ours = format!("{}://{}", info.scheme(), info.host());
+    if origin.as_bytes() == ours.as_bytes() {
+        Ok(())
+    } else {
+        Err(ApiError::NotAllowed("sign-in from another origin".into()))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    /// An API key, or a JWT (three dot-separated parts) sent as a bearer token.
+    credential: String,
+}
+
+async fn sign_in(
+    request: HttpRequest,
+    console: web::Data<Console>,
+    body: web::Json<SignIn>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin(&request)?;
+    let credential = body.credential.trim();
+    if credential.is_empty() || credential.len() > MAX_CREDENTIAL {
+        return Err(ApiError::BadRequest(
+            "give an API key or a bearer token".into(),
+        ));
+    }
+    let presented = if credential.split('.').count() == 3 {
+        ("authorization".to_string(), format!("Bearer {credential}"))
+    } else {
+        let name = console.gate.policy.api_key_header.clone();
+        (name, credential.to_string())
+    };
+    let headers = vec![
+        (":method".to_string(), "GET".to_string()),
+        (":path".to_string(), SIGN_IN_ROUTE.to_string()),
+        presented,
+    ];
+    match console
+        .gate
+        .identify(&headers, crate::identity::unix_now() * 1000)
+    {
+        Ok(operator) => {
+            tracing::info!(target: "admin", operator = %operator.subject, action = "console_sign_in",
+                           "console session started");
+            let subject = operator.subject.clone();
+            let id = console.sessions.start(operator);
+            Ok(HttpResponse::Ok()
+                .cookie(console.sessions.cookie(&request, id))
+                .json(serde_json::json!({ "subject": subject })))
+        }
+        Err(denial) => {
+            tracing::warn!(target: "admin", code = denial.code, action = "console_sign_in",
+                           "console sign-in refused");
+            Ok(standalone::reply(denial))
+        }
+    }
+}
+
+/// `/api/…`: a live session, and on every change its CSRF token. The operator becomes the
+/// request's identity, as the edge's would behind Envoy.
+async fn require_session(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let console = request
+        .app_data::<web::Data<Console>>()
+        .expect("registered by server()")
+        .clone();
+    let session = console
+        .sessions
+        .of(request.request())
+        .ok_or(ApiError::Unauthenticated("sign in to the console"))?;
+    if request.method() != actix_web::http::Method::GET && !session.csrf_matches(request.request())
+    {
+        return Err(
+            ApiError::NotAllowed("the console's CSRF token is missing or wrong".into()).into(),
+        );
+    }
+    request.extensions_mut().insert(session.operator.clone());
+    request.extensions_mut().insert(session);
+    next.call(request).await
+}
+
+async fn session_info(session: web::ReqData<Session>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "subject": session.operator.subject,
+        "csrf": session.csrf,
+        "scopes": KNOWN,
+    }))
+}
+
+async fn sign_out(request: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+    console.sessions.end(&request);
+    HttpResponse::NoContent()
+        .cookie(console.sessions.cookie(&request, String::new()))
+        .finish()
+}

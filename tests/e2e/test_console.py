@@ -1,0 +1,184 @@
+"""The operator console (issue #17) in real headless Chromium (Debian `chromium` and
+`chromium-driver`, driven by Selenium), against the stack's backend console listener and its
+Envoy: sign in with an `admin` identity, add an agent and use its key through Envoy, disable it
+and see the edge refuse it; and what must hold without a browser: no session → sign-in, no CSRF
+token → 403, no `admin` → no session, no secret value in any page or response.
+
+Screenshots go to a temporary folder, or to `$CONSOLE_SCREENSHOTS` (the README's come from
+`CONSOLE_SCREENSHOTS=docs/console scripts/test tests/e2e/test_console.py`)."""
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import WebDriverWait
+
+from support import add_agent, wait_for
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path_factory.mktemp("console"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def operator(stack) -> tuple[str, str]:
+    subject = f"ops_{uuid.uuid4().hex[:6]}"
+    key = add_agent(stack, subject, "--scopes", "admin")
+    # The console follows the registry on its own schedule (REGISTRY_REFRESH_SECONDS).
+    wait_for(lambda: requests.post(f"{stack.console_url}/login", json={"credential": key}, timeout=10).ok, 15)
+    return subject, key
+
+
+def signed_in_session(stack, key: str) -> requests.Session:
+    session = requests.Session()
+    response = session.post(f"{stack.console_url}/login", json={"credential": key}, timeout=10)
+    assert response.status_code == 200, response.text
+    return session
+
+
+def sign_in(browser, stack, key: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{stack.console_url}/login")
+    browser.find_element(By.ID, "credential").send_keys(key)
+    browser.find_element(By.ID, "signin-button").click()
+
+
+def wait(browser, seconds: float = 15) -> WebDriverWait:
+    return WebDriverWait(browser, seconds)
+
+
+def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browser, operator, shots):
+    subject, key = operator
+    browser.get(f"{stack.console_url}/login")
+    browser.save_screenshot(str(shots / "sign-in.png"))
+    sign_in(browser, stack, key)
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "operator"), subject))
+    assert browser.current_url == f"{stack.console_url}/agents"
+    # The registry's agents are listed (the dev stack's own among them).
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-subject="agent_api"]')))
+
+    new = f"console_{uuid.uuid4().hex[:6]}"
+    browser.find_element(By.ID, "add-subject").send_keys(new)
+    for scope in ("read", "write"):
+        browser.find_element(By.CSS_SELECTOR, f'#add-scopes input[value="{scope}"]').click()
+    browser.find_element(By.ID, "add-rate").send_keys("100/60")
+    browser.find_element(By.ID, "add-button").click()
+    shown = wait(browser).until(seen.visibility_of_element_located((By.ID, "new-key-value")))
+    api_key = shown.text
+    assert api_key.startswith("vmb_")
+    row = wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-subject="{new}"]')))
+    assert "read write" in row.text and "100/60s" in row.text
+    browser.save_screenshot(str(shots / "agents.png"))
+
+    # The key works through Envoy once its workers hold the next snapshot (the first worker at
+    # once, the other at its next one-second tick: see support.add_agent).
+    whoami = lambda: requests.get(f"{stack.envoy_url}/whoami", headers={"X-API-Key": api_key}, timeout=10)
+    assert wait_for(lambda: whoami().status_code == 200, 15)
+    time.sleep(1.1)
+    assert whoami().json()["subject"] == new
+    browser.find_element(By.ID, "dismiss-key").click()
+    assert browser.find_element(By.ID, "new-key-value").text == ""
+
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-subject="{new}"] button[data-action="disable"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element(
+        (By.CSS_SELECTOR, f'tr[data-subject="{new}"] td.off'), "no"))
+    wait_for(lambda: whoami().status_code != 200, 15)
+    time.sleep(1.1)  # both workers
+    refused = whoami()
+    assert refused.status_code == 403 and refused.json()["error"] == "agent_disabled", refused.text
+
+
+def test_without_a_session_every_page_goes_to_sign_in(stack, browser):
+    for path, location in (("/agents", "/login"), ("/", "/agents")):
+        response = requests.get(f"{stack.console_url}{path}", allow_redirects=False, timeout=10)
+        assert (response.status_code, response.headers["location"]) == (303, location)
+    browser.delete_all_cookies()
+    browser.get(f"{stack.console_url}/agents")
+    assert browser.current_url == f"{stack.console_url}/login"
+    api = requests.get(f"{stack.console_url}/api/agents", timeout=10)
+    assert api.status_code == 401 and api.json()["error"] == "unauthenticated"
+    stale = requests.get(f"{stack.console_url}/api/agents", cookies={"vmb_console": "x" * 43}, timeout=10)
+    assert stale.status_code == 401
+
+
+def test_a_change_needs_the_csrf_token(stack, operator):
+    session = signed_in_session(stack, operator[1])
+    csrf = session.get(f"{stack.console_url}/api/session", timeout=10).json()["csrf"]
+    body = {"subject": f"csrf_{uuid.uuid4().hex[:6]}", "scopes": ["read"]}
+    for headers in ({}, {"X-CSRF-Token": "wrong"}, {"X-CSRF-Token": ""}):
+        refused = session.post(f"{stack.console_url}/api/agents", json=body, headers=headers, timeout=10)
+        assert refused.status_code == 403, (headers, refused.text)
+    assert session.get(f"{stack.console_url}/api/agents/{body['subject']}", timeout=10).status_code == 404
+    made = session.post(f"{stack.console_url}/api/agents", json=body, headers={"X-CSRF-Token": csrf}, timeout=10)
+    assert made.status_code == 201, made.text
+    # Signing out ends the session: its cookie no longer opens anything.
+    session.post(f"{stack.console_url}/api/signout", headers={"X-CSRF-Token": csrf}, timeout=10)
+    assert requests.get(f"{stack.console_url}/api/agents", timeout=10,
+                        cookies={"vmb_console": session.cookies.get("vmb_console") or "gone"}).status_code == 401
+
+
+def test_only_an_admin_identity_signs_in(stack, browser):
+    for credential, status, code in (("dev-key", 403, "insufficient_scope"), ("vmb_nope", 401, "invalid_api_key"),
+                                     ("", 400, "invalid_request")):
+        response = requests.post(f"{stack.console_url}/login", json={"credential": credential}, timeout=10)
+        assert (response.status_code, response.json()["error"]) == (status, code), response.text
+        assert "set-cookie" not in response.headers
+    # A JWT is a credential too: the same decision, the same refusal without `admin`.
+    token = stack.secrets.token("agent_api", "read write")
+    assert requests.post(f"{stack.console_url}/login", json={"credential": token}, timeout=10).status_code == 403
+    sign_in(browser, stack, "dev-key")
+    error = wait(browser).until(seen.visibility_of_element_located((By.ID, "signin-error")))
+    assert "admin" in error.text
+    assert browser.current_url == f"{stack.console_url}/login" and not browser.get_cookies()
+
+
+def test_sign_in_from_another_origin_is_refused(stack, operator):
+    refused = requests.post(f"{stack.console_url}/login", json={"credential": operator[1]},
+                            headers={"Origin": "http://evil.example"}, timeout=10)
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+
+
+def test_headers_cookie_and_no_secret_in_any_response(stack, operator):
+    planted = f"planted-console-{uuid.uuid4().hex}"
+    written = requests.put(f"{stack.envoy_url}/secrets/console/leak", json={"data": {"value": planted}},
+                           headers={"X-API-Key": "dev-key"}, timeout=10)
+    assert written.ok, written.text
+    login = requests.post(f"{stack.console_url}/login", json={"credential": operator[1]}, timeout=10)
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    session = signed_in_session(stack, operator[1])
+    answers = [session.get(f"{stack.console_url}{path}", timeout=10) for path in (
+        "/login", "/agents", "/assets/console.js", "/assets/agents.js", "/assets/login.js", "/assets/console.css",
+        "/api/session", "/api/agents", "/api/agents/agent_api", "/api/agents/nobody")]
+    for answer in answers:
+        csp = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert answer.headers["cache-control"] == "no-store"
+        assert planted not in answer.text and operator[1] not in answer.text
+        assert "sha256" not in answer.text
+    assert [a.status_code for a in answers] == [200] * 9 + [404]
+    # Pages load scripts only from the console itself, never inline.
+    for page in answers[:2]:
+        assert "<script>" not in page.text and "http" not in page.text.split("<body")[0]
