@@ -52,8 +52,10 @@ const VARIABLES: &[&str] = &[
     "CHILD_TOKEN_POLICY_PREFIX",
     "CHILD_TOKEN_TTL",
     "STANDALONE",
+    "REGISTRY_REFRESH_SECONDS",
     "CONSOLE_ADDR",
     "CONSOLE_SESSION_MINUTES",
+    "CONSOLE_ENVOY_ADMIN_URL",
     "EDGE_POLICY_FILE",
     "API_KEYS_JSON",
     "JWT_HS256_SECRET",
@@ -200,6 +202,10 @@ pub struct Config {
     /// How long a console sign-in lasts.
     #[serde(default = "defaults::console_session_minutes")]
     pub console_session_minutes: u64,
+    /// An Envoy admin address (`http://127.0.0.1:9901`) whose filter counters the console's
+    /// Health page shows (JWKS and registry fetches, refusals by code); unset: not shown.
+    #[serde(default)]
+    pub console_envoy_admin_url: Option<String>,
     /// Standalone and the console's sign-in: the filter's JSON configuration, used as is
     /// (secrets named by env variable). When unset, the policy is built from the variables below.
     #[serde(default)]
@@ -463,6 +469,7 @@ impl Config {
             "registry_refresh_seconds": self.registry_refresh_seconds,
             "console_addr": self.console_addr,
             "console_session_minutes": self.console_session_minutes,
+            "console_envoy_admin_url": self.console_envoy_admin_url,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,

@@ -183,6 +183,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
             address,
             console.clone(),
             state.registry.clone(),
+            state.vault.clone(),
         )?),
         _ => None,
     };

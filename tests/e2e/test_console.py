@@ -110,8 +110,27 @@ def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browse
     assert refused.status_code == 403 and refused.json()["error"] == "agent_disabled", refused.text
 
 
+def test_health_shows_vault_the_registry_and_the_edges_counters(stack, browser, operator, shots):
+    sign_in(browser, stack, operator[1])
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "operator"), operator[0]))
+    refused = requests.get(f"{stack.envoy_url}/whoami", headers={"X-API-Key": "vmb_unknown"}, timeout=10)
+    assert refused.status_code == 401
+    browser.get(f"{stack.console_url}/health")
+    cell = lambda table, name: (By.CSS_SELECTOR, f'#{table} tr[data-name="{name}"] td')
+    wait(browser).until(seen.text_to_be_present_in_element(cell("vault", "reachable, unsealed, token valid"), "yes"))
+    # The stack's root token never expires.
+    assert browser.find_element(*cell("vault", "service token expires in")).text == "never"
+    assert int(browser.find_element(*cell("registry", "agents")).text) >= 5
+    # The refusal above, counted by the filter in Envoy and read from its admin /stats.
+    wait(browser).until(seen.presence_of_element_located(cell("edge", "refused: invalid_api_key")))
+    assert int(browser.find_element(*cell("edge", "refused: invalid_api_key")).text) >= 1
+    assert int(browser.find_element(*cell("edge", "agents Envoy holds")).text) >= 5
+    assert browser.find_element(*cell("edge", "registry fetches ok / failed")).text.endswith("/ 0")
+    browser.save_screenshot(str(shots / "health.png"))
+
+
 def test_without_a_session_every_page_goes_to_sign_in(stack, browser):
-    for path, location in (("/agents", "/login"), ("/", "/agents")):
+    for path, location in (("/agents", "/login"), ("/health", "/login"), ("/", "/agents")):
         response = requests.get(f"{stack.console_url}{path}", allow_redirects=False, timeout=10)
         assert (response.status_code, response.headers["location"]) == (303, location)
     browser.delete_all_cookies()
@@ -171,6 +190,7 @@ def test_headers_cookie_and_no_secret_in_any_response(stack, operator):
     session = signed_in_session(stack, operator[1])
     answers = [session.get(f"{stack.console_url}{path}", timeout=10) for path in (
         "/login", "/agents", "/assets/console.js", "/assets/agents.js", "/assets/login.js", "/assets/console.css",
+        "/health", "/assets/health.js", "/api/health",
         "/api/session", "/api/agents", "/api/agents/agent_api", "/api/agents/nobody")]
     for answer in answers:
         csp = answer.headers["content-security-policy"]
@@ -178,7 +198,7 @@ def test_headers_cookie_and_no_secret_in_any_response(stack, operator):
         assert answer.headers["cache-control"] == "no-store"
         assert planted not in answer.text and operator[1] not in answer.text
         assert "sha256" not in answer.text
-    assert [a.status_code for a in answers] == [200] * 9 + [404]
+    assert [a.status_code for a in answers] == [200] * 12 + [404]
     # Pages load scripts only from the console itself, never inline.
-    for page in answers[:2]:
+    for page in answers[:2] + answers[6:7]:
         assert "<script>" not in page.text and "http" not in page.text.split("<body")[0]

@@ -26,6 +26,14 @@ impl Config {
                 reason: "must be an IP address and port, e.g. 127.0.0.1:8091".into(),
             });
         }
+        if let Some(url) = &self.console_envoy_admin_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_ENVOY_ADMIN_URL",
+                reason: "must be an http(s) URL, e.g. http://127.0.0.1:9901".into(),
+            });
+        }
         if !(1..=1440).contains(&self.console_session_minutes) {
             return Err(ConfigError::Invalid {
                 name: "CONSOLE_SESSION_MINUTES",

@@ -107,6 +107,14 @@ fn invalid_values_are_named() {
             vec![("vault_token", "t"), KEY, ("console_session_minutes", "0")],
             "CONSOLE_SESSION_MINUTES",
         ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("console_envoy_admin_url", "127.0.0.1:9901"),
+            ],
+            "CONSOLE_ENVOY_ADMIN_URL",
+        ),
     ];
     for (pairs, name) in cases {
         let err = Config::from_figment(figment(&pairs))
@@ -121,4 +129,19 @@ fn token_is_not_in_debug_output() {
     let config = Config::from_figment(figment(&[("vault_token", "s.supersecret"), KEY])).unwrap();
     let debug = format!("{config:?}");
     assert!(!debug.contains("supersecret") && !debug.contains(KEY.1));
+}
+
+/// A setting missing from `VARIABLES` is silently never read from the environment (found:
+/// `REGISTRY_REFRESH_SECONDS`, documented and ignored). Every setting `check-config` prints
+/// must have its variable.
+#[test]
+fn every_setting_is_read_from_the_environment() {
+    let config = Config::from_figment(figment(&[("vault_token", "t"), KEY])).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&config.summary()).unwrap();
+    for key in summary.as_object().unwrap().keys() {
+        assert!(
+            super::VARIABLES.contains(&key.to_uppercase().as_str()),
+            "{key} is not read from the environment"
+        );
+    }
 }

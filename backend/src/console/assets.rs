@@ -6,48 +6,34 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 
-const FILES: &[(&str, &str, &str)] = &[
-    (
-        "login.html",
-        "text/html; charset=utf-8",
-        include_str!("../../console/login.html"),
-    ),
-    (
-        "agents.html",
-        "text/html; charset=utf-8",
-        include_str!("../../console/agents.html"),
-    ),
-    (
-        "console.css",
-        "text/css; charset=utf-8",
-        include_str!("../../console/console.css"),
-    ),
-    (
-        "console.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../console/console.js"),
-    ),
-    (
-        "login.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../console/login.js"),
-    ),
-    (
-        "agents.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../console/agents.js"),
-    ),
+const FILES: &[(&str, &str)] = &[
+    ("login.html", include_str!("../../console/login.html")),
+    ("agents.html", include_str!("../../console/agents.html")),
+    ("health.html", include_str!("../../console/health.html")),
+    ("console.css", include_str!("../../console/console.css")),
+    ("console.js", include_str!("../../console/console.js")),
+    ("login.js", include_str!("../../console/login.js")),
+    ("agents.js", include_str!("../../console/agents.js")),
+    ("health.js", include_str!("../../console/health.js")),
 ];
 
+/// The media type by extension: the console has only these three kinds.
+fn media_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        _ => "text/javascript; charset=utf-8",
+    }
+}
+
 fn file(name: &str) -> Option<HttpResponse> {
-    FILES
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, kind, body)| {
-            HttpResponse::Ok()
-                .content_type(ContentType(kind.parse().expect("a valid media type")))
-                .body(*body)
-        })
+    let (name, body) = FILES.iter().find(|(n, _)| *n == name)?;
+    let media_type = media_type(name).parse().expect("a valid media type");
+    Some(
+        HttpResponse::Ok()
+            .content_type(ContentType(media_type))
+            .body(*body),
+    )
 }
 
 pub fn page(name: &str) -> HttpResponse {

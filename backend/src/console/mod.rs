@@ -7,6 +7,7 @@
 //! that allows no inline script; every asset is served from here, none from a CDN.
 
 mod assets;
+mod health;
 pub mod session;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ use crate::error::{ApiError, json_error};
 use crate::identity::standalone::{self, Standalone};
 use crate::registry::Registry;
 use crate::telemetry;
+use crate::vault::Vault;
 use session::{Session, Sessions};
 
 /// What signing in is checked against: the route the console's changes stand for.
@@ -39,6 +41,8 @@ pub struct Console {
     /// The edge's policy and the registry snapshots, as standalone mode holds them.
     pub gate: Standalone,
     sessions: Sessions,
+    registry_refresh_seconds: u64,
+    envoy_admin_url: Option<String>,
 }
 
 impl Console {
@@ -53,15 +57,18 @@ impl Console {
                 config.registry_refresh_seconds > 0,
             ),
             sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
+            registry_refresh_seconds: config.registry_refresh_seconds,
+            envoy_admin_url: config.console_envoy_admin_url.clone(),
         }))
     }
 }
 
-/// The console's own server on `CONSOLE_ADDR`, sharing the backend's registry.
+/// The console's own server on `CONSOLE_ADDR`, sharing the backend's registry and Vault client.
 pub fn server(
     address: &str,
     console: web::Data<Console>,
     registry: web::Data<Registry>,
+    vault: web::Data<Vault>,
 ) -> std::io::Result<Server> {
     tracing::info!(address, "operator console listening");
     Ok(HttpServer::new(move || {
@@ -78,6 +85,7 @@ pub fn server(
             )
             .app_data(console.clone())
             .app_data(registry.clone())
+            .app_data(vault.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(64 * 1024)
@@ -98,13 +106,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { assets::page("login.html") }),
         )
         .route("/login", web::post().to(sign_in))
-        .route("/agents", web::get().to(agents_page))
+        .route(
+            "/agents",
+            web::get().to(|r: HttpRequest, c: web::Data<Console>| page(r, c, "agents.html")),
+        )
+        .route(
+            "/health",
+            web::get().to(|r: HttpRequest, c: web::Data<Console>| page(r, c, "health.html")),
+        )
         .route("/assets/{name}", web::get().to(assets::asset))
         .service(
             web::scope("/api")
                 .wrap(from_fn(require_session))
                 .route("/session", web::get().to(session_info))
                 .route("/signout", web::post().to(sign_out))
+                .route("/health", web::get().to(health::health))
                 // The backend's own `/admin/agents…` handlers: same checks, same audit log.
                 .configure(crate::rest::admin_routes),
         )
@@ -119,9 +135,10 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-async fn agents_page(request: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+/// A signed-in page; without a session, the sign-in page.
+async fn page(request: HttpRequest, console: web::Data<Console>, name: &str) -> HttpResponse {
     match console.sessions.of(&request) {
-        Some(_) => assets::page("agents.html"),
+        Some(_) => assets::page(name),
         None => see_other("/login"),
     }
 }

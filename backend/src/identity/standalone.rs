@@ -4,6 +4,7 @@
 //! there is no second implementation.
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
@@ -31,6 +32,8 @@ pub struct Standalone {
     /// The last registry snapshot read from Vault (`crate::registry::follow`); `None` before the
     /// first, when only static API keys are served, as at the edge.
     registry: RwLock<Option<Arc<Registry>>>,
+    /// When the last snapshot arrived (the operator console shows its age).
+    registry_at: RwLock<Option<Instant>>,
 }
 
 impl Standalone {
@@ -44,11 +47,20 @@ impl Standalone {
             store,
             follows_registry,
             registry: RwLock::new(None),
+            registry_at: RwLock::new(None),
         }
     }
 
     pub fn set_registry(&self, registry: Arc<Registry>) {
         *self.registry.write().expect("registry lock") = Some(registry);
+        *self.registry_at.write().expect("registry lock") = Some(Instant::now());
+    }
+
+    /// The agents in the snapshot held and how long ago it arrived; `None` before the first.
+    pub fn registry_status(&self) -> Option<(usize, Duration)> {
+        let agents = self.registry.read().expect("registry lock").as_ref()?.len();
+        let at = (*self.registry_at.read().expect("registry lock"))?;
+        Some((agents, at.elapsed()))
     }
 
     /// The edge's verdict on a request with these headers (`:method` and `:path` included).

@@ -7,9 +7,13 @@ impl Vault {
     /// sealed one answers 503, and an invalid token 403. (`sys/health` is not used: its
     /// fields differ between Vault and OpenBao.)
     pub async fn ready(&self) -> Result<(), VaultError> {
+        self.token_ttl().await.map(|_| ())
+    }
+
+    /// The same self-lookup, for the seconds the service's token has left (0: no expiry).
+    pub async fn token_ttl(&self) -> Result<u64, VaultError> {
         self.observed("sys", "ready", async {
-            vaultrs::token::lookup_self(&*self.base()).await?;
-            Ok(())
+            Ok(vaultrs::token::lookup_self(&*self.base()).await?.ttl)
         })
         .await
     }

@@ -1,0 +1,66 @@
+// The Health page: /api/health every 5 seconds, shown as name/value rows.
+"use strict";
+
+(async () => {
+  const { call, element } = Console;
+  await Console.start();
+  const message = document.getElementById("message");
+
+  function rows(id, pairs) {
+    document.querySelector(`#${id} tbody`).replaceChildren(...pairs.map(([name, value, state]) => {
+      const tr = element("tr", null, { "data-name": name });
+      tr.append(element("th", name), element("td", value, state ? { class: state } : {}));
+      return tr;
+    }));
+  }
+
+  function duration(seconds) {
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    return `${Math.round(seconds / 3600)} h`;
+  }
+
+  function edgeRows(edge) {
+    if (edge === null) return [["Envoy admin", "not configured (CONSOLE_ENVOY_ADMIN_URL)"]];
+    if (!edge.reachable) return [["Envoy admin", `unreachable: ${edge.error}`, "off"]];
+    const c = edge.counters;
+    const out = [
+      ["requests allowed", c["allowed"] ?? 0],
+      ["agents Envoy holds", c["registry.agents"] ?? "none yet"],
+      ["registry fetches ok / failed", `${c["registry_fetch.ok"] ?? 0} / ${c["registry_fetch.failed"] ?? 0}`,
+        c["registry_fetch.failed"] ? "off" : "on"],
+      ["JWKS fetches ok / failed", `${c["jwks_fetch.ok"] ?? 0} / ${c["jwks_fetch.failed"] ?? 0}`,
+        c["jwks_fetch.failed"] ? "off" : "on"],
+      ["rate-limit capacity refusals", c["denied.rate_limit_capacity"] ?? 0,
+        c["denied.rate_limit_capacity"] ? "off" : "on"],
+    ];
+    for (const [name, value] of Object.entries(c)) {
+      if (name.startsWith("denied.") && value > 0) out.push([`refused: ${name.slice(7)}`, value]);
+    }
+    return out;
+  }
+
+  async function refresh() {
+    try {
+      const health = await call("GET", "/api/health");
+      const vault = health.vault;
+      rows("vault", vault.ready
+        ? [["reachable, unsealed, token valid", "yes", "on"], ["service token expires in", vault.token_ttl_seconds === 0 ? "never" : duration(vault.token_ttl_seconds)]]
+        : [["reachable, unsealed, token valid", `no: ${vault.error}`, "off"]]);
+      const registry = health.registry;
+      rows("registry", registry.agents === null
+        ? [["snapshot", "none yet", "off"]]
+        : [["agents", registry.agents], ["snapshot age", duration(registry.snapshot_age_seconds)],
+           ["refreshed every", `${registry.refresh_seconds} s`]]);
+      rows("edge", edgeRows(health.edge));
+      document.getElementById("checked").textContent = new Date().toISOString().slice(11, 19) + " UTC";
+      message.hidden = true;
+    } catch (error) {
+      message.textContent = error.message;
+      message.hidden = false;
+    }
+  }
+
+  await refresh();
+  setInterval(refresh, 5000);
+})();
