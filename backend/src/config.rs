@@ -56,6 +56,7 @@ const VARIABLES: &[&str] = &[
     "CONSOLE_ADDR",
     "CONSOLE_SESSION_MINUTES",
     "CONSOLE_ENVOY_ADMIN_URL",
+    "CONSOLE_VAULT_AUDIT_LOG",
     "EDGE_POLICY_FILE",
     "API_KEYS_JSON",
     "JWT_HS256_SECRET",
@@ -206,6 +207,10 @@ pub struct Config {
     /// Health page shows (JWKS and registry fetches, refusals by code); unset: not shown.
     #[serde(default)]
     pub console_envoy_admin_url: Option<String>,
+    /// Vault's file audit log, where the console's Activity page finds a request's entries
+    /// by the `X-Request-Id` the bridge sends (an audited header); unset: no links.
+    #[serde(default)]
+    pub console_vault_audit_log: Option<PathBuf>,
     /// Standalone and the console's sign-in: the filter's JSON configuration, used as is
     /// (secrets named by env variable). When unset, the policy is built from the variables below.
     #[serde(default)]
@@ -470,6 +475,7 @@ impl Config {
             "console_addr": self.console_addr,
             "console_session_minutes": self.console_session_minutes,
             "console_envoy_admin_url": self.console_envoy_admin_url,
+            "console_vault_audit_log": self.console_vault_audit_log,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,

@@ -2,6 +2,9 @@
 //!
 //! [`serve`] builds the actix-web application; `main.rs` only parses the command line.
 
+// `Config::summary` lists every setting in one `json!` literal, deeper than the default.
+#![recursion_limit = "256"]
+
 pub mod config;
 pub mod console;
 pub mod error;
@@ -12,6 +15,7 @@ pub mod policy;
 pub mod registry;
 pub mod rest;
 pub mod telemetry;
+pub mod traffic;
 pub mod vault;
 
 use std::sync::Arc;

@@ -127,6 +127,13 @@ pub async fn observe(
     };
     let method = request.method().to_string();
     let id = request_id.to_str().unwrap_or("-").to_string();
+    let recorded = request.app_data::<crate::traffic::Unrecorded>().is_none();
+    // A 2026-07-28 MCP request names its method and tool in headers (the console's Activity).
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let mcp = header("mcp-method").map(|m| match header("mcp-name") {
+        Some(name) => format!("{m} {name}"),
+        None => m.to_string(),
+    });
     // The path without its query string; never headers or bodies.
     tracing::info!(target: "requests", request_id = %id, method = %method, path = %request.path(), "request");
     let span = tracing::info_span!(
@@ -163,6 +170,22 @@ pub async fn observe(
         subject = subject.as_deref().unwrap_or("-"),
         "response"
     );
+    if recorded {
+        crate::traffic::TRAFFIC.record(
+            subject.as_deref(),
+            crate::traffic::Event {
+                at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+                method: method.clone(),
+                route: route.clone(),
+                mcp: mcp.map(|m| m.chars().take(128).collect()),
+                status: response.status().as_u16(),
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                request_id: id.chars().take(128).collect(),
+            },
+        );
+    }
     METRICS.http_requests.with_label_values(&labels).inc();
     METRICS
         .http_duration

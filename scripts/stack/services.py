@@ -267,7 +267,8 @@ class Stack:
                 # The console on the first replica (a standalone backend has a policy of its own).
                 **({"CONSOLE_ADDR": f"127.0.0.1:{self.ports.console}", "EDGE_POLICY_FILE": str(self.edge_policy_file),
                     "JWT_HS256_SECRET": self.secrets.hs256_secret,
-                    "CONSOLE_ENVOY_ADMIN_URL": f"http://127.0.0.1:{self.ports.envoy_admin}"}
+                    "CONSOLE_ENVOY_ADMIN_URL": f"http://127.0.0.1:{self.ports.envoy_admin}",
+                    "CONSOLE_VAULT_AUDIT_LOG": str(self.audit_log)}
                    if replica == 1 and not self.backend_env.get("STANDALONE") else {}),
                 # The registry as often as the dev Envoy reads it (filter_config: 2 s).
                 "REGISTRY_REFRESH_SECONDS": "2",

@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from support import add_agent, wait_for
 
@@ -129,8 +129,50 @@ def test_health_shows_vault_the_registry_and_the_edges_counters(stack, browser, 
     browser.save_screenshot(str(shots / "health.png"))
 
 
+def test_traffic_and_activity_of_an_agent_with_its_vault_audit_entries(stack, browser, operator, shots):
+    key = {"X-API-Key": "dev-key"}
+    written = requests.put(f"{stack.envoy_url}/secrets/console/traffic", json={"data": {"v": "1"}}, headers=key,
+                           timeout=10)
+    assert written.ok, written.text
+    request_id = written.headers["x-request-id"]
+    assert requests.get(f"{stack.envoy_url}/secrets/console/missing", headers=key, timeout=10).status_code == 404
+    sign_in(browser, stack, operator[1])
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "operator"), operator[0]))
+    browser.get(f"{stack.console_url}/traffic")
+    # The charts draw the last hour; the agent is listed with its requests and drills down.
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, "#requests-chart svg rect")))
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-subject="agent_api"]')))
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-subject="agent_api"] button[data-action="select"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "scope"), "agent_api"))
+    row = wait(browser).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, f'#activity tr[data-request-id="{request_id}"]')))
+    assert "PUT" in row.text and "/secrets/{path:.*}" in row.text and "200" in row.text
+    # Filtering keeps the 404 and hides the write.
+    status = Select(browser.find_element(By.ID, "status-filter"))
+    status.select_by_value("4")
+    wait(browser).until(seen.invisibility_of_element_located((By.CSS_SELECTOR, f'#activity tr[data-request-id="{request_id}"]')))
+    assert "404" in browser.find_element(By.CSS_SELECTOR, "#activity tbody tr").text
+    status.select_by_value("")
+    row = wait(browser).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, f'#activity tr[data-request-id="{request_id}"]')))
+    row.find_element(By.CSS_SELECTOR, 'button[data-action="audit"]').click()
+    audit = wait(browser).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, f'#activity tr[data-request-id="{request_id}"] ul.audit')))
+    # The write as Vault audited it: its request and its response, by the same request id.
+    assert "request create secret/data/agents/agent_api/console/traffic" in audit.text
+    assert "response create secret/data/agents/agent_api/console/traffic" in audit.text
+    browser.set_window_size(1400, 1800)
+    browser.save_screenshot(str(shots / "traffic.png"))
+    browser.set_window_size(1400, 900)
+    # An agent the registry does not name has no series, whatever is asked.
+    session = signed_in_session(stack, operator[1])
+    assert session.get(f"{stack.console_url}/api/traffic", params={"agent": "nobody"}, timeout=10).status_code == 404
+    assert session.get(f"{stack.console_url}/api/activity/nobody", timeout=10).status_code == 404
+    assert session.get(f"{stack.console_url}/api/audit/not%20an%20id", timeout=10).status_code == 400
+
+
 def test_without_a_session_every_page_goes_to_sign_in(stack, browser):
-    for path, location in (("/agents", "/login"), ("/health", "/login"), ("/", "/agents")):
+    for path, location in (("/agents", "/login"), ("/health", "/login"), ("/traffic", "/login"), ("/", "/agents")):
         response = requests.get(f"{stack.console_url}{path}", allow_redirects=False, timeout=10)
         assert (response.status_code, response.headers["location"]) == (303, location)
     browser.delete_all_cookies()
@@ -190,7 +232,8 @@ def test_headers_cookie_and_no_secret_in_any_response(stack, operator):
     session = signed_in_session(stack, operator[1])
     answers = [session.get(f"{stack.console_url}{path}", timeout=10) for path in (
         "/login", "/agents", "/assets/console.js", "/assets/agents.js", "/assets/login.js", "/assets/console.css",
-        "/health", "/assets/health.js", "/api/health",
+        "/health", "/assets/health.js", "/api/health", "/traffic", "/assets/traffic.js", "/api/traffic",
+        "/api/activity/agent_api", f"/api/audit/{written.headers['x-request-id']}",
         "/api/session", "/api/agents", "/api/agents/agent_api", "/api/agents/nobody")]
     for answer in answers:
         csp = answer.headers["content-security-policy"]
@@ -198,7 +241,7 @@ def test_headers_cookie_and_no_secret_in_any_response(stack, operator):
         assert answer.headers["cache-control"] == "no-store"
         assert planted not in answer.text and operator[1] not in answer.text
         assert "sha256" not in answer.text
-    assert [a.status_code for a in answers] == [200] * 12 + [404]
+    assert [a.status_code for a in answers] == [200] * 17 + [404]
     # Pages load scripts only from the console itself, never inline.
-    for page in answers[:2] + answers[6:7]:
+    for page in answers[:2] + answers[6:7] + answers[9:10]:
         assert "<script>" not in page.text and "http" not in page.text.split("<body")[0]

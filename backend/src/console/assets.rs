@@ -15,6 +15,8 @@ const FILES: &[(&str, &str)] = &[
     ("login.js", include_str!("../../console/login.js")),
     ("agents.js", include_str!("../../console/agents.js")),
     ("health.js", include_str!("../../console/health.js")),
+    ("traffic.html", include_str!("../../console/traffic.html")),
+    ("traffic.js", include_str!("../../console/traffic.js")),
 ];
 
 /// The media type by extension: the console has only these three kinds.

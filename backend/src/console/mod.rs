@@ -9,6 +9,7 @@
 mod assets;
 mod health;
 pub mod session;
+mod traffic;
 
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ use session::{Session, Sessions};
 
 /// What signing in is checked against: the route the console's changes stand for.
 const SIGN_IN_ROUTE: &str = "/admin/agents";
+/// The signed-in pages, each `/{name}` served from `{name}.html`.
+const PAGES: [&str; 3] = ["agents", "traffic", "health"];
 /// Longest credential accepted at sign-in (a JWT with many claims fits).
 const MAX_CREDENTIAL: usize = 16 * 1024;
 
@@ -43,6 +46,7 @@ pub struct Console {
     sessions: Sessions,
     registry_refresh_seconds: u64,
     envoy_admin_url: Option<String>,
+    audit_log: Option<std::path::PathBuf>,
 }
 
 impl Console {
@@ -59,6 +63,7 @@ impl Console {
             sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
             registry_refresh_seconds: config.registry_refresh_seconds,
             envoy_admin_url: config.console_envoy_admin_url.clone(),
+            audit_log: config.console_vault_audit_log.clone(),
         }))
     }
 }
@@ -84,6 +89,7 @@ pub fn server(
                     .add((header::CACHE_CONTROL, "no-store")),
             )
             .app_data(console.clone())
+            .app_data(crate::traffic::Unrecorded)
             .app_data(registry.clone())
             .app_data(vault.clone())
             .app_data(
@@ -106,14 +112,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { assets::page("login.html") }),
         )
         .route("/login", web::post().to(sign_in))
-        .route(
-            "/agents",
-            web::get().to(|r: HttpRequest, c: web::Data<Console>| page(r, c, "agents.html")),
-        )
-        .route(
-            "/health",
-            web::get().to(|r: HttpRequest, c: web::Data<Console>| page(r, c, "health.html")),
-        )
         .route("/assets/{name}", web::get().to(assets::asset))
         .service(
             web::scope("/api")
@@ -121,12 +119,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/session", web::get().to(session_info))
                 .route("/signout", web::post().to(sign_out))
                 .route("/health", web::get().to(health::health))
+                .route("/traffic", web::get().to(traffic::traffic))
+                .route("/activity/{agent}", web::get().to(traffic::activity))
+                .route("/audit/{request_id}", web::get().to(traffic::audit))
                 // The backend's own `/admin/agents…` handlers: same checks, same audit log.
                 .configure(crate::rest::admin_routes),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::UnknownRoute)
         }));
+    for name in PAGES {
+        cfg.route(
+            &format!("/{name}"),
+            web::get().to(move |r: HttpRequest, c: web::Data<Console>| page(r, c, name)),
+        );
+    }
 }
 
 fn see_other(location: &str) -> HttpResponse {
@@ -138,7 +145,7 @@ fn see_other(location: &str) -> HttpResponse {
 /// A signed-in page; without a session, the sign-in page.
 async fn page(request: HttpRequest, console: web::Data<Console>, name: &str) -> HttpResponse {
     match console.sessions.of(&request) {
-        Some(_) => assets::page(name),
+        Some(_) => assets::page(&format!("{name}.html")),
         None => see_other("/login"),
     }
 }

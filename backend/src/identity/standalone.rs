@@ -63,6 +63,12 @@ impl Standalone {
         Some((agents, at.elapsed()))
     }
 
+    /// Whether the registry snapshot held names this agent.
+    pub fn knows(&self, subject: &str) -> bool {
+        let held = self.registry.read().expect("registry lock");
+        held.as_ref().is_some_and(|r| r.agent(subject).is_some())
+    }
+
     /// The edge's verdict on a request with these headers (`:method` and `:path` included).
     fn decide(&self, headers: &[(String, String)], has_body: bool, now_ms: u64) -> Verdict {
         // Borrowed, not cloned: the keys were built once, at start-up.
