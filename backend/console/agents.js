@@ -92,6 +92,7 @@
       limits.push(`${tool} ${limit.requests}/${limit.per_seconds}s`);
     }
     tr.append(element("td", limits.join(", ")));
+    tr.append(element("td", seen[agent.subject] ? time(seen[agent.subject] / 1000) : "", { class: "seen" }));
     const actions = element("td", null, { class: "actions" });
     const toggle = element("div");
     toggle.append(agent.enabled
@@ -113,8 +114,13 @@
     return tr;
   }
 
+  // When this backend last answered each agent (the Traffic page's data).
+  let seen = {};
+
   async function load() {
     const { agents } = await call("GET", "/api/agents");
+    const traffic = await call("GET", "/api/traffic");
+    seen = Object.fromEntries(traffic.agents.map((a) => [a.subject, a.last_seen_ms]));
     document.querySelector("#agents tbody").replaceChildren(...agents.map(row));
   }
 

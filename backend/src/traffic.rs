@@ -164,13 +164,18 @@ impl Traffic {
             .collect()
     }
 
-    /// Requests in the last hour per agent.
-    pub fn per_agent(&self) -> HashMap<String, u64> {
+    /// Per agent: requests in the last hour, and when its last request was answered (Unix ms).
+    pub fn per_agent(&self) -> HashMap<String, (u64, u64)> {
         let inner = self.inner.lock().expect("traffic lock");
-        let mut out = HashMap::new();
+        let mut out: HashMap<String, (u64, u64)> = HashMap::new();
         for minute in inner.minutes.values() {
             for (subject, counts) in &minute.agents {
-                *out.entry(subject.clone()).or_default() += counts.requests;
+                out.entry(subject.clone()).or_default().0 += counts.requests;
+            }
+        }
+        for (subject, recent) in &inner.recent {
+            if let Some(last) = recent.back() {
+                out.entry(subject.clone()).or_default().1 = last.at;
             }
         }
         out
@@ -226,7 +231,7 @@ mod tests {
         assert_eq!((last.p50_ms, last.p99_ms), (Some(10.0), Some(30.0)));
         let a = traffic.series(Some("a"), t0);
         assert_eq!(a.last().unwrap().requests, 2);
-        assert_eq!(traffic.per_agent()["b"], 1);
+        assert_eq!(traffic.per_agent()["b"], (1, t0 + 2));
         assert_eq!(traffic.recent("a")[0].status, 403);
         // An hour later the old minute is gone from every series.
         let later = t0 + 3_600_000;
@@ -239,7 +244,7 @@ mod tests {
                 .sum::<u64>(),
             1
         );
-        assert_eq!(traffic.per_agent()["a"], 1);
+        assert_eq!(traffic.per_agent()["a"], (1, later));
     }
 
     #[test]

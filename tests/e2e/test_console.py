@@ -104,6 +104,8 @@ def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browse
     browser.find_element(By.CSS_SELECTOR, f'tr[data-subject="{new}"] button[data-action="disable"]').click()
     wait(browser).until(seen.text_to_be_present_in_element(
         (By.CSS_SELECTOR, f'tr[data-subject="{new}"] td.off'), "no"))
+    # The reload after the change shows when the backend last answered the agent (its whoami).
+    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-subject="{new}"] td.seen').text.endswith("UTC")
     wait_for(lambda: whoami().status_code != 200, 15)
     time.sleep(1.1)  # both workers
     refused = whoami()

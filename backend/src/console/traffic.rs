@@ -46,16 +46,21 @@ pub async fn traffic(
     if let Some(agent) = &query.agent {
         known(&console, agent)?;
     }
-    let mut agents: Vec<(String, u64)> = TRAFFIC
+    let mut agents: Vec<(String, (u64, u64))> = TRAFFIC
         .per_agent()
         .into_iter()
         .filter(|(subject, _)| console.gate.knows(subject))
         .collect();
-    agents.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    agents.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
     Ok(HttpResponse::Ok().json(json!({
         "agent": query.agent,
         "series": TRAFFIC.series(query.agent.as_deref(), now_ms()),
-        "agents": agents.into_iter().map(|(subject, requests)| json!({"subject": subject, "requests": requests})).collect::<Vec<_>>(),
+        "agents": agents
+            .into_iter()
+            .map(|(subject, (requests, last_seen))| {
+                json!({ "subject": subject, "requests": requests, "last_seen_ms": last_seen })
+            })
+            .collect::<Vec<_>>(),
     })))
 }
 
