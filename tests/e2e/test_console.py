@@ -101,6 +101,16 @@ def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browse
     browser.find_element(By.ID, "dismiss-key").click()
     assert browser.find_element(By.ID, "new-key-value").text == ""
 
+    # Its requests appear in Traffic and in its Activity.
+    browser.get(f"{stack.console_url}/traffic?agent={new}")
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "scope"), new))
+    row = wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, "#activity tbody tr")))
+    assert "GET" in row.text and "/whoami" in row.text and "200" in row.text
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "totals"), "last hour: "))
+    assert int(browser.find_element(By.ID, "totals").text.split()[2]) >= 2
+    browser.get(f"{stack.console_url}/agents")
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-subject="{new}"]')))
+
     browser.find_element(By.CSS_SELECTOR, f'tr[data-subject="{new}"] button[data-action="disable"]').click()
     wait(browser).until(seen.text_to_be_present_in_element(
         (By.CSS_SELECTOR, f'tr[data-subject="{new}"] td.off'), "no"))
