@@ -47,5 +47,23 @@ const Console = (() => {
     return seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "";
   }
 
-  return { call, start, element, time };
+  // Runs `work` now and every 5 s; a failure shows in the page's #message until one succeeds.
+  // Returns the run, for a page to refresh at once after a change.
+  async function every5s(work) {
+    const message = document.getElementById("message");
+    async function run() {
+      try {
+        await work();
+        message.hidden = true;
+      } catch (error) {
+        message.textContent = error.message;
+        message.hidden = false;
+      }
+    }
+    await run();
+    setInterval(run, 5000);
+    return run;
+  }
+
+  return { call, start, element, time, every5s };
 })();

@@ -4,7 +4,6 @@
 (async () => {
   const { call, element } = Console;
   await Console.start();
-  const message = document.getElementById("message");
 
   function rows(id, pairs) {
     document.querySelector(`#${id} tbody`).replaceChildren(...pairs.map(([name, value, state]) => {
@@ -41,26 +40,19 @@
   }
 
   async function refresh() {
-    try {
-      const health = await call("GET", "/api/health");
-      const vault = health.vault;
-      rows("vault", vault.ready
-        ? [["reachable, unsealed, token valid", "yes", "on"], ["service token expires in", vault.token_ttl_seconds === 0 ? "never" : duration(vault.token_ttl_seconds)]]
-        : [["reachable, unsealed, token valid", `no: ${vault.error}`, "off"]]);
-      const registry = health.registry;
-      rows("registry", registry.agents === null
-        ? [["snapshot", "none yet", "off"]]
-        : [["agents", registry.agents], ["snapshot age", duration(registry.snapshot_age_seconds)],
-           ["refreshed every", `${registry.refresh_seconds} s`]]);
-      rows("edge", edgeRows(health.edge));
-      document.getElementById("checked").textContent = new Date().toISOString().slice(11, 19) + " UTC";
-      message.hidden = true;
-    } catch (error) {
-      message.textContent = error.message;
-      message.hidden = false;
-    }
+    const health = await call("GET", "/api/health");
+    const vault = health.vault;
+    rows("vault", vault.ready
+      ? [["reachable, unsealed, token valid", "yes", "on"], ["service token expires in", vault.token_ttl_seconds === 0 ? "never" : duration(vault.token_ttl_seconds)]]
+      : [["reachable, unsealed, token valid", `no: ${vault.error}`, "off"]]);
+    const registry = health.registry;
+    rows("registry", registry.agents === null
+      ? [["snapshot", "none yet", "off"]]
+      : [["agents", registry.agents], ["snapshot age", duration(registry.snapshot_age_seconds)],
+         ["refreshed every", `${registry.refresh_seconds} s`]]);
+    rows("edge", edgeRows(health.edge));
+    document.getElementById("checked").textContent = new Date().toISOString().slice(11, 19) + " UTC";
   }
 
-  await refresh();
-  setInterval(refresh, 5000);
+  await Console.every5s(refresh);
 })();

@@ -5,10 +5,10 @@
 (async () => {
   const { call, element } = Console;
   await Console.start();
-  const message = document.getElementById("message");
   const SVG = "http://www.w3.org/2000/svg";
   let agent = new URLSearchParams(window.location.search).get("agent");
   let activity = [];
+  let rerun = async () => {};
 
   function svg(tag, attributes) {
     const node = document.createElementNS(SVG, tag);
@@ -63,7 +63,7 @@
   function select(subject) {
     agent = subject;
     history.replaceState(null, "", subject ? `/traffic?agent=${encodeURIComponent(subject)}` : "/traffic");
-    refresh();
+    rerun();
   }
   document.getElementById("show-all").addEventListener("click", () => select(null));
   document.getElementById("status-filter").addEventListener("change", () => showActivity());
@@ -104,47 +104,40 @@
   }
 
   async function refresh() {
-    try {
-      const data = await call("GET", agent ? `/api/traffic?agent=${encodeURIComponent(agent)}` : "/api/traffic");
-      document.getElementById("scope").textContent = agent || "all agents";
-      document.getElementById("show-all").hidden = !agent;
-      chart("requests-chart", data.series, requestBars);
-      chart("latency-chart", data.series, latencyLines);
-      const sum = (key) => data.series.reduce((total, p) => total + p[key], 0);
-      document.getElementById("totals").textContent =
-        `last hour: ${sum("requests")} requests, ${sum("client_errors")} client errors, ` +
-        `${sum("server_errors")} server errors, of which ${sum("vault_errors")} from Vault`;
-      document.querySelector("#agents tbody").replaceChildren(...data.agents.map((a) => {
-        const tr = element("tr", null, { "data-subject": a.subject });
-        const open = element("button", "drill down", { type: "button", "data-action": "select" });
-        open.addEventListener("click", () => select(a.subject));
-        const cell = element("td");
-        cell.append(open);
-        tr.append(element("td", a.subject), element("td", a.requests), cell);
+    const data = await call("GET", agent ? `/api/traffic?agent=${encodeURIComponent(agent)}` : "/api/traffic");
+    document.getElementById("scope").textContent = agent || "all agents";
+    document.getElementById("show-all").hidden = !agent;
+    chart("requests-chart", data.series, requestBars);
+    chart("latency-chart", data.series, latencyLines);
+    const sum = (key) => data.series.reduce((total, p) => total + p[key], 0);
+    document.getElementById("totals").textContent =
+      `last hour: ${sum("requests")} requests, ${sum("client_errors")} client errors, ` +
+      `${sum("server_errors")} server errors, of which ${sum("vault_errors")} from Vault`;
+    document.querySelector("#agents tbody").replaceChildren(...data.agents.map((a) => {
+      const tr = element("tr", null, { "data-subject": a.subject });
+      const open = element("button", "drill down", { type: "button", "data-action": "select" });
+      open.addEventListener("click", () => select(a.subject));
+      const cell = element("td");
+      cell.append(open);
+      tr.append(element("td", a.subject), element("td", a.requests), cell);
+      return tr;
+    }));
+    const health = await call("GET", "/api/health");
+    const counters = (health.edge && health.edge.counters) || {};
+    document.querySelector("#refusals tbody").replaceChildren(...Object.entries(counters)
+      .filter(([name, value]) => name.startsWith("denied.") && value > 0)
+      .map(([name, value]) => {
+        const tr = element("tr", null, { "data-code": name.slice(7) });
+        tr.append(element("th", name.slice(7)), element("td", value));
         return tr;
       }));
-      const health = await call("GET", "/api/health");
-      const counters = (health.edge && health.edge.counters) || {};
-      document.querySelector("#refusals tbody").replaceChildren(...Object.entries(counters)
-        .filter(([name, value]) => name.startsWith("denied.") && value > 0)
-        .map(([name, value]) => {
-          const tr = element("tr", null, { "data-code": name.slice(7) });
-          tr.append(element("th", name.slice(7)), element("td", value));
-          return tr;
-        }));
-      document.getElementById("activity-section").hidden = !agent;
-      if (agent) {
-        document.getElementById("activity-agent").textContent = agent;
-        activity = (await call("GET", `/api/activity/${encodeURIComponent(agent)}`)).requests;
-        showActivity();
-      }
-      message.hidden = true;
-    } catch (error) {
-      message.textContent = error.message;
-      message.hidden = false;
+    document.getElementById("activity-section").hidden = !agent;
+    if (agent) {
+      document.getElementById("activity-agent").textContent = agent;
+      activity = (await call("GET", `/api/activity/${encodeURIComponent(agent)}`)).requests;
+      showActivity();
     }
   }
 
-  await refresh();
-  setInterval(refresh, 5000);
+  rerun = await Console.every5s(refresh);
 })();
