@@ -181,6 +181,8 @@ def test_traffic_and_activity_of_an_agent_with_its_vault_audit_entries(stack, br
     assert session.get(f"{stack.console_url}/api/traffic", params={"agent": "nobody"}, timeout=10).status_code == 404
     assert session.get(f"{stack.console_url}/api/activity/nobody", timeout=10).status_code == 404
     assert session.get(f"{stack.console_url}/api/audit/not%20an%20id", timeout=10).status_code == 400
+    odd = session.get(f"{stack.console_url}/api/traffic", params={"since": "1"}, timeout=10)
+    assert odd.status_code == 400 and odd.json()["error"] == "invalid_request"
 
 
 def test_without_a_session_every_page_goes_to_sign_in(stack, browser):

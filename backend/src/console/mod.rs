@@ -97,6 +97,10 @@ pub fn server(
                     .limit(64 * 1024)
                     .error_handler(|e, _| json_error(e).into()),
             )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
             .configure(routes)
     })
     .workers(1)
