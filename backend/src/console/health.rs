@@ -31,9 +31,9 @@ pub async fn health(vault: web::Data<Vault>, console: web::Data<Console>) -> Htt
         }),
         None => json!({ "agents": null, "refresh_seconds": console.registry_refresh_seconds }),
     };
-    let edge = match &console.envoy_admin_url {
+    let edge = match &console.envoy_admin {
         None => Value::Null,
-        Some(url) => match filter_counters(url).await {
+        Some(admin) => match admin.filter_counters().await {
             Ok(counters) => json!({ "reachable": true, "counters": counters }),
             Err(error) => json!({ "reachable": false, "error": error }),
         },
@@ -52,35 +52,48 @@ struct Stat {
     value: Option<Value>,
 }
 
-/// The filter's counters and gauges by name (`allowed`, `denied.invalid_api_key`, …).
-async fn filter_counters(admin: &str) -> Result<BTreeMap<String, u64>, String> {
-    let url = format!(
-        "{}/stats?format=json&filter=^wasmcustom\\.vault_mcp_filter\\.",
-        admin.trim_end_matches('/')
-    );
-    let client = reqwest::Client::builder()
-        .timeout(ADMIN_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("Envoy admin answered {}", response.status()));
+/// Envoy's admin as the Health page reads it: the stats URL and a client, made once.
+pub struct EnvoyAdmin {
+    stats_url: String,
+    client: reqwest::Client,
+}
+
+impl EnvoyAdmin {
+    pub fn new(admin: &str) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(ADMIN_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let stats_url = format!(
+            "{}/stats?format=json&filter=^wasmcustom\\.vault_mcp_filter\\.",
+            admin.trim_end_matches('/')
+        );
+        Ok(Self { stats_url, client })
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    let stats: Stats = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    Ok(stats
-        .stats
-        .into_iter()
-        .filter_map(|s| {
-            let name = s.name?.strip_prefix(FILTER_STATS)?.to_string();
-            Some((name, s.value?.as_u64()?))
-        })
-        .collect())
+
+    /// The filter's counters and gauges by name (`allowed`, `denied.invalid_api_key`, …).
+    async fn filter_counters(&self) -> Result<BTreeMap<String, u64>, String> {
+        let response = self
+            .client
+            .get(self.stats_url.as_str())
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("Envoy admin answered {}", response.status()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let stats: Stats = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        Ok(stats
+            .stats
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.name?.strip_prefix(FILTER_STATS)?.to_string();
+                Some((name, s.value?.as_u64()?))
+            })
+            .collect())
+    }
 }

@@ -45,7 +45,7 @@ pub struct Console {
     pub gate: Standalone,
     sessions: Sessions,
     registry_refresh_seconds: u64,
-    envoy_admin_url: Option<String>,
+    envoy_admin: Option<health::EnvoyAdmin>,
     audit_log: Option<std::path::PathBuf>,
 }
 
@@ -62,7 +62,15 @@ impl Console {
             ),
             sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
             registry_refresh_seconds: config.registry_refresh_seconds,
-            envoy_admin_url: config.console_envoy_admin_url.clone(),
+            envoy_admin: config
+                .console_envoy_admin_url
+                .as_deref()
+                .map(health::EnvoyAdmin::new)
+                .transpose()
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "CONSOLE_ENVOY_ADMIN_URL",
+                    reason,
+                })?,
             audit_log: config.console_vault_audit_log.clone(),
         }))
     }
