@@ -39,6 +39,7 @@ fn bench_assertion(c: &mut Criterion) {
         subject: "agent_api",
         scopes: "delete list read write",
         request_id,
+        key_id: "",
     };
     let mut headers = HeaderMap::new();
     for (name, value) in [

@@ -29,6 +29,20 @@
     return { requests: Number(match[1]), per_seconds: Number(match[2]) };
   }
 
+  // "kv.write 10/60, transit.sign 5/1" → { "kv.write": {requests: 10, per_seconds: 60}, … }
+  function parseToolRates(text) {
+    const rates = {};
+    for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const match = /^([a-z_.]+)\s+(\d+\s*\/\s*\d+)$/.exec(part);
+      if (!match) throw new Error("per-tool limits are tool requests/seconds, comma-separated, e.g. kv.write 10/60");
+      rates[match[1]] = parseRate(match[2]);
+    }
+    return rates;
+  }
+
+  const rateText = (limit) => `${limit.requests}/${limit.per_seconds}`;
+  const toolRatesText = (rates) => Object.entries(rates || {}).map(([tool, limit]) => `${tool} ${rateText(limit)}`).join(", ");
+
   function showKey(issued) {
     document.getElementById("new-key-subject").textContent = issued.subject;
     document.getElementById("new-key-value").textContent = issued.api_key;
@@ -59,6 +73,7 @@
       const body = { subject, scopes };
       const rate = parseRate(document.getElementById("add-rate").value);
       if (rate) body.rate = rate;
+      body.tool_rates = parseToolRates(document.getElementById("add-tool-rates").value);
       showKey(await call("POST", "/api/agents", body));
       event.target.reset();
     });
@@ -78,21 +93,25 @@
     tr.append(element("td", agent.scopes.join(" ")));
     const keys = element("td");
     for (const key of agent.keys) {
-      const line = element("div", null, { class: "keyline" });
+      const line = element("div", null, { class: "keyline", "data-key-id": key.id });
       line.append(element("code", key.id));
-      line.append(element("span", ` made ${time(key.created)}`));
-      if (key.expires) line.append(element("span", `, ends ${time(key.expires)}`));
       line.append(button("Revoke", () => call("DELETE", `${path}/keys/${encodeURIComponent(key.id)}`), "revoke"));
+      const used = (seen[agent.subject] || {}).keys_last_used_ms || {};
+      const dates = [`made ${time(key.created)}`];
+      if (key.expires) dates.push(`ends ${time(key.expires)}`);
+      dates.push(used[key.id] ? `last used ${time(used[key.id] / 1000)}` : "not used yet");
+      line.append(element("div", dates.join(", "), { class: "dates" }));
       keys.append(line);
     }
     tr.append(keys);
     const limits = [];
-    if (agent.rate) limits.push(`${agent.rate.requests}/${agent.rate.per_seconds}s`);
+    if (agent.rate) limits.push(`${rateText(agent.rate)}s`);
     for (const [tool, limit] of Object.entries(agent.tool_rates || {})) {
-      limits.push(`${tool} ${limit.requests}/${limit.per_seconds}s`);
+      limits.push(`${tool} ${rateText(limit)}s`);
     }
-    tr.append(element("td", limits.join(", ")));
-    tr.append(element("td", seen[agent.subject] ? time(seen[agent.subject] / 1000) : "", { class: "seen" }));
+    tr.append(element("td", limits.join(", "), { class: "limits" }));
+    const last = (seen[agent.subject] || {}).last_seen_ms;
+    tr.append(element("td", last ? time(last / 1000) : "", { class: "seen" }));
     const actions = element("td", null, { class: "actions" });
     const toggle = element("div");
     toggle.append(agent.enabled
@@ -104,23 +123,26 @@
     }, "rotate"), element("span", " old keys for "), grace, element("span", " s"));
     const edit = element("div");
     const scopes = element("input", null, { value: agent.scopes.join(" "), "aria-label": "scopes", class: "scopes" });
-    const rate = element("input", null, { value: agent.rate ? `${agent.rate.requests}/${agent.rate.per_seconds}` : "",
+    const rate = element("input", null, { value: agent.rate ? rateText(agent.rate) : "",
                                           "aria-label": "rate limit", class: "rate", placeholder: "requests/seconds" });
-    edit.append(scopes, rate, button("Save", () => call("PATCH", path, {
+    const tools = element("input", null, { value: toolRatesText(agent.tool_rates), "aria-label": "per-tool limits",
+                                           class: "tool-rates", placeholder: "tool requests/seconds, …" });
+    edit.append(scopes, rate, tools, button("Save", () => call("PATCH", path, {
       scopes: scopes.value.split(/[\s,]+/).filter(Boolean), rate: parseRate(rate.value),
+      tool_rates: parseToolRates(tools.value),
     }), "save"));
     actions.append(toggle, edit);
     tr.append(actions);
     return tr;
   }
 
-  // When this backend last answered each agent (the Traffic page's data).
+  // When this backend last answered each agent and each key (the Traffic page's data).
   let seen = {};
 
   async function load() {
     const { agents } = await call("GET", "/api/agents");
     const traffic = await call("GET", "/api/traffic");
-    seen = Object.fromEntries(traffic.agents.map((a) => [a.subject, a.last_seen_ms]));
+    seen = Object.fromEntries(traffic.agents.map((a) => [a.subject, a]));
     document.querySelector("#agents tbody").replaceChildren(...agents.map(row));
   }
 

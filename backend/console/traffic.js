@@ -1,5 +1,6 @@
-// The Traffic page: charts of the last hour (overall, or one agent's), the agents by requests,
-// the edge's refusals, and a selected agent's recent requests with their Vault audit entries.
+// The Traffic page: charts of the last hour (overall, or one agent's) of requests answered and
+// refused at the edge, the agents by requests, and a selected agent's recent requests with
+// their Vault audit entries.
 "use strict";
 
 (async () => {
@@ -43,6 +44,30 @@
         const errors = p.client_errors + p.server_errors;
         if (p.requests) root.append(svg("rect", { x: x(i), y: y(p.requests), width: w, height: y(0) - y(p.requests), fill: "#1f5fbf", "data-minute": p.minute }));
         if (errors) root.append(svg("rect", { x: x(i), y: y(p.requests), width: w, height: y(0) - y(errors), fill: "#b42318" }));
+      });
+    },
+  };
+
+  // Refusals stacked by status: 401, 403, 429, then any other.
+  const STATUS_COLORS = [["401", "#7a4fbf"], ["403", "#c26a00"], ["429", "#b42318"], ["other", "#667"]];
+  const byStatus = (p) => {
+    const known = { 401: 0, 403: 0, 429: 0, other: 0 };
+    for (const [status, n] of Object.entries(p.by_status)) known[status in known ? status : "other"] += n;
+    return known;
+  };
+  const refusalBars = {
+    values: (p) => [Object.values(p.by_status).reduce((a, b) => a + b, 0)],
+    paint(root, series, x, y, w) {
+      series.forEach((p, i) => {
+        let base = 0;
+        const counts = byStatus(p);
+        for (const [status, color] of STATUS_COLORS) {
+          const n = counts[status];
+          if (!n) continue;
+          root.append(svg("rect", { x: x(i), y: y(base + n), width: w, height: y(base) - y(base + n), fill: color,
+                                    "data-minute": p.minute, "data-status": status, "data-count": n }));
+          base += n;
+        }
       });
     },
   };
@@ -122,13 +147,15 @@
       tr.append(element("td", a.subject), element("td", a.requests), cell);
       return tr;
     }));
-    const health = await call("GET", "/api/health");
-    const counters = (health.edge && health.edge.counters) || {};
-    document.querySelector("#refusals tbody").replaceChildren(...Object.entries(counters)
-      .filter(([name, value]) => name.startsWith("denied.") && value > 0)
-      .map(([name, value]) => {
-        const tr = element("tr", null, { "data-code": name.slice(7) });
-        tr.append(element("th", name.slice(7)), element("td", value));
+    const edge = data.edge_refusals;
+    chart("refusals-chart", edge.series, refusalBars);
+    document.getElementById("refusals-note").textContent = edge.sampled
+      ? "Sampled from Envoy's counters every 5 seconds since the console started; these requests never reached the backend."
+      : "Not sampled: the console has no Envoy admin address (CONSOLE_ENVOY_ADMIN_URL).";
+    document.querySelector("#refusals tbody").replaceChildren(...Object.entries(edge.by_code)
+      .map(([code, value]) => {
+        const tr = element("tr", null, { "data-code": code });
+        tr.append(element("th", code), element("td", value));
         return tr;
       }));
     document.getElementById("activity-section").hidden = !agent;

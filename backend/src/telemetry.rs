@@ -155,11 +155,13 @@ pub async fn observe(
     span.record("http.route", route.as_str());
     span.record("http.status_code", status.as_str());
     let labels = [method.as_str(), route.as_str(), status.as_str()];
-    let subject = response
+    let (subject, key_id) = response
         .request()
         .extensions()
         .get::<vault_mcp_filter::Identity>()
-        .map(|agent| agent.subject.clone());
+        .map(|agent| (agent.subject.clone(), agent.key_id.clone()))
+        .unzip();
+    let key_id = key_id.flatten();
     tracing::info!(
         target: "responses",
         request_id = %id,
@@ -173,6 +175,7 @@ pub async fn observe(
     if recorded {
         crate::traffic::TRAFFIC.record(
             subject.as_deref(),
+            key_id.as_deref(),
             crate::traffic::Event {
                 at: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

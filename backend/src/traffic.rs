@@ -6,7 +6,8 @@
 //! Bounded whatever callers send: subjects are the edge's authenticated identities, at most
 //! `MAX_AGENTS` of them are tracked (past it, requests count overall only; the console shows
 //! only subjects of the registry), latencies are sampled up to `MAX_SAMPLES` per minute and
-//! series, and each agent keeps its last `RECENT` requests.
+//! series, and each agent keeps its last `RECENT` requests and the last use of `KEYS` keys.
+//! Key ids come signed from the edge (the registry's ids, never a key).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{LazyLock, Mutex};
@@ -17,6 +18,7 @@ const MINUTES: u64 = 60;
 const MAX_AGENTS: usize = 10_000;
 const MAX_SAMPLES: usize = 512;
 const RECENT: usize = 100;
+const KEYS: usize = 8;
 
 pub static TRAFFIC: LazyLock<Traffic> = LazyLock::new(Traffic::default);
 
@@ -84,7 +86,26 @@ pub struct Traffic {
 struct Inner {
     /// Unix minute → its counts; only the last `MINUTES` are kept.
     minutes: BTreeMap<u64, Minute>,
-    recent: HashMap<String, VecDeque<Event>>,
+    recent: HashMap<String, Recent>,
+}
+
+/// An agent's last requests, and when each of its API keys was last used.
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<Event>,
+    /// Key id → Unix ms; at most `KEYS` (an agent holds one key, two while one is rotated).
+    keys: HashMap<String, u64>,
+}
+
+/// What the console shows of one agent beside the registry's own data.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct AgentSummary {
+    /// Requests in the last hour.
+    pub requests: u64,
+    /// Unix ms of its last answered request.
+    pub last_seen_ms: u64,
+    /// Key id → Unix ms of its last answered request made with that key.
+    pub keys_last_used_ms: BTreeMap<String, u64>,
 }
 
 /// One minute of a series, as the Traffic page charts it.
@@ -100,6 +121,22 @@ pub struct Point {
     pub p99_ms: Option<f64>,
 }
 
+/// Forgets the minutes an hour or more before `minute` (Unix minutes).
+pub(crate) fn keep_last_hour<T>(minutes: &mut BTreeMap<u64, T>, minute: u64) {
+    while minutes
+        .first_key_value()
+        .is_some_and(|(m, _)| *m + MINUTES <= minute)
+    {
+        minutes.pop_first();
+    }
+}
+
+/// The Unix minutes of the hour up to `now_ms`, oldest first.
+pub(crate) fn last_hour(now_ms: u64) -> std::ops::RangeInclusive<u64> {
+    let now = now_ms / 60_000;
+    now + 1 - MINUTES..=now
+}
+
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -109,17 +146,12 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 impl Traffic {
-    /// Records an answered request; `subject` is the authenticated agent, if any.
-    pub fn record(&self, subject: Option<&str>, event: Event) {
+    /// Records an answered request; `subject` is the authenticated agent, if any, and `key_id`
+    /// the registry key it presented.
+    pub fn record(&self, subject: Option<&str>, key_id: Option<&str>, event: Event) {
         let minute = event.at / 60_000;
         let mut inner = self.inner.lock().expect("traffic lock");
-        while inner
-            .minutes
-            .first_key_value()
-            .is_some_and(|(m, _)| *m + MINUTES <= minute)
-        {
-            inner.minutes.pop_first();
-        }
+        keep_last_hour(&mut inner.minutes, minute);
         let tracked =
             subject.filter(|s| inner.recent.contains_key(*s) || inner.recent.len() < MAX_AGENTS);
         let counts = inner.minutes.entry(minute).or_default();
@@ -131,19 +163,27 @@ impl Traffic {
                 .or_default()
                 .add(event.status, event.duration_ms);
             let recent = inner.recent.entry(subject.to_string()).or_default();
-            if recent.len() == RECENT {
-                recent.pop_front();
+            if let Some(id) = key_id {
+                if !recent.keys.contains_key(id) && recent.keys.len() == KEYS {
+                    // Forget the key unused longest (a revoked one, most likely).
+                    let oldest = recent.keys.iter().min_by_key(|(_, at)| **at);
+                    let oldest = oldest.map(|(id, _)| id.clone()).expect("KEYS > 0");
+                    recent.keys.remove(&oldest);
+                }
+                recent.keys.insert(id.to_string(), event.at);
             }
-            recent.push_back(event);
+            if recent.events.len() == RECENT {
+                recent.events.pop_front();
+            }
+            recent.events.push_back(event);
         }
     }
 
     /// The last hour minute by minute (minutes without requests included), overall or for
     /// one agent; `now_ms` is the current time.
     pub fn series(&self, subject: Option<&str>, now_ms: u64) -> Vec<Point> {
-        let now = now_ms / 60_000;
         let inner = self.inner.lock().expect("traffic lock");
-        (now + 1 - MINUTES..=now)
+        last_hour(now_ms)
             .map(|minute| {
                 let counts = inner.minutes.get(&minute).and_then(|m| match subject {
                     None => Some(&m.overall),
@@ -164,19 +204,19 @@ impl Traffic {
             .collect()
     }
 
-    /// Per agent: requests in the last hour, and when its last request was answered (Unix ms).
-    pub fn per_agent(&self) -> HashMap<String, (u64, u64)> {
+    /// Per agent: requests in the last hour, its last request, its keys' last use.
+    pub fn per_agent(&self) -> HashMap<String, AgentSummary> {
         let inner = self.inner.lock().expect("traffic lock");
-        let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut out: HashMap<String, AgentSummary> = HashMap::new();
         for minute in inner.minutes.values() {
             for (subject, counts) in &minute.agents {
-                out.entry(subject.clone()).or_default().0 += counts.requests;
+                out.entry(subject.clone()).or_default().requests += counts.requests;
             }
         }
         for (subject, recent) in &inner.recent {
-            if let Some(last) = recent.back() {
-                out.entry(subject.clone()).or_default().1 = last.at;
-            }
+            let summary = out.entry(subject.clone()).or_default();
+            summary.last_seen_ms = recent.events.back().map_or(0, |e| e.at);
+            summary.keys_last_used_ms = recent.keys.clone().into_iter().collect();
         }
         out
     }
@@ -187,7 +227,7 @@ impl Traffic {
         inner
             .recent
             .get(subject)
-            .map(|r| r.iter().rev().cloned().collect())
+            .map(|r| r.events.iter().rev().cloned().collect())
             .unwrap_or_default()
     }
 }
@@ -212,10 +252,10 @@ mod tests {
     fn minutes_count_per_agent_and_overall_and_the_hour_rolls_over() {
         let traffic = Traffic::default();
         let t0 = 1_800_000_000_000;
-        traffic.record(Some("a"), event(t0, 200, 10.0));
-        traffic.record(Some("a"), event(t0 + 1, 403, 30.0));
-        traffic.record(Some("b"), event(t0 + 2, 503, 20.0));
-        traffic.record(None, event(t0 + 3, 401, 1.0));
+        traffic.record(Some("a"), Some("k1"), event(t0, 200, 10.0));
+        traffic.record(Some("a"), None, event(t0 + 1, 403, 30.0));
+        traffic.record(Some("b"), None, event(t0 + 2, 503, 20.0));
+        traffic.record(None, None, event(t0 + 3, 401, 1.0));
         let overall = traffic.series(None, t0);
         assert_eq!(overall.len(), 60);
         let last = overall.last().unwrap();
@@ -231,11 +271,13 @@ mod tests {
         assert_eq!((last.p50_ms, last.p99_ms), (Some(10.0), Some(30.0)));
         let a = traffic.series(Some("a"), t0);
         assert_eq!(a.last().unwrap().requests, 2);
-        assert_eq!(traffic.per_agent()["b"], (1, t0 + 2));
+        let b = &traffic.per_agent()["b"];
+        assert_eq!((b.requests, b.last_seen_ms), (1, t0 + 2));
+        assert_eq!(traffic.per_agent()["a"].keys_last_used_ms["k1"], t0);
         assert_eq!(traffic.recent("a")[0].status, 403);
         // An hour later the old minute is gone from every series.
         let later = t0 + 3_600_000;
-        traffic.record(Some("a"), event(later, 200, 5.0));
+        traffic.record(Some("a"), Some("k2"), event(later, 200, 5.0));
         assert_eq!(
             traffic
                 .series(None, later)
@@ -244,14 +286,26 @@ mod tests {
                 .sum::<u64>(),
             1
         );
-        assert_eq!(traffic.per_agent()["a"], (1, later));
+        let a = &traffic.per_agent()["a"];
+        assert_eq!((a.requests, a.last_seen_ms), (1, later));
+        assert_eq!(
+            a.keys_last_used_ms.len(),
+            2,
+            "k1 is remembered past the hour"
+        );
+        assert_eq!(a.keys_last_used_ms["k2"], later);
     }
 
     #[test]
-    fn recent_requests_are_bounded_per_agent() {
+    fn recent_requests_and_keys_are_bounded_per_agent() {
         let traffic = Traffic::default();
         for i in 0..(RECENT as u64 + 20) {
-            traffic.record(Some("a"), event(1_800_000_000_000 + i, 200, 1.0));
+            let key = format!("k{}", i % (KEYS as u64 + 3));
+            traffic.record(
+                Some("a"),
+                Some(&key),
+                event(1_800_000_000_000 + i, 200, 1.0),
+            );
         }
         let recent = traffic.recent("a");
         assert_eq!(recent.len(), RECENT);
@@ -259,5 +313,10 @@ mod tests {
             recent[0].request_id,
             format!("r{}", 1_800_000_000_000 + RECENT as u64 + 19)
         );
+        // The keys used last are kept, the others forgotten.
+        let keys = &traffic.per_agent()["a"].keys_last_used_ms;
+        assert_eq!(keys.len(), KEYS);
+        let newest = 1_800_000_000_000 + RECENT as u64 + 19;
+        assert!(keys.values().all(|at| *at > newest - KEYS as u64));
     }
 }

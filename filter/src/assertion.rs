@@ -2,8 +2,9 @@
 //!
 //! The filter signs the identity it forwards with a key it shares with the backend; the backend
 //! recomputes the MAC and refuses requests whose assertion is missing, forged, stale, or bound to
-//! another subject, scope set or request id. Format: `v1.{issued_at}.{hex HMAC-SHA256}` over
-//! `v1\n{subject}\n{scopes}\n{issued_at}\n{request_id}`.
+//! another subject, scope set, request id or API key. Format: `v2.{issued_at}.{hex HMAC-SHA256}`
+//! over `v2\n{subject}\n{scopes}\n{issued_at}\n{request_id}\n{key_id}\n`. (v1 had no key id;
+//! the edge and the backend ship together, so the backend accepts only v2.)
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -46,6 +47,8 @@ pub struct Claims<'a> {
     /// The forwarded `x-agent-scopes` value, exactly.
     pub scopes: &'a str,
     pub request_id: &'a str,
+    /// The id of the registry API key the caller presented (`x-agent-key-id`), or empty.
+    pub key_id: &'a str,
 }
 
 /// The claims the edge signs for its own calls to the backend (the registry fetch), bound to
@@ -56,6 +59,7 @@ pub fn edge_claims(path: &str) -> Claims<'_> {
         subject: "",
         scopes: "edge",
         request_id: path,
+        key_id: "",
     }
 }
 
@@ -73,11 +77,12 @@ impl AssertionKey {
     fn mac(&self, claims: &Claims<'_>, issued_at: u64) -> HmacSha256 {
         let mut mac = self.0.clone();
         for part in [
-            "v1",
+            "v2",
             claims.subject,
             claims.scopes,
             &issued_at.to_string(),
             claims.request_id,
+            claims.key_id,
         ] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
@@ -87,7 +92,7 @@ impl AssertionKey {
 
     pub fn sign(&self, claims: &Claims<'_>, now: u64) -> String {
         let tag = self.mac(claims, now).finalize().into_bytes();
-        format!("v1.{now}.{}", hex::encode(tag))
+        format!("v2.{now}.{}", hex::encode(tag))
     }
 
     /// Checks `assertion` against the request's claims; `max_age` seconds either way.
@@ -99,7 +104,7 @@ impl AssertionKey {
         max_age: u64,
     ) -> Result<(), AssertionError> {
         let mut parts = assertion.splitn(3, '.');
-        let (Some("v1"), Some(issued_at), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        let (Some("v2"), Some(issued_at), Some(tag)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(AssertionError::Malformed);
         };
@@ -142,13 +147,14 @@ mod tests {
             subject: "agent_api",
             scopes: "read write",
             request_id: "req-1",
+            key_id: "",
         }
     }
 
     #[test]
     fn round_trip() {
         let assertion = key().sign(&claims(), NOW);
-        assert!(assertion.starts_with("v1.1800000000."));
+        assert!(assertion.starts_with("v2.1800000000."));
         assert_eq!(key().verify(&assertion, &claims(), NOW + 5, 30), Ok(()));
     }
 
@@ -162,11 +168,14 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
+        let version_1 = good.replacen("v2", "v1", 1);
         let cases: Vec<(&str, Claims, u64, AssertionError)> = vec![
             ("", claims(), NOW, AssertionError::Malformed),
-            ("v2.1.00", claims(), NOW, AssertionError::Malformed),
-            ("v1.x.00", claims(), NOW, AssertionError::Malformed),
-            ("v1.1.zz", claims(), NOW, AssertionError::Malformed),
+            ("v3.1.00", claims(), NOW, AssertionError::Malformed),
+            ("v2.x.00", claims(), NOW, AssertionError::Malformed),
+            ("v2.1.zz", claims(), NOW, AssertionError::Malformed),
+            // The earlier version (v1, without the key id) is refused by its version alone.
+            (&version_1, claims(), NOW, AssertionError::Malformed),
             (&other_key, claims(), NOW, AssertionError::BadSignature),
             (&flipped, claims(), NOW, AssertionError::BadSignature),
             (
@@ -196,6 +205,15 @@ mod tests {
                 NOW,
                 AssertionError::BadSignature,
             ),
+            (
+                &good,
+                Claims {
+                    key_id: "0123456789ab",
+                    ..claims()
+                },
+                NOW,
+                AssertionError::BadSignature,
+            ),
             (&good, claims(), NOW + 31, AssertionError::Stale),
             (&good, claims(), NOW - 31, AssertionError::Stale),
         ];
@@ -215,10 +233,10 @@ mod tests {
         let tag = good.rsplit('.').next().unwrap();
         assert_eq!(key().verify(&good, &claims(), NOW, 30), Ok(()));
         for variant in [
-            format!("v1.000{NOW}.{tag}"),
-            format!("v1.+{NOW}.{tag}"),
-            format!("v1.{NOW}.{}", tag.to_ascii_uppercase()),
-            format!("v1.{NOW}.{tag}00"),
+            format!("v2.000{NOW}.{tag}"),
+            format!("v2.+{NOW}.{tag}"),
+            format!("v2.{NOW}.{}", tag.to_ascii_uppercase()),
+            format!("v2.{NOW}.{tag}00"),
         ] {
             assert_eq!(
                 key().verify(&variant, &claims(), NOW, 30),

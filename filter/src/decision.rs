@@ -7,12 +7,13 @@ use crate::config::Policy;
 use crate::error::{Denial, Reason};
 use crate::headers::{self, is_identity_header};
 use crate::identity::Identity;
-use crate::jwt::{self, JwtError, KeySet};
+use crate::jwt::{JwtError, KeySet};
 use crate::mcp::{self, Call};
-use crate::mtls::{self, CertIdentity, MtlsSource};
+use crate::mtls::{self, MtlsSource};
 use crate::ratelimit::{Refusal, SlotStore};
 use crate::registry::{AgentLimits, Followed};
 use crate::scopes::{self, RouteScope};
+use credentials::authenticate;
 
 /// The parts of a request the decision looks at, borrowed from whatever host holds them.
 /// Headers include the pseudo-headers `:method` and `:path`.
@@ -99,10 +100,32 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// A token named a key id no key set holds: the remote JWKS may have rotated.
     pub unknown_kid: bool,
+    /// For a refusal of a caller whose credential was good (disabled, out of scope, over its
+    /// rate, a bad body): its subject, so refusals can be counted per agent.
+    pub refused: Option<String>,
 }
 
-/// Query parameters that would carry a credential where logs and caches see it.
-const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey"];
+/// A refusal, with the authenticated subject it refuses when it got that far.
+#[derive(Debug)]
+struct Refused {
+    reason: Reason,
+    subject: Option<String>,
+}
+
+impl From<Reason> for Refused {
+    fn from(reason: Reason) -> Self {
+        Self {
+            reason,
+            subject: None,
+        }
+    }
+}
+
+/// What an authenticated request needs next.
+enum Next {
+    Forward,
+    ReadBody,
+}
 
 /// `registry`: what the host holds of the agent registry it follows, if any.
 pub fn on_headers(
@@ -113,7 +136,7 @@ pub fn on_headers(
     request: &Request<'_>,
 ) -> Outcome {
     let mut unknown_kid = false;
-    let verdict = (|| {
+    let verdict = (|| -> Result<Verdict, Refused> {
         let (method, path) = (request.method(), request.path());
         if let Some(meta) = &policy.resource_metadata {
             let bare = path.split_once('?').map_or(path, |(p, _)| p);
@@ -127,47 +150,83 @@ pub fn on_headers(
             }
         }
         let (identity, limits) =
-            authenticate(policy, keys, registry, request).inspect_err(|reason| {
-                unknown_kid = matches!(reason, Reason::InvalidToken(JwtError::UnknownKid(_)));
+            authenticate(policy, keys, registry, request).inspect_err(|refused| {
+                unknown_kid = matches!(
+                    refused.reason,
+                    Reason::InvalidToken(JwtError::UnknownKid(_))
+                );
             })?;
         let forward = forward(policy, request, identity, limits);
-        if is_mcp_path(&policy.mcp_path, path) {
-            if method != "POST" {
-                // GET (stream) and DELETE (session end) act on nothing by themselves.
-                return admit(policy, store, request.now_ms, forward, &[]);
-            }
-            let calls = mcp::calls_from_headers(
-                request.header("mcp-protocol-version"),
-                request.header("mcp-method"),
-                request.header("mcp-name"),
-            );
-            return match calls {
-                Some(calls) => admit(policy, store, request.now_ms, forward, &calls),
-                // A declared length over the limit is refused before a byte is buffered.
-                None if request
-                    .header("content-length")
-                    .and_then(|n| n.trim().parse::<usize>().ok())
-                    .is_some_and(|n| n > policy.mcp_max_body) =>
-                {
-                    Err(Reason::BodyTooLarge(policy.mcp_max_body))
-                }
-                None if request.has_body => Ok(Verdict::ReadBody(Pending { forward })),
-                None => admit(policy, store, request.now_ms, forward, &[]),
-            };
-        }
-        match scopes::route_scope(&policy.routes, method, path) {
-            RouteScope::Unknown => Err(Reason::UnknownRoute),
-            RouteScope::Needs(scope) => {
-                if let Some(scope) = scope {
-                    require(&forward.identity, scope)?;
-                }
-                admit(policy, store, request.now_ms, forward, &[])
-            }
+        // The subject is copied only when the request is refused.
+        match authorize(policy, store, request, &forward) {
+            Ok(Next::Forward) => Ok(Verdict::Forward(forward)),
+            Ok(Next::ReadBody) => Ok(Verdict::ReadBody(Pending { forward })),
+            Err(reason) => Err(Refused {
+                reason,
+                subject: Some(forward.identity.subject),
+            }),
         }
     })();
-    Outcome {
-        verdict: verdict.unwrap_or_else(|reason| Verdict::Respond(deny(policy, &reason))),
-        unknown_kid,
+    finish(policy, verdict, unknown_kid)
+}
+
+/// Scopes and rates of an authenticated request, as far as its headers tell.
+fn authorize(
+    policy: &Policy,
+    store: &impl SlotStore,
+    request: &Request<'_>,
+    forward: &Forward,
+) -> Result<Next, Reason> {
+    let (method, path) = (request.method(), request.path());
+    if is_mcp_path(&policy.mcp_path, path) {
+        if method != "POST" {
+            // GET (stream) and DELETE (session end) act on nothing by themselves.
+            return admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward);
+        }
+        let calls = mcp::calls_from_headers(
+            request.header("mcp-protocol-version"),
+            request.header("mcp-method"),
+            request.header("mcp-name"),
+        );
+        return match calls {
+            Some(calls) => {
+                admit(policy, store, request.now_ms, forward, &calls).map(|()| Next::Forward)
+            }
+            // A declared length over the limit is refused before a byte is buffered.
+            None if request
+                .header("content-length")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .is_some_and(|n| n > policy.mcp_max_body) =>
+            {
+                Err(Reason::BodyTooLarge(policy.mcp_max_body))
+            }
+            None if request.has_body => Ok(Next::ReadBody),
+            None => admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward),
+        };
+    }
+    match scopes::route_scope(&policy.routes, method, path) {
+        RouteScope::Unknown => Err(Reason::UnknownRoute),
+        RouteScope::Needs(scope) => {
+            if let Some(scope) = scope {
+                require(&forward.identity, scope)?;
+            }
+            admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward)
+        }
+    }
+}
+
+fn finish(policy: &Policy, verdict: Result<Verdict, Refused>, unknown_kid: bool) -> Outcome {
+    match verdict {
+        Ok(verdict) => Outcome {
+            verdict,
+            unknown_kid,
+            refused: None,
+        },
+        Err(Refused { reason, subject }) => Outcome {
+            verdict: Verdict::Respond(deny(policy, &reason)),
+            unknown_kid,
+            refused: subject,
+        },
     }
 }
 
@@ -178,15 +237,23 @@ pub fn on_body(
     pending: Pending,
     body: &[u8],
     now_ms: u64,
-) -> Verdict {
-    let verdict = if body.len() > policy.mcp_max_body {
+) -> Outcome {
+    let forward = pending.forward;
+    let admitted = if body.len() > policy.mcp_max_body {
         Err(Reason::BodyTooLarge(policy.mcp_max_body))
     } else {
         mcp::calls_from_body(body)
             .map_err(Reason::InvalidMcpBody)
-            .and_then(|calls| admit(policy, store, now_ms, pending.forward, &calls))
+            .and_then(|calls| admit(policy, store, now_ms, &forward, &calls))
     };
-    verdict.unwrap_or_else(|reason| Verdict::Respond(deny(policy, &reason)))
+    let verdict = match admitted {
+        Ok(()) => Ok(Verdict::Forward(forward)),
+        Err(reason) => Err(Refused {
+            reason,
+            subject: Some(forward.identity.subject),
+        }),
+    };
+    finish(policy, verdict, false)
 }
 
 /// The refusal for a body that has grown past the limit while arriving.
@@ -203,120 +270,6 @@ fn is_mcp_path(mcp_path: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
 }
 
-/// The caller's identity and, when the registry knows it, its own rate limit. With a registry
-/// configured, a subject it marks disabled is refused whatever the credential; until a first
-/// snapshot arrives only static API keys are served (fail closed).
-pub fn authenticate(
-    policy: &Policy,
-    keys: &KeySet,
-    registry: Followed<'_>,
-    request: &Request<'_>,
-) -> Result<(Identity, AgentLimits), Reason> {
-    let (identity, static_key) = credential(policy, keys, registry, request)?;
-    match registry {
-        Followed::No => Ok((identity, AgentLimits::default())),
-        Followed::Yes(registry) => match registry.agent(&identity.subject) {
-            Some(agent) if !agent.enabled => Err(Reason::AgentDisabled),
-            Some(agent) => Ok((identity, agent.limits.clone())),
-            None => Ok((identity, AgentLimits::default())),
-        },
-        Followed::Pending if static_key => Ok((identity, AgentLimits::default())),
-        Followed::Pending => Err(Reason::RegistryUnavailable),
-    }
-}
-
-/// The identity the one presented credential proves, and whether it was a static API key.
-fn credential(
-    policy: &Policy,
-    keys: &KeySet,
-    registry: Followed<'_>,
-    request: &Request<'_>,
-) -> Result<(Identity, bool), Reason> {
-    let query = request.path().split_once('?').map_or("", |(_, q)| q);
-    if query.split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        CREDENTIAL_PARAMETERS
-            .iter()
-            .any(|p| name.eq_ignore_ascii_case(p))
-    }) {
-        return Err(Reason::CredentialsInQuery);
-    }
-    let bearers: Vec<&str> = request
-        .header_values("authorization")
-        .filter_map(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .collect();
-    let api_keys: Vec<&str> = request.header_values(&policy.api_key_header).collect();
-    // jwt_authn consumed the token it verified (forward: false): its payload is the credential.
-    let envoy_jwt = request.envoy_jwt.filter(|_| {
-        policy
-            .jwt
-            .as_ref()
-            .is_some_and(|j| j.envoy_payload_key.is_some())
-    });
-    if let Some(payload) = envoy_jwt {
-        return match (bearers.as_slice(), api_keys.as_slice()) {
-            ([], []) => jwt::envoy::identity(payload)
-                .map(|id| (id, false))
-                .map_err(Reason::InvalidToken),
-            _ => Err(Reason::AmbiguousCredentials),
-        };
-    }
-    match (bearers.as_slice(), api_keys.as_slice()) {
-        ([], []) => authenticate_certificate(policy, registry, request).map(|id| (id, false)),
-        ([token], []) => {
-            let jwt = policy
-                .jwt
-                .as_ref()
-                .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
-            let now = request.now_ms / 1000;
-            jwt::verify_cached(token, keys, &jwt.settings, &jwt.cache, now)
-                .map(|id| (id, false))
-                .map_err(Reason::InvalidToken)
-        }
-        ([], [key]) => {
-            let key = key.trim();
-            if let Some(identity) = policy.api_keys.lookup(key) {
-                return Ok((identity.clone(), true));
-            }
-            match registry {
-                Followed::Yes(registry) => registry
-                    .by_key(key, request.now_ms / 1000)
-                    .map(|agent| (agent.identity.clone(), false))
-                    .ok_or(Reason::InvalidApiKey),
-                Followed::Pending => Err(Reason::RegistryUnavailable),
-                Followed::No => Err(Reason::InvalidApiKey),
-            }
-        }
-        _ => Err(Reason::AmbiguousCredentials),
-    }
-}
-
-fn authenticate_certificate(
-    policy: &Policy,
-    registry: Followed<'_>,
-    request: &Request<'_>,
-) -> Result<Identity, Reason> {
-    let Some(mtls) = &policy.mtls else {
-        return Err(Reason::MissingCredentials);
-    };
-    match mtls.identify(request.peer_subject, |name| request.header(name)) {
-        CertIdentity::Known(identity) => Ok(identity),
-        CertIdentity::Named(name) => match registry {
-            Followed::Yes(registry) => registry
-                .by_certificate(&name)
-                .map(|agent| agent.identity.clone())
-                .ok_or(Reason::UnknownClientCertificate),
-            Followed::Pending => Err(Reason::RegistryUnavailable),
-            Followed::No => Err(Reason::UnknownClientCertificate),
-        },
-        CertIdentity::Unknown => Err(Reason::UnknownClientCertificate),
-        CertIdentity::Absent => Err(Reason::MissingCredentials),
-    }
-}
-
 fn require(identity: &Identity, scope: &str) -> Result<(), Reason> {
     if identity.has_scope(scope) {
         Ok(())
@@ -325,14 +278,14 @@ fn require(identity: &Identity, scope: &str) -> Result<(), Reason> {
     }
 }
 
-/// Scope checks for the MCP calls, then the rate limit, then the header rewrite.
+/// Scope checks for the MCP calls, then the rate limit.
 fn admit(
     policy: &Policy,
     store: &impl SlotStore,
     now_ms: u64,
-    forward: Forward,
+    forward: &Forward,
     calls: &[Call],
-) -> Result<Verdict, Reason> {
+) -> Result<(), Reason> {
     for call in calls {
         if let Some(tool) = &call.tool {
             let scope =
@@ -368,7 +321,7 @@ fn admit(
                 })?;
         }
     }
-    Ok(Verdict::Forward(forward))
+    Ok(())
 }
 
 /// The header rewrite for an authenticated caller: every client-sent identity header goes, and
@@ -412,12 +365,16 @@ fn forward(
         (headers::SUBJECT, identity.subject.clone()),
         (headers::SCOPES, scopes.clone()),
     ];
+    if let Some(id) = &identity.key_id {
+        set.push((headers::KEY_ID, id.clone()));
+    }
     if let Some(key) = &policy.assertion_key {
         // Sign exactly what is forwarded, bound to this request's id.
         let claims = Claims {
             subject: &identity.subject,
             scopes: &scopes,
             request_id: &request_id,
+            key_id: identity.key_id.as_deref().unwrap_or(""),
         };
         set.push((headers::ASSERTION, key.sign(&claims, request.now_ms / 1000)));
     }
@@ -429,6 +386,7 @@ fn forward(
     }
 }
 
+mod credentials;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]

@@ -52,26 +52,35 @@ pub struct Denial {
 }
 
 impl Reason {
-    /// Every code [`Reason::code`] can return, for metrics defined up front.
-    pub const CODES: &'static [&'static str] = &[
-        "missing_credentials",
-        "invalid_api_key",
-        "ambiguous_credentials",
-        "credentials_in_query",
-        "jwks_unavailable",
-        "invalid_token",
-        "unknown_client_certificate",
-        "insufficient_scope",
-        "unknown_tool",
-        "unknown_route",
-        "invalid_jsonrpc",
-        "body_too_large",
-        "rate_limited",
-        "rate_limit_capacity",
-        "rate_limiter_unavailable",
-        "agent_disabled",
-        "registry_unavailable",
+    /// Every code [`Reason::code`] can return with its status, for metrics defined up front
+    /// and for reading those metrics by status (the console's refusals by 401/403/429).
+    pub const CODES: &'static [(&'static str, u16)] = &[
+        ("missing_credentials", 401),
+        ("invalid_api_key", 401),
+        ("ambiguous_credentials", 401),
+        ("credentials_in_query", 401),
+        ("jwks_unavailable", 401),
+        ("invalid_token", 401),
+        ("unknown_client_certificate", 401),
+        ("insufficient_scope", 403),
+        ("unknown_tool", 403),
+        ("unknown_route", 404),
+        ("invalid_jsonrpc", 400),
+        ("body_too_large", 413),
+        ("rate_limited", 429),
+        ("rate_limit_capacity", 429),
+        ("rate_limiter_unavailable", 503),
+        ("agent_disabled", 403),
+        ("registry_unavailable", 503),
     ];
+
+    /// The status of a refusal with this code, if it is one.
+    pub fn status_of(code: &str) -> Option<u16> {
+        Self::CODES
+            .iter()
+            .find(|(known, _)| *known == code)
+            .map(|(_, status)| *status)
+    }
 
     pub fn status(&self) -> u16 {
         match self {
@@ -222,7 +231,11 @@ mod tests {
             Reason::AgentDisabled,
             Reason::RegistryUnavailable,
         ] {
-            assert!(Reason::CODES.contains(&reason.code()), "{reason:?}");
+            assert_eq!(
+                Reason::status_of(reason.code()),
+                Some(reason.status()),
+                "{reason:?}"
+            );
         }
     }
 }

@@ -9,7 +9,9 @@ pub const IDENTITY_PREFIX: &str = "x-agent-";
 pub const SUBJECT: &str = "x-agent-subject";
 /// The subject's scopes, space-separated.
 pub const SCOPES: &str = "x-agent-scopes";
-/// HMAC over subject, scopes, time and request id (see [`crate::assertion`]).
+/// The id of the registry API key the caller presented (not its value), when it used one.
+pub const KEY_ID: &str = "x-agent-key-id";
+/// HMAC over subject, scopes, time, request id and key id (see [`crate::assertion`]).
 pub const ASSERTION: &str = "x-agent-assertion";
 /// The edge's own assertion on its calls to the backend (see [`crate::assertion::edge_claims`]).
 pub const EDGE_ASSERTION: &str = "x-agent-edge";

@@ -6,6 +6,9 @@ pub struct Identity {
     pub subject: String,
     /// Sorted and without duplicates, so the forwarded header is canonical.
     pub scopes: Vec<String>,
+    /// The id of the registry API key that proved it (forwarded as `x-agent-key-id`, so the
+    /// console can show when each key was last used); `None` for any other credential.
+    pub key_id: Option<String>,
 }
 
 impl Identity {
@@ -16,7 +19,14 @@ impl Identity {
         Self {
             subject: subject.into(),
             scopes,
+            key_id: None,
         }
+    }
+
+    /// The same identity, proven by the registry key `key_id`.
+    pub fn with_key_id(mut self, key_id: &str) -> Self {
+        self.key_id = Some(key_id.to_string());
+        self
     }
 
     /// Whether the agent holds every scope `required` names: one scope, or several separated

@@ -20,6 +20,9 @@ use crate::mtls::is_valid_certificate_name;
 use crate::ratelimit::Limit;
 use crate::scopes::tool_scope;
 
+/// Longest key id (the backend makes 12 hex digits).
+pub const MAX_KEY_ID: usize = 64;
+
 /// The document `GET /_bridge/registry` answers with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -67,6 +70,8 @@ pub enum RegistryError {
     DuplicateSubject { index: usize, subject: String },
     #[error("agents[{index}].keys[{key}]: sha256 must be 64 hex digits")]
     BadDigest { index: usize, key: usize },
+    #[error("agents[{index}].keys[{key}]: the id must be 1 to {MAX_KEY_ID} of A-Z a-z 0-9 _ . -")]
+    BadKeyId { index: usize, key: usize },
     #[error("agents[{index}].keys[{key}]: the digest belongs to another key already")]
     DuplicateDigest { index: usize, key: usize },
     #[error("agents[{index}]: rates need positive requests and per_seconds, for known tools")]
@@ -107,6 +112,14 @@ impl AgentLimits {
     }
 }
 
+/// Whose a key is, until when, and its id.
+#[derive(Debug, Clone)]
+struct KeyEntry {
+    agent: usize,
+    expires: Option<u64>,
+    id: String,
+}
+
 /// A parsed, validated snapshot, indexed for the request path: a key is found by its digest in
 /// one hash lookup whatever the number of agents (the presented key is hashed first, so the
 /// lookup's timing depends on a digest the caller already knows, never on a stored key).
@@ -114,7 +127,7 @@ impl AgentLimits {
 pub struct Registry {
     agents: Vec<RegisteredAgent>,
     subjects: HashMap<String, usize>,
-    keys: HashMap<KeyDigest, (usize, Option<u64>)>,
+    keys: HashMap<KeyDigest, KeyEntry>,
     certificates: HashMap<String, usize>,
 }
 
@@ -153,14 +166,19 @@ impl Registry {
             {
                 return Err(RegistryError::BadRate { index });
             }
-            for (key, entry) in agent.keys.iter().enumerate() {
+            for (key, entry) in agent.keys.into_iter().enumerate() {
                 let digest = apikey::parse_digest(&entry.sha256)
                     .ok_or(RegistryError::BadDigest { index, key })?;
-                if registry
-                    .keys
-                    .insert(digest, (index, entry.expires))
-                    .is_some()
-                {
+                // The id travels in a header to the backend.
+                if !is_valid_subject(&entry.id) || entry.id.len() > MAX_KEY_ID {
+                    return Err(RegistryError::BadKeyId { index, key });
+                }
+                let entry = KeyEntry {
+                    agent: index,
+                    expires: entry.expires,
+                    id: entry.id,
+                };
+                if registry.keys.insert(digest, entry).is_some() {
                     return Err(RegistryError::DuplicateDigest { index, key });
                 }
             }
@@ -183,13 +201,13 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The agent a presented API key belongs to, unless the key has expired.
-    pub fn by_key(&self, presented: &str, now_s: u64) -> Option<&RegisteredAgent> {
-        let (index, expires) = self.keys.get(&apikey::digest(presented))?;
-        if expires.is_some_and(|at| now_s >= at) {
+    /// The agent a presented API key belongs to and the key's id, unless the key has expired.
+    pub fn by_key(&self, presented: &str, now_s: u64) -> Option<(&RegisteredAgent, &str)> {
+        let key = self.keys.get(&apikey::digest(presented))?;
+        if key.expires.is_some_and(|at| now_s >= at) {
             return None;
         }
-        self.agents.get(*index)
+        Some((self.agents.get(key.agent)?, key.id.as_str()))
     }
 
     /// The agent a client certificate's name belongs to.
@@ -237,15 +255,17 @@ mod tests {
         ]));
         let registry = Registry::parse(&doc, 1 << 20).unwrap();
         assert_eq!(registry.len(), 2);
-        let a1 = registry.by_key("new", 1_000).unwrap();
+        let (a1, id) = registry.by_key("new", 1_000).unwrap();
+        assert_eq!(id, "k1");
         assert_eq!(a1.identity.subject, "a1");
         assert_eq!(a1.identity.scopes, ["read", "write"]);
         assert_eq!(a1.limits.overall.unwrap().requests, 5);
         assert_eq!(a1.limits.tool("kv.write").unwrap().per_seconds, 60);
         assert!(a1.limits.tool("kv.read").is_none());
-        assert_eq!(registry.by_key("old", 99).unwrap().identity.subject, "a1");
+        assert_eq!(registry.by_key("old", 99).unwrap().0.identity.subject, "a1");
+        assert_eq!(registry.by_key("old", 99).unwrap().1, "k0");
         assert!(registry.by_key("old", 100).is_none(), "expired");
-        assert!(!registry.by_key("b", 0).unwrap().enabled);
+        assert!(!registry.by_key("b", 0).unwrap().0.enabled);
         assert!(registry.by_key("c", 0).is_none());
         assert!(registry.agent("a2").is_some() && registry.agent("a3").is_none());
         assert_eq!(
@@ -279,6 +299,10 @@ mod tests {
                     { "subject": "a", "enabled": true, "keys": [{ "id": "k", "sha256": digest("x") }] },
                     { "subject": "b", "enabled": true, "keys": [{ "id": "k", "sha256": digest("x") }] }]),
                 "another key",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true, "keys": [{ "id": "k\r\n", "sha256": digest("x") }] }]),
+                "the id must be",
             ),
             (
                 serde_json::json!([{ "subject": "a", "enabled": true, "rate": { "requests": 0, "per_seconds": 1 } }]),

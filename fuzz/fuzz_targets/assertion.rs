@@ -14,6 +14,7 @@ fuzz_target!(|assertion: &str| {
         subject: "agent_api",
         scopes: "read write",
         request_id: "r-1",
+        key_id: "0a1b2c3d4e5f",
     };
     if key.verify(assertion, &claims, NOW, 30).is_ok() {
         // Accepted: it must be the edge's signature for some time within the window.

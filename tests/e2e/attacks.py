@@ -3,8 +3,8 @@
 Every case sends something hostile to the real stack (Envoy with the filter, the backend,
 OpenBao) and states the outcome it must get: a status and error code, or a check. Tokens are
 minted by PyJWT or by hand, never by the bridge's code. The table in docs/SECURITY.md is
-rendered from this list (`python tests/e2e/attacks.py` rewrites it; a test checks the two
-agree), so the document cannot claim a case the suite does not run.
+rendered from this list (`PYTHONPATH=scripts .venv/bin/python tests/e2e/attacks.py` rewrites
+it; a test checks the two agree), so the document cannot claim a case the suite does not run.
 """
 
 from __future__ import annotations
@@ -136,10 +136,11 @@ def sees_the_caller(subject: str):
     return check
 
 
-def assertion(stack, subject, scopes, request_id, at, key: bytes | None = None) -> str:
-    message = "".join(f"{part}\n" for part in ["v1", subject, scopes, str(at), request_id])
+def assertion(stack, subject, scopes, request_id, at, key: bytes | None = None, key_id: str = "") -> str:
+    """`x-agent-assertion` as the edge makes it (filter/src/assertion.rs), here with any key."""
+    message = "".join(f"{part}\n" for part in ["v2", subject, scopes, str(at), request_id, key_id])
     signing_key = key or stack.secrets.assertion_key.encode()
-    return f"v1.{at}.{hmac.new(signing_key, message.encode(), hashlib.sha256).hexdigest()}"
+    return f"v2.{at}.{hmac.new(signing_key, message.encode(), hashlib.sha256).hexdigest()}"
 
 
 def direct(stack, extra: dict, identity=None) -> requests.Response:
@@ -254,7 +255,8 @@ CASES: list[Case] = [
     Case("backend", "assertion replayed on another request id", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-0", int(time.time()))}), (401, "unauthenticated")),
     Case("backend", "scopes widened after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-scopes": "read write"}), (401, "unauthenticated")),
     Case("backend", "subject changed after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-subject": "agent_b"}), (401, "unauthenticated")),
-    Case("backend", "malformed assertion", lambda s: direct(s, {"x-agent-assertion": "v1.x.zz"}), (401, "unauthenticated")),
+    Case("backend", "malformed assertion", lambda s: direct(s, {"x-agent-assertion": "v2.x.zz"}), (401, "unauthenticated")),
+    Case("backend", "key id added after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-key-id": "0a1b2c3d4e5f"}), (401, "unauthenticated")),
     # Paths and resources
     Case("paths", "`..` segment (encoded, so it reaches the backend)", lambda s: get(s, "/secrets/a/%2e%2e/b", API), (400, "invalid_path")),
     Case("paths", "`%2e%2e` alone", lambda s: get(s, "/secrets/%2e%2e", API), (400, "invalid_path")),

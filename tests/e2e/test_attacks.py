@@ -36,4 +36,4 @@ def test_attack(armed, case):
 
 def test_security_md_shows_the_table_the_suite_runs():
     section = docsections.read(attacks.SECURITY_DOC, attacks.BEGIN, attacks.END)
-    assert section.strip() == attacks.render_table().strip(), "run: .venv/bin/python tests/e2e/attacks.py"
+    assert section.strip() == attacks.render_table().strip(), "run: PYTHONPATH=scripts .venv/bin/python tests/e2e/attacks.py"

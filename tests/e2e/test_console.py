@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from attacks import tool_call
 from support import add_agent, wait_for
 
 
@@ -90,7 +91,6 @@ def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browse
     assert api_key.startswith("vmb_")
     row = wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-subject="{new}"]')))
     assert "read write" in row.text and "100/60s" in row.text
-    browser.save_screenshot(str(shots / "agents.png"))
 
     # The key works through Envoy once its workers hold the next snapshot (the first worker at
     # once, the other at its next one-second tick: see support.add_agent).
@@ -120,6 +120,89 @@ def test_sign_in_add_an_agent_use_it_through_envoy_then_disable_it(stack, browse
     time.sleep(1.1)  # both workers
     refused = whoami()
     assert refused.status_code == 403 and refused.json()["error"] == "agent_disabled", refused.text
+
+
+def test_keys_last_used_limits_edited_in_the_page_and_refusals_per_agent(stack, browser, operator, shots):
+    """A key's last use (its id signed by the edge), rate and per-tool limits edited in the page and
+    applied by Envoy, and the edge's refusals of that agent by status, minute by minute."""
+    subject = f"limits_{uuid.uuid4().hex[:6]}"
+    first = add_agent(stack, subject, "--scopes", "read")  # used once: add_agent waits on /whoami
+    sign_in(browser, stack, operator[1])
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "operator"), operator[0]))
+    row = f'tr[data-subject="{subject}"]'
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, row)))
+    assert "last used" in browser.find_element(By.CSS_SELECTOR, f"{row} .keyline").text
+
+    # Rotate with a grace period: the new key is not used yet, the old one was.
+    browser.find_element(By.CSS_SELECTOR, f"{row} input.grace").send_keys("600")
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="rotate"]').click()
+    second = wait(browser).until(seen.visibility_of_element_located((By.ID, "new-key-value"))).text
+    browser.find_element(By.ID, "dismiss-key").click()
+    lines = lambda: {line.get_attribute("data-key-id"): line.text
+                     for line in browser.find_elements(By.CSS_SELECTOR, f"{row} .keyline")}
+    wait_for(lambda: len(lines()) == 2, 15)
+    assert sorted("not used yet" in text for text in lines().values()) == [False, True], lines()
+    whoami = lambda key: requests.get(f"{stack.envoy_url}/whoami", headers={"X-API-Key": key}, timeout=10)
+    assert wait_for(lambda: whoami(second).status_code == 200, 15)
+    assert whoami(first).status_code == 200  # in its grace period
+
+    # Limits edited in the page: a bad entry is explained, a good one saved and shown.
+    tools = browser.find_element(By.CSS_SELECTOR, f"{row} input.tool-rates")
+    tools.send_keys("kv.read fast")
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "message"), "tool requests/seconds"))
+    tools = browser.find_element(By.CSS_SELECTOR, f"{row} input.tool-rates")
+    tools.clear()
+    tools.send_keys("kv.nope 1/60")
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "message"), "kv.nope"))
+    rate = browser.find_element(By.CSS_SELECTOR, f"{row} input.rate")
+    rate.clear()
+    rate.send_keys("6/3600")
+    tools = browser.find_element(By.CSS_SELECTOR, f"{row} input.tool-rates")
+    tools.clear()
+    tools.send_keys("kv.read 1/3600")
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.limits"),
+                                                          "6/3600s, kv.read 1/3600s"))
+    # The reload after the save shows both keys used.
+    assert not any("not used yet" in text for text in lines().values()), lines()
+    browser.set_window_size(1800, 1300)
+    browser.execute_script("document.querySelectorAll('section').forEach((s) => { s.scrollLeft = 0; });"
+                           "window.scrollTo(0, 0);")
+    browser.save_screenshot(str(shots / "agents.png"))
+    browser.set_window_size(1400, 900)
+
+    # Envoy applies the page's limits once it holds the next snapshot: a second kv.read is over
+    # the tool's limit; a write is out of the agent's scopes; the sixth request over its rate.
+    read = lambda: tool_call(stack, "kv.read", {"path": "none"}, second)
+    # (A Response is falsy when its status is an error: the list holds it.)
+    limited = wait_for(lambda: [r for r in [read()] if r.status_code == 429], 20)[0]
+    assert limited.json()["error"] == "rate_limited"
+    time.sleep(1.1)  # the other Envoy worker takes the snapshot at its next one-second tick
+    written = requests.put(f"{stack.envoy_url}/secrets/x", json={"data": {"v": "1"}},
+                           headers={"X-API-Key": second}, timeout=10)
+    assert (written.status_code, written.json()["error"]) == (403, "insufficient_scope")
+    statuses = [whoami(second).status_code for _ in range(8)]
+    assert 429 in statuses, statuses
+
+    # The Traffic page's drill-down shows those refusals, sampled from Envoy's counters.
+    browser.get(f"{stack.console_url}/traffic?agent={subject}")
+    for status in ("403", "429"):
+        wait(browser, 30).until(seen.presence_of_element_located(
+            (By.CSS_SELECTOR, f'#refusals-chart rect[data-status="{status}"]')))
+    for code in ("insufficient_scope", "rate_limited"):
+        cell = (By.CSS_SELECTOR, f'#refusals tr[data-code="{code}"] td')
+        wait(browser, 15).until(seen.presence_of_element_located(cell))
+        assert int(browser.find_element(*cell).text) >= 1
+    browser.save_screenshot(str(shots / "traffic-refusals.png"))
+    # Only the registry's agents have series: a refused stranger is not one.
+    session = signed_in_session(stack, operator[1])
+    mine = session.get(f"{stack.console_url}/api/traffic", params={"agent": subject}, timeout=10).json()
+    assert mine["edge_refusals"]["sampled"] is True
+    assert mine["edge_refusals"]["by_code"]["rate_limited"] >= 2
+    agents = {a["subject"]: a for a in mine["agents"]}
+    assert len(agents[subject]["keys_last_used_ms"]) == 2
 
 
 def test_health_shows_vault_the_registry_and_the_edges_counters(stack, browser, operator, shots):

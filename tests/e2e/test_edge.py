@@ -15,6 +15,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import attacks
 import stack as stacks
 from support import UNLIMITED, envoy_stat, start_stack, wait_for
 
@@ -233,7 +234,7 @@ def test_client_identity_headers_never_reach_the_backend(edge, tmp_path):
     spoofs = {
         "x-agent-subject": "agent_api",
         "X-Agent-Scopes": "read write list delete",
-        "x-agent-assertion": "v1.1.00",
+        "x-agent-assertion": "v2.1.00",
         "x-forwarded-client-cert": 'Hash=1;Subject="CN=agent_api"',
     }
     response = requests.put(f"{edge.envoy_url}/secrets/{path}", json={"data": {"v": "b"}},
@@ -247,14 +248,9 @@ def test_client_identity_headers_never_reach_the_backend(edge, tmp_path):
 
 def test_backend_refuses_requests_that_did_not_pass_the_edge(edge):
     url = f"{edge.backend_url}/secrets/anything"
-    key = edge.secrets.assertion_key.encode()
 
-    def assertion(subject, scopes, request_id, at, signing_key=key):
-        import hashlib
-        import hmac
-
-        message = "".join(f"{part}\n" for part in ["v1", subject, scopes, str(at), request_id])
-        return f"v1.{at}.{hmac.new(signing_key, message.encode(), hashlib.sha256).hexdigest()}"
+    def assertion(subject, scopes, request_id, at, signing_key=None, key_id=""):
+        return attacks.assertion(edge, subject, scopes, request_id, at, signing_key, key_id)
 
     now = int(time.time())
     identity = {"x-agent-subject": "agent_api", "x-agent-scopes": "read", "x-request-id": "r-1"}
@@ -265,6 +261,8 @@ def test_backend_refuses_requests_that_did_not_pass_the_edge(edge):
         "replayed for another request": {"x-agent-assertion": assertion("agent_api", "read", "r-0", now)},
         "scopes escalated": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now),
                              "x-agent-scopes": "read write"},
+        "another key's id": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now, key_id="0a1b2c3d4e5f"),
+                             "x-agent-key-id": "ffffffffffff"},
     }
     for name, extra in cases.items():
         response = requests.get(url, headers={**identity, **extra}, timeout=10)

@@ -77,7 +77,7 @@ def test_hs256_and_api_keys_stay_with_the_filter(delegated):
 def test_client_identity_headers_do_not_survive_delegation(delegated):
     token = delegated.secrets.token("agent_ro", "read", alg="RS256")
     spoofed = {**bearer(token), "x-agent-subject": "agent_api", "x-agent-scopes": "read write delete",
-               "x-agent-assertion": "v1.0.00"}
+               "x-agent-assertion": "v2.0.00"}
     response = whoami(delegated, spoofed)
     assert response.status_code == 200
     assert response.json()["subject"] == "agent_ro" and response.json()["scopes"] == ["read"]

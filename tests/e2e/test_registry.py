@@ -394,7 +394,7 @@ def test_only_the_edge_reads_the_snapshot(reg):
     assert (through.status_code, through.json()["error"]) == (404, "unknown_route")
     direct = f"{reg.backend_url}/_bridge/registry"
     assert requests.get(direct, timeout=10).status_code == 401
-    forged = {"x-agent-edge": f"v1.{int(time.time())}.{'0' * 64}"}
+    forged = {"x-agent-edge": f"v2.{int(time.time())}.{'0' * 64}"}
     assert requests.get(direct, headers=forged, timeout=10).status_code == 401
     # An agent's assertion (signed with the right key) is not the edge's.
     now = int(time.time())

@@ -7,6 +7,7 @@
 //! that allows no inline script; every asset is served from here, none from a CDN.
 
 mod assets;
+mod edge;
 mod health;
 pub mod session;
 mod traffic;
@@ -45,7 +46,9 @@ pub struct Console {
     pub gate: Standalone,
     sessions: Sessions,
     registry_refresh_seconds: u64,
-    envoy_admin: Option<health::EnvoyAdmin>,
+    envoy_admin: Option<edge::EnvoyAdmin>,
+    /// The edge's refusals of the last hour, sampled from `envoy_admin`.
+    refusals: edge::EdgeRefusals,
     audit_log: Option<std::path::PathBuf>,
 }
 
@@ -65,12 +68,13 @@ impl Console {
             envoy_admin: config
                 .console_envoy_admin_url
                 .as_deref()
-                .map(health::EnvoyAdmin::new)
+                .map(edge::EnvoyAdmin::new)
                 .transpose()
                 .map_err(|reason| ConfigError::Invalid {
                     name: "CONSOLE_ENVOY_ADMIN_URL",
                     reason,
                 })?,
+            refusals: edge::EdgeRefusals::default(),
             audit_log: config.console_vault_audit_log.clone(),
         }))
     }
@@ -84,6 +88,7 @@ pub fn server(
     vault: web::Data<Vault>,
 ) -> std::io::Result<Server> {
     tracing::info!(address, "operator console listening");
+    actix_web::rt::spawn(edge::sample_refusals(console.clone()));
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(from_fn(telemetry::observe))

@@ -37,8 +37,8 @@ pub struct TrafficQuery {
     agent: Option<String>,
 }
 
-/// `GET /api/traffic[?agent=]`: the last hour, minute by minute, overall or for one agent, and
-/// the registry's agents by requests.
+/// `GET /api/traffic[?agent=]`: the last hour, minute by minute, overall or for one agent (as
+/// this backend answered, and as the edge refused), and the registry's agents by requests.
 pub async fn traffic(
     console: web::Data<Console>,
     query: web::Query<TrafficQuery>,
@@ -46,19 +46,28 @@ pub async fn traffic(
     if let Some(agent) = &query.agent {
         known(&console, agent)?;
     }
-    let mut agents: Vec<(String, (u64, u64))> = TRAFFIC
+    let mut agents: Vec<_> = TRAFFIC
         .per_agent()
         .into_iter()
         .filter(|(subject, _)| console.gate.knows(subject))
         .collect();
-    agents.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+    agents.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
+    let (refusals, refusals_by_code) = console.refusals.series(query.agent.as_deref(), now_ms());
     Ok(HttpResponse::Ok().json(json!({
         "agent": query.agent,
         "series": TRAFFIC.series(query.agent.as_deref(), now_ms()),
+        // Refused at the edge (never reaching this backend): sampled from Envoy's counters.
+        "edge_refusals": {
+            "sampled": console.envoy_admin.is_some(),
+            "series": refusals,
+            "by_code": refusals_by_code,
+        },
         "agents": agents
             .into_iter()
-            .map(|(subject, (requests, last_seen))| {
-                json!({ "subject": subject, "requests": requests, "last_seen_ms": last_seen })
+            .map(|(subject, summary)| {
+                let mut entry = json!(summary);
+                entry["subject"] = json!(subject);
+                entry
             })
             .collect::<Vec<_>>(),
     })))

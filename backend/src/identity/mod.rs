@@ -1,10 +1,10 @@
 //! Who is calling the backend.
 //!
 //! Behind Envoy the filter has authenticated the caller, removed every client-sent `x-agent-*`
-//! header and set `x-agent-subject`, `x-agent-scopes` and `x-agent-assertion`, an HMAC over
-//! those and the request id with a key only the filter and the backend hold. The backend trusts
-//! the identity only when the assertion checks out and is fresh, so a request that did not pass
-//! the filter is refused even if it reaches the backend's port.
+//! header and set `x-agent-subject`, `x-agent-scopes`, `x-agent-key-id` (for a registry API key)
+//! and `x-agent-assertion`, an HMAC over those and the request id with a key only the filter and
+//! the backend hold. The backend trusts the identity only when the assertion checks out and is
+//! fresh, so a request that did not pass the filter is refused even if it reaches its port.
 //!
 //! In standalone mode ([`standalone`]) there is no edge: the backend runs the edge's decision
 //! code itself.
@@ -92,19 +92,23 @@ pub fn agent_from_headers(
         "the request did not pass the edge",
     ))?;
     let request_id = single(headers, headers::REQUEST_ID)?.unwrap_or("");
+    let key_id = single(headers, headers::KEY_ID)?;
     let claims = Claims {
         subject,
         scopes,
         request_id,
+        key_id: key_id.unwrap_or(""),
     };
     trust
         .key
         .verify(assertion, &claims, now, trust.max_age)
         .map_err(|_| ApiError::Unauthenticated("the edge assertion is invalid or stale"))?;
-    Ok(Agent::new(
-        subject,
-        scopes.split_ascii_whitespace().map(str::to_string),
-    ))
+    let agent = Agent::new(subject, scopes.split_ascii_whitespace().map(str::to_string));
+    // Signed by the edge along with the subject, so it is the registry's id of that key.
+    Ok(match key_id {
+        Some(id) if !id.is_empty() => agent.with_key_id(id),
+        _ => agent,
+    })
 }
 
 pub fn require_scope(agent: &Agent, scope: &str) -> Result<(), ApiError> {
@@ -199,12 +203,13 @@ mod tests {
         map
     }
 
-    fn signed(subject: &str, scopes: &str, request_id: &str, at: u64) -> String {
+    fn signed(subject: &str, scopes: &str, request_id: &str, key_id: &str, at: u64) -> String {
         trust().key.sign(
             &Claims {
                 subject,
                 scopes,
                 request_id,
+                key_id,
             },
             at,
         )
@@ -243,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_fresh_assertion_makes_an_agent() {
-        let assertion = signed("agent_api", "read write", "r1", NOW);
+        let assertion = signed("agent_api", "read write", "r1", "", NOW);
         let agent = agent_from_headers(
             &headers(&[
                 ("x-agent-subject", "agent_api"),
@@ -257,16 +262,40 @@ mod tests {
         .unwrap();
         assert_eq!(agent.subject, "agent_api");
         assert!(agent.has_scope("write"));
+        assert_eq!(agent.key_id, None);
+    }
+
+    #[test]
+    fn the_key_id_is_taken_only_as_signed() {
+        let with_key = signed("agent_api", "read", "r1", "0a1b2c3d4e5f", NOW);
+        let without = signed("agent_api", "read", "r1", "", NOW);
+        let request = |assertion: &str, key_id: Option<&str>| {
+            let mut pairs = vec![
+                ("x-agent-subject", "agent_api"),
+                ("x-agent-scopes", "read"),
+                ("x-agent-assertion", assertion),
+                ("x-request-id", "r1"),
+            ];
+            pairs.extend(key_id.map(|id| ("x-agent-key-id", id)));
+            agent_from_headers(&headers(&pairs), &trust(), NOW)
+        };
+        let agent = request(&with_key, Some("0a1b2c3d4e5f")).unwrap();
+        assert_eq!(agent.key_id.as_deref(), Some("0a1b2c3d4e5f"));
+        // Another key's id, an id added to an assertion made without one, or one dropped.
+        assert!(request(&with_key, Some("ffffffffffff")).is_err());
+        assert!(request(&without, Some("0a1b2c3d4e5f")).is_err());
+        assert!(request(&with_key, None).is_err());
     }
 
     #[test]
     fn forged_stale_replayed_or_missing_assertions_are_refused() {
-        let good = signed("agent_api", "read", "r1", NOW);
+        let good = signed("agent_api", "read", "r1", "", NOW);
         let forged = AssertionKey::new(vec![4u8; 32]).unwrap().sign(
             &Claims {
                 subject: "agent_api",
                 scopes: "read",
                 request_id: "r1",
+                key_id: "",
             },
             NOW,
         );
@@ -284,7 +313,7 @@ mod tests {
             ("stale", base(&good, "r1", "read"), NOW + 61),
             ("other request", base(&good, "r2", "read"), NOW),
             ("escalated scopes", base(&good, "r1", "read write"), NOW),
-            ("garbage", base("v1.x.y", "r1", "read"), NOW),
+            ("garbage", base("v2.x.y", "r1", "read"), NOW),
             ("missing", base(&good, "r1", "read")[..2].to_vec(), NOW),
         ];
         for (name, pairs, now) in cases {

@@ -131,7 +131,8 @@ impl Standalone {
         let verdict = match self.decide(&headers, has_body, now_ms) {
             Verdict::ReadBody(pending) => {
                 let body = self.read_body(request).await?;
-                let verdict = decision::on_body(&self.policy, &self.store, pending, &body, now_ms);
+                let verdict =
+                    decision::on_body(&self.policy, &self.store, pending, &body, now_ms).verdict;
                 let (_, mut payload) = actix_http::h1::Payload::create(true);
                 payload.unread_data(body);
                 request.set_payload(payload.into());

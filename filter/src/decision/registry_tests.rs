@@ -74,6 +74,25 @@ fn registry_keys_act_as_their_agent_until_they_expire() {
     let forward = forwarded(ok);
     assert_eq!(forward.identity.subject, "agent_new");
     assert_eq!(forward.identity.scopes, ["read"]);
+    // The key's id goes to the backend, signed with the rest (its "last used" in the console).
+    assert_eq!(forward.identity.key_id.as_deref(), Some("k1"));
+    let set = |name: &str| {
+        forward
+            .set
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(set("x-agent-key-id"), Some("k1"));
+    let claims = crate::assertion::Claims {
+        subject: "agent_new",
+        scopes: "read",
+        request_id: "req-1",
+        key_id: "k1",
+    };
+    let assertion = set("x-agent-assertion").unwrap();
+    let key = policy.assertion_key.as_ref().unwrap();
+    assert_eq!(key.verify(assertion, &claims, NOW_MS / 1000, 30), Ok(()));
     // The registry's scopes are the agent's: no write.
     let write = run_with(
         &policy,
@@ -82,6 +101,8 @@ fn registry_keys_act_as_their_agent_until_they_expire() {
         &req("PUT", "/secrets/a", &[("x-api-key", "vmb_new")]),
     );
     assert_eq!(refusal(&write), (403, "insufficient_scope"));
+    // Refused after authenticating: the host counts it for the agent.
+    assert_eq!(write.refused.as_deref(), Some("agent_new"));
     let expired = run_with(
         &policy,
         Followed::Yes(&registry),
@@ -89,6 +110,7 @@ fn registry_keys_act_as_their_agent_until_they_expire() {
         &req("GET", "/secrets/a", &[("x-api-key", "vmb_old")]),
     );
     assert_eq!(refusal(&expired), (401, "invalid_api_key"));
+    assert_eq!(expired.refused, None, "an unproven caller is nobody's");
 }
 
 #[test]
@@ -105,6 +127,7 @@ fn a_disabled_subject_is_refused_for_every_credential() {
     ] {
         let outcome = run_with(&policy, Followed::Yes(&registry), &store, &request);
         assert_eq!(refusal(&outcome), (403, "agent_disabled"));
+        assert!(outcome.refused.is_some_and(|s| s.starts_with("agent_")));
     }
     // Subjects the registry does not name are unaffected.
     let ro = run_with(
@@ -128,6 +151,7 @@ fn the_agents_own_limit_applies() {
     ));
     let second = run_with(&policy, Followed::Yes(&registry), &store, &request);
     assert_eq!(refusal(&second), (429, "rate_limited"));
+    assert_eq!(second.refused.as_deref(), Some("agent_new"));
 }
 
 #[test]

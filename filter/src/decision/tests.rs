@@ -264,7 +264,8 @@ fn forwarded_requests_carry_only_the_edge_identity() {
             ("x-agent-subject", "agent_api"),
             ("X-Agent-Subject", "agent_api"),
             ("X-AGENT-SCOPES", "read write"),
-            ("x-agent-assertion", "v1.1.00"),
+            ("x-agent-assertion", "v2.1.00"),
+            ("x-agent-key-id", "forged"),
         ],
     );
     let forward = forwarded(run(&policy, &MemoryStore::default(), &r));
@@ -274,6 +275,7 @@ fn forwarded_requests_carry_only_the_edge_identity() {
         // Only headers that are present: each removal is a host call.
         [
             "x-agent-assertion",
+            "x-agent-key-id",
             "x-agent-scopes",
             "x-agent-subject",
             "x-api-key"
@@ -289,11 +291,14 @@ fn forwarded_requests_carry_only_the_edge_identity() {
     };
     assert_eq!(get("x-agent-subject"), "agent_ro");
     assert_eq!(get("x-agent-scopes"), "list read");
+    // A static key has no registry id: none is set, the client's is gone.
+    assert!(forward.set.iter().all(|(n, _)| *n != "x-agent-key-id"));
     let key = policy.assertion_key.as_ref().unwrap();
     let claims = Claims {
         subject: "agent_ro",
         scopes: "list read",
         request_id: "req-1",
+        key_id: "",
     };
     assert_eq!(
         key.verify(&get("x-agent-assertion"), &claims, NOW_MS / 1000, 30),
@@ -342,7 +347,8 @@ fn mcp_calls_of_older_revisions_are_read_from_the_body() {
                "params": {"name": tool, "arguments": {}}})
         .to_string()
     };
-    let verdict = |body: &str| on_body(&policy, &store, pending.clone(), body.as_bytes(), NOW_MS);
+    let verdict =
+        |body: &str| on_body(&policy, &store, pending.clone(), body.as_bytes(), NOW_MS).verdict;
     assert!(matches!(verdict(&call("kv.read")), Verdict::Forward(_)));
     let code = |v: Verdict| match v {
         Verdict::Respond(d) => (d.status, d.code),
@@ -508,7 +514,9 @@ fn batches_are_refused_at_the_edge() {
         panic!("expected the body to be read");
     };
     let body = br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
-    let Verdict::Respond(denial) = on_body(&policy(), &store, pending, body, NOW_MS) else {
+    let outcome = on_body(&policy(), &store, pending, body, NOW_MS);
+    assert_eq!(outcome.refused.as_deref(), Some("agent_api"));
+    let Verdict::Respond(denial) = outcome.verdict else {
         panic!("expected a refusal");
     };
     assert_eq!((denial.status, denial.code), (400, "invalid_jsonrpc"));

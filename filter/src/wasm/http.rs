@@ -14,7 +14,7 @@ use crate::error::Denial;
 use crate::jwt::envoy::METADATA_NAMESPACE;
 use crate::mtls::MtlsSource;
 use crate::registry::Followed;
-use crate::{Request, Verdict};
+use crate::{Outcome, Request, Verdict};
 
 pub struct Filter {
     state: Rc<Configured>,
@@ -43,8 +43,11 @@ impl Filter {
     }
 
     /// `headers_sent`: the rewrite was applied when the body started (see `Verdict::ReadBody`).
-    fn carry_out(&mut self, verdict: Verdict, headers_sent: bool) -> Action {
-        match verdict {
+    fn carry_out(&mut self, outcome: Outcome, headers_sent: bool) -> Action {
+        if let (Verdict::Respond(reply), Some(subject)) = (&outcome.verdict, &outcome.refused) {
+            self.count_agent_refusal(subject, reply.code);
+        }
+        match outcome.verdict {
             Verdict::Forward(forward) => {
                 if !headers_sent {
                     self.rewrite_headers(&forward);
@@ -62,6 +65,18 @@ impl Filter {
                 self.pending = Some(pending);
                 Action::Continue
             }
+        }
+    }
+
+    /// Per agent only for the registry's agents: a valid token may name any subject.
+    fn count_agent_refusal(&self, subject: &str, code: &'static str) {
+        let known = self
+            .state
+            .registry
+            .current()
+            .is_some_and(|registry| registry.agent(subject).is_some());
+        if known {
+            self.state.metrics.agent_denied(subject, code);
         }
     }
 
@@ -143,7 +158,7 @@ impl Filter {
         if outcome.unknown_kid && remote {
             shared::report_unknown_kid();
         }
-        self.carry_out(outcome.verdict, false)
+        self.carry_out(outcome, false)
     }
 }
 
@@ -161,8 +176,10 @@ impl HttpContext for Filter {
             return Action::Continue;
         }
         if body_size > self.state.policy.mcp_max_body {
-            self.pending = None;
-            self.respond(&decision::body_too_large(&self.state.policy));
+            let pending = self.pending.take().expect("checked above");
+            let reply = decision::body_too_large(&self.state.policy);
+            self.count_agent_refusal(&pending.forward().identity.subject, reply.code);
+            self.respond(&reply);
             return Action::Pause;
         }
         if !end_of_stream {
@@ -170,7 +187,7 @@ impl HttpContext for Filter {
         }
         let pending = self.pending.take().expect("checked above");
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        let verdict = decision::on_body(&self.state.policy, &SharedData, pending, &body, now_ms());
-        self.carry_out(verdict, true)
+        let outcome = decision::on_body(&self.state.policy, &SharedData, pending, &body, now_ms());
+        self.carry_out(outcome, true)
     }
 }

@@ -1,6 +1,11 @@
 //! Counters in Envoy's `/stats` (prefixed `wasmcustom.` by Envoy).
+//!
+//! Refusals are counted by code and, for an agent the registry names, per agent too:
+//! `vault_mcp_filter.agent.{subject}.denied.{code}` (the console's per-agent refusals). Those
+//! counters are made on an agent's first refusal, so their number is bounded by the registry
+//! (and by `MAX_AGENT_COUNTERS`), never by what callers send.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use proxy_wasm::hostcalls;
@@ -9,6 +14,8 @@ use proxy_wasm::types::MetricType;
 use crate::error::Reason;
 
 const PREFIX: &str = "vault_mcp_filter";
+/// Per-agent refusal counters one worker defines at most; past it refusals count by code only.
+const MAX_AGENT_COUNTERS: usize = 50_000;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -17,6 +24,8 @@ pub struct Metrics {
     /// count, so the root adds them to Envoy's counter on its one-second tick.
     allowed_unflushed: Cell<i64>,
     denied: HashMap<&'static str, u32>,
+    /// (subject, code) → counter, defined on first use.
+    agent_denied: RefCell<HashMap<(String, &'static str), u32>>,
     jwks_fetch_ok: Option<u32>,
     jwks_fetch_failed: Option<u32>,
     registry_fetch_ok: Option<u32>,
@@ -35,8 +44,9 @@ impl Metrics {
             allowed_unflushed: Cell::new(0),
             denied: Reason::CODES
                 .iter()
-                .filter_map(|code| Some((*code, counter(&format!("denied.{code}"))?)))
+                .filter_map(|(code, _)| Some((*code, counter(&format!("denied.{code}"))?)))
                 .collect(),
+            agent_denied: RefCell::default(),
             jwks_fetch_ok: counter("jwks_fetch.ok"),
             jwks_fetch_failed: counter("jwks_fetch.failed"),
             registry_fetch_ok: counter("registry_fetch.ok"),
@@ -69,6 +79,24 @@ impl Metrics {
 
     pub fn denied(&self, code: &str) {
         Self::bump(self.denied.get(code).copied());
+    }
+
+    /// A refusal of `subject`, an agent of the registry (the caller checks).
+    pub fn agent_denied(&self, subject: &str, code: &'static str) {
+        let mut counters = self.agent_denied.borrow_mut();
+        let key = (subject.to_string(), code);
+        let id = match counters.get(&key) {
+            Some(id) => Some(*id),
+            None if counters.len() < MAX_AGENT_COUNTERS => {
+                let id = counter(&format!("agent.{subject}.denied.{code}"));
+                if let Some(id) = id {
+                    counters.insert(key, id);
+                }
+                id
+            }
+            None => None,
+        };
+        Self::bump(id);
     }
 
     pub fn jwks_fetch(&self, ok: bool) {

@@ -1,0 +1,130 @@
+//! Who the caller is: the one credential presented (API key, static or from the registry; JWT;
+//! client certificate), and what the registry says of that subject (disabled, its own limits).
+
+use super::{Refused, Request};
+use crate::config::Policy;
+use crate::error::Reason;
+use crate::identity::Identity;
+use crate::jwt::{self, JwtError, KeySet};
+use crate::mtls::CertIdentity;
+use crate::registry::{AgentLimits, Followed};
+
+/// Query parameters that would carry a credential where logs and caches see it.
+const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey"];
+
+/// The caller's identity and, when the registry knows it, its own rate limit. With a registry
+/// configured, a subject it marks disabled is refused whatever the credential; until a first
+/// snapshot arrives only static API keys are served (fail closed).
+pub(super) fn authenticate(
+    policy: &Policy,
+    keys: &KeySet,
+    registry: Followed<'_>,
+    request: &Request<'_>,
+) -> Result<(Identity, AgentLimits), Refused> {
+    let (identity, static_key) = credential(policy, keys, registry, request)?;
+    match registry {
+        Followed::No => Ok((identity, AgentLimits::default())),
+        Followed::Yes(registry) => match registry.agent(&identity.subject) {
+            Some(agent) if !agent.enabled => Err(Refused {
+                reason: Reason::AgentDisabled,
+                subject: Some(identity.subject),
+            }),
+            Some(agent) => Ok((identity, agent.limits.clone())),
+            None => Ok((identity, AgentLimits::default())),
+        },
+        Followed::Pending if static_key => Ok((identity, AgentLimits::default())),
+        Followed::Pending => Err(Reason::RegistryUnavailable.into()),
+    }
+}
+
+/// The identity the one presented credential proves, and whether it was a static API key.
+fn credential(
+    policy: &Policy,
+    keys: &KeySet,
+    registry: Followed<'_>,
+    request: &Request<'_>,
+) -> Result<(Identity, bool), Reason> {
+    let query = request.path().split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        CREDENTIAL_PARAMETERS
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p))
+    }) {
+        return Err(Reason::CredentialsInQuery);
+    }
+    let bearers: Vec<&str> = request
+        .header_values("authorization")
+        .filter_map(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .collect();
+    let api_keys: Vec<&str> = request.header_values(&policy.api_key_header).collect();
+    // jwt_authn consumed the token it verified (forward: false): its payload is the credential.
+    let envoy_jwt = request.envoy_jwt.filter(|_| {
+        policy
+            .jwt
+            .as_ref()
+            .is_some_and(|j| j.envoy_payload_key.is_some())
+    });
+    if let Some(payload) = envoy_jwt {
+        return match (bearers.as_slice(), api_keys.as_slice()) {
+            ([], []) => jwt::envoy::identity(payload)
+                .map(|id| (id, false))
+                .map_err(Reason::InvalidToken),
+            _ => Err(Reason::AmbiguousCredentials),
+        };
+    }
+    match (bearers.as_slice(), api_keys.as_slice()) {
+        ([], []) => authenticate_certificate(policy, registry, request).map(|id| (id, false)),
+        ([token], []) => {
+            let jwt = policy
+                .jwt
+                .as_ref()
+                .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
+            let now = request.now_ms / 1000;
+            jwt::verify_cached(token, keys, &jwt.settings, &jwt.cache, now)
+                .map(|id| (id, false))
+                .map_err(Reason::InvalidToken)
+        }
+        ([], [key]) => {
+            let key = key.trim();
+            if let Some(identity) = policy.api_keys.lookup(key) {
+                return Ok((identity.clone(), true));
+            }
+            match registry {
+                Followed::Yes(registry) => registry
+                    .by_key(key, request.now_ms / 1000)
+                    .map(|(agent, id)| (agent.identity.clone().with_key_id(id), false))
+                    .ok_or(Reason::InvalidApiKey),
+                Followed::Pending => Err(Reason::RegistryUnavailable),
+                Followed::No => Err(Reason::InvalidApiKey),
+            }
+        }
+        _ => Err(Reason::AmbiguousCredentials),
+    }
+}
+
+fn authenticate_certificate(
+    policy: &Policy,
+    registry: Followed<'_>,
+    request: &Request<'_>,
+) -> Result<Identity, Reason> {
+    let Some(mtls) = &policy.mtls else {
+        return Err(Reason::MissingCredentials);
+    };
+    match mtls.identify(request.peer_subject, |name| request.header(name)) {
+        CertIdentity::Known(identity) => Ok(identity),
+        CertIdentity::Named(name) => match registry {
+            Followed::Yes(registry) => registry
+                .by_certificate(&name)
+                .map(|agent| agent.identity.clone())
+                .ok_or(Reason::UnknownClientCertificate),
+            Followed::Pending => Err(Reason::RegistryUnavailable),
+            Followed::No => Err(Reason::UnknownClientCertificate),
+        },
+        CertIdentity::Unknown => Err(Reason::UnknownClientCertificate),
+        CertIdentity::Absent => Err(Reason::MissingCredentials),
+    }
+}
