@@ -19,11 +19,15 @@
     return `${Math.round(seconds / 3600)} h`;
   }
 
-  function edgeRows(edge) {
-    if (edge === null) return [["Envoy admin", "not configured (CONSOLE_ENVOY_ADMIN_URL)"]];
-    if (!edge.reachable) return [["Envoy admin", `unreachable: ${edge.error}`, "off"]];
+  function edgeRows(edge, rateLimit) {
+    const limits = rateLimit === null ? [["rate limit", "off in the edge's configuration"]]
+      : [["rate-limit slots (agents limited at once)", rateLimit.slots],
+         ["default rate limit", `${rateLimit.default.requests}/${rateLimit.default.per_seconds} s`]];
+    if (edge === null) return [["Envoy admin", "not configured (CONSOLE_ENVOY_ADMIN_URL)"], ...limits];
+    if (!edge.reachable) return [["Envoy admin", `unreachable: ${edge.error}`, "off"], ...limits];
     const c = edge.counters;
     const out = [
+      ...limits,
       ["requests allowed", c["allowed"] ?? 0],
       ["agents Envoy holds", c["registry.agents"] ?? "none yet"],
       ["registry fetches ok / failed", `${c["registry_fetch.ok"] ?? 0} / ${c["registry_fetch.failed"] ?? 0}`,
@@ -50,7 +54,7 @@
       ? [["snapshot", "none yet", "off"]]
       : [["agents", registry.agents], ["snapshot age", duration(registry.snapshot_age_seconds)],
          ["refreshed every", `${registry.refresh_seconds} s`]]);
-    rows("edge", edgeRows(health.edge));
+    rows("edge", edgeRows(health.edge, health.rate_limit));
     document.getElementById("checked").textContent = new Date().toISOString().slice(11, 19) + " UTC";
   }
 

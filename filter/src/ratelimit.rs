@@ -114,6 +114,11 @@ impl Limit {
 }
 
 impl Limiter {
+    /// How many buckets can be active at once (the slot table's size).
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
     pub fn new(prefix: impl Into<String>, slots: u32) -> Self {
         Self {
             prefix: prefix.into(),

@@ -7,6 +7,7 @@ token → 403, no `admin` → no session, no secret value in any page or respons
 Screenshots go to a temporary folder, or to `$CONSOLE_SCREENSHOTS` (the README's come from
 `CONSOLE_SCREENSHOTS=docs/console scripts/test tests/e2e/test_console.py`)."""
 
+import json
 import os
 import time
 import uuid
@@ -221,6 +222,9 @@ def test_health_shows_vault_the_registry_and_the_edges_counters(stack, browser, 
     assert int(browser.find_element(*cell("edge", "refused: invalid_api_key")).text) >= 1
     assert int(browser.find_element(*cell("edge", "agents Envoy holds")).text) >= 5
     assert browser.find_element(*cell("edge", "registry fetches ok / failed")).text.endswith("/ 0")
+    # The slot table the edge's configuration gives the limiter (the filter's default: 1024).
+    slots = json.loads(stack.edge_policy_file.read_text())["rate_limit"].get("slots", 1024)
+    assert browser.find_element(*cell("edge", "rate-limit slots (agents limited at once)")).text == str(slots)
     browser.save_screenshot(str(shots / "health.png"))
 
 

@@ -1,7 +1,8 @@
 //! The Health page's data: Vault as the backend sees it, the registry snapshot the console
 //! decides with, and (with `CONSOLE_ENVOY_ADMIN_URL`) the filter's own counters from Envoy's
 //! admin `/stats`: JWKS and registry fetches, the agents Envoy holds, refusals by code (a
-//! refusal for rate-limit capacity means the limiter's slots are full).
+//! refusal for rate-limit capacity means the limiter's slots are full), beside the number of
+//! slots the edge's configuration gives it.
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
@@ -33,5 +34,17 @@ pub async fn health(vault: web::Data<Vault>, console: web::Data<Console>) -> Htt
             Err(error) => json!({ "reachable": false, "error": error }),
         },
     };
-    HttpResponse::Ok().json(json!({ "vault": vault, "registry": registry, "edge": edge }))
+    // The edge's own configuration (the file Envoy loads): how many agents it can limit at once.
+    let rate_limit = console
+        .gate
+        .policy
+        .rate_limit
+        .as_ref()
+        .map(|rate| json!({ "slots": rate.limiter.slots(), "default": rate.default }));
+    HttpResponse::Ok().json(json!({
+        "vault": vault,
+        "registry": registry,
+        "edge": edge,
+        "rate_limit": rate_limit,
+    }))
 }
