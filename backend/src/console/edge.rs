@@ -25,7 +25,7 @@ const FILTER_STATS: &str = "wasmcustom.vault_mcp_filter.";
 /// An admin that does not answer within this is shown as unreachable.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the refusal counters are sampled.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 struct Stats {
@@ -108,7 +108,7 @@ struct Minute {
 struct Sampled {
     /// The refusal counters at the previous sample; `None` before the first.
     previous: Option<HashMap<String, u64>>,
-    /// Unix minute → refusals counted in it; the last `MINUTES` only.
+    /// Unix minute → refusals counted in it; the last hour only.
     minutes: BTreeMap<u64, Minute>,
 }
 
@@ -136,18 +136,20 @@ impl EdgeRefusals {
         now_ms: u64,
     ) {
         let minute = now_ms / 60_000;
-        let mut inner = self.inner.lock().expect("refusals lock");
+        let mut guard = self.inner.lock().expect("refusals lock");
+        let inner = &mut *guard;
         keep_last_hour(&mut inner.minutes, minute);
         let current: HashMap<String, u64> = counters
             .iter()
             .filter(|(name, _)| refusal_counter(name).is_some())
             .map(|(name, value)| (name.clone(), *value))
             .collect();
-        let Some(previous) = inner.previous.replace(current.clone()) else {
+        let Some(previous) = inner.previous.replace(current) else {
             return; // the baseline: what Envoy counted before the console looked is not placed
         };
+        let current = inner.previous.as_ref().expect("just stored");
         let counts = inner.minutes.entry(minute).or_default();
-        for (name, value) in &current {
+        for (name, value) in current {
             let before = previous.get(name).copied().unwrap_or(0);
             let grown = if *value >= before {
                 value - before
