@@ -69,8 +69,10 @@ def serve_files(folder: Path, port: int, cpu: str) -> subprocess.Popen:
 
 
 def edge_proof(assertion_key: str, at: int) -> str:
-    message = "".join(f"{part}\n" for part in ["v1", "", "edge", str(at), PATH])
-    return f"v1.{at}.{hmac.new(assertion_key.encode(), message.encode(), hashlib.sha256).hexdigest()}"
+    """`x-agent-edge` as the filter signs its registry fetch (filter/src/assertion.rs: v2 over an
+    empty subject, scopes "edge", the time, the path and an empty key id)."""
+    message = "".join(f"{part}\n" for part in ["v2", "", "edge", str(at), PATH, ""])
+    return f"v2.{at}.{hmac.new(assertion_key.encode(), message.encode(), hashlib.sha256).hexdigest()}"
 
 
 def urlopen_body(url: str, headers: dict) -> bytes:
