@@ -1,5 +1,5 @@
-// Shared by every signed-in page: the session (operator and CSRF token), JSON calls that carry
-// the token on every change, and the sign-out form. Pages build their DOM with textContent
+// Shared by every signed-in page: the header (navigation, operator, sign-out), the session
+// (operator and CSRF token), and JSON calls that carry the token on every change. Pages build their DOM with textContent
 // only, never from HTML strings, so nothing an agent name holds can run as markup.
 "use strict";
 
@@ -24,7 +24,26 @@ const Console = (() => {
     return data;
   }
 
+  // The signed-in pages, in the navigation's order (the server serves `/{path}` for each).
+  const PAGES = [["/agents", "Agents"], ["/traffic", "Traffic"], ["/health", "Health"]];
+
+  // Every page's <header>, built here so the pages carry no copy of it.
+  function header() {
+    const nav = element("nav");
+    for (const [path, label] of PAGES) {
+      const link = element("a", label, { href: path });
+      if (window.location.pathname === path) link.setAttribute("aria-current", "page");
+      nav.append(link);
+    }
+    const who = element("span", "signed in as ", { class: "who" });
+    who.append(element("span", null, { id: "operator" }));
+    const signout = element("form", null, { id: "signout" });
+    signout.append(element("button", "Sign out", { type: "submit" }));
+    document.querySelector("header").replaceChildren(element("strong", "Vault MCP Bridge"), nav, who, signout);
+  }
+
   async function start() {
+    header();
     const session = await call("GET", "/api/session");
     csrf = session.csrf;
     document.getElementById("operator").textContent = session.subject;
