@@ -30,10 +30,9 @@ pub struct Standalone {
     /// Whether the agent registry is followed (`REGISTRY_REFRESH_SECONDS` > 0).
     pub follows_registry: bool,
     /// The last registry snapshot read from Vault (`crate::registry::follow`); `None` before the
-    /// first, when only static API keys are served, as at the edge.
-    registry: RwLock<Option<Arc<Registry>>>,
-    /// When the last snapshot arrived (the operator console shows its age).
-    registry_at: RwLock<Option<Instant>>,
+    /// first, when only static API keys are served, as at the edge; and when it arrived (the
+    /// operator console shows its age).
+    registry: RwLock<Option<(Arc<Registry>, Instant)>>,
 }
 
 impl Standalone {
@@ -47,26 +46,25 @@ impl Standalone {
             store,
             follows_registry,
             registry: RwLock::new(None),
-            registry_at: RwLock::new(None),
         }
     }
 
     pub fn set_registry(&self, registry: Arc<Registry>) {
-        *self.registry.write().expect("registry lock") = Some(registry);
-        *self.registry_at.write().expect("registry lock") = Some(Instant::now());
+        *self.registry.write().expect("registry lock") = Some((registry, Instant::now()));
     }
 
     /// The agents in the snapshot held and how long ago it arrived; `None` before the first.
     pub fn registry_status(&self) -> Option<(usize, Duration)> {
-        let agents = self.registry.read().expect("registry lock").as_ref()?.len();
-        let at = (*self.registry_at.read().expect("registry lock"))?;
-        Some((agents, at.elapsed()))
+        let held = self.registry.read().expect("registry lock");
+        let (registry, at) = held.as_ref()?;
+        Some((registry.len(), at.elapsed()))
     }
 
     /// Whether the registry snapshot held names this agent.
     pub fn knows(&self, subject: &str) -> bool {
         let held = self.registry.read().expect("registry lock");
-        held.as_ref().is_some_and(|r| r.agent(subject).is_some())
+        held.as_ref()
+            .is_some_and(|(r, _)| r.agent(subject).is_some())
     }
 
     /// The edge's verdict on a request with these headers (`:method` and `:path` included).
@@ -86,7 +84,7 @@ impl Standalone {
             has_body,
         };
         let held = self.registry.read().expect("registry lock").clone();
-        let registry = match (self.follows_registry, held.as_deref()) {
+        let registry = match (self.follows_registry, held.as_ref().map(|(r, _)| &**r)) {
             (false, _) => Followed::No,
             (true, None) => Followed::Pending,
             (true, Some(registry)) => Followed::Yes(registry),
