@@ -155,13 +155,18 @@ pub async fn observe(
     span.record("http.route", route.as_str());
     span.record("http.status_code", status.as_str());
     let labels = [method.as_str(), route.as_str(), status.as_str()];
-    let (subject, key_id) = response
-        .request()
-        .extensions()
-        .get::<vault_mcp_filter::Identity>()
-        .map(|agent| (agent.subject.clone(), agent.key_id.clone()))
-        .unzip();
-    let key_id = key_id.flatten();
+    let extensions = response.request().extensions();
+    let (subject, key_id) = match extensions.get::<vault_mcp_filter::Identity>() {
+        Some(agent) => (Some(agent.subject.clone()), agent.key_id.clone()),
+        // A refusal is no use of the key (as behind Envoy, where it never reaches here).
+        None => (
+            extensions
+                .get::<crate::traffic::RefusedAgent>()
+                .map(|refused| refused.0.clone()),
+            None,
+        ),
+    };
+    drop(extensions);
     tracing::info!(
         target: "responses",
         request_id = %id,

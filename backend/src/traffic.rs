@@ -26,6 +26,12 @@ pub static TRAFFIC: LazyLock<Traffic> = LazyLock::new(Traffic::default);
 #[derive(Clone, Copy)]
 pub struct Unrecorded;
 
+/// Request data of a request standalone mode refused to an agent of the registry whose
+/// credential was good: it counts in that agent's series and Activity (behind Envoy the edge's
+/// refusals never reach the backend; the console samples Envoy's counters instead).
+#[derive(Debug, Clone)]
+pub struct RefusedAgent(pub String);
+
 /// One answered request, as the Activity page lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 import stack as stacks
+from stack.processes import free_ports
 from support import agents_cli, call_tool, start_stack, wait_for
 
 SECRET = "standalone-hs256-secret-0123456789abcdef"
@@ -29,6 +30,8 @@ def alone(built, tmp_path_factory):
         "MTLS_IDENTITIES_JSON": json.dumps({"agent_cert": ["read", "write"]}),
         "RATE_LIMIT_REQUESTS": "1000",
         "REGISTRY_REFRESH_SECONDS": "1",
+        # The console beside it signs in with the same standalone policy.
+        "CONSOLE_ADDR": f"127.0.0.1:{free_ports(1)[0]}",
     })
     yield running
     running.stop()
@@ -113,7 +116,8 @@ def test_a_vault_that_does_not_answer_gives_504(built, tmp_path_factory):
 
 def test_standalone_follows_the_agent_registry(alone):
     """Agents added and disabled with `agents …` reach a standalone backend too (it re-reads the
-    registry every REGISTRY_REFRESH_SECONDS), beside the keys of API_KEYS_JSON."""
+    registry every REGISTRY_REFRESH_SECONDS), beside the keys of API_KEYS_JSON; the console
+    counts a registry agent's refusals against it, as it does the edge's."""
     def whoami(key):
         return requests.get(f"{alone.backend_url}/whoami", headers={"X-API-Key": key}, timeout=10)
 
@@ -122,5 +126,17 @@ def test_standalone_follows_the_agent_registry(alone):
     assert whoami(key).json() == {"subject": "agent_solo", "scopes": ["read"]}
     agents_cli(alone, "disable", "agent_solo")
     wait_for(lambda: whoami(key).status_code == 403)
-    assert whoami(key).json()["error"] == "agent_disabled"
+    refused = whoami(key)
+    assert refused.json()["error"] == "agent_disabled"
     assert whoami("dev-key").status_code == 200
+
+    ops_key = json.loads(agents_cli(alone, "add", "ops_solo", "--scopes", "admin", "--json").stdout)["api_key"]
+    console = f"http://{alone.backend_env['CONSOLE_ADDR']}"
+    with requests.Session() as session:
+        wait_for(lambda: session.post(f"{console}/login", json={"credential": ops_key}, timeout=10).status_code == 200)
+        activity = session.get(f"{console}/api/activity/agent_solo", timeout=10).json()
+        statuses = {e["request_id"]: e["status"] for e in activity["requests"]}
+        assert statuses[refused.headers["x-request-id"]] == 403, statuses
+        assert 200 in statuses.values()
+        series = session.get(f"{console}/api/traffic", params={"agent": "agent_solo"}, timeout=10).json()["series"]
+        assert sum(p["client_errors"] for p in series) >= 1

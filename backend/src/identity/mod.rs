@@ -167,8 +167,14 @@ pub async fn require_agent(
                 .await
             {
                 Ok(agent) => agent,
-                Err(denial) => {
-                    let reply = standalone::reply(denial);
+                Err(refusal) => {
+                    if let Some(subject) = refusal.agent {
+                        // The console's Traffic counts it against the agent, as the edge does.
+                        request
+                            .extensions_mut()
+                            .insert(crate::traffic::RefusedAgent(subject));
+                    }
+                    let reply = standalone::reply(refusal.denial);
                     return Ok(request.into_response(reply).map_into_right_body());
                 }
             }

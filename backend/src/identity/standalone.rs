@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::StreamExt;
-use vault_mcp_filter::decision::{self, Request, Verdict};
+use vault_mcp_filter::decision::{self, Outcome, Request, Verdict};
 use vault_mcp_filter::error::Denial;
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::MemoryStore;
@@ -68,7 +68,7 @@ impl Standalone {
     }
 
     /// The edge's verdict on a request with these headers (`:method` and `:path` included).
-    fn decide(&self, headers: &[(String, String)], has_body: bool, now_ms: u64) -> Verdict {
+    fn decide(&self, headers: &[(String, String)], has_body: bool, now_ms: u64) -> Outcome {
         // Borrowed, not cloned: the keys were built once, at start-up.
         let no_keys = KeySet::default();
         let keys = self
@@ -89,13 +89,13 @@ impl Standalone {
             (true, None) => Followed::Pending,
             (true, Some(registry)) => Followed::Yes(registry),
         };
-        decision::on_headers(&self.policy, keys, registry, &self.store, &request).verdict
+        decision::on_headers(&self.policy, keys, registry, &self.store, &request)
     }
 
     /// Whom `headers` prove, for a bodiless request: the operator console's sign-in asks this
     /// of the route it is for, so scopes, disabled agents and rate limits apply as at the edge.
     pub fn identify(&self, headers: &[(String, String)], now_ms: u64) -> Result<Identity, Denial> {
-        match self.decide(headers, false, now_ms) {
+        match self.decide(headers, false, now_ms).verdict {
             Verdict::Forward(forward) => Ok(forward.identity),
             Verdict::Respond(reply) => Err(reply),
             Verdict::ReadBody(_) => unreachable!("a bodiless request is decided on its headers"),
@@ -109,7 +109,7 @@ impl Standalone {
         &self,
         request: &mut ServiceRequest,
         now_ms: u64,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<Identity, Refusal> {
         let path = request
             .uri()
             .path_and_query()
@@ -126,23 +126,37 @@ impl Standalone {
             .get("content-length")
             .is_some_and(|v| v != "0")
             || request.headers().contains_key("transfer-encoding");
-        let verdict = match self.decide(&headers, has_body, now_ms) {
-            Verdict::ReadBody(pending) => {
-                let body = self.read_body(request).await?;
-                let verdict =
-                    decision::on_body(&self.policy, &self.store, pending, &body, now_ms).verdict;
+        let outcome = match self.decide(&headers, has_body, now_ms) {
+            Outcome {
+                verdict: Verdict::ReadBody(pending),
+                ..
+            } => {
+                let body = self.read_body(request).await.map_err(|denial| Refusal {
+                    denial,
+                    agent: self.agent(pending.forward().identity.subject.clone()),
+                })?;
+                let outcome = decision::on_body(&self.policy, &self.store, pending, &body, now_ms);
                 let (_, mut payload) = actix_http::h1::Payload::create(true);
                 payload.unread_data(body);
                 request.set_payload(payload.into());
-                verdict
+                outcome
             }
-            verdict => verdict,
+            outcome => outcome,
         };
-        match verdict {
+        match outcome.verdict {
             Verdict::Forward(forward) => Ok(forward.identity),
-            Verdict::Respond(reply) => Err(reply),
+            Verdict::Respond(denial) => Err(Refusal {
+                denial,
+                agent: outcome.refused.and_then(|subject| self.agent(subject)),
+            }),
             Verdict::ReadBody(_) => unreachable!("on_body decides"),
         }
+    }
+
+    /// `subject` if it is an agent of the registry, as the edge counts refusals per agent only
+    /// for those (a valid JWT may name any subject).
+    fn agent(&self, subject: String) -> Option<String> {
+        self.knows(&subject).then_some(subject)
     }
 
     /// The whole body, refused once it grows past the edge's MCP body limit.
@@ -158,6 +172,13 @@ impl Standalone {
         }
         Ok(body.freeze())
     }
+}
+
+/// Why standalone mode refused a request, and whom when the caller was an agent of the
+/// registry whose credential was good (disabled, out of scope, over its rate, a bad body).
+pub struct Refusal {
+    pub denial: Denial,
+    pub agent: Option<String>,
 }
 
 /// The edge's local reply, as an HTTP response of the backend.
