@@ -2,7 +2,8 @@
 //! then a file (`APP_CONFIG_FILE`, or `config.toml` / `config.json` / `config.yaml` in the
 //! working directory), then defaults. Keys in files are the variable names in lower case.
 //! One struct lists every variable with its doc and default, which operators read as one
-//! table; the checks of their values are in `config/checks.rs`, the tests in `config/tests.rs`.
+//! table; the checks of their values are in `config/checks.rs`, the defaults in
+//! `config/defaults.rs`, the tests in `config/tests.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -262,99 +263,6 @@ fn split_list(text: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-mod defaults {
-    pub fn vault_addr() -> String {
-        "http://127.0.0.1:8200".into()
-    }
-    pub fn tool_names() -> String {
-        "dotted".into()
-    }
-    pub fn confirm_tools() -> String {
-        "kv.destroy".into()
-    }
-    pub fn subscription_poll() -> u64 {
-        2
-    }
-    pub fn subscriptions_per_agent() -> usize {
-        16
-    }
-    pub fn confirm_timeout() -> u64 {
-        120
-    }
-    pub fn vault_timeout() -> u64 {
-        10
-    }
-    pub fn approle_mount() -> String {
-        "approle".into()
-    }
-    pub fn kv_mount() -> String {
-        "secret".into()
-    }
-    pub fn transit_mount() -> String {
-        "transit".into()
-    }
-    pub fn transit_named_mount() -> String {
-        "transit-agents".into()
-    }
-    pub fn database_roles() -> String {
-        "readonly".into()
-    }
-    pub fn ssh_otp_roles() -> String {
-        "otp".into()
-    }
-    pub fn ssh_sign_roles() -> String {
-        "agent".into()
-    }
-    pub fn database_mount() -> String {
-        "database".into()
-    }
-    pub fn ssh_mount() -> String {
-        "ssh".into()
-    }
-    pub fn default_prefix() -> String {
-        "agents".into()
-    }
-    pub fn host() -> String {
-        "127.0.0.1".into()
-    }
-    pub fn port() -> u16 {
-        8089
-    }
-    pub fn log_max_mb() -> f64 {
-        100.0
-    }
-    pub fn log_keep() -> usize {
-        5
-    }
-    pub fn registry_refresh_seconds() -> u64 {
-        5
-    }
-    pub fn console_session_minutes() -> u64 {
-        30
-    }
-    pub fn log_level() -> String {
-        "info".into()
-    }
-    pub fn assertion_max_age() -> u64 {
-        60
-    }
-    pub fn yes() -> bool {
-        true
-    }
-    pub fn child_token_policy_prefix() -> String {
-        "agent-".into()
-    }
-    pub fn child_token_ttl() -> u64 {
-        900
-    }
-    pub fn leeway() -> u64 {
-        30
-    }
-    pub fn rate() -> u32 {
-        60
-    }
-}
-
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -498,5 +406,6 @@ impl Config {
 }
 
 mod checks;
+mod defaults;
 #[cfg(test)]
 pub(crate) mod tests;
