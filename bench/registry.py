@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import subprocess
 import sys
@@ -68,11 +67,9 @@ def serve_files(folder: Path, port: int, cpu: str) -> subprocess.Popen:
     return process
 
 
-def edge_proof(assertion_key: str, at: int) -> str:
-    """`x-agent-edge` as the filter signs its registry fetch (filter/src/assertion.rs: v2 over an
-    empty subject, scopes "edge", the time, the path and an empty key id)."""
-    message = "".join(f"{part}\n" for part in ["v2", "", "edge", str(at), PATH, ""])
-    return f"v2.{at}.{hmac.new(assertion_key.encode(), message.encode(), hashlib.sha256).hexdigest()}"
+def edge_proof(stack: stacks.Stack) -> str:
+    """`x-agent-edge` as the filter signs its registry fetch."""
+    return stack.secrets.assertion("", "edge", int(time.time()), PATH)
 
 
 def urlopen_body(url: str, headers: dict) -> bytes:
@@ -124,14 +121,14 @@ def backend_fetch_times(stack: stacks.Stack, log, count: int = AGENTS) -> dict:
     stack.stop_process("envoy")
     stack.stop_process("backend")
     stack.start_backend()
-    headers = {"x-agent-edge": edge_proof(stack.secrets.assertion_key, int(time.time()))}
+    headers = {"x-agent-edge": edge_proof(stack)}
     status, full_ms, size, _ = timed_get(url, headers)
     assert status == 200, status
     count = len(json.loads(urlopen_body(url, headers))["agents"])
     caught_up, cached, unchanged = [], [], []
     for _ in range(3):
         change()
-        headers = {"x-agent-edge": edge_proof(stack.secrets.assertion_key, int(time.time()))}
+        headers = {"x-agent-edge": edge_proof(stack)}
         status, ms, size, etag = timed_get(url, headers)
         assert status == 200, status
         caught_up.append(ms)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -43,3 +45,13 @@ class Secrets:
         if alg == "HS256":
             return pyjwt.encode(payload, self.hs256_secret, algorithm="HS256", headers={"kid": HS256_KID})
         return pyjwt.encode(payload, self.rsa_private_pem, algorithm="RS256", headers={"kid": RS256_KID})
+
+    def assertion(self, subject: str, scopes: str, at: int, request_id: str, key_id: str = "",
+                  key: bytes | None = None) -> str:
+        """`x-agent-assertion` as the edge signs it (filter/src/assertion.rs: v2, HMAC-SHA256 over
+        subject, scopes, time, request id and key id), with this stack's key or `key`. The edge
+        signs its registry fetch (`x-agent-edge`) the same way: no subject, scopes "edge", the
+        path as request id."""
+        message = "".join(f"{part}\n" for part in ["v2", subject, scopes, str(at), request_id, key_id])
+        mac = hmac.new(key or self.assertion_key.encode(), message.encode(), hashlib.sha256).hexdigest()
+        return f"v2.{at}.{mac}"

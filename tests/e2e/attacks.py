@@ -137,10 +137,8 @@ def sees_the_caller(subject: str):
 
 
 def assertion(stack, subject, scopes, request_id, at, key: bytes | None = None, key_id: str = "") -> str:
-    """`x-agent-assertion` as the edge makes it (filter/src/assertion.rs), here with any key."""
-    message = "".join(f"{part}\n" for part in ["v2", subject, scopes, str(at), request_id, key_id])
-    signing_key = key or stack.secrets.assertion_key.encode()
-    return f"v2.{at}.{hmac.new(signing_key, message.encode(), hashlib.sha256).hexdigest()}"
+    """`x-agent-assertion` as the edge makes it, here with any key."""
+    return stack.secrets.assertion(subject, scopes, at, request_id, key_id, key)
 
 
 def direct(stack, extra: dict, identity=None) -> requests.Response:
