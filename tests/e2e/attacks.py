@@ -136,11 +136,6 @@ def sees_the_caller(subject: str):
     return check
 
 
-def assertion(stack, subject, scopes, request_id, at, key: bytes | None = None, key_id: str = "") -> str:
-    """`x-agent-assertion` as the edge makes it, here with any key."""
-    return stack.secrets.assertion(subject, scopes, at, request_id, key_id, key)
-
-
 def direct(stack, extra: dict, identity=None) -> requests.Response:
     """Straight to the backend's port, skipping Envoy, with identity headers made up."""
     headers = identity or {"x-agent-subject": "agent_api", "x-agent-scopes": "read", "x-request-id": "r-1"}
@@ -243,18 +238,18 @@ CASES: list[Case] = [
     Case("identity", "x-agent-subject", lambda s: get(s, "/whoami", {"X-API-Key": "dev-key-ro", "x-agent-subject": "agent_api"}), sees_the_caller("agent_ro"), "stripped: the backend sees the caller"),
     Case("identity", "X-AGENT-SUBJECT and X-Agent-Scopes in other cases", lambda s: get(s, "/whoami", {"X-API-Key": "dev-key-ro", "X-AGENT-SUBJECT": "agent_api", "X-Agent-Scopes": "read write delete"}), sees_the_caller("agent_ro"), "stripped: the backend sees the caller"),
     Case("identity", "x-agent-subject twice", lambda s: duplicated(s, "/whoami", [("X-API-Key", "dev-key-ro"), ("x-agent-subject", "agent_api"), ("x-agent-subject", "agent_b")]), sees_the_caller("agent_ro"), "stripped: the backend sees the caller"),
-    Case("identity", "x-agent-assertion copied from elsewhere", lambda s: get(s, "/whoami", {"X-API-Key": "dev-key-ro", "x-agent-assertion": assertion(s, "agent_api", "read write", "r-1", int(time.time()))}), sees_the_caller("agent_ro"), "stripped: the backend sees the caller"),
+    Case("identity", "x-agent-assertion copied from elsewhere", lambda s: get(s, "/whoami", {"X-API-Key": "dev-key-ro", "x-agent-assertion": s.secrets.assertion("agent_api", "read write", int(time.time()), "r-1")}), sees_the_caller("agent_ro"), "stripped: the backend sees the caller"),
     Case("identity", "x-forwarded-client-cert naming another agent", lambda s: get(s, "/whoami", {"X-API-Key": "dev-key-ro", "x-forwarded-client-cert": 'Hash=1;Subject="CN=agent_api"'}), sees_the_caller("agent_ro"), "ignored: the backend sees the caller"),
     Case("identity", "identity headers without any credential", lambda s: get(s, "/whoami", {"x-agent-subject": "agent_api", "x-agent-scopes": "read"}), (401, "missing_credentials")),
     # Straight to the backend, around Envoy
     Case("backend", "no assertion", lambda s: direct(s, {}), (401, "unauthenticated")),
-    Case("backend", "assertion forged with another key", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time()), b"k" * 32)}), (401, "unauthenticated")),
-    Case("backend", "assertion expired (10 minutes old)", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time()) - 600)}), (401, "unauthenticated")),
-    Case("backend", "assertion replayed on another request id", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-0", int(time.time()))}), (401, "unauthenticated")),
-    Case("backend", "scopes widened after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-scopes": "read write"}), (401, "unauthenticated")),
-    Case("backend", "subject changed after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-subject": "agent_b"}), (401, "unauthenticated")),
+    Case("backend", "assertion forged with another key", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()), "r-1", key=b"k" * 32)}), (401, "unauthenticated")),
+    Case("backend", "assertion expired (10 minutes old)", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()) - 600, "r-1")}), (401, "unauthenticated")),
+    Case("backend", "assertion replayed on another request id", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()), "r-0")}), (401, "unauthenticated")),
+    Case("backend", "scopes widened after signing", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()), "r-1"), "x-agent-scopes": "read write"}), (401, "unauthenticated")),
+    Case("backend", "subject changed after signing", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()), "r-1"), "x-agent-subject": "agent_b"}), (401, "unauthenticated")),
     Case("backend", "malformed assertion", lambda s: direct(s, {"x-agent-assertion": "v2.x.zz"}), (401, "unauthenticated")),
-    Case("backend", "key id added after signing", lambda s: direct(s, {"x-agent-assertion": assertion(s, "agent_api", "read", "r-1", int(time.time())), "x-agent-key-id": "0a1b2c3d4e5f"}), (401, "unauthenticated")),
+    Case("backend", "key id added after signing", lambda s: direct(s, {"x-agent-assertion": s.secrets.assertion("agent_api", "read", int(time.time()), "r-1"), "x-agent-key-id": "0a1b2c3d4e5f"}), (401, "unauthenticated")),
     # Paths and resources
     Case("paths", "`..` segment (encoded, so it reaches the backend)", lambda s: get(s, "/secrets/a/%2e%2e/b", API), (400, "invalid_path")),
     Case("paths", "`%2e%2e` alone", lambda s: get(s, "/secrets/%2e%2e", API), (400, "invalid_path")),

@@ -15,7 +15,6 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import attacks
 import stack as stacks
 from support import UNLIMITED, envoy_stat, start_stack, wait_for
 
@@ -249,19 +248,16 @@ def test_client_identity_headers_never_reach_the_backend(edge, tmp_path):
 def test_backend_refuses_requests_that_did_not_pass_the_edge(edge):
     url = f"{edge.backend_url}/secrets/anything"
 
-    def assertion(subject, scopes, request_id, at, signing_key=None, key_id=""):
-        return attacks.assertion(edge, subject, scopes, request_id, at, signing_key, key_id)
-
     now = int(time.time())
     identity = {"x-agent-subject": "agent_api", "x-agent-scopes": "read", "x-request-id": "r-1"}
     cases = {
         "no assertion": {},
-        "forged": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now, b"k" * 32)},
-        "stale": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now - 600)},
-        "replayed for another request": {"x-agent-assertion": assertion("agent_api", "read", "r-0", now)},
-        "scopes escalated": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now),
+        "forged": {"x-agent-assertion": edge.secrets.assertion("agent_api", "read", now, "r-1", key=b"k" * 32)},
+        "stale": {"x-agent-assertion": edge.secrets.assertion("agent_api", "read", now - 600, "r-1")},
+        "replayed for another request": {"x-agent-assertion": edge.secrets.assertion("agent_api", "read", now, "r-0")},
+        "scopes escalated": {"x-agent-assertion": edge.secrets.assertion("agent_api", "read", now, "r-1"),
                              "x-agent-scopes": "read write"},
-        "another key's id": {"x-agent-assertion": assertion("agent_api", "read", "r-1", now, key_id="0a1b2c3d4e5f"),
+        "another key's id": {"x-agent-assertion": edge.secrets.assertion("agent_api", "read", now, "r-1", "0a1b2c3d4e5f"),
                              "x-agent-key-id": "ffffffffffff"},
     }
     for name, extra in cases.items():
@@ -270,7 +266,7 @@ def test_backend_refuses_requests_that_did_not_pass_the_edge(edge):
         assert response.json()["error"] == "unauthenticated", name
     # The same recipe with the right key works, which shows the refusals above are about the
     # assertion and nothing else.
-    ok = requests.get(url, headers={**identity, "x-agent-assertion": assertion("agent_api", "read", "r-1", now)},
+    ok = requests.get(url, headers={**identity, "x-agent-assertion": edge.secrets.assertion("agent_api", "read", now, "r-1")},
                       timeout=10)
     assert ok.status_code == 404
 

@@ -18,7 +18,6 @@ from mcp.client.subscriptions import SubscriptionLost
 from mcp.types import ResourceUpdatedNotification
 
 import stack as stacks
-from attacks import assertion
 from support import UNLIMITED, add_agent, agents_cli, start_stack
 
 # The SDK warns that these methods are gone at 2026-07-28; the legacy cases use them on purpose.
@@ -42,7 +41,7 @@ def via_replica(stack, port: int, path: str, value: str) -> None:
     """A REST write straight to one replica, with the assertion the edge would have made."""
     request_id, now = str(uuid.uuid4()), int(time.time())
     headers = {"x-agent-subject": "agent_api", "x-agent-scopes": SCOPES, "x-request-id": request_id,
-               "x-agent-assertion": assertion(stack, "agent_api", SCOPES, request_id, now)}
+               "x-agent-assertion": stack.secrets.assertion("agent_api", SCOPES, now, request_id)}
     response = requests.put(f"http://127.0.0.1:{port}/secrets/{path}", json={"data": {"v": value}},
                             headers=headers, timeout=10)
     assert response.ok, response.text

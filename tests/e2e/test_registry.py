@@ -19,7 +19,7 @@ import requests
 import yaml
 
 import stack as stacks
-from attacks import META, MCP_HEADERS, assertion
+from attacks import META, MCP_HEADERS
 from support import UNLIMITED, agents_cli, envoy_stat, start_stack, wait_for
 
 #: The dev stack's refresh (2 s) plus a tick and the fetch: a change shows well within this.
@@ -398,11 +398,11 @@ def test_only_the_edge_reads_the_snapshot(reg):
     assert requests.get(direct, headers=forged, timeout=10).status_code == 401
     # An agent's assertion (signed with the right key) is not the edge's.
     now = int(time.time())
-    agent_proof = {"x-agent-edge": assertion(reg, "agent_api", "read", "", now)}
+    agent_proof = {"x-agent-edge": reg.secrets.assertion("agent_api", "read", now, "")}
     assert requests.get(direct, headers=agent_proof, timeout=10).status_code == 401
-    other_path = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/other", now)}
+    other_path = {"x-agent-edge": reg.secrets.assertion("", "edge", now, "/_bridge/other")}
     assert requests.get(direct, headers=other_path, timeout=10).status_code == 401
-    edge_proof = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/registry", now)}
+    edge_proof = {"x-agent-edge": reg.secrets.assertion("", "edge", now, "/_bridge/registry")}
     snapshot = requests.get(direct, headers=edge_proof, timeout=10)
     assert snapshot.status_code == 200 and snapshot.headers["cache-control"] == "no-store"
     document = snapshot.json()
@@ -438,7 +438,7 @@ def test_many_records_are_read_once_however_impatient_the_fetches(reg):
     direct = f"{reg.backend_url}/_bridge/registry"
 
     def fetch(timeout: float) -> requests.Response:
-        proof = {"x-agent-edge": assertion(reg, "", "edge", "/_bridge/registry", int(time.time()))}
+        proof = {"x-agent-edge": reg.secrets.assertion("", "edge", int(time.time()), "/_bridge/registry")}
         return requests.get(direct, headers=proof, timeout=timeout)
 
     with contextlib.suppress(requests.Timeout):
