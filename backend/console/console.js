@@ -1,6 +1,7 @@
 // Shared by every signed-in page: the header (navigation, operator, sign-out), the session
-// (operator and CSRF token), and JSON calls that carry the token on every change. Pages build their DOM with textContent
-// only, never from HTML strings, so nothing an agent name holds can run as markup.
+// (operator and CSRF token), and JSON calls that carry the token on every change. Pages build
+// their DOM with textContent only, never from HTML strings, so nothing an agent name holds can
+// run as markup.
 "use strict";
 
 const Console = (() => {
