@@ -58,6 +58,8 @@ const VARIABLES: &[&str] = &[
     "CONSOLE_SESSION_MINUTES",
     "CONSOLE_ENVOY_ADMIN_URL",
     "CONSOLE_VAULT_AUDIT_LOG",
+    "CONSOLE_ALLOWED_HOSTS",
+    "CONSOLE_TRUSTED_PROXIES",
     "EDGE_POLICY_FILE",
     "API_KEYS_JSON",
     "JWT_HS256_SECRET",
@@ -212,6 +214,15 @@ pub struct Config {
     /// by the `X-Request-Id` the bridge sends (an audited header); unset: no links.
     #[serde(default)]
     pub console_vault_audit_log: Option<PathBuf>,
+    /// `Host` (and `Origin`) values the console answers (comma-separated, `host` for any port
+    /// or `host:port`): a DNS-rebinding defence. Default: `CONSOLE_ADDR` itself and
+    /// `localhost`, `127.0.0.1`, `[::1]` on its port.
+    #[serde(default)]
+    pub console_allowed_hosts: Option<String>,
+    /// Addresses of the proxies in front of the console whose `X-Forwarded-Host` and
+    /// `X-Forwarded-Proto` are believed (comma-separated IPs); from anyone else they are ignored.
+    #[serde(default)]
+    pub console_trusted_proxies: Option<String>,
     /// Standalone and the console's sign-in: the filter's JSON configuration, used as is
     /// (secrets named by env variable). When unset, the policy is built from the variables below.
     #[serde(default)]
@@ -338,6 +349,38 @@ impl Config {
         self.allowed_hosts.as_deref().map(|h| split_list(Some(h)))
     }
 
+    /// The host names the console answers under: `CONSOLE_ALLOWED_HOSTS`, or `CONSOLE_ADDR`
+    /// and the loopback names on its port.
+    pub fn console_allowed_hosts(&self) -> Vec<String> {
+        if self.console_allowed_hosts.is_some() {
+            return split_list(self.console_allowed_hosts.as_deref());
+        }
+        let Some(address) = self
+            .console_addr
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        else {
+            return Vec::new();
+        };
+        let port = address.port();
+        let mut hosts = vec![address.to_string()];
+        for name in ["localhost", "127.0.0.1", "[::1]"] {
+            let host = format!("{name}:{port}");
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    /// `CONSOLE_TRUSTED_PROXIES` as addresses (checked at start).
+    pub fn console_trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        split_list(self.console_trusted_proxies.as_deref())
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect()
+    }
+
     /// The key of the edge's assertions (required behind Envoy).
     pub fn assertion_key(&self) -> Result<AssertionKey, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
@@ -384,6 +427,8 @@ impl Config {
             "console_session_minutes": self.console_session_minutes,
             "console_envoy_admin_url": self.console_envoy_admin_url,
             "console_vault_audit_log": self.console_vault_audit_log,
+            "console_allowed_hosts": self.console_allowed_hosts(),
+            "console_trusted_proxies": self.console_trusted_proxies,
             "agent_assertion_max_age": self.agent_assertion_max_age,
             "expose_rest_routes": self.expose_rest_routes,
             "mcp_tool_names": self.mcp_tool_names,

@@ -38,6 +38,8 @@ pub struct AppState {
     trust: web::Data<identity::Trust>,
     mcp: mcp::McpHttpService,
     mcp_rpc: mcp::McpHttpService,
+    /// Which agent opened each MCP session.
+    mcp_owners: web::Data<mcp::owners::SessionOwners>,
     events: web::Data<mcp::events::Events>,
     registry: web::Data<registry::Registry>,
     snapshots: web::Data<registry::snapshot::SnapshotCache>,
@@ -53,11 +55,13 @@ impl AppState {
             allowed_hosts: config.allowed_hosts(),
             events: mcp::events::Events::default(),
         };
+        let sessions = Arc::new(rmcp_actix_web::transport::LocalSessionManager::default());
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
             events: web::Data::new(settings.events.clone()),
-            mcp: mcp::http_service(vault.clone(), settings.clone(), false),
-            mcp_rpc: mcp::http_service(vault.clone(), settings, true),
+            mcp_owners: web::Data::new(mcp::owners::SessionOwners::new(sessions.clone())),
+            mcp: mcp::http_service(vault.clone(), settings.clone(), sessions, false),
+            mcp_rpc: mcp::http_service(vault.clone(), settings, Arc::new(Default::default()), true),
             registry: web::Data::new(registry::Registry::new(vault.clone(), config)),
             snapshots: web::Data::new(registry::snapshot::SnapshotCache::default()),
             vault: web::Data::from(vault),
@@ -67,6 +71,9 @@ impl AppState {
 
     /// Registers every route; used by [`serve`] and by in-process tests alike.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        if matches!(**self.trust, identity::Trust::Edge(_)) {
+            cfg.app_data(telemetry::EdgeRequestIds);
+        }
         cfg.app_data(self.vault.clone())
             .app_data(self.trust.clone())
             .app_data(self.registry.clone())
@@ -112,6 +119,8 @@ impl AppState {
                 self.mcp
                     .clone()
                     .scope_with_path("/mcp")
+                    .app_data(self.mcp_owners.clone())
+                    .wrap(from_fn(mcp::owners::bind_to_agent))
                     .wrap(from_fn(mcp::session_end_is_done))
                     .wrap(from_fn(identity::require_agent)),
             );

@@ -108,16 +108,23 @@ pub async fn metrics() -> HttpResponse {
         .body(METRICS.render())
 }
 
+/// App data of a service whose callers all come through Envoy, which makes every request's id
+/// itself (`envoy/envoy.yaml`): only there is an incoming `X-Request-Id` ours.
+#[derive(Clone, Copy)]
+pub struct EdgeRequestIds;
+
 /// Counts and times every request by its route template, and makes sure it has a request id:
-/// Envoy's when it came through Envoy, a new one otherwise. The id is echoed on the response
+/// Envoy's when it came through Envoy, a new one otherwise (a client's own id could place its
+/// Vault audit entries among another agent's). The id is echoed on the response
 /// (`X-Request-Id`) and logged with the request.
 pub async fn observe(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
+    let from_edge = request.app_data::<EdgeRequestIds>().is_some();
     let request_id = match request.headers().get(&REQUEST_ID_HEADER) {
-        Some(id) if !id.is_empty() && id.len() <= 128 => id.clone(),
+        Some(id) if from_edge && !id.is_empty() && id.len() <= 128 => id.clone(),
         _ => {
             let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
                 .expect("a uuid is a valid header value");
@@ -128,12 +135,7 @@ pub async fn observe(
     let method = request.method().to_string();
     let id = request_id.to_str().unwrap_or("-").to_string();
     let recorded = request.app_data::<crate::traffic::Unrecorded>().is_none();
-    // A 2026-07-28 MCP request names its method and tool in headers (the console's Activity).
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let mcp = header("mcp-method").map(|m| match header("mcp-name") {
-        Some(name) => format!("{m} {name}"),
-        None => m.to_string(),
-    });
+    let mcp = mcp_label(request.headers());
     // The path without its query string; never headers or bodies.
     tracing::info!(target: "requests", request_id = %id, method = %method, path = %request.path(), "request");
     let span = tracing::info_span!(
@@ -187,7 +189,10 @@ pub async fn observe(
                     .map_or(0, |d| d.as_millis() as u64),
                 method: method.clone(),
                 route: route.clone(),
-                mcp: mcp.map(|m| m.chars().take(128).collect()),
+                // Believed only where rmcp checked them against the body it parsed.
+                mcp: mcp
+                    .filter(|_| route.starts_with("/mcp") && response.status().is_success())
+                    .map(|m| m.chars().take(128).collect()),
                 status: response.status().as_u16(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
                 request_id: id.chars().take(128).collect(),
@@ -201,6 +206,23 @@ pub async fn observe(
         .observe(started.elapsed().as_secs_f64());
     response.headers_mut().insert(REQUEST_ID_HEADER, request_id);
     Ok(response)
+}
+
+/// The MCP method and tool a request names in its headers (the console's Activity), for
+/// revisions that have them: from 2026-07-28 on, rmcp refuses a request whose `Mcp-Method` or
+/// `Mcp-Name` disagrees with its body. Earlier revisions never send them and nobody checks
+/// them there, so a client's claim is not taken for what it called; `observe` also takes it
+/// only on the MCP endpoint, for an answer rmcp gave.
+fn mcp_label(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let version = header("mcp-protocol-version")?;
+    if version < rmcp::model::ProtocolVersion::STANDARD_HEADERS.as_str() {
+        return None;
+    }
+    header("mcp-method").map(|m| match header("mcp-name") {
+        Some(name) => format!("{m} {name}"),
+        None => m.to_string(),
+    })
 }
 
 /// Keeps logging and trace export running; dropping it flushes both.
@@ -352,6 +374,28 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn mcp_headers_are_a_label_only_where_rmcp_checks_them() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            map
+        };
+        let call = [("mcp-method", "tools/call"), ("mcp-name", "kv.read")];
+        let modern = headers(&[call[0], call[1], ("mcp-protocol-version", "2026-07-28")]);
+        assert_eq!(mcp_label(&modern).as_deref(), Some("tools/call kv.read"));
+        // A session revision (never checked) and a request naming no revision: a claim only.
+        let legacy = headers(&[call[0], call[1], ("mcp-protocol-version", "2025-11-25")]);
+        assert_eq!(mcp_label(&legacy), None);
+        assert_eq!(mcp_label(&headers(&call)), None);
+    }
 
     #[test]
     fn log_files_stay_within_their_cap() {

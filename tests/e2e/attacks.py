@@ -168,6 +168,54 @@ def rpc(response: requests.Response) -> dict:
     return response.json()
 
 
+def open_session(stack, key: str = "dev-key", elicitation: bool = False) -> str:
+    """A 2025-11-25 MCP session of the agent with `key`, initialized; its id."""
+    capabilities = {"elicitation": {"form": {}}} if elicitation else {}
+    opened = mcp(stack, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": capabilities,
+        "clientInfo": {"name": "attacks", "version": "1"}}}, key, **{"MCP-Protocol-Version": "2025-11-25"})
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    done = mcp(stack, {"jsonrpc": "2.0", "method": "notifications/initialized"}, key,
+               **{"MCP-Protocol-Version": "2025-11-25", "Mcp-Session-Id": session})
+    assert done.status_code == 202, done.text
+    return session
+
+
+def in_owners_session(stack, method: str = "POST", body: dict | None = None) -> requests.Response:
+    """agent_b names a session agent_api opened (an id it saw in a log, a proxy, a shared
+    screen): a call, the notification stream, the end of the session."""
+    session = open_session(stack)
+    headers = {**MCP_HEADERS, "X-API-Key": "dev-key-b", "MCP-Protocol-Version": "2025-11-25",
+               "Mcp-Session-Id": session}
+    if method == "GET":
+        headers["Accept"] = "text/event-stream"
+    data = json.dumps(body or {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                               "params": {"name": "kv.list", "arguments": {}}})
+    return requests.request(method, f"{stack.envoy_url}/mcp", data=data if method == "POST" else None,
+                            headers=headers, timeout=TIMEOUT)
+
+
+def session_not_found(stack, response):
+    """What an unknown session gets: nothing tells the session exists."""
+    assert response.status_code == 404, response.text
+    assert response.text == "Not Found: Session not found", response.text
+
+
+def envoys_own_request_id(stack, response):
+    assert response.headers["x-request-id"] != "r-of-agent-api", response.headers
+    assert len(response.headers["x-request-id"]) == 36, response.headers
+
+
+def console_login(stack, headers: dict) -> requests.Response:
+    return requests.post(f"{stack.console_url}/login", json={"credential": "vmb_unknown"},
+                         headers=headers, timeout=TIMEOUT)
+
+
+def rebound(stack) -> str:
+    return f"evil.example:{stack.console_url.rsplit(':', 1)[1]}"
+
+
 def tool_error(stack, response):
     """Answered as an MCP tool error (isError), not a crash nor a Vault call that succeeded."""
     assert response.status_code == 200, response.text
@@ -280,6 +328,14 @@ CASES: list[Case] = [
     Case("mcp", "unknown tool", lambda s: tool_call(s, "vault.sys_raw", {"path": "x"}), (403, "unknown_tool")),
     Case("mcp", "tool without the scope (read-only key writes)", lambda s: tool_call(s, "kv.write", {"path": "x", "data": {"a": "b"}}, key="dev-key-ro"), (403, "insufficient_scope")),
     Case("mcp", "transit.random asking for 10^9 bytes", lambda s: tool_call(s, "transit.random", {"bytes": 1_000_000_000}), tool_error, "tool error (limit 1024), nothing generated"),
+    # One agent against another's sessions, ids and pages
+    Case("isolation", "tool call in another agent's MCP session", in_owners_session, session_not_found, "404 as for an unknown session"),
+    Case("isolation", "another agent's MCP notification stream", lambda s: in_owners_session(s, "GET"), session_not_found, "404 as for an unknown session"),
+    Case("isolation", "ending another agent's MCP session", lambda s: in_owners_session(s, "DELETE"), session_not_found, "404 as for an unknown session"),
+    Case("isolation", "answering another agent's confirmation (elicitation id 0)", lambda s: in_owners_session(s, "POST", {"jsonrpc": "2.0", "id": 0, "result": {"action": "accept", "content": {"confirm": True}}}), session_not_found, "404 as for an unknown session"),
+    Case("isolation", "request id chosen by the client (another agent's)", lambda s: get(s, "/secrets/x", {"X-API-Key": "dev-key-b", "X-Request-Id": "r-of-agent-api"}), envoys_own_request_id, "Envoy's own id"),
+    Case("isolation", "console sign-in under another host name (DNS rebinding)", lambda s: console_login(s, {"Host": rebound(s), "Origin": f"http://{rebound(s)}"}), (403, "not_allowed")),
+    Case("isolation", "console sign-in with a forged X-Forwarded-Host", lambda s: console_login(s, {"X-Forwarded-Host": rebound(s), "Origin": f"http://{rebound(s)}"}), (403, "not_allowed")),
 ]
 
 

@@ -158,6 +158,38 @@ def test_a_forged_or_replayed_state_is_refused(stack):
     assert version_1(stack, path).status_code == 200 and version_1(stack, other).status_code == 200
 
 
+def confirm_then_replay(url: str, path: str, replays: int):
+    """2026-07-28 by hand: ask, retry with the person's yes and the state given, then send the
+    very same retry `replays` times more. Returns the results of the retry and the replays."""
+    async def run():
+        http = create_mcp_http_client(headers={"X-API-Key": "dev-key"})
+        async with http:
+            async def person(context, params):
+                return ElicitResult(action="accept", content={"confirm": True})
+
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, mode="2026-07-28", elicitation_callback=person) as client:
+                arguments = {"path": path, "versions": [1]}
+                asked = await client.session.call_tool("kv.destroy", arguments, allow_input_required=True)
+                yes = {"confirm": {"action": "accept", "content": {"confirm": True}}}
+                return [await client.session.call_tool("kv.destroy", arguments, input_responses=yes,
+                                                        request_state=asked.request_state,
+                                                        allow_input_required=True)
+                        for _ in range(1 + replays)]
+
+    return asyncio.run(run())
+
+
+def test_a_state_confirms_one_retry_only(stack):
+    """The retry that carries the person's yes runs the tool; the same retry sent again (a
+    client's retry loop, or anyone who saw it) is refused, while the state is still valid."""
+    path = secret(stack)
+    retry, *replays = confirm_then_replay(f"{stack.envoy_url}/mcp", path, 2)
+    assert not retry.is_error and retry.structured_content == {"path": path, "versions": [1]}, retry
+    for replay in replays:
+        assert replay.is_error and "used already" in replay.content[0].text, replay
+
+
 @pytest.fixture(scope="module")
 def impatient(built, tmp_path_factory):
     """Confirmations time out after 2 s, and `db.revoke` needs one too."""

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from support import UNLIMITED, start_stack, write_then_read
+from test_mcp_confirm import confirm_then_replay, secret
 
 ROUNDS = 3
 
@@ -64,3 +65,16 @@ def test_without_sticky_sessions_a_session_breaks(built, tmp_path_factory, api_k
         assert "404" in repr(failure.value) or "session" in repr(failure.value).lower()
     finally:
         loose.stop()
+
+
+def test_a_confirmation_is_used_once_across_replicas(replicated):
+    """Round robin sends the replays of a confirmed 2026-07-28 retry to both replicas: they
+    share nothing but Vault, and Vault's single-use ticket refuses every replay."""
+    path = secret(replicated)
+    before = {r: mcp_requests(replicated, r) for r in ("backend", "backend-2")}
+    retry, *replays = confirm_then_replay(f"{replicated.envoy_url}/mcp", path, 4)
+    assert not retry.is_error, retry
+    for replay in replays:
+        assert replay.is_error and "used already" in replay.content[0].text, replay
+    for replica, count in before.items():
+        assert mcp_requests(replicated, replica) >= count + 3, replica

@@ -26,6 +26,22 @@ impl Config {
                 reason: "must be an IP address and port, e.g. 127.0.0.1:8091".into(),
             });
         }
+        if self.console_allowed_hosts.is_some() && self.console_allowed_hosts().is_empty() {
+            // An empty list would refuse every request; there is no "any host".
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_ALLOWED_HOSTS",
+                reason: "must name at least one host".into(),
+            });
+        }
+        if let Some(bad) = split_list(self.console_trusted_proxies.as_deref())
+            .into_iter()
+            .find(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_TRUSTED_PROXIES",
+                reason: format!("{bad:?} is not an IP address"),
+            });
+        }
         if let Some(url) = &self.console_envoy_admin_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

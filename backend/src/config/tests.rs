@@ -115,6 +115,18 @@ fn invalid_values_are_named() {
             ],
             "CONSOLE_ENVOY_ADMIN_URL",
         ),
+        (
+            vec![("vault_token", "t"), KEY, ("console_allowed_hosts", " , ")],
+            "CONSOLE_ALLOWED_HOSTS",
+        ),
+        (
+            vec![
+                ("vault_token", "t"),
+                KEY,
+                ("console_trusted_proxies", "10.0.0.1, proxy.local"),
+            ],
+            "CONSOLE_TRUSTED_PROXIES",
+        ),
     ];
     for (pairs, name) in cases {
         let err = Config::from_figment(figment(&pairs))
@@ -144,4 +156,29 @@ fn every_setting_is_read_from_the_environment() {
             "{key} is not read from the environment"
         );
     }
+}
+
+#[test]
+fn the_console_answers_its_own_address_and_loopback_names_by_default() {
+    let config = Config::from_figment(figment(&[
+        ("vault_token", "t"),
+        KEY,
+        ("console_addr", "127.0.0.1:8091"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.console_allowed_hosts(),
+        ["127.0.0.1:8091", "localhost:8091", "[::1]:8091"]
+    );
+    let config = Config::from_figment(figment(&[
+        ("vault_token", "t"),
+        KEY,
+        ("console_addr", "0.0.0.0:8091"),
+        ("console_allowed_hosts", "console.example, ops.example:443"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.console_allowed_hosts(),
+        ["console.example", "ops.example:443"]
+    );
 }

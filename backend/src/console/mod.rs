@@ -9,6 +9,7 @@
 mod assets;
 mod edge;
 mod health;
+mod host;
 pub mod session;
 mod traffic;
 
@@ -45,6 +46,8 @@ pub struct Console {
     /// The edge's policy and the registry snapshots, as standalone mode holds them.
     pub gate: Standalone,
     sessions: Sessions,
+    /// The names it answers under (DNS rebinding), and the proxies believed about them.
+    hosts: host::HostPolicy,
     registry_refresh_seconds: u64,
     envoy_admin: Option<edge::EnvoyAdmin>,
     /// The edge's refusals of the last hour, sampled from `envoy_admin`.
@@ -64,6 +67,7 @@ impl Console {
                 config.registry_refresh_seconds > 0,
             ),
             sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
+            hosts: host::HostPolicy::from_config(config),
             registry_refresh_seconds: config.registry_refresh_seconds,
             envoy_admin: config
                 .console_envoy_admin_url
@@ -80,6 +84,19 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The session cookie for `id` (empty: the cookie that clears it), `Secure` when the
+    /// browser came over TLS.
+    fn session_cookie(
+        &self,
+        request: &HttpRequest,
+        id: String,
+    ) -> actix_web::cookie::Cookie<'static> {
+        let secure = self.hosts.seen(request).scheme == "https";
+        self.sessions.cookie(id, secure)
+    }
+}
+
 /// The console's own server on `CONSOLE_ADDR`, sharing the backend's registry and Vault client.
 pub fn server(
     address: &str,
@@ -91,6 +108,7 @@ pub fn server(
     actix_web::rt::spawn(edge::sample_refusals(console.clone()));
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(host::enforce))
             .wrap(from_fn(telemetry::observe))
             .wrap(
                 DefaultHeaders::new()
@@ -167,20 +185,6 @@ async fn page(request: HttpRequest, console: web::Data<Console>, name: &str) -> 
     }
 }
 
-/// A browser request from another origin is refused (programs send no `Origin`).
-fn same_origin(request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let info = request.connection_info();
-    let ours = format!("{}://{}", info.scheme(), info.host());
-    if origin.as_bytes() == ours.as_bytes() {
-        Ok(())
-    } else {
-        Err(ApiError::NotAllowed("sign-in from another origin".into()))
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
@@ -193,7 +197,6 @@ async fn sign_in(
     console: web::Data<Console>,
     body: web::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
-    same_origin(&request)?;
     let credential = body.credential.trim();
     if credential.is_empty() || credential.len() > MAX_CREDENTIAL {
         return Err(ApiError::BadRequest(
@@ -221,7 +224,7 @@ async fn sign_in(
             let subject = operator.subject.clone();
             let id = console.sessions.start(operator);
             Ok(HttpResponse::Ok()
-                .cookie(console.sessions.cookie(&request, id))
+                .cookie(console.session_cookie(&request, id))
                 .json(serde_json::json!({ "subject": subject })))
         }
         Err(denial) => {
@@ -268,6 +271,6 @@ async fn session_info(session: web::ReqData<Session>) -> HttpResponse {
 async fn sign_out(request: HttpRequest, console: web::Data<Console>) -> HttpResponse {
     console.sessions.end(&request);
     HttpResponse::NoContent()
-        .cookie(console.sessions.cookie(&request, String::new()))
+        .cookie(console.session_cookie(&request, String::new()))
         .finish()
 }

@@ -89,13 +89,13 @@ impl Sessions {
     }
 
     /// The session cookie for `id`; an empty `id` makes the cookie that clears it.
-    pub fn cookie(&self, request: &HttpRequest, id: String) -> Cookie<'static> {
+    pub fn cookie(&self, id: String, secure: bool) -> Cookie<'static> {
         let clearing = id.is_empty();
         let mut cookie = Cookie::build(COOKIE, id)
             .path("/")
             .http_only(true)
             .same_site(SameSite::Strict)
-            .secure(request.connection_info().scheme() == "https")
+            .secure(secure)
             .finish();
         if clearing {
             cookie.make_removal();

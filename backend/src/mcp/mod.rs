@@ -6,6 +6,7 @@ mod completions;
 pub mod confirm;
 mod errors;
 pub mod events;
+pub mod owners;
 mod prompts;
 mod resources;
 mod server;
@@ -92,10 +93,16 @@ pub struct McpSettings {
     pub events: events::Events,
 }
 
-/// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25);
-/// rmcp serves 2026-07-28 peers statelessly on the same endpoint. `stateless`: the seed's
-/// `POST /mcp/rpc`, plain JSON-RPC in and JSON out, no sessions.
-pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -> McpHttpService {
+/// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25), kept
+/// by `sessions` (whose ids [`owners::bind_to_agent`] ties to their agents); rmcp serves
+/// 2026-07-28 peers statelessly on the same endpoint. `stateless`: the seed's `POST /mcp/rpc`,
+/// plain JSON-RPC in and JSON out, no sessions.
+pub fn http_service(
+    vault: Arc<Vault>,
+    settings: McpSettings,
+    sessions: Arc<LocalSessionManager>,
+    stateless: bool,
+) -> McpHttpService {
     let McpSettings {
         shared,
         allowed_origins,
@@ -111,7 +118,7 @@ pub fn http_service(vault: Arc<Vault>, settings: McpSettings, stateless: bool) -
                 server
             })
         }))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+        .session_manager(sessions)
         .stateful_mode(!stateless)
         .json_response(stateless)
         // Browsers may only call from these origins (403 otherwise); rmcp checks Host against

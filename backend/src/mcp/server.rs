@@ -100,6 +100,7 @@ impl BridgeMcp {
                     .shared
                     .confirmations
                     .decide(
+                        &self.vault,
                         &context,
                         &agent.subject,
                         O::NAME,

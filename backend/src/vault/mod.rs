@@ -7,6 +7,7 @@ pub mod exec;
 mod health;
 pub mod kv;
 pub mod login;
+mod once;
 pub mod path;
 pub mod registry;
 pub mod ssh;

@@ -1,0 +1,175 @@
+//! Each MCP session belongs to the agent that opened it. rmcp knows sessions only by id: any
+//! caller naming an id could post into it (tool calls, and answers to the server's questions,
+//! such as a confirmation of `kv.destroy`), read its stream or end it. Here the agent who
+//! opened a session is remembered with its id, and a request naming a session of another
+//! agent gets exactly the answer rmcp gives an unknown id (404 "Session not found"), so an
+//! intruder cannot even learn that the session exists.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+use rmcp::transport::streamable_http_server::SessionManager;
+use rmcp_actix_web::transport::LocalSessionManager;
+
+use crate::identity::Agent;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// rmcp's own answer for a session it does not know.
+const NOT_FOUND_BODY: &str = "Not Found: Session not found";
+/// Sessions remembered before the first sweep of those rmcp has ended (idle, or closed).
+const FIRST_SWEEP: usize = 256;
+
+pub struct SessionOwners {
+    /// rmcp's sessions: which of the remembered ones still exist.
+    sessions: Arc<LocalSessionManager>,
+    held: Mutex<Held>,
+}
+
+struct Held {
+    /// Session id → the subject that opened it.
+    owners: HashMap<String, String>,
+    /// Sweep when this many are held (twice what the last sweep kept, at least FIRST_SWEEP).
+    sweep_at: usize,
+}
+
+impl SessionOwners {
+    pub fn new(sessions: Arc<LocalSessionManager>) -> Self {
+        Self {
+            sessions,
+            held: Mutex::new(Held {
+                owners: HashMap::new(),
+                sweep_at: FIRST_SWEEP,
+            }),
+        }
+    }
+
+    fn owner(&self, session: &str) -> Option<String> {
+        self.held
+            .lock()
+            .expect("owners lock")
+            .owners
+            .get(session)
+            .cloned()
+    }
+
+    fn forget(&self, session: &str) {
+        self.held
+            .lock()
+            .expect("owners lock")
+            .owners
+            .remove(session);
+    }
+
+    async fn remember(&self, session: String, subject: String) {
+        let sweep = {
+            let mut held = self.held.lock().expect("owners lock");
+            held.owners.insert(session, subject);
+            (held.owners.len() >= held.sweep_at).then(|| held.owners.keys().cloned().collect())
+        };
+        if let Some(ids) = sweep {
+            self.sweep(ids).await;
+        }
+    }
+
+    /// Drops the sessions rmcp no longer has (ended by their idle timeout or closed).
+    async fn sweep(&self, ids: Vec<String>) {
+        let mut ended = Vec::new();
+        for id in ids {
+            if !self
+                .sessions
+                .has_session(&id.as_str().into())
+                .await
+                .unwrap_or(false)
+            {
+                ended.push(id);
+            }
+        }
+        let mut held = self.held.lock().expect("owners lock");
+        for id in &ended {
+            held.owners.remove(id);
+        }
+        held.sweep_at = (held.owners.len() * 2).max(FIRST_SWEEP);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.held.lock().expect("owners lock").owners.len()
+    }
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().body(NOT_FOUND_BODY)
+}
+
+/// On `/mcp`, after the agent is known (`identity::require_agent`): a request naming a session
+/// passes only for the agent that opened it; a response that opens a session records its agent.
+pub async fn bind_to_agent(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let owners = request
+        .app_data::<web::Data<SessionOwners>>()
+        .expect("registered with the /mcp scope")
+        .clone();
+    let subject = request
+        .extensions()
+        .get::<Agent>()
+        .map(|agent| agent.subject.clone());
+    let named = request
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|id| id.to_str().unwrap_or_default().to_string());
+    match (named, subject) {
+        (Some(session), Some(subject)) => {
+            if owners.owner(&session).as_deref() != Some(subject.as_str()) {
+                tracing::warn!(target: "requests", subject = %subject,
+                               "MCP request naming a session this agent does not hold");
+                return Ok(request.into_response(not_found()).map_into_right_body());
+            }
+            let ending = request.method() == actix_web::http::Method::DELETE;
+            let response = next.call(request).await?;
+            if ending && response.status().is_success() {
+                owners.forget(&session);
+            }
+            Ok(response.map_into_left_body())
+        }
+        (None, Some(subject)) => {
+            let response = next.call(request).await?;
+            let opened = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|id| id.to_str().ok())
+                .map(str::to_string);
+            if let Some(session) = opened {
+                // Recorded before the client can see the id, so its first use finds it.
+                owners.remember(session, subject).await;
+            }
+            Ok(response.map_into_left_body())
+        }
+        // `require_agent` runs first and refuses requests without an agent.
+        (_, None) => Ok(request.into_response(not_found()).map_into_right_body()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_session_rmcp_ended_is_forgotten_at_the_next_sweep() {
+        let owners = SessionOwners::new(Arc::new(LocalSessionManager::default()));
+        for n in 0..FIRST_SWEEP - 1 {
+            owners.remember(format!("s{n}"), "a".into()).await;
+        }
+        assert_eq!(owners.len(), FIRST_SWEEP - 1);
+        assert_eq!(owners.owner("s1").as_deref(), Some("a"));
+        // None of them is a live rmcp session: the sweep at FIRST_SWEEP drops them all.
+        owners.remember("last".into(), "b".into()).await;
+        assert_eq!(owners.len(), 0);
+        assert_eq!(owners.owner("s1"), None);
+    }
+}
