@@ -1,6 +1,7 @@
-"""The Vault read scenarios: a KV v2 read straight from OpenBao (with a token bound to the
-agent's policy, as the bridge's child tokens are), the bridge's REST read through Envoy, and MCP
-`tools/call kv.read` through Envoy (revision 2026-07-28: stateless, tool named in headers)."""
+"""The Vault read scenarios: a KV v2 read straight from OpenBao, with the root token and with a
+token as the bridge makes each agent's (its policy alone, through the agents' token role), the
+bridge's REST read through Envoy, and MCP `tools/call kv.read` through Envoy (revision
+2026-07-28: stateless, tool named in headers)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
                   {**agent, "content-type": "application/json"},
                   json.dumps({"data": {"value": "benchmark"}}).encode())
     assert put[0] == 200, put
-    # The direct client gets what the bridge's child token gets: the agent's policy, not root.
-    status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create",
+    # The direct client gets what the bridge's agent token gets: the agent's policy alone.
+    status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create/vault-mcp-bridge-agent",
                            {"x-vault-token": stacks.ROOT_TOKEN},
-                           json.dumps({"policies": [f"agent-{edge.SUBJECT}"], "ttl": "2h"}).encode())
+                           json.dumps({"entity_alias": edge.SUBJECT, "policies": [f"agent-{edge.SUBJECT}"],
+                                       "no_default_policy": True, "ttl": "2h"}).encode())
     assert status == 200, body
     token = json.loads(body)["auth"]["client_token"]
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -29,10 +31,12 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
                        "params": {"name": "kv.read", "arguments": {"path": "bench/item"}, "_meta": meta}}).encode()
     mcp_headers = {**agent, "content-type": "application/json", "accept": "application/json, text/event-stream",
                    "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "kv.read"}
+    secret = f"{stack.openbao_url}/v1/secret/data/agents/{edge.SUBJECT}/bench/item"
     shapes = [
-        ("openbao", "OpenBao KV v2 read, direct",
-         Shape(f"{stack.openbao_url}/v1/secret/data/agents/{edge.SUBJECT}/bench/item",
-               headers={"x-vault-token": token})),
+        ("openbao-root", "OpenBao KV v2 read, direct, root token",
+         Shape(secret, headers={"x-vault-token": stacks.ROOT_TOKEN})),
+        ("openbao", "OpenBao KV v2 read, direct, the agent's own token",
+         Shape(secret, headers={"x-vault-token": token})),
         ("rest", "bridge REST GET /secrets/… through Envoy", Shape(f"{stack.envoy_url}/secrets/bench/item",
                                                                     headers=agent)),
         ("mcp", "bridge MCP tools/call kv.read through Envoy",

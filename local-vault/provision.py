@@ -4,6 +4,11 @@
     VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=dev-root-token local-vault/provision.py
 
 Idempotent. Sets up:
+  - the service's own identity: the policy `vault-mcp-bridge` (what `vault-mcp-bridge gen-policy
+    --service` prints) on a token whose id is BRIDGE_SERVICE_TOKEN (default
+    `dev-bridge-service-token`), the one the backend runs with (not the root token),
+  - the token role `vault-mcp-bridge-agent` the backend mints each agent's own token with
+    (bound to the agent's entity alias, its policy `agent-{subject}` alone),
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
   - Transit at `transit/` and at `transit-agents/` (the keys agents name themselves,
     `{len}_{subject}_{name}`),
@@ -101,6 +106,28 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
             raise RuntimeError(f"agents add {agent['subject']}: {done.stderr.strip()}")
 
 
+SERVICE_POLICY = "vault-mcp-bridge"
+AGENT_TOKEN_ROLE = "vault-mcp-bridge-agent"
+AGENT_POLICY_PREFIX = "agent-"
+
+
+def provision_identities(vault: Vault, kv_mount: str, prefix: str, service_token: str):
+    """The service's policy and token, and the role agents' tokens are made with."""
+    hcl = subprocess.run([bridge_binary(), "gen-policy", "--service", "--mount", kv_mount, "--prefix", prefix,
+                          "--agent-token-role", AGENT_TOKEN_ROLE, "--agent-policy-prefix", AGENT_POLICY_PREFIX],
+                         capture_output=True, text=True, check=True).stdout
+    vault.call("PUT", f"sys/policies/acl/{SERVICE_POLICY}", {"policy": hcl})
+    vault.call("POST", f"auth/token/roles/{AGENT_TOKEN_ROLE}", {
+        "allowed_policies_glob": [f"{AGENT_POLICY_PREFIX}*"], "allowed_entity_aliases": ["*"],
+        "orphan": True, "token_no_default_policy": True, "renewable": True})
+    known = vault.call("POST", "auth/token/lookup", {"token": service_token}, ok=(200, 403))
+    if not known or "errors" in known:
+        # An orphan: it outlives the root token that made it (dev: 32 days, the server's maximum).
+        vault.call("POST", "auth/token/create-orphan", {
+            "id": service_token, "policies": [SERVICE_POLICY], "no_default_policy": True,
+            "ttl": "768h", "display_name": "vault-mcp-bridge"})
+
+
 def provision_ssh(vault: Vault, mounts: dict):
     if "ssh/" not in mounts:
         vault.call("POST", "sys/mounts/ssh", {"type": "ssh"})
@@ -139,7 +166,9 @@ def main() -> int:
     agents = json.loads(agents_file.read_text())["agents"]
     vault = Vault(addr, token)
     vault.wait_ready()
-    provision(vault, agents, os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents"))
+    kv_mount, prefix = os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents")
+    provision_identities(vault, kv_mount, prefix, os.environ.get("BRIDGE_SERVICE_TOKEN", "dev-bridge-service-token"))
+    provision(vault, agents, kv_mount, prefix)
     # Audit devices record X-Request-Id, so Vault's audit log joins the bridge's logs.
     vault.call("PUT", "sys/config/auditing/request-headers/x-request-id", {"hmac": False})
     mounts = vault.call("GET", "sys/mounts")

@@ -7,9 +7,26 @@
   const session = await Console.start();
   const message = document.getElementById("message");
 
+  const notice = document.getElementById("notice");
+
   function report(error) {
     message.textContent = error ? error.message : "";
     message.hidden = !error;
+    if (error) tell("");
+  }
+
+  function tell(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+  }
+
+  // What disabling cut off in Vault, as the backend answered it.
+  function revoked(subject, done) {
+    const tokens = done.entity_disabled ? "its Vault tokens stopped" : "it had no Vault token yet";
+    const leases = done.leases_revoked.length
+      ? `${done.leases_revoked.length} database lease(s) revoked: ${done.leases_revoked.join(", ")}`
+      : "no lease to revoke";
+    tell(`${subject} disabled: ${tokens}; ${leases}.`);
   }
 
   async function act(work) {
@@ -115,7 +132,7 @@
     const actions = element("td", null, { class: "actions" });
     const toggle = element("div");
     toggle.append(agent.enabled
-      ? button("Disable", () => call("PATCH", path, { enabled: false }), "disable")
+      ? button("Disable", async () => revoked(agent.subject, (await call("PATCH", path, { enabled: false })).revoked), "disable")
       : button("Enable", () => call("PATCH", path, { enabled: true }), "enable"));
     const grace = element("input", null, { type: "number", min: "0", value: "0", "aria-label": "grace seconds", class: "grace" });
     toggle.append(button("Rotate key", async () => {

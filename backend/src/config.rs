@@ -14,6 +14,13 @@ use serde::Deserialize;
 use thiserror::Error;
 use vault_mcp_filter::assertion::AssertionKey;
 
+/// Variables of earlier versions whose meaning changed: set, they stop the start with a reason.
+const RETIRED: &[&str] = &[
+    "CHILD_TOKEN_ENABLED",
+    "CHILD_TOKEN_POLICY_PREFIX",
+    "CHILD_TOKEN_TTL",
+];
+
 /// Every variable the service reads. Names are matched case-insensitively by figment.
 const VARIABLES: &[&str] = &[
     "VAULT_ADDR",
@@ -49,9 +56,9 @@ const VARIABLES: &[&str] = &[
     "MCP_SUBSCRIPTION_POLL_SECONDS",
     "MCP_SUBSCRIPTIONS_PER_AGENT",
     "ALLOWED_HOSTS",
-    "CHILD_TOKEN_ENABLED",
-    "CHILD_TOKEN_POLICY_PREFIX",
-    "CHILD_TOKEN_TTL",
+    "AGENT_TOKEN_ROLE",
+    "AGENT_POLICY_PREFIX",
+    "AGENT_TOKEN_TTL",
     "STANDALONE",
     "REGISTRY_REFRESH_SECONDS",
     "CONSOLE_ADDR",
@@ -103,7 +110,7 @@ pub struct Config {
     /// Mount of the KV v2 engine.
     #[serde(default = "defaults::kv_mount")]
     pub kv_mount: String,
-    /// Mount of the Transit engine (keys `{subject}` and `{subject}-signing`).
+    /// Mount of the Transit engine (each agent's encryption and signing keys).
     #[serde(default = "defaults::transit_mount")]
     pub transit_mount: String,
     /// Mount of the Transit engine holding the keys agents name themselves (`key` in a
@@ -185,15 +192,16 @@ pub struct Config {
     /// defence. Default: loopback only; set it to the names the bridge is reached under.
     #[serde(default)]
     pub allowed_hosts: Option<String>,
-    /// Act for each agent with a child token bound to its own policy.
-    #[serde(default)]
-    pub child_token_enabled: bool,
-    /// Child tokens get the policy `{prefix}{subject}`.
-    #[serde(default = "defaults::child_token_policy_prefix")]
-    pub child_token_policy_prefix: String,
-    /// Child token lifetime in seconds; a token is reused for the first half of it.
-    #[serde(default = "defaults::child_token_ttl")]
-    pub child_token_ttl: u64,
+    /// The Vault token role the service mints each agent's own token with (the agent's entity
+    /// alias, its policy alone): see `vault::tokens`.
+    #[serde(default = "defaults::agent_token_role")]
+    pub agent_token_role: String,
+    /// Each agent's policy is `{prefix}{subject}`.
+    #[serde(default = "defaults::agent_policy_prefix")]
+    pub agent_policy_prefix: String,
+    /// An agent token's lifetime in seconds; the service uses it for the first half of it.
+    #[serde(default = "defaults::agent_token_ttl")]
+    pub agent_token_ttl: u64,
     /// Run without Envoy: authenticate callers here, with the edge's own decision code.
     #[serde(default)]
     pub standalone: bool,
@@ -304,6 +312,14 @@ impl Config {
                 Some("yaml" | "yml") => figment.merge(Yaml::file(file)),
                 _ => figment.merge(Toml::file(file)),
             };
+        }
+        if let Some(old) = RETIRED.iter().find(|name| std::env::var_os(name).is_some()) {
+            return Err(ConfigError::Invalid {
+                name: old,
+                reason: "is gone: every agent now acts in Vault with a token of its own \
+                         (AGENT_TOKEN_ROLE, AGENT_POLICY_PREFIX, AGENT_TOKEN_TTL); unset it"
+                    .into(),
+            });
         }
         Self::from_figment(figment.merge(Env::raw().only(VARIABLES)))
     }
@@ -438,9 +454,9 @@ impl Config {
             "mcp_subscriptions_per_agent": self.mcp_subscriptions_per_agent,
             "cors_allow_origins": self.allowed_origins(),
             "allowed_hosts": self.allowed_hosts(),
-            "child_token_enabled": self.child_token_enabled,
-            "child_token_policy_prefix": self.child_token_policy_prefix,
-            "child_token_ttl": self.child_token_ttl,
+            "agent_token_role": self.agent_token_role,
+            "agent_policy_prefix": self.agent_policy_prefix,
+            "agent_token_ttl": self.agent_token_ttl,
         }))
         .expect("plain JSON")
     }

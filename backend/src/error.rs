@@ -74,6 +74,7 @@ impl ApiError {
             ApiError::Vault(VaultError::Unavailable) => "vault_unavailable",
             ApiError::Vault(VaultError::Timeout) => "vault_timeout",
             ApiError::Vault(VaultError::Upstream) => "vault_error",
+            ApiError::Vault(VaultError::AgentToken) => "agent_token_unavailable",
         }
     }
 }
@@ -109,9 +110,8 @@ impl ResponseError for ApiError {
             | ApiError::UnknownRoute
             | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Vault(VaultError::Unavailable) | ApiError::NotReady(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Vault(VaultError::Unavailable | VaultError::AgentToken)
+            | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Vault(VaultError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Vault(VaultError::Upstream) => StatusCode::BAD_GATEWAY,
         }
@@ -121,7 +121,8 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(
             self,
-            ApiError::Vault(VaultError::Unavailable) | ApiError::NotReady(_)
+            ApiError::Vault(VaultError::Unavailable | VaultError::AgentToken)
+                | ApiError::NotReady(_)
         ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
@@ -211,6 +212,11 @@ mod tests {
             (VaultError::Unavailable.into(), 503, "vault_unavailable"),
             (VaultError::Timeout.into(), 504, "vault_timeout"),
             (VaultError::Upstream.into(), 502, "vault_error"),
+            (
+                VaultError::AgentToken.into(),
+                503,
+                "agent_token_unavailable",
+            ),
         ];
         for (error, status, code) in cases {
             assert_eq!(error.status_code().as_u16(), status, "{error}");

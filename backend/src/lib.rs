@@ -11,7 +11,6 @@ pub mod error;
 pub mod identity;
 pub mod mcp;
 pub mod ops;
-pub mod policy;
 pub mod registry;
 pub mod rest;
 pub mod telemetry;
@@ -62,7 +61,7 @@ impl AppState {
             mcp_owners: web::Data::new(mcp::owners::SessionOwners::new(sessions.clone())),
             mcp: mcp::http_service(vault.clone(), settings.clone(), sessions, false),
             mcp_rpc: mcp::http_service(vault.clone(), settings, Arc::new(Default::default()), true),
-            registry: web::Data::new(registry::Registry::new(vault.clone(), config)),
+            registry: web::Data::new(registry::Registry::new(vault.clone())),
             snapshots: web::Data::new(registry::snapshot::SnapshotCache::default()),
             vault: web::Data::from(vault),
             trust: web::Data::new(trust),
@@ -152,6 +151,10 @@ pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Res
     {
         tokio::spawn(vault.clone().keep_token_fresh(ttl));
     }
+    vault
+        .check_agent_tokens()
+        .await
+        .map_err(std::io::Error::other)?;
     mcp::serve_stdio(vault, agent, mcp::Shared::from_config(&config)).await
 }
 
@@ -165,6 +168,16 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     if let Some(ttl) = login {
         actix_web::rt::spawn(state.vault.clone().into_inner().keep_token_fresh(ttl));
     }
+    state
+        .vault
+        .check_agent_tokens()
+        .await
+        .map_err(std::io::Error::other)?;
+    state
+        .registry
+        .check_upgraded()
+        .await
+        .map_err(std::io::Error::other)?;
     let console = console::Console::from_config(&config)
         .map_err(std::io::Error::other)?
         .map(web::Data::new);

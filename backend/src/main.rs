@@ -5,8 +5,8 @@ use std::path::Path;
 use clap::{Parser, Subcommand};
 use vault_mcp_bridge::config::Config;
 use vault_mcp_bridge::identity::Trust;
-use vault_mcp_bridge::policy::{Mounts, agent_policy};
 use vault_mcp_bridge::telemetry;
+use vault_mcp_bridge::vault::policy::{Mounts, agent_policy, service_policy};
 
 #[derive(Parser)]
 #[command(
@@ -29,11 +29,21 @@ enum Command {
     /// Serve MCP on stdin/stdout for one agent: `SUBJECT` (required) and `SCOPES`
     /// (space-separated, default "read list"). For MCP clients that launch local servers.
     Stdio,
-    /// Print the Vault policy (HCL) an agent needs for its own KV v2 folder.
+    /// Print a Vault policy (HCL): an agent's (`--agent NAME`: its own KV v2 folder, Transit
+    /// keys, database and SSH roles), or the service's own token's (`--service`).
     GenPolicy {
         /// The agent's subject.
+        #[arg(long, required_unless_present = "service", conflicts_with = "service")]
+        agent: Option<String>,
+        /// The policy of the service's own token (what `serve` needs, and no agent's secret).
         #[arg(long)]
-        agent: String,
+        service: bool,
+        /// With --service: the token role agents' tokens are made with (AGENT_TOKEN_ROLE).
+        #[arg(long, default_value = "vault-mcp-bridge-agent")]
+        agent_token_role: String,
+        /// With --service: the start of every agent's policy name (AGENT_POLICY_PREFIX).
+        #[arg(long, default_value = "agent-")]
+        agent_policy_prefix: String,
         /// KV v2 mount.
         #[arg(long, default_value = "secret")]
         mount: String,
@@ -81,6 +91,9 @@ fn main() -> std::process::ExitCode {
         },
         Command::GenPolicy {
             agent,
+            service,
+            agent_token_role,
+            agent_policy_prefix,
             mount,
             prefix,
             transit_mount,
@@ -88,10 +101,6 @@ fn main() -> std::process::ExitCode {
             database_mount,
             ssh_mount,
         } => {
-            if !vault_mcp_filter::identity::is_valid_subject(&agent) {
-                eprintln!("error: {agent:?} is not a valid agent subject");
-                return std::process::ExitCode::from(2);
-            }
             let mounts = Mounts {
                 kv: &mount,
                 prefix: &prefix,
@@ -100,7 +109,19 @@ fn main() -> std::process::ExitCode {
                 database: &database_mount,
                 ssh: &ssh_mount,
             };
-            print!("{}", agent_policy(&agent, &mounts));
+            match agent {
+                _ if service => print!(
+                    "{}",
+                    service_policy(&mounts, &agent_token_role, &agent_policy_prefix)
+                ),
+                Some(agent) if vault_mcp_filter::identity::is_valid_subject(&agent) => {
+                    print!("{}", agent_policy(&agent, &mounts))
+                }
+                other => {
+                    eprintln!("error: {other:?} is not a valid agent subject");
+                    return std::process::ExitCode::from(2);
+                }
+            }
             std::process::ExitCode::SUCCESS
         }
     }
@@ -164,6 +185,8 @@ fn serve() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");
+            // Also where whoever started it looks first, when the logs go to LOG_DIR.
+            eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -46,8 +46,16 @@ impl Identity {
 }
 
 /// A subject names a folder in Vault and travels in a header, so only a conservative
-/// character set is accepted anywhere a subject is created.
+/// character set is accepted anywhere a subject is created. Lower case only: Vault folds
+/// policy names to lower case, so `RT-1` and `rt-1` would share one policy (and, compared
+/// without case, one identity); two subjects are never the same name in two spellings.
 pub fn is_valid_subject(subject: &str) -> bool {
+    is_subject_spelling(subject) && !subject.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+/// The alphabet of earlier versions, upper case included: only to name (and remove) agents of
+/// a registry written before subjects were lower case.
+pub fn is_subject_spelling(subject: &str) -> bool {
     !subject.is_empty()
         && subject.len() <= 128
         && subject
@@ -79,11 +87,24 @@ mod tests {
 
     #[test]
     fn subjects_are_restricted() {
-        for ok in ["agent_api", "agent-b", "a.b", "A1"] {
+        for ok in ["agent_api", "agent-b", "a.b", "a1"] {
             assert!(is_valid_subject(ok), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "a b", "a\nb", "ä", &"x".repeat(129)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a\nb",
+            "ä",
+            &"x".repeat(129),
+            "A1",
+            "rT-1",
+        ] {
             assert!(!is_valid_subject(bad), "{bad:?}");
         }
+        // An earlier registry's upper-case names can still be named (to remove them).
+        assert!(is_subject_spelling("RT-1") && !is_subject_spelling("a/b"));
     }
 }

@@ -19,14 +19,14 @@ from .envoy import (COMPOSE_ENVOY_CONFIG, DEV_CERTS, EDGE_ENVOY_CONFIG, ENVOY_JW
                     render_committed_edge_config, render_compose_envoy_config, render_edge_config,
                     render_envoy_config, stateful_session_filter)
 from .layout import (AGENTS_FILE, BACKEND_BIN, ENVOY_CONFIG, FILTER_WASM, HS256_KID, JWT_AUDIENCE,
-                     JWT_ISSUER, RELEASE_BACKEND_BIN, ROOT, ROOT_TOKEN, RS256_KID, VENV_BIN, Ports, build,
+                     JWT_ISSUER, RELEASE_BACKEND_BIN, ROOT, ROOT_TOKEN, RS256_KID, SERVICE_TOKEN, VENV_BIN, Ports, build,
                      load_agents)
 from .processes import free_ports, http_status, pid_alive, stop_process, tail, wait_until
 from .services import Stack
 
 __all__ = [
     "AGENTS_FILE", "BACKEND_BIN", "COMPOSE_ENVOY_CONFIG", "DEV_CERTS", "EDGE_ENVOY_CONFIG", "ENVOY_CONFIG",
-    "ENVOY_JWT_PAYLOAD_KEY", "FILTER_WASM", "HS256_KID", "JWT_AUDIENCE", "JWT_ISSUER", "RELEASE_BACKEND_BIN", "ROOT", "ROOT_TOKEN",
+    "ENVOY_JWT_PAYLOAD_KEY", "FILTER_WASM", "HS256_KID", "JWT_AUDIENCE", "JWT_ISSUER", "RELEASE_BACKEND_BIN", "ROOT", "ROOT_TOKEN", "SERVICE_TOKEN",
     "RS256_KID", "VENV_BIN", "Ports", "Secrets", "Stack", "balance_backends", "build", "committed_filter_config",
     "delegate_to_envoy_jwt_authn", "envoy_jwt_authn_filter", "filter_config", "free_ports", "http_filters",
     "http_status", "load_agents", "merged", "mtls_filter_config", "pid_alive", "render_committed_edge_config",

@@ -17,6 +17,9 @@ FILTER_WASM = ROOT / "target" / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.was
 ENVOY_CONFIG = ROOT / "envoy" / "envoy.yaml"
 AGENTS_FILE = ROOT / "local-vault" / "agents.json"
 ROOT_TOKEN = "dev-root-token"
+#: The backend's own Vault token: the policy `vault-mcp-bridge gen-policy --service` prints,
+#: made by local-vault/provision.py. Operators (the CLI, the tests' checks) use ROOT_TOKEN.
+SERVICE_TOKEN = "dev-bridge-service-token"
 JWT_ISSUER = "vault-mcp-bridge-dev"
 JWT_AUDIENCE = "vault-mcp-bridge"
 HS256_KID = "dev-hs256"

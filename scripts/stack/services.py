@@ -20,7 +20,7 @@ from . import openbao
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
                     render_edge_config, render_envoy_config)
-from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, RS256_KID, ROOT, ROOT_TOKEN,
+from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, RS256_KID, ROOT, ROOT_TOKEN, SERVICE_TOKEN,
                      VENV_BIN, Ports, load_agents)
 from .processes import free_ports, http_status, stop_process, wait_until
 
@@ -258,7 +258,7 @@ class Stack:
             name = "backend" if replica == 1 else f"backend-{replica}"
             env = {
                 "VAULT_ADDR": self.openbao_url,
-                "VAULT_TOKEN": ROOT_TOKEN,
+                "VAULT_TOKEN": SERVICE_TOKEN,
                 "HOST": "127.0.0.1",
                 "PORT": str(port),
                 "AGENT_ASSERTION_KEY": self.secrets.assertion_key,

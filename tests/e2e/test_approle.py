@@ -7,8 +7,6 @@ import requests
 
 import stack as stacks
 
-SERVICE_POLICY = 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }'
-
 
 def test_approle_tokens_are_renewed_and_replaced(built, tmp_path):
     running = stacks.Stack(run_dir=tmp_path, ports=stacks.Ports.free(), with_envoy=False,
@@ -20,9 +18,9 @@ def test_approle_tokens_are_renewed_and_replaced(built, tmp_path):
         root.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
         bao = f"{running.openbao_url}/v1"
         assert root.post(f"{bao}/sys/auth/approle", json={"type": "approle"}, timeout=10).ok
-        assert root.put(f"{bao}/sys/policies/acl/bridge-service", json={"policy": SERVICE_POLICY}, timeout=10).ok
+        # The service's own policy, as provisioning wrote it (`gen-policy --service`).
         assert root.post(f"{bao}/auth/approle/role/bridge", timeout=10, json={
-            "token_policies": ["bridge-service"], "token_ttl": "4s", "token_max_ttl": "9s"}).ok
+            "token_policies": ["vault-mcp-bridge"], "token_ttl": "4s", "token_max_ttl": "9s"}).ok
         role_id = root.get(f"{bao}/auth/approle/role/bridge/role-id", timeout=10).json()["data"]["role_id"]
         secret_id = root.post(f"{bao}/auth/approle/role/bridge/secret-id", timeout=10).json()["data"]["secret_id"]
         running.backend_env.update({"VAULT_TOKEN": None, "VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id})

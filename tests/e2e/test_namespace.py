@@ -1,4 +1,5 @@
-"""VAULT_NAMESPACE: every call the backend makes goes to that namespace (OpenBao namespaces)."""
+"""VAULT_NAMESPACE: every call the backend makes goes to that namespace (OpenBao namespaces),
+agents' own tokens included: the namespace has its own mounts and token role."""
 
 import json
 
@@ -8,8 +9,9 @@ import stack as stacks
 
 
 def test_calls_go_to_the_configured_namespace(built, tmp_path):
+    # The root token reaches every namespace (the provisioned service token lives outside it).
     running = stacks.Stack(run_dir=tmp_path, ports=stacks.Ports.free(), with_envoy=False, backend_env={
-        "STANDALONE": "true", "VAULT_NAMESPACE": "team",
+        "STANDALONE": "true", "VAULT_NAMESPACE": "team", "VAULT_TOKEN": stacks.ROOT_TOKEN,
         "API_KEYS_JSON": json.dumps({"k": {"subject": "agent_ns", "scopes": ["read", "write"]}})})
     try:
         running.start_vault()
@@ -17,8 +19,13 @@ def test_calls_go_to_the_configured_namespace(built, tmp_path):
         root.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
         bao = f"{running.openbao_url}/v1"
         assert root.post(f"{bao}/sys/namespaces/team", timeout=10).ok
-        assert root.post(f"{bao}/sys/mounts/secret", headers={"X-Vault-Namespace": "team"},
+        team = {"X-Vault-Namespace": "team"}
+        assert root.post(f"{bao}/sys/mounts/secret", headers=team,
                          json={"type": "kv", "options": {"version": "2"}}, timeout=10).ok
+        assert root.post(f"{bao}/sys/mounts/transit", headers=team, json={"type": "transit"}, timeout=10).ok
+        assert root.post(f"{bao}/auth/token/roles/vault-mcp-bridge-agent", headers=team, timeout=10, json={
+            "allowed_policies_glob": ["agent-*"], "allowed_entity_aliases": ["*"], "orphan": True,
+            "token_no_default_policy": True}).ok
         running.start_backend()
         url = f"{running.backend_url}/secrets/in/namespace"
         assert requests.put(url, json={"data": {"where": "team"}}, headers={"X-API-Key": "k"}, timeout=10).ok

@@ -56,10 +56,28 @@ impl Config {
                 reason: "must be between 1 and 1440".into(),
             });
         }
-        if self.child_token_ttl < 60 {
+        if self.agent_token_ttl < 60 {
             return Err(ConfigError::Invalid {
-                name: "CHILD_TOKEN_TTL",
+                name: "AGENT_TOKEN_TTL",
                 reason: "must be at least 60 seconds".into(),
+            });
+        }
+        // Both name Vault objects: a role and the start of every agent's policy name.
+        let vault_name = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if !vault_name(&self.agent_token_role) {
+            return Err(ConfigError::Invalid {
+                name: "AGENT_TOKEN_ROLE",
+                reason: "must be lower-case letters, digits, '-' and '_'".into(),
+            });
+        }
+        if !vault_name(&self.agent_policy_prefix) {
+            return Err(ConfigError::Invalid {
+                name: "AGENT_POLICY_PREFIX",
+                reason: "must be lower-case letters, digits, '-' and '_'".into(),
             });
         }
         if !matches!(self.mcp_tool_names.as_str(), "dotted" | "underscore") {

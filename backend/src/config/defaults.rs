@@ -78,10 +78,13 @@ pub fn assertion_max_age() -> u64 {
 pub fn yes() -> bool {
     true
 }
-pub fn child_token_policy_prefix() -> String {
+pub fn agent_token_role() -> String {
+    "vault-mcp-bridge-agent".into()
+}
+pub fn agent_policy_prefix() -> String {
     "agent-".into()
 }
-pub fn child_token_ttl() -> u64 {
+pub fn agent_token_ttl() -> u64 {
     900
 }
 pub fn leeway() -> u64 {

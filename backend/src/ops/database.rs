@@ -12,7 +12,7 @@ use crate::vault::Vault;
 use crate::vault::database::{DbCredentials, Lease, Revoked};
 
 /// `db.issue_creds`; `POST /db/creds/{role}`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbIssueCreds {
     /// The database role, e.g. `readonly`.
@@ -33,7 +33,7 @@ impl Operation for DbIssueCreds {
 }
 
 /// `db.renew`; `POST /db/renew`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbRenew {
     /// A lease issued to this agent by `db.issue_creds`.
@@ -57,7 +57,7 @@ impl Operation for DbRenew {
 }
 
 /// `db.revoke`; `POST /db/revoke`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbRevoke {
     /// A lease issued to this agent by `db.issue_creds`.

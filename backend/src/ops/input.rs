@@ -172,7 +172,7 @@ impl TryFrom<u32> for RandomSize {
 }
 
 /// Data given either as UTF-8 text or as base64 bytes (exactly one).
-#[derive(Debug, Default, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
     /// The data as UTF-8 text.
@@ -184,7 +184,7 @@ pub struct Payload {
 }
 
 /// Data as a caller may give it: base64 in a string (the seed's form), or a [`Payload`].
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DataInput {
     /// Standard base64.

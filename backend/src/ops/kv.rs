@@ -13,7 +13,7 @@ use crate::vault::kv::{Listing, VersionsChanged, Written};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 
 /// `kv.read`; `GET /secrets/{path}?version=&wrap_ttl=`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvRead {
     /// Secret path relative to the agent's own folder, e.g. `configs/demo`.
@@ -78,7 +78,7 @@ impl Operation for KvRead {
 }
 
 /// `kv.write`; `PUT /secrets/{path}` with `{data, cas?}`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvWrite {
     /// Secret path relative to the agent's own folder, e.g. `configs/demo`.
@@ -106,7 +106,7 @@ impl Operation for KvWrite {
 }
 
 /// `kv.list`; `GET /secrets?prefix=`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvList {
     /// Folder relative to the agent's own folder, e.g. `configs/`; the root when absent.
@@ -127,7 +127,7 @@ impl Operation for KvList {
 }
 
 /// `kv.delete`; `DELETE /secrets/{path}`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvDelete {
     /// Secret path relative to the agent's own folder.
@@ -148,7 +148,7 @@ impl Operation for KvDelete {
 
 /// The secret and versions `kv.undelete` and `kv.destroy` act on; the body of
 /// `POST /secrets/{path}:undelete` and `:destroy` is `{versions}`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]
 pub struct SecretVersions {
@@ -161,7 +161,7 @@ pub struct SecretVersions {
 }
 
 /// `kv.undelete`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct KvUndelete(pub SecretVersions);
 
@@ -180,7 +180,7 @@ impl Operation for KvUndelete {
 }
 
 /// `kv.destroy`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct KvDestroy(pub SecretVersions);
 

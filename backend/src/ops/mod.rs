@@ -24,7 +24,7 @@ use vault_mcp_filter::scopes;
 
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
-use crate::vault::Vault;
+use crate::vault::{Vault, VaultError};
 
 /// What an operation does to the world, for clients that ask before acting (MCP annotations)
 /// and for people reading the catalogue.
@@ -85,7 +85,7 @@ impl Traits {
 }
 
 /// One capability of the bridge.
-pub trait Operation: DeserializeOwned + JsonSchema + Send + 'static {
+pub trait Operation: DeserializeOwned + JsonSchema + Clone + Send + 'static {
     /// The tool name, and the key of the scope table.
     const NAME: &'static str;
     /// What it does, for people and models (the scope it needs is added from the table).
@@ -127,7 +127,15 @@ pub async fn execute<O: Operation>(
     operation: O,
 ) -> Result<O::Output, ApiError> {
     require::<O>(agent)?;
-    operation.run(vault, agent).await
+    let again = operation.clone();
+    match operation.run(vault, agent).await {
+        // Vault refuses a token it no longer knows as it refuses a path outside the policy:
+        // once more with a new token. A real refusal is refused again (a 403 did nothing).
+        Err(ApiError::Vault(VaultError::Forbidden)) if vault.forget_agent_token(&agent.subject) => {
+            again.run(vault, agent).await
+        }
+        other => other,
+    }
 }
 
 /// Every operation's name, for the tests that keep the catalogue, the scope table and the

@@ -14,7 +14,7 @@ use crate::vault::Vault;
 use crate::vault::ssh::{Otp, SignedKey};
 
 /// `ssh.otp`; `POST /ssh/otp`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshOtp {
     /// The OTP role (the seed's field); the first allowed one when absent.
@@ -48,7 +48,7 @@ impl Operation for SshOtp {
 }
 
 /// `ssh.sign`; `POST /ssh/sign`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshSign {
     /// The CA role (the seed's field); the first allowed one when absent.

@@ -35,7 +35,7 @@ pub struct EncryptInput {
 }
 
 /// `transit.encrypt`; `POST /transit/encrypt` with `{plaintext}`, `{text}` or `{base64}`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "EncryptInput")]
 pub struct TransitEncrypt {
     pub key: Option<KeyName>,
@@ -80,7 +80,7 @@ impl Operation for TransitEncrypt {
 }
 
 /// A ciphertext of the agent's key: what `transit.decrypt` and `transit.rewrap` take.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]
 pub struct CiphertextOf {
@@ -93,7 +93,7 @@ pub struct CiphertextOf {
 }
 
 /// `transit.decrypt`; `POST /transit/decrypt`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct TransitDecrypt(pub CiphertextOf);
 
@@ -111,7 +111,7 @@ impl Operation for TransitDecrypt {
 }
 
 /// `transit.rewrap`; `POST /transit/rewrap`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct TransitRewrap(pub CiphertextOf);
 
@@ -129,7 +129,7 @@ impl Operation for TransitRewrap {
 }
 
 /// `transit.sign`; `POST /transit/sign`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitSign {
     /// One of the agent's own keys, by name (made with `transit.create_key`); its default RSA
@@ -167,7 +167,7 @@ impl Operation for TransitSign {
 }
 
 /// `transit.verify`; `POST /transit/verify`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitVerify {
     /// The agent's own key that signed, by name; its default signing key when absent.
@@ -211,7 +211,7 @@ impl Operation for TransitVerify {
 }
 
 /// `transit.create_key`; `POST /transit/keys/{name}` with `{type}`.
-#[derive(Debug, Deserialize, JsonSchema, ToSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitCreateKey {
     /// The key's name, in the agent's own corner.
@@ -241,7 +241,7 @@ fn key(name: &Option<KeyName>) -> Option<&str> {
 }
 
 /// `transit.random`; `GET /transit/random?bytes=&format=`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitRandom {
     /// How many bytes (1 to 1024).

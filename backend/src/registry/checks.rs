@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::identity::{is_subject_spelling, is_valid_subject};
 use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::ratelimit::Limit;
 use vault_mcp_filter::scopes;
@@ -14,6 +14,16 @@ use super::RegistryError;
 
 pub fn check_name(subject: &str) -> Result<(), RegistryError> {
     if is_valid_subject(subject) {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidName(subject.to_string()))
+    }
+}
+
+/// A name as an earlier version allowed it (upper case too): enough to show, disable or remove
+/// an agent that start-up now refuses, never to add one.
+pub fn check_existing_name(subject: &str) -> Result<(), RegistryError> {
+    if is_subject_spelling(subject) {
         Ok(())
     } else {
         Err(RegistryError::InvalidName(subject.to_string()))

@@ -12,6 +12,7 @@ use super::{AgentView, Changes, NewAgent, Registry, RegistryError};
 use crate::config::Config;
 use crate::vault::Vault;
 use crate::vault::registry::AgentRoles;
+use crate::vault::revocation::Revocation;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
@@ -79,12 +80,26 @@ pub enum AgentsCommand {
         name: String,
         key_id: String,
     },
-    /// Refuse the agent, whatever credential it presents; its data stays.
+    /// Refuse the agent, whatever credential it presents, and cut off what it holds in Vault:
+    /// its tokens stop (its entity is disabled) and its database leases are revoked. Its data
+    /// stays; `enable` lets new requests through again.
     Disable {
         name: String,
+        /// Print what was revoked as JSON.
+        #[arg(long)]
+        json: bool,
     },
     Enable {
         name: String,
+    },
+    /// Bring a registry written by an earlier version up to this one: move agents' signing
+    /// keys out of names another agent could take (their public keys are kept, under
+    /// `_bridge/retired-keys/`, to verify old signatures), and list the agents whose names
+    /// must be added again in lower case. `serve` refuses to start until it is done.
+    Migrate {
+        /// Print what was done as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Take the agent out of the registry and drop its Vault policy. Its secrets and Transit
     /// keys stay unless --destroy-data.
@@ -92,6 +107,9 @@ pub enum AgentsCommand {
         name: String,
         #[arg(long)]
         destroy_data: bool,
+        /// Print what was removed and revoked as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -188,7 +206,7 @@ fn json(value: &impl serde::Serialize) -> String {
 async fn execute(config: &Config, command: AgentsCommand) -> Result<String, RegistryError> {
     let vault = Arc::new(Vault::new(config)?);
     vault.authenticate().await?;
-    let registry = Registry::new(vault, config);
+    let registry = Registry::new(vault);
     Ok(match command {
         AgentsCommand::Add {
             name,
@@ -287,26 +305,79 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             registry.revoke_key(&name, &key_id).await?;
             format!("key {key_id} of {name} revoked\n")
         }
-        AgentsCommand::Disable { name } => {
-            registry.set_enabled(&name, false).await?;
-            format!("agent {name} disabled\n")
+        AgentsCommand::Disable {
+            name,
+            json: as_json,
+        } => {
+            let view = registry.set_enabled(&name, false).await?;
+            let revoked = view.revoked.unwrap_or_default();
+            if as_json {
+                json(&serde_json::json!({ "subject": name, "revoked": revoked }))
+            } else {
+                format!("agent {name} disabled; {}\n", revocation_line(&revoked))
+            }
         }
         AgentsCommand::Enable { name } => {
             registry.set_enabled(&name, true).await?;
             format!("agent {name} enabled\n")
         }
-        AgentsCommand::Remove { name, destroy_data } => {
+        AgentsCommand::Migrate { json: as_json } => {
+            let migrated = registry.migrate().await?;
+            if as_json {
+                json(&migrated)
+            } else {
+                let mut out = match migrated.signing_keys_moved.as_slice() {
+                    [] => "no signing key to move\n".to_string(),
+                    moved => format!(
+                        "signing keys moved (old public keys kept under _bridge/retired-keys/): {}\n",
+                        moved.join(", ")
+                    ),
+                };
+                if !migrated.names_to_redo.is_empty() {
+                    out += &format!(
+                        "remove and add again in lower case: {}\n",
+                        migrated.names_to_redo.join(", ")
+                    );
+                }
+                out
+            }
+        }
+        AgentsCommand::Remove {
+            name,
+            destroy_data,
+            json: as_json,
+        } => {
             let removed = registry.remove(&name, destroy_data).await?;
-            if destroy_data {
+            let cut = revocation_line(&removed.revoked);
+            if as_json {
+                json(&removed)
+            } else if destroy_data {
                 format!(
-                    "agent {name} removed; {} secrets and its Transit keys erased\n",
+                    "agent {name} removed; {cut}; {} secrets and its Transit keys erased\n",
                     removed.secrets_erased
                 )
             } else {
-                format!("agent {name} removed; its secrets and Transit keys are kept\n")
+                format!("agent {name} removed; {cut}; its secrets and Transit keys are kept\n")
             }
         }
     })
+}
+
+/// What the kill switch did, in a few words.
+fn revocation_line(revoked: &Revocation) -> String {
+    let tokens = if revoked.entity_disabled {
+        "its Vault tokens stopped (entity disabled)"
+    } else {
+        "it had no Vault token yet"
+    };
+    match revoked.leases_revoked.as_slice() {
+        [] => format!("{tokens}, no lease to revoke"),
+        leases => format!(
+            "{tokens}, {} leases revoked: {}",
+            leases.len(),
+            leases.join(", ")
+        ),
+    }
 }
 
 fn table(agents: &[AgentView]) -> String {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod keys;
 mod model;
 pub mod snapshot;
+pub mod upgrade;
 
 pub use checks::check_name;
 pub use model::{AgentView, Changes, IssuedKey, KeyView, NewAgent, RegistryError, Removed};
@@ -16,26 +17,12 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::config::Config;
-use crate::policy::{Mounts, agent_policy};
 use crate::vault::Vault;
 use crate::vault::registry::AgentRecord;
 
 /// The registry over the service's Vault connection.
 pub struct Registry {
     vault: Arc<Vault>,
-    mounts: MountNames,
-}
-
-/// The mounts an agent's policy names (owned: `policy::Mounts` borrows).
-struct MountNames {
-    kv: String,
-    prefix: String,
-    transit: String,
-    transit_named: String,
-    database: String,
-    ssh: String,
-    policy_prefix: String,
 }
 
 fn now() -> u64 {
@@ -45,19 +32,8 @@ fn now() -> u64 {
 }
 
 impl Registry {
-    pub fn new(vault: Arc<Vault>, config: &Config) -> Self {
-        Registry {
-            vault,
-            mounts: MountNames {
-                kv: config.kv_mount.clone(),
-                prefix: config.default_prefix.clone(),
-                transit: config.transit_mount.clone(),
-                transit_named: config.transit_named_mount.clone(),
-                database: config.database_mount.clone(),
-                ssh: config.ssh_mount.clone(),
-                policy_prefix: config.child_token_policy_prefix.clone(),
-            },
-        }
+    pub fn new(vault: Arc<Vault>) -> Self {
+        Registry { vault }
     }
 
     pub fn vault(&self) -> &Vault {
@@ -65,7 +41,7 @@ impl Registry {
     }
 
     async fn record(&self, subject: &str) -> Result<(AgentRecord, u32), RegistryError> {
-        check_name(subject)?;
+        checks::check_existing_name(subject)?;
         self.vault
             .registry_read(subject)
             .await?
@@ -100,20 +76,11 @@ impl Registry {
             )
             .await?;
         }
-        let m = &self.mounts;
-        let mounts = Mounts {
-            kv: &m.kv,
-            prefix: &m.prefix,
-            transit: &m.transit,
-            transit_named: &m.transit_named,
-            database: &m.database,
-            ssh: &m.ssh,
-        };
-        let hcl = agent_policy(&new.subject, &mounts);
+        self.vault.prepare_agent(&new.subject).await?;
+        // An agent of that name removed earlier left its entity disabled.
         self.vault
-            .put_policy(&format!("{}{}", m.policy_prefix, new.subject), &hcl)
+            .set_agent_entity_enabled(&new.subject, true)
             .await?;
-        self.vault.create_agent_keys(&new.subject).await?;
         let at = now();
         let record = AgentRecord {
             subject: new.subject.clone(),
@@ -236,6 +203,8 @@ impl Registry {
         Ok(AgentView::from(&record))
     }
 
+    /// Disables or enables the agent: its record (the edge refuses or accepts it within
+    /// seconds) and its Vault identity, so the kill switch reaches what it holds in Vault.
     pub async fn set_enabled(
         &self,
         subject: &str,
@@ -277,6 +246,7 @@ impl Registry {
         if let Some(roles) = &changes.roles {
             checks::check_roles(roles, self.vault.roles())?;
         }
+        let enabling = changes.enabled;
         let ((), record) = self
             .change(subject, |record, _| {
                 if let Some(enabled) = changes.enabled {
@@ -300,7 +270,15 @@ impl Registry {
                 Ok(())
             })
             .await?;
-        Ok(AgentView::from(&record))
+        let mut view = AgentView::from(&record);
+        match enabling {
+            Some(false) => view.revoked = Some(self.vault.cut_off_agent(subject).await?),
+            Some(true) => {
+                self.vault.set_agent_entity_enabled(subject, true).await?;
+            }
+            None => {}
+        }
+        Ok(view)
     }
 
     /// Removes the agent from the registry and its policy from Vault. Its secrets and Transit
@@ -312,8 +290,11 @@ impl Registry {
     ) -> Result<Removed, RegistryError> {
         self.record(subject).await?;
         self.vault.registry_delete(subject).await?;
+        // Its tokens stop with the entity disabled (kept so: adding the agent again enables it),
+        // and are worth nothing without the policy.
+        let revoked = self.vault.cut_off_agent(subject).await?;
         self.vault
-            .delete_policy(&format!("{}{subject}", self.mounts.policy_prefix))
+            .delete_policy(&self.vault.agent_policy_name(subject))
             .await?;
         let secrets_erased = if destroy_data {
             self.vault.destroy_agent_data(subject).await?
@@ -323,6 +304,7 @@ impl Registry {
         Ok(Removed {
             subject: subject.to_string(),
             secrets_erased,
+            revoked,
         })
     }
 }

@@ -9,10 +9,13 @@ use vault_mcp_filter::ratelimit::Limit;
 
 use crate::vault::VaultError;
 use crate::vault::registry::{AgentRecord, AgentRoles};
+use crate::vault::revocation::Revocation;
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
-    #[error("{0:?} is not a valid agent name (letters, digits, '_', '-', '.'; at most 128)")]
+    #[error(
+        "{0:?} is not a valid agent name (lower-case letters, digits, '_', '-', '.'; at most 128)"
+    )]
     InvalidName(String),
     #[error("unknown scope {0:?} (known: read, write, list, delete, admin)")]
     InvalidScope(String),
@@ -124,6 +127,9 @@ pub struct AgentView {
     pub roles: AgentRoles,
     pub created: u64,
     pub updated: u64,
+    /// What disabling it cut off in Vault (only in the answer to a change that disabled it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +161,7 @@ impl From<&AgentRecord> for AgentView {
             roles: record.roles.clone(),
             created: record.created,
             updated: record.updated,
+            revoked: None,
         }
     }
 }
@@ -165,4 +172,6 @@ pub struct Removed {
     pub subject: String,
     /// Secrets erased (only with `destroy_data`).
     pub secrets_erased: usize,
+    /// What it held in Vault, cut off: its leases revoked, its entity deleted.
+    pub revoked: Revocation,
 }

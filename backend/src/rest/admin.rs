@@ -18,6 +18,7 @@ use crate::registry::snapshot::SnapshotCache;
 use crate::registry::{Changes, NewAgent, Registry};
 use crate::telemetry::REQUEST_ID;
 use crate::vault::registry::AgentRoles;
+use crate::vault::revocation::Revocation;
 
 /// Under the `/admin` scope, which the caller wraps in the identity and route-scope checks.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,6 +35,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn audit(operator: &Agent, action: &str, subject: &str) {
+    audit_revoked(operator, action, subject, None);
+}
+
+/// The audit line, with what the kill switch revoked in Vault when it ran.
+fn audit_revoked(operator: &Agent, action: &str, subject: &str, revoked: Option<&Revocation>) {
     let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
     tracing::info!(
         target: "admin",
@@ -41,6 +47,8 @@ fn audit(operator: &Agent, action: &str, subject: &str) {
         action,
         agent = subject,
         request_id = %request_id,
+        entity_disabled = revoked.map(|r| r.entity_disabled),
+        leases_revoked = ?revoked.map(|r| &r.leases_revoked),
         "registry change"
     );
 }
@@ -151,7 +159,7 @@ async fn update(
     let changed = !changes.is_empty();
     let view = registry.update(&subject, changes).await?;
     if changed {
-        audit(&operator, "update", &subject);
+        audit_revoked(&operator, "update", &subject, view.revoked.as_ref());
     }
     Ok(HttpResponse::Ok().json(view))
 }
@@ -170,7 +178,7 @@ async fn remove(
     query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let removed = registry.remove(&subject, query.destroy_data).await?;
-    audit(
+    audit_revoked(
         &operator,
         if query.destroy_data {
             "remove_destroy_data"
@@ -178,6 +186,7 @@ async fn remove(
             "remove"
         },
         &subject,
+        Some(&removed.revoked),
     );
     Ok(HttpResponse::Ok().json(removed))
 }

@@ -1,8 +1,10 @@
 //! Database dynamic credentials, and the ownership of their leases.
 //!
 //! An agent may renew or revoke only leases it was issued. Ownership is recorded in Vault
-//! itself, in the KV mount under `_bridge/leases/{sha256(lease id)}` (outside every agent's
-//! folder, so no agent can write there): it survives restarts and is shared by all replicas.
+//! itself, in the KV mount under `_bridge/leases/{subject}/{sha256(lease id)}` (outside every
+//! agent's folder, so no agent can write there): it survives restarts, is shared by all
+//! replicas, and lists what the kill switch revokes (`vault::revocation`). Records of earlier
+//! versions (`_bridge/leases/{sha256}`, the owner inside) are still honoured.
 
 use rustify_derive::Endpoint;
 use schemars::JsonSchema;
@@ -57,12 +59,29 @@ struct RevokeLeaseRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Ownership {
+pub(super) struct Ownership {
     subject: String,
+    /// Absent in records of earlier versions.
+    #[serde(default)]
+    pub(super) lease_id: Option<String>,
 }
 
 impl Vault {
-    fn lease_record(lease_id: &str) -> String {
+    fn lease_record(subject: &str, lease_id: &str) -> String {
+        format!(
+            "{}/{}",
+            Self::lease_folder(subject),
+            hex::encode(Sha256::digest(lease_id.as_bytes()))
+        )
+    }
+
+    /// Where the records of `subject`'s leases are.
+    pub(super) fn lease_folder(subject: &str) -> String {
+        format!("{LEASES}/{subject}")
+    }
+
+    /// An earlier version's record: the lease's digest alone, the owner inside.
+    fn legacy_lease_record(lease_id: &str) -> String {
         format!(
             "{LEASES}/{}",
             hex::encode(Sha256::digest(lease_id.as_bytes()))
@@ -82,9 +101,10 @@ impl Vault {
             let creds = result.data.ok_or(VaultError::Upstream)?;
             let owner = Ownership {
                 subject: agent.subject.clone(),
+                lease_id: Some(result.lease_id.clone()),
             };
             // Record the owner before handing the lease out; if that fails, revoke it again.
-            let record = Self::lease_record(&result.lease_id);
+            let record = Self::lease_record(&agent.subject, &result.lease_id);
             if let Err(error) =
                 vaultrs::kv2::set(&*self.base(), &self.kv_mount, &record, &owner).await
             {
@@ -102,21 +122,27 @@ impl Vault {
         .await
     }
 
-    /// Refuses a lease this agent was not issued (including every non-database lease).
-    async fn check_owner(&self, agent: &Agent, lease_id: &str) -> Result<(), VaultError> {
+    /// Refuses a lease this agent was not issued (including every non-database lease);
+    /// returns where its record is.
+    async fn check_owner(&self, agent: &Agent, lease_id: &str) -> Result<String, VaultError> {
         if !lease_id.starts_with(&format!("{}/creds/", self.database_mount)) {
             return Err(VaultError::Forbidden);
         }
-        let record = Self::lease_record(lease_id);
-        match vaultrs::kv2::read::<Ownership>(&*self.base(), &self.kv_mount, &record).await {
-            Ok(owner) if owner.subject == agent.subject => Ok(()),
-            Ok(_) => Err(VaultError::Forbidden),
-            Err(error) => match VaultError::from(error) {
-                // No record: not issued through the bridge, so not this agent's.
-                VaultError::NotFound => Err(VaultError::Forbidden),
-                other => Err(other),
-            },
+        for record in [
+            Self::lease_record(&agent.subject, lease_id),
+            Self::legacy_lease_record(lease_id),
+        ] {
+            match vaultrs::kv2::read::<Ownership>(&*self.base(), &self.kv_mount, &record).await {
+                Ok(owner) if owner.subject == agent.subject => return Ok(record),
+                Ok(_) => return Err(VaultError::Forbidden),
+                Err(error) => match VaultError::from(error) {
+                    VaultError::NotFound => continue,
+                    other => return Err(other),
+                },
+            }
         }
+        // No record: not issued through the bridge, so not this agent's.
+        Err(VaultError::Forbidden)
     }
 
     pub async fn db_renew(
@@ -142,9 +168,8 @@ impl Vault {
 
     pub async fn db_revoke(&self, agent: &Agent, lease_id: &str) -> Result<Revoked, VaultError> {
         self.observed("database", "revoke", async {
-            self.check_owner(agent, lease_id).await?;
+            let record = self.check_owner(agent, lease_id).await?;
             self.revoke_lease(lease_id).await?;
-            let record = Self::lease_record(lease_id);
             let _ = vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await;
             Ok(Revoked {
                 lease_id: lease_id.to_string(),
@@ -154,7 +179,7 @@ impl Vault {
         .await
     }
 
-    async fn revoke_lease(&self, lease_id: &str) -> Result<(), VaultError> {
+    pub(super) async fn revoke_lease(&self, lease_id: &str) -> Result<(), VaultError> {
         let request = RevokeLeaseRequest {
             lease_id: lease_id.to_string(),
         };
@@ -168,9 +193,10 @@ mod tests {
 
     #[test]
     fn lease_records() {
-        let record = Vault::lease_record("database/creds/readonly/abc");
+        let record = Vault::lease_record("agent_a", "database/creds/readonly/abc");
         assert!(
-            record.starts_with("_bridge/leases/") && record.len() == "_bridge/leases/".len() + 64
+            record.starts_with("_bridge/leases/agent_a/")
+                && record.len() == "_bridge/leases/agent_a/".len() + 64
         );
     }
 }

@@ -17,6 +17,11 @@ pub enum VaultError {
     Timeout,
     #[error("Vault returned an unexpected response")]
     Upstream,
+    /// Vault did not give the agent a token of its own (the token role missing or refusing,
+    /// the agent's entity disabled, the service's token lacking a permission): the service
+    /// never falls back to acting with its own token. The log says why; the caller does not.
+    #[error("Vault did not give this agent a token of its own")]
+    AgentToken,
 }
 
 impl VaultError {
@@ -29,6 +34,19 @@ impl VaultError {
             VaultError::Unavailable => "unavailable",
             VaultError::Timeout => "timeout",
             VaultError::Upstream => "error",
+            VaultError::AgentToken => "agent_token",
+        }
+    }
+
+    /// A failure to make an agent's token: Vault down or slow stays what it is; anything else
+    /// is [`VaultError::AgentToken`], with Vault's reason in the log only.
+    pub fn for_agent_token(self) -> Self {
+        match self {
+            VaultError::Unavailable | VaultError::Timeout => self,
+            other => {
+                tracing::warn!(error = %other, "Vault refused an agent's token (AGENT_TOKEN_ROLE, the agent's policy or entity)");
+                VaultError::AgentToken
+            }
         }
     }
 

@@ -82,3 +82,22 @@ pub async fn auth<E: Endpoint>(client: &VaultClient, endpoint: E) -> Result<Auth
         .auth
         .ok_or(VaultError::Upstream)
 }
+
+/// The `data` of an answer that may have none (204, e.g. a look-up that found nothing).
+pub async fn maybe_data<E: Endpoint>(
+    client: &VaultClient,
+    endpoint: E,
+) -> Result<Option<E::Response>, VaultError> {
+    let response = endpoint
+        .with_middleware(&Traced(&client.middle))
+        .exec(&client.http)
+        .await
+        .map_err(ClientError::from)?;
+    if response.response.body().is_empty() {
+        return Ok(None);
+    }
+    Ok(response
+        .wrap::<EndpointResult<E::Response>>()
+        .map_err(ClientError::from)?
+        .data)
+}

@@ -9,7 +9,9 @@ pub mod kv;
 pub mod login;
 mod once;
 pub mod path;
+pub mod policy;
 pub mod registry;
+pub mod revocation;
 pub mod ssh;
 pub mod tokens;
 pub mod transit;
@@ -32,7 +34,7 @@ pub struct Vault {
     client: std::sync::RwLock<Arc<VaultClient>>,
     settings: VaultClientSettings,
     approle: Option<login::AppRole>,
-    child_tokens: Option<tokens::ChildTokens>,
+    agent_tokens: tokens::AgentTokens,
     kv_mount: String,
     transit_mount: String,
     transit_named_mount: String,
@@ -63,12 +65,11 @@ impl Vault {
         let client = std::sync::RwLock::new(Arc::new(
             VaultClient::new(settings.clone()).map_err(VaultError::from)?,
         ));
-        let child_tokens = config.child_token_enabled.then(|| {
-            tokens::ChildTokens::new(
-                config.child_token_policy_prefix.clone(),
-                Duration::from_secs(config.child_token_ttl),
-            )
-        });
+        let agent_tokens = tokens::AgentTokens::new(
+            config.agent_token_role.clone(),
+            config.agent_policy_prefix.clone(),
+            Duration::from_secs(config.agent_token_ttl),
+        );
         let approle = config
             .vault_role_id
             .as_ref()
@@ -82,7 +83,7 @@ impl Vault {
             client,
             settings,
             approle,
-            child_tokens,
+            agent_tokens,
             kv_mount: config.kv_mount.clone(),
             transit_mount: config.transit_mount.clone(),
             transit_named_mount: config.transit_named_mount.clone(),
@@ -96,6 +97,23 @@ impl Vault {
     /// The roles agents may use.
     pub fn roles(&self) -> &crate::config::Roles {
         &self.roles
+    }
+
+    /// The mounts an agent's policy names.
+    pub fn mounts(&self) -> policy::Mounts<'_> {
+        policy::Mounts {
+            kv: &self.kv_mount,
+            prefix: &self.prefix,
+            transit: &self.transit_mount,
+            transit_named: &self.transit_named_mount,
+            database: &self.database_mount,
+            ssh: &self.ssh_mount,
+        }
+    }
+
+    /// The name of the agent's Vault policy.
+    pub fn agent_policy_name(&self, subject: &str) -> String {
+        self.agent_tokens.policy_of(subject)
     }
 
     /// The service's own client, with its current token.

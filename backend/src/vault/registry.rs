@@ -13,6 +13,7 @@ use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 use vaultrs::api::transit::KeyType;
 use vaultrs::api::transit::requests::{CreateKeyRequest, UpdateKeyConfigurationRequest};
 
+use super::transit::{SIGNING_KEY, legacy_signing_key, named_key};
 use super::{Vault, VaultError, exec};
 use crate::config::Roles;
 use vault_mcp_filter::Identity as Agent;
@@ -266,16 +267,29 @@ impl Vault {
         .await
     }
 
-    /// Creates the agent's own Transit keys (`{subject}` for encryption, `{subject}-signing`);
-    /// existing keys are left as they are.
+    /// The agent's own Transit keys: mount, name and type of its encryption key and of its
+    /// signing key (`vault::transit`).
+    fn agent_keys(&self, subject: &str) -> [(&str, String, KeyType); 2] {
+        [
+            (
+                &self.transit_mount,
+                subject.to_string(),
+                KeyType::Aes256Gcm96,
+            ),
+            (
+                &self.transit_named_mount,
+                named_key(subject, SIGNING_KEY),
+                KeyType::Rsa2048,
+            ),
+        ]
+    }
+
+    /// Creates the agent's own Transit keys; existing keys are left as they are.
     pub async fn create_agent_keys(&self, subject: &str) -> Result<(), VaultError> {
         self.observed("transit", "create_agent_keys", async {
-            for (name, kind) in [
-                (subject.to_string(), KeyType::Aes256Gcm96),
-                (format!("{subject}-signing"), KeyType::Rsa2048),
-            ] {
+            for (mount, name, kind) in self.agent_keys(subject) {
                 let request = CreateKeyRequest::builder()
-                    .mount(&self.transit_mount)
+                    .mount(mount)
                     .name(&name)
                     .key_type(kind)
                     .build()
@@ -313,29 +327,79 @@ impl Vault {
                     }
                 }
             }
-            for name in [subject.to_string(), format!("{subject}-signing")] {
-                // Transit refuses to delete a key until its configuration allows it.
-                let allow = UpdateKeyConfigurationRequest::builder()
-                    .mount(&self.transit_mount)
-                    .name(&name)
-                    .deletion_allowed(true)
-                    .build()
-                    .map_err(|_| VaultError::Upstream)?;
-                match exec::empty(&client, allow).await {
-                    Ok(()) => {}
-                    Err(VaultError::NotFound | VaultError::Rejected(_)) => continue,
-                    Err(other) => return Err(other),
-                }
-                match vaultrs::transit::key::delete(&*client, &self.transit_mount, &name)
-                    .await
-                    .map_err(VaultError::from)
-                {
-                    Ok(()) | Err(VaultError::NotFound) => {}
-                    Err(other) => return Err(other),
-                }
+            for (mount, name, _) in self.agent_keys(subject) {
+                self.delete_transit_key(mount, &name).await?;
             }
             Ok(erased)
         })
         .await
     }
+
+    /// Deletes a Transit key (none there: nothing to do).
+    pub(super) async fn delete_transit_key(
+        &self,
+        mount: &str,
+        name: &str,
+    ) -> Result<(), VaultError> {
+        let client = self.base();
+        // Transit refuses to delete a key until its configuration allows it.
+        let allow = UpdateKeyConfigurationRequest::builder()
+            .mount(mount)
+            .name(name)
+            .deletion_allowed(true)
+            .build()
+            .map_err(|_| VaultError::Upstream)?;
+        match exec::empty(&client, allow).await {
+            Ok(()) => {}
+            Err(VaultError::NotFound | VaultError::Rejected(_)) => return Ok(()),
+            Err(other) => return Err(other),
+        }
+        match vaultrs::transit::key::delete(&*client, mount, name)
+            .await
+            .map_err(VaultError::from)
+        {
+            Ok(()) | Err(VaultError::NotFound) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Which of `subjects` still have a signing key under its earlier name in the Transit
+    /// mount (one listing of the mount).
+    pub async fn legacy_signing_keys(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<String>, VaultError> {
+        let names = match vaultrs::transit::key::list(&*self.base(), &self.transit_mount)
+            .await
+            .map_err(VaultError::from)
+        {
+            Ok(list) => list.keys,
+            Err(VaultError::NotFound) => Vec::new(),
+            Err(other) => return Err(other),
+        };
+        let names: std::collections::HashSet<String> = names.into_iter().collect();
+        Ok(subjects
+            .iter()
+            .filter(|s| names.contains(&legacy_signing_key(s)))
+            .cloned()
+            .collect())
+    }
+
+    /// Keeps the public keys of the agent's signing key of an earlier version (to verify the
+    /// signatures it made) under `_bridge/retired-keys/{subject}`, then deletes it.
+    pub async fn retire_legacy_signing_key(&self, subject: &str) -> Result<(), VaultError> {
+        let name = legacy_signing_key(subject);
+        let key = vaultrs::transit::key::read(&*self.base(), &self.transit_mount, &name).await?;
+        let retired = serde_json::json!({
+            "name": name,
+            "mount": self.transit_mount,
+            "keys": key.keys,
+        });
+        let record = format!("{RETIRED_KEYS}/{subject}");
+        vaultrs::kv2::set(&*self.base(), &self.kv_mount, &record, &retired).await?;
+        self.delete_transit_key(&self.transit_mount, &name).await
+    }
 }
+
+/// Public keys of retired signing keys, by agent.
+const RETIRED_KEYS: &str = "_bridge/retired-keys";

@@ -1,70 +1,219 @@
-//! Child tokens: with `CHILD_TOKEN_ENABLED`, each agent's Vault calls are made with a token of
-//! its own, bound to the policy `{CHILD_TOKEN_POLICY_PREFIX}{subject}` (what `gen-policy`
-//! writes), so Vault itself enforces the agent's corner, not only this service. A token is
-//! reused while more than half of its TTL is left, not minted per request.
+//! Each agent acts in Vault as itself. The service mints every agent a token of its own through
+//! the token role `AGENT_TOKEN_ROLE`, for the entity alias `{subject}` on Vault's token auth
+//! mount: every token of the agent belongs to one identity entity, which Vault's audit log
+//! records with each request and which one switch disables (`agents disable`). The token
+//! carries the agent's policy `{AGENT_POLICY_PREFIX}{subject}` alone: not `default`, whose
+//! templated paths Vault would resolve on every call. It is an orphan (the role says so), so it
+//! outlives a renewal of the service's own token. A token is reused for the first half of its
+//! TTL and then replaced, never minted per request.
+//!
+//! Before an agent's first token in a process, its policy (what `gen-policy` prints, so a new
+//! version's policy reaches existing agents) and its Transit keys are written, so an agent that
+//! only a JWT names works as a registered one does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vaultrs::api::token::requests::CreateTokenRequest;
+use vaultrs::api::token::requests::CreateRoleTokenRequest;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 
-use super::{Vault, VaultError};
+use super::{Vault, VaultError, exec};
 use vault_mcp_filter::Identity as Agent;
 
-pub struct ChildTokens {
+/// Agents whose tokens one process holds at once; past it, expired ones are dropped first.
+const MAX_CACHED: usize = 10_000;
+
+pub struct AgentTokens {
+    pub role: String,
     pub policy_prefix: String,
     pub ttl: Duration,
-    cache: Mutex<HashMap<String, (Arc<VaultClient>, Instant)>>,
+    cache: Mutex<HashMap<String, Minted>>,
+    /// One mint at a time: concurrent first calls of an agent make one token, not many.
+    minting: tokio::sync::Mutex<()>,
 }
 
-impl ChildTokens {
-    pub fn new(policy_prefix: String, ttl: Duration) -> Self {
+struct Minted {
+    client: Arc<VaultClient>,
+    at: Instant,
+}
+
+impl AgentTokens {
+    pub fn new(role: String, policy_prefix: String, ttl: Duration) -> Self {
         Self {
+            role,
             policy_prefix,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            minting: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self, subject: &str) -> Option<Arc<VaultClient>> {
+    pub fn policy_of(&self, subject: &str) -> String {
+        format!("{}{subject}", self.policy_prefix)
+    }
+
+    /// The agent's token while in the first half of its life; whether it ever had one here.
+    fn cached(&self, subject: &str) -> (Option<Arc<VaultClient>>, bool) {
         let cache = self.cache.lock().expect("token cache lock");
-        let (client, minted) = cache.get(subject)?;
-        (minted.elapsed() < self.ttl / 2).then(|| client.clone())
+        match cache.get(subject) {
+            Some(minted) => (
+                (minted.at.elapsed() < self.ttl / 2).then(|| minted.client.clone()),
+                true,
+            ),
+            None => (None, false),
+        }
+    }
+
+    fn keep(&self, subject: &str, client: Arc<VaultClient>) {
+        let mut cache = self.cache.lock().expect("token cache lock");
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, minted| minted.at.elapsed() < self.ttl);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            subject.to_string(),
+            Minted {
+                client,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets the agent's token (disabled, refused): the next call mints anew. Whether it
+    /// held one.
+    pub fn forget(&self, subject: &str) -> bool {
+        self.cache
+            .lock()
+            .expect("token cache lock")
+            .remove(subject)
+            .is_some()
     }
 }
 
 impl Vault {
-    /// The client to act for `agent` with: its child token's, or the service's own.
+    /// Drops the agent's cached token after Vault refused a call made with it: a token Vault
+    /// no longer knows (restored, reset, revoked by hand) is refused like a path outside the
+    /// agent's policy. Whether there was one, so the caller may try once more with a new one.
+    pub fn forget_agent_token(&self, subject: &str) -> bool {
+        self.agent_tokens.forget(subject)
+    }
+
+    /// The client to act for `agent` with: its own token.
     pub(super) async fn client_for(&self, agent: &Agent) -> Result<Arc<VaultClient>, VaultError> {
-        let Some(tokens) = &self.child_tokens else {
-            return Ok(self.base());
-        };
-        if let Some(client) = tokens.cached(&agent.subject) {
+        let tokens = &self.agent_tokens;
+        if let (Some(client), _) = tokens.cached(&agent.subject) {
             return Ok(client);
         }
-        let mut request = CreateTokenRequest::builder();
-        request
-            .policies(vec![format!("{}{}", tokens.policy_prefix, agent.subject)])
-            .display_name(format!("agent-{}", agent.subject))
+        let _one = tokens.minting.lock().await;
+        let (fresh, known) = tokens.cached(&agent.subject);
+        if let Some(client) = fresh {
+            return Ok(client);
+        }
+        if !known {
+            self.prepare_agent(&agent.subject)
+                .await
+                .map_err(VaultError::for_agent_token)?;
+        }
+        let client = self
+            .mint_agent_token(&agent.subject)
+            .await
+            .map_err(VaultError::for_agent_token)?;
+        tokens.keep(&agent.subject, client.clone());
+        Ok(client)
+    }
+
+    async fn mint_agent_token(&self, subject: &str) -> Result<Arc<VaultClient>, VaultError> {
+        let tokens = &self.agent_tokens;
+        let request = CreateRoleTokenRequest::builder()
+            .role_name(&tokens.role)
+            .entity_alias(subject)
+            .policies(vec![tokens.policy_of(subject)])
+            .no_default_policy(true)
+            .display_name(format!("agent-{subject}"))
+            .meta(HashMap::from([("agent".to_string(), subject.to_string())]))
             .ttl(format!("{}s", tokens.ttl.as_secs()))
-            .renewable(false);
+            .build()
+            .map_err(|_| VaultError::Upstream)?;
         let auth = self
-            .observed("token", "create_child", async {
-                Ok(vaultrs::token::new(&*self.base(), Some(&mut request)).await?)
+            .observed("token", "create_agent", async {
+                exec::auth(&self.base(), request).await
             })
             .await?;
         let settings = VaultClientSettings {
             token: auth.client_token,
             ..self.settings.clone()
         };
-        let client = Arc::new(VaultClient::new(settings).map_err(VaultError::from)?);
-        tokens
-            .cache
-            .lock()
-            .expect("token cache lock")
-            .insert(agent.subject.clone(), (client.clone(), Instant::now()));
-        Ok(client)
+        Ok(Arc::new(
+            VaultClient::new(settings).map_err(VaultError::from)?,
+        ))
+    }
+
+    /// What an agent needs in Vault before its first token: its policy and its Transit keys.
+    /// Both writes leave what is already there as it is (the policy with the same text).
+    pub async fn prepare_agent(&self, subject: &str) -> Result<(), VaultError> {
+        let hcl = super::policy::agent_policy(subject, &self.mounts());
+        self.put_policy(&self.agent_tokens.policy_of(subject), &hcl)
+            .await?;
+        self.create_agent_keys(subject).await
+    }
+}
+
+/// `GET auth/token/roles/{role}`: what start-up checks of the agents' token role.
+#[derive(Debug, rustify_derive::Endpoint)]
+#[endpoint(path = "auth/token/roles/{self.role}", response = "TokenRole")]
+struct ReadTokenRole {
+    #[endpoint(skip)]
+    role: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TokenRole {
+    #[serde(default)]
+    allowed_entity_aliases: Option<Vec<String>>,
+}
+
+impl Vault {
+    /// Before serving: the token role exists and may bind tokens to agents' entity aliases.
+    /// The error says what to run, for the operator.
+    pub async fn check_agent_tokens(&self) -> Result<(), String> {
+        let role = &self.agent_tokens.role;
+        let setup = format!(
+            "create it with the service's policy in place (README, \"Vault identity of agents\"): \
+             vault write auth/token/roles/{role} allowed_policies_glob='{}*' \
+             allowed_entity_aliases='*' orphan=true token_no_default_policy=true \
+             (the dev stack's local-vault/provision.py does)",
+            self.agent_tokens.policy_prefix
+        );
+        let read = ReadTokenRole { role: role.clone() };
+        match exec::data(&self.base(), read).await {
+            Ok(found)
+                if found
+                    .allowed_entity_aliases
+                    .as_ref()
+                    .is_some_and(|a| !a.is_empty()) =>
+            {
+                Ok(())
+            }
+            Ok(_) => Err(format!(
+                "Vault's token role {role:?} (AGENT_TOKEN_ROLE) allows no entity aliases, so \
+                 agents' tokens could not be their own identities: {setup}"
+            )),
+            Err(VaultError::NotFound) => Err(format!(
+                "Vault has no token role {role:?} (AGENT_TOKEN_ROLE) for agents' tokens: {setup}"
+            )),
+            Err(VaultError::Forbidden) => Err(format!(
+                "the service's Vault token may not read auth/token/roles/{role}: give it the \
+                 policy `vault-mcp-bridge gen-policy --service` prints"
+            )),
+            // The service starts without Vault (`/readyz` says so) and mints when it can.
+            Err(VaultError::Unavailable | VaultError::Timeout) => {
+                tracing::warn!(role = %role, "Vault not reachable at start: its token role is not checked");
+                Ok(())
+            }
+            Err(other) => Err(format!("checking Vault's token role {role:?}: {other}")),
+        }
     }
 }

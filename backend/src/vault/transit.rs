@@ -1,7 +1,10 @@
 //! Transit: encryption as a service with the agent's own keys. Each agent has an encryption key
-//! named after it (`{subject}`, AES-256-GCM) and a signing key (`{subject}-signing`, RSA-2048)
-//! in the Transit mount, used when it names no key. Keys it names itself (the seed's `key`)
-//! live in a mount of their own under [`named_key`], a name no other agent can reach. What
+//! named after it (`{subject}`, AES-256-GCM) in the Transit mount, the only keys there, and a
+//! signing key (RSA-2048) among the keys it names itself, as [`SIGNING_KEY`]: both used when it
+//! names no key. Keys it names itself (the seed's `key`) live in a mount of their own under
+//! [`named_key`], a name no other agent can reach. No name derived from one agent's subject can
+//! be derived from another's (an earlier `{subject}-signing` in the Transit mount was agent
+//! `{subject}-signing`'s encryption key). What
 //! callers send is checked by the operations in `crate::ops::transit`.
 
 use base64::Engine;
@@ -122,6 +125,15 @@ pub fn named_key(subject: &str, name: &str) -> String {
     format!("{}_{subject}_{name}", subject.len())
 }
 
+/// The name, among its own keys, of the agent's default signing key.
+pub const SIGNING_KEY: &str = "signing";
+
+/// Where an earlier version kept an agent's signing key (the Transit mount, `{subject}-signing`):
+/// start-up refuses while one exists (`agents migrate`).
+pub fn legacy_signing_key(subject: &str) -> String {
+    format!("{subject}-signing")
+}
+
 /// The types of key an agent may create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, ToSchema)]
 pub enum NewKeyType {
@@ -170,7 +182,10 @@ impl Vault {
     /// Mount and Vault name of the key for signatures: the agent's own, or one it named.
     fn signing_key(&self, agent: &Agent, key: Option<&str>) -> (&str, String) {
         match key {
-            None => (&self.transit_mount, format!("{}-signing", agent.subject)),
+            None => (
+                &self.transit_named_mount,
+                named_key(&agent.subject, SIGNING_KEY),
+            ),
             Some(name) => (&self.transit_named_mount, named_key(&agent.subject, name)),
         }
     }

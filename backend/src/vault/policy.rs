@@ -1,7 +1,7 @@
-//! The Vault policy an agent needs: its own KV v2 folder, its own Transit keys, and the
-//! database and SSH roles, nothing else.
+//! The Vault policies: an agent's (its own KV v2 folder, its own Transit keys, and the
+//! database and SSH roles, nothing else) and the service's own.
 
-use crate::vault::transit::named_key;
+use super::transit::named_key;
 
 /// Where an agent's policy points.
 pub struct Mounts<'a> {
@@ -54,18 +54,6 @@ path "{transit}/decrypt/{subject}" {{
 path "{transit}/rewrap/{subject}" {{
   capabilities = ["update"]
 }}
-path "{transit}/sign/{subject}-signing" {{
-  capabilities = ["update"]
-}}
-path "{transit}/sign/{subject}-signing/*" {{
-  capabilities = ["update"]
-}}
-path "{transit}/verify/{subject}-signing" {{
-  capabilities = ["update"]
-}}
-path "{transit}/verify/{subject}-signing/*" {{
-  capabilities = ["update"]
-}}
 path "{transit_named}/encrypt/{keys}" {{
   capabilities = ["create", "update"]
 }}
@@ -97,6 +85,87 @@ path "{ssh}/creds/otp" {{
   capabilities = ["update"]
 }}
 path "{ssh}/sign/agent" {{
+  capabilities = ["update"]
+}}
+"#
+    )
+}
+
+/// HCL for the service's own token: the registry and its records under `{kv}/_bridge/`, the
+/// agents' policies, minting their tokens through `role`, their identity entities (the kill
+/// switch), their Transit keys (made at `agents add`, erased by `--destroy-data`), leases on
+/// their behalf after the ownership check, and single-use confirmation tickets. No agent's
+/// secret can be read with it: the agents' folders only listed and erased.
+pub fn service_policy(mounts: &Mounts<'_>, role: &str, policy_prefix: &str) -> String {
+    let Mounts {
+        kv,
+        prefix,
+        transit,
+        transit_named,
+        ..
+    } = mounts;
+    format!(
+        r#"# Vault MCP Bridge: the service's own token (`vault-mcp-bridge gen-policy --service`).
+# The agent registry, lease ownership records and the registry's generation marker.
+path "{kv}/data/_bridge/*" {{
+  capabilities = ["create", "read", "update", "delete"]
+}}
+path "{kv}/metadata/_bridge/*" {{
+  capabilities = ["read", "list", "delete"]
+}}
+# `agents remove --destroy-data`: an agent's folder is listed and erased, never read.
+path "{kv}/metadata/{prefix}/*" {{
+  capabilities = ["list", "delete"]
+}}
+# Each agent's policy, written at `agents add` and before its first token (vaultrs writes
+# them through the older `sys/policy/` path).
+path "sys/policy/{policy_prefix}*" {{
+  capabilities = ["create", "read", "update", "delete"]
+}}
+# Each agent's own token, bound to its entity alias.
+path "auth/token/create/{role}" {{
+  capabilities = ["update"]
+}}
+path "auth/token/roles/{role}" {{
+  capabilities = ["read"]
+}}
+# The kill switch: find an agent's entity by its alias, disable, enable or delete it.
+path "sys/auth" {{
+  capabilities = ["read"]
+}}
+path "identity/lookup/entity" {{
+  capabilities = ["update"]
+}}
+path "identity/entity/id/*" {{
+  capabilities = ["read", "update", "delete"]
+}}
+# Each agent's Transit keys: created at `agents add`, erased by `--destroy-data` (listed at
+# start, for keys of an earlier version).
+path "{transit}/keys/*" {{
+  capabilities = ["create", "read", "update", "delete", "list"]
+}}
+path "{transit_named}/keys/*" {{
+  capabilities = ["create", "read", "update", "delete"]
+}}
+# Database leases, renewed and revoked for the agent they were issued to.
+path "sys/leases/renew" {{
+  capabilities = ["update"]
+}}
+path "sys/leases/revoke" {{
+  capabilities = ["update"]
+}}
+# Single-use tickets of MCP confirmations.
+path "sys/wrapping/wrap" {{
+  capabilities = ["update"]
+}}
+path "sys/wrapping/unwrap" {{
+  capabilities = ["update"]
+}}
+# Its own token: readiness, TTL and renewal.
+path "auth/token/lookup-self" {{
+  capabilities = ["read"]
+}}
+path "auth/token/renew-self" {{
   capabilities = ["update"]
 }}
 "#

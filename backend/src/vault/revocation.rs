@@ -1,0 +1,140 @@
+//! The kill switch: what an agent holds in Vault, cut off at once. Every token of the agent
+//! belongs to its identity entity (`vault::tokens`), so disabling the entity stops them all,
+//! whichever replica minted them, and Vault refuses to mint more; the database leases it was
+//! issued are found by the bridge's lease records and revoked (the logins end in the database).
+//! Enabling the entity again lets new requests through; revoked leases stay revoked. A removed
+//! agent's entity stays disabled, and is enabled again if the agent is added again.
+
+use rustify_derive::Endpoint;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::database::Ownership;
+use super::{Vault, VaultError, exec};
+
+/// What the kill switch did, for the CLI, the admin API, the console and the audit log.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, ToSchema)]
+pub struct Revocation {
+    /// The agent's Vault entity was disabled (false: it never had a token, so no entity).
+    pub entity_disabled: bool,
+    /// The leases revoked, by id.
+    pub leases_revoked: Vec<String>,
+}
+
+#[derive(Debug, Endpoint)]
+#[endpoint(
+    path = "sys/auth",
+    response = "std::collections::HashMap<String, AuthMount>"
+)]
+struct ListAuthMounts {}
+
+#[derive(Debug, Deserialize)]
+struct AuthMount {
+    accessor: String,
+}
+
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "identity/lookup/entity", method = "POST", response = "Entity")]
+struct LookupEntity {
+    alias_name: String,
+    alias_mount_accessor: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entity {
+    id: String,
+}
+
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "identity/entity/id/{self.id}", method = "POST")]
+struct UpdateEntity {
+    #[endpoint(skip)]
+    id: String,
+    disabled: bool,
+}
+
+impl Vault {
+    /// The id of the agent's identity entity: the one whose alias on the token mount is its
+    /// subject. `None` until its first token.
+    async fn agent_entity(&self, subject: &str) -> Result<Option<String>, VaultError> {
+        let client = self.base();
+        let mounts = exec::data(&client, ListAuthMounts {}).await?;
+        let accessor = mounts
+            .get("token/")
+            .map(|m| m.accessor.clone())
+            .ok_or(VaultError::Upstream)?;
+        let lookup = LookupEntity {
+            alias_name: subject.to_string(),
+            alias_mount_accessor: accessor,
+        };
+        Ok(exec::maybe_data(&client, lookup).await?.map(|e| e.id))
+    }
+
+    /// Disables (or enables again) the agent's entity: every token of it stops (or works) at
+    /// once. False when the agent has no entity yet.
+    pub async fn set_agent_entity_enabled(
+        &self,
+        subject: &str,
+        enabled: bool,
+    ) -> Result<bool, VaultError> {
+        let found = self
+            .observed("identity", "entity_update", async {
+                let Some(id) = self.agent_entity(subject).await? else {
+                    return Ok(false);
+                };
+                let update = UpdateEntity {
+                    id,
+                    disabled: !enabled,
+                };
+                exec::empty(&self.base(), update).await?;
+                Ok(true)
+            })
+            .await?;
+        self.agent_tokens.forget(subject);
+        Ok(found)
+    }
+
+    /// Revokes every lease the agent was issued through the bridge, and forgets their records.
+    pub async fn revoke_agent_leases(&self, subject: &str) -> Result<Vec<String>, VaultError> {
+        self.observed("database", "revoke_all", async {
+            let client = self.base();
+            let folder = Self::lease_folder(subject);
+            let records = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder)
+                .await
+                .map_err(VaultError::from)
+            {
+                Ok(records) => records,
+                Err(VaultError::NotFound) => return Ok(Vec::new()),
+                Err(other) => return Err(other),
+            };
+            let mut revoked = Vec::new();
+            for name in records {
+                let record = format!("{folder}/{name}");
+                let owned =
+                    vaultrs::kv2::read::<Ownership>(&*client, &self.kv_mount, &record).await?;
+                if let Some(lease_id) = owned.lease_id {
+                    match self.revoke_lease(&lease_id).await {
+                        // Revoking a lease that expired already is not an error in Vault.
+                        Ok(()) => revoked.push(lease_id),
+                        Err(VaultError::Rejected(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                vaultrs::kv2::delete_metadata(&*client, &self.kv_mount, &record).await?;
+            }
+            Ok(revoked)
+        })
+        .await
+    }
+
+    /// The kill switch: the entity disabled and the leases revoked.
+    pub async fn cut_off_agent(&self, subject: &str) -> Result<Revocation, VaultError> {
+        let entity_disabled = self.set_agent_entity_enabled(subject, false).await?;
+        let leases_revoked = self.revoke_agent_leases(subject).await?;
+        Ok(Revocation {
+            entity_disabled,
+            leases_revoked,
+        })
+    }
+}
