@@ -8,7 +8,7 @@ tools it may use, stores a secret, reads it back and encrypts a note with its ow
     .venv/bin/python examples/mcp_agent.py --url http://127.0.0.1:10000/mcp --jwt "$TOKEN"
     # over stdio: the SDK starts `vault-mcp-bridge stdio` itself
     SUBJECT=agent_api SCOPES="read write list" VAULT_ADDR=http://127.0.0.1:8200 \\
-      VAULT_TOKEN=dev-root-token .venv/bin/python examples/mcp_agent.py --stdio target/debug/vault-mcp-bridge
+      VAULT_TOKEN=dev-bridge-service-token .venv/bin/python examples/mcp_agent.py --stdio target/debug/vault-mcp-bridge
 """
 
 import argparse

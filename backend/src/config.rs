@@ -59,6 +59,7 @@ const VARIABLES: &[&str] = &[
     "AGENT_TOKEN_ROLE",
     "AGENT_POLICY_PREFIX",
     "AGENT_TOKEN_TTL",
+    "AGENT_LEASE_TOKEN_TTL",
     "STANDALONE",
     "REGISTRY_REFRESH_SECONDS",
     "CONSOLE_ADDR",
@@ -202,6 +203,10 @@ pub struct Config {
     /// An agent token's lifetime in seconds; the service uses it for the first half of it.
     #[serde(default = "defaults::agent_token_ttl")]
     pub agent_token_ttl: u64,
+    /// The lifetime in seconds of the token each database lease is issued with: Vault ends a
+    /// lease with its token, so this caps every lease (set it to the database roles' max TTL).
+    #[serde(default = "defaults::agent_lease_token_ttl")]
+    pub agent_lease_token_ttl: u64,
     /// Run without Envoy: authenticate callers here, with the edge's own decision code.
     #[serde(default)]
     pub standalone: bool,
@@ -457,6 +462,7 @@ impl Config {
             "agent_token_role": self.agent_token_role,
             "agent_policy_prefix": self.agent_policy_prefix,
             "agent_token_ttl": self.agent_token_ttl,
+            "agent_lease_token_ttl": self.agent_lease_token_ttl,
         }))
         .expect("plain JSON")
     }

@@ -62,6 +62,15 @@ enum Command {
         /// SSH secrets engine mount.
         #[arg(long, default_value = "ssh")]
         ssh_mount: String,
+        /// Database roles agents may use (DATABASE_ROLES, comma-separated).
+        #[arg(long, default_value = "readonly")]
+        database_roles: String,
+        /// SSH OTP roles agents may use (SSH_OTP_ROLES).
+        #[arg(long, default_value = "otp")]
+        ssh_otp_roles: String,
+        /// SSH roles that sign agents' keys (SSH_SIGN_ROLES).
+        #[arg(long, default_value = "agent")]
+        ssh_sign_roles: String,
     },
     /// The agent registry: add agents, rotate and revoke their keys, disable, remove. Uses
     /// VAULT_ADDR and VAULT_TOKEN (or AppRole) like `serve`; the edge follows within seconds.
@@ -100,7 +109,22 @@ fn main() -> std::process::ExitCode {
             transit_named_mount,
             database_mount,
             ssh_mount,
+            database_roles,
+            ssh_otp_roles,
+            ssh_sign_roles,
         } => {
+            let list = |text: &str| -> Vec<String> {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let roles = vault_mcp_bridge::config::Roles {
+                database: list(&database_roles),
+                ssh_otp: list(&ssh_otp_roles),
+                ssh_sign: list(&ssh_sign_roles),
+            };
             let mounts = Mounts {
                 kv: &mount,
                 prefix: &prefix,
@@ -108,6 +132,7 @@ fn main() -> std::process::ExitCode {
                 transit_named: &transit_named_mount,
                 database: &database_mount,
                 ssh: &ssh_mount,
+                roles: &roles,
             };
             match agent {
                 _ if service => print!(

@@ -191,7 +191,10 @@ pub async fn observe(
                 route: route.clone(),
                 // Believed only where rmcp checked them against the body it parsed.
                 mcp: mcp
-                    .filter(|_| route.starts_with("/mcp") && response.status().is_success())
+                    .filter(|_| {
+                        matches!(route.as_str(), "/mcp" | "/mcp/rpc")
+                            && response.status().is_success()
+                    })
                     .map(|m| m.chars().take(128).collect()),
                 status: response.status().as_u16(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,

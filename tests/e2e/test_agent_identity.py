@@ -58,6 +58,17 @@ def test_every_engine_works_through_the_agents_own_token(stack):
         assert response.status_code == 200, (response.request.method, response.request.url, response.text)
 
 
+def test_a_database_lease_has_a_token_of_its_own(stack):
+    """Vault ends a lease with the token that made it: the agent's cached token lives 15
+    minutes, so each lease is issued with a token of the agent's own living 24 hours."""
+    issued = requests.post(f"{stack.envoy_url}/db/creds/readonly", headers={"X-API-Key": "dev-key"}, timeout=30)
+    assert issued.ok, issued.text
+    wait_for(lambda: audited(stack, issued.headers["x-request-id"]), seconds=10)
+    [entry] = [e for e in audited(stack, issued.headers["x-request-id"])
+               if e["request"]["path"] == "database/creds/readonly"]
+    assert entry["auth"]["policies"] == ["agent-agent_api"] and entry["auth"]["token_ttl"] == 86400, entry["auth"]
+
+
 def test_vaults_audit_log_names_the_agent_and_no_root_policy(stack):
     written = requests.put(f"{stack.envoy_url}/secrets/identity/audited", json={"data": {"x": 1}},
                            headers={"X-API-Key": "dev-key-b"}, timeout=10)

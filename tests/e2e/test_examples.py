@@ -26,7 +26,7 @@ def test_agent_example_over_http_with_an_api_key_and_a_jwt(stack):
 
 def test_agent_example_over_stdio(stack):
     env = {**os.environ, "SUBJECT": "agent_example", "SCOPES": "read write list",
-           "VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": stacks.ROOT_TOKEN}
+           "VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": stacks.SERVICE_TOKEN}
     result = run_agent("--stdio", str(stacks.BACKEND_BIN), env=env)
     assert result["read"]["data"] == {"note": "hello from an agent"}
     assert "kv.delete" not in result["tools"]

@@ -58,6 +58,9 @@ def test_a_registry_of_an_earlier_version_is_refused_until_migrated(built, tmp_p
         record = root.get(f"{bao}/secret/data/_bridge/agents/agent_b", timeout=10).json()["data"]["data"]
         upper = {**record, "subject": "RT-1", "keys": [], "certificate": None}
         assert root.post(f"{bao}/secret/data/_bridge/agents/RT-1", json={"data": upper}, timeout=10).ok
+        # Not an earlier version's: agent `lk-signing`'s own encryption key is named like one.
+        agents_cli(old, "add", "lk", "--scopes", "read")
+        agents_cli(old, "add", "lk-signing", "--scopes", "read")
 
         with pytest.raises(RuntimeError) as refused:
             old.start_backend()

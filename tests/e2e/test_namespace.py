@@ -22,7 +22,8 @@ def test_calls_go_to_the_configured_namespace(built, tmp_path):
         team = {"X-Vault-Namespace": "team"}
         assert root.post(f"{bao}/sys/mounts/secret", headers=team,
                          json={"type": "kv", "options": {"version": "2"}}, timeout=10).ok
-        assert root.post(f"{bao}/sys/mounts/transit", headers=team, json={"type": "transit"}, timeout=10).ok
+        for transit in ("transit", "transit-agents"):
+            assert root.post(f"{bao}/sys/mounts/{transit}", headers=team, json={"type": "transit"}, timeout=10).ok
         assert root.post(f"{bao}/auth/token/roles/vault-mcp-bridge-agent", headers=team, timeout=10, json={
             "allowed_policies_glob": ["agent-*"], "allowed_entity_aliases": ["*"], "orphan": True,
             "token_no_default_policy": True}).ok

@@ -18,7 +18,7 @@ def server_env(stack, subject="agent_stdio", scopes="read write list"):
     return {
         "PATH": os.environ["PATH"],
         "VAULT_ADDR": stack.openbao_url,
-        "VAULT_TOKEN": stacks.ROOT_TOKEN,
+        "VAULT_TOKEN": stacks.SERVICE_TOKEN,
         "SUBJECT": subject,
         "SCOPES": scopes,
     }

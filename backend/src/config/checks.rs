@@ -56,6 +56,12 @@ impl Config {
                 reason: "must be between 1 and 1440".into(),
             });
         }
+        if self.agent_lease_token_ttl < self.agent_token_ttl {
+            return Err(ConfigError::Invalid {
+                name: "AGENT_LEASE_TOKEN_TTL",
+                reason: "must be at least AGENT_TOKEN_TTL".into(),
+            });
+        }
         if self.agent_token_ttl < 60 {
             return Err(ConfigError::Invalid {
                 name: "AGENT_TOKEN_TTL",

@@ -87,6 +87,9 @@ pub fn agent_policy_prefix() -> String {
 pub fn agent_token_ttl() -> u64 {
     900
 }
+pub fn agent_lease_token_ttl() -> u64 {
+    86_400
+}
 pub fn leeway() -> u64 {
     30
 }

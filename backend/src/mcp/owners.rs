@@ -68,7 +68,12 @@ impl SessionOwners {
         let sweep = {
             let mut held = self.held.lock().expect("owners lock");
             held.owners.insert(session, subject);
-            (held.owners.len() >= held.sweep_at).then(|| held.owners.keys().cloned().collect())
+            let due = held.owners.len() >= held.sweep_at;
+            if due {
+                // One sweep at a time: the sessions opened meanwhile do not start another.
+                held.sweep_at = usize::MAX;
+            }
+            due.then(|| held.owners.keys().cloned().collect())
         };
         if let Some(ids) = sweep {
             self.sweep(ids).await;

@@ -94,7 +94,8 @@ pub enum AgentsCommand {
     },
     /// Bring a registry written by an earlier version up to this one: move agents' signing
     /// keys out of names another agent could take (their public keys are kept, under
-    /// `_bridge/retired-keys/`, to verify old signatures), and list the agents whose names
+    /// `_bridge/retired-keys/`, to verify old signatures outside the bridge), and list the
+    /// agents whose names
     /// must be added again in lower case. `serve` refuses to start until it is done.
     Migrate {
         /// Print what was done as JSON.

@@ -293,9 +293,13 @@ impl Registry {
         // Its tokens stop with the entity disabled (kept so: adding the agent again enables it),
         // and are worth nothing without the policy.
         let revoked = self.vault.cut_off_agent(subject).await?;
-        self.vault
-            .delete_policy(&self.vault.agent_policy_name(subject))
-            .await?;
+        // An upper-case name of an earlier version: Vault folded its policy's name, which may
+        // be the policy of the agent of the lower-case name now; left in place.
+        if vault_mcp_filter::identity::is_valid_subject(subject) {
+            self.vault
+                .delete_policy(&self.vault.agent_policy_name(subject))
+                .await?;
+        }
         let secrets_erased = if destroy_data {
             self.vault.destroy_agent_data(subject).await?
         } else {

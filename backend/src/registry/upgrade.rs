@@ -5,7 +5,8 @@
 //!   added again in lower case (its data stays under the old name until then).
 //! - signing keys in the Transit mount under `{subject}-signing`, a name agent
 //!   `{subject}-signing` would take for its encryption key. `agents migrate` keeps their public
-//!   keys (to verify old signatures: `_bridge/retired-keys/{subject}`), deletes them, and makes
+//!   keys (to verify old signatures outside the bridge: `_bridge/retired-keys/{subject}`),
+//!   deletes them, and makes
 //!   each agent its signing key among its own keys (`vault::transit::SIGNING_KEY`).
 
 use serde::Serialize;

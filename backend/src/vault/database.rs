@@ -96,7 +96,8 @@ impl Vault {
                 .name(role)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
-            let client = self.client_for(agent).await?;
+            // Its own token, not the cached one: Vault ends a lease with its token.
+            let client = self.lease_client_for(agent).await?;
             let result = exec::send(&client, request, None).await?;
             let creds = result.data.ok_or(VaultError::Upstream)?;
             let owner = Ownership {

@@ -69,6 +69,7 @@ impl Vault {
             config.agent_token_role.clone(),
             config.agent_policy_prefix.clone(),
             Duration::from_secs(config.agent_token_ttl),
+            Duration::from_secs(config.agent_lease_token_ttl),
         );
         let approle = config
             .vault_role_id
@@ -108,6 +109,7 @@ impl Vault {
             transit_named: &self.transit_named_mount,
             database: &self.database_mount,
             ssh: &self.ssh_mount,
+            roles: &self.roles,
         }
     }
 

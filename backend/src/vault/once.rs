@@ -57,7 +57,7 @@ impl Vault {
                 Ok(data) => Ok(serde_json::from_value::<Wrapped>(data)
                     .is_ok_and(|wrapped| wrapped.bound == bound)),
                 // Vault's answer for a used, expired or unknown wrapping token.
-                Err(VaultError::Rejected(_) | VaultError::Forbidden) => Ok(false),
+                Err(VaultError::Rejected(_)) => Ok(false),
                 Err(other) => Err(other),
             }
         })

@@ -2,6 +2,7 @@
 //! database and SSH roles, nothing else) and the service's own.
 
 use super::transit::named_key;
+use crate::config::Roles;
 
 /// Where an agent's policy points.
 pub struct Mounts<'a> {
@@ -12,6 +13,19 @@ pub struct Mounts<'a> {
     pub transit_named: &'a str,
     pub database: &'a str,
     pub ssh: &'a str,
+    /// The database and SSH roles agents may use (`DATABASE_ROLES`, `SSH_OTP_ROLES`,
+    /// `SSH_SIGN_ROLES`): the policy names these and no other.
+    pub roles: &'a Roles,
+}
+
+/// One stanza per role: `{mount}/{verb}/{role}` with `capability`.
+fn role_paths(mount: &str, verb: &str, roles: &[String], capability: &str) -> String {
+    roles
+        .iter()
+        .map(|role| {
+            format!("path \"{mount}/{verb}/{role}\" {{\n  capabilities = [\"{capability}\"]\n}}\n")
+        })
+        .collect()
 }
 
 /// HCL granting `subject` full use of `{kv}/*/{prefix}/{subject}/…` in a KV v2 mount, its own
@@ -24,8 +38,15 @@ pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
         transit_named,
         database,
         ssh,
+        roles,
     } = mounts;
     let folder = format!("{prefix}/{subject}");
+    let credentials = [
+        role_paths(database, "creds", &roles.database, "read"),
+        role_paths(ssh, "creds", &roles.ssh_otp, "update"),
+        role_paths(ssh, "sign", &roles.ssh_sign, "update"),
+    ]
+    .concat();
     // Every name of this agent's own keys starts so, and no other agent's does.
     let keys = named_key(subject, "*");
     format!(
@@ -78,24 +99,16 @@ path "{transit}/random" {{
 path "{transit}/random/*" {{
   capabilities = ["update"]
 }}
-path "{database}/creds/*" {{
-  capabilities = ["read"]
-}}
-path "{ssh}/creds/otp" {{
-  capabilities = ["update"]
-}}
-path "{ssh}/sign/agent" {{
-  capabilities = ["update"]
-}}
-"#
+{credentials}"#
     )
 }
 
 /// HCL for the service's own token: the registry and its records under `{kv}/_bridge/`, the
 /// agents' policies, minting their tokens through `role`, their identity entities (the kill
 /// switch), their Transit keys (made at `agents add`, erased by `--destroy-data`), leases on
-/// their behalf after the ownership check, and single-use confirmation tickets. No agent's
-/// secret can be read with it: the agents' folders only listed and erased.
+/// their behalf after the ownership check, and single-use confirmation tickets. It reads no
+/// agent's secret itself (the agents' folders only listed and erased), but the `agent-*`
+/// policies it writes and the tokens it mints with them make it as strong as any policy.
 pub fn service_policy(mounts: &Mounts<'_>, role: &str, policy_prefix: &str) -> String {
     let Mounts {
         kv,
@@ -187,6 +200,11 @@ mod tests {
                 transit_named: "transit-agents",
                 database: "database",
                 ssh: "ssh",
+                roles: &Roles {
+                    database: vec!["readonly".into(), "reporting".into()],
+                    ssh_otp: vec!["otp".into()],
+                    ssh_sign: vec!["agent".into()],
+                },
             },
         );
         let paths: Vec<&str> = hcl
@@ -205,9 +223,15 @@ mod tests {
         for path in named {
             assert!(path.ends_with("/7_agent_a_*"), "{path}");
         }
+        // The configured roles, by name: no other role of the engines.
         assert_eq!(
             engines,
-            ["database/creds/*", "ssh/creds/otp", "ssh/sign/agent"]
+            [
+                "database/creds/readonly",
+                "database/creds/reporting",
+                "ssh/creds/otp",
+                "ssh/sign/agent"
+            ]
         );
         assert_eq!(kv.len(), 5);
         for path in kv {

@@ -378,11 +378,22 @@ impl Vault {
             Err(other) => return Err(other),
         };
         let names: std::collections::HashSet<String> = names.into_iter().collect();
-        Ok(subjects
-            .iter()
-            .filter(|s| names.contains(&legacy_signing_key(s)))
-            .cloned()
-            .collect())
+        let registered: std::collections::HashSet<&String> = subjects.iter().collect();
+        let mut legacy = Vec::new();
+        for subject in subjects {
+            let name = legacy_signing_key(subject);
+            // `x-signing` may be agent `x-signing`'s own encryption key: only an RSA signing key
+            // that is no agent's name is one of an earlier version.
+            if !names.contains(&name) || registered.contains(&name) {
+                continue;
+            }
+            let key =
+                vaultrs::transit::key::read(&*self.base(), &self.transit_mount, &name).await?;
+            if key.supports_signing && matches!(key.key_type, KeyType::Rsa2048) {
+                legacy.push(subject.clone());
+            }
+        }
+        Ok(legacy)
     }
 
     /// Keeps the public keys of the agent's signing key of an earlier version (to verify the

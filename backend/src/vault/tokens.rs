@@ -10,6 +10,12 @@
 //! Before an agent's first token in a process, its policy (what `gen-policy` prints, so a new
 //! version's policy reaches existing agents) and its Transit keys are written, so an agent that
 //! only a JWT names works as a registered one does.
+//!
+//! Vault ends a token's leases with the token, so database credentials are not issued with the
+//! cached token (its leases would end within `AGENT_TOKEN_TTL`): each issue gets a token of the
+//! agent's own for that lease alone, living `AGENT_LEASE_TOKEN_TTL`, which caps the lease.
+
+use std::collections::HashSet;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,12 +29,20 @@ use vault_mcp_filter::Identity as Agent;
 
 /// Agents whose tokens one process holds at once; past it, expired ones are dropped first.
 const MAX_CACHED: usize = 10_000;
+/// A token refused this long after it was made may be one Vault no longer knows (see
+/// [`Vault::forget_agent_token`]); a younger one was refused for what it asked. At most one
+/// new token (and policy write) per agent per this long, however often an agent is refused.
+const STALE_AFTER: Duration = Duration::from_secs(10);
 
 pub struct AgentTokens {
     pub role: String,
     pub policy_prefix: String,
     pub ttl: Duration,
+    /// The lifetime of the token each database lease is issued with.
+    pub lease_ttl: Duration,
     cache: Mutex<HashMap<String, Minted>>,
+    /// Agents whose policy and keys this process wrote.
+    prepared: Mutex<HashSet<String>>,
     /// One mint at a time: concurrent first calls of an agent make one token, not many.
     minting: tokio::sync::Mutex<()>,
 }
@@ -39,12 +53,14 @@ struct Minted {
 }
 
 impl AgentTokens {
-    pub fn new(role: String, policy_prefix: String, ttl: Duration) -> Self {
+    pub fn new(role: String, policy_prefix: String, ttl: Duration, lease_ttl: Duration) -> Self {
         Self {
             role,
             policy_prefix,
             ttl,
+            lease_ttl,
             cache: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashSet::new()),
             minting: tokio::sync::Mutex::new(()),
         }
     }
@@ -53,16 +69,20 @@ impl AgentTokens {
         format!("{}{subject}", self.policy_prefix)
     }
 
-    /// The agent's token while in the first half of its life; whether it ever had one here.
-    fn cached(&self, subject: &str) -> (Option<Arc<VaultClient>>, bool) {
+    /// The agent's token while in the first half of its life.
+    fn cached(&self, subject: &str) -> Option<Arc<VaultClient>> {
         let cache = self.cache.lock().expect("token cache lock");
-        match cache.get(subject) {
-            Some(minted) => (
-                (minted.at.elapsed() < self.ttl / 2).then(|| minted.client.clone()),
-                true,
-            ),
-            None => (None, false),
+        let minted = cache.get(subject)?;
+        (minted.at.elapsed() < self.ttl / 2).then(|| minted.client.clone())
+    }
+
+    /// Marks the agent prepared; false if it was already.
+    fn first_preparation(&self, subject: &str) -> bool {
+        let mut prepared = self.prepared.lock().expect("prepared lock");
+        if prepared.len() >= MAX_CACHED {
+            prepared.clear();
         }
+        prepared.insert(subject.to_string())
     }
 
     fn keep(&self, subject: &str, client: Arc<VaultClient>) {
@@ -82,14 +102,18 @@ impl AgentTokens {
         );
     }
 
-    /// Forgets the agent's token (disabled, refused): the next call mints anew. Whether it
-    /// held one.
-    pub fn forget(&self, subject: &str) -> bool {
-        self.cache
-            .lock()
-            .expect("token cache lock")
-            .remove(subject)
-            .is_some()
+    /// Forgets the agent's token (and that its policy was written) when it is older than
+    /// [`STALE_AFTER`], or `always`: the next call prepares and mints anew. Whether it did.
+    pub fn forget(&self, subject: &str, always: bool) -> bool {
+        let mut cache = self.cache.lock().expect("token cache lock");
+        let stale = cache
+            .get(subject)
+            .is_some_and(|minted| always || minted.at.elapsed() >= STALE_AFTER);
+        if stale {
+            cache.remove(subject);
+            self.prepared.lock().expect("prepared lock").remove(subject);
+        }
+        stale
     }
 }
 
@@ -98,34 +122,59 @@ impl Vault {
     /// no longer knows (restored, reset, revoked by hand) is refused like a path outside the
     /// agent's policy. Whether there was one, so the caller may try once more with a new one.
     pub fn forget_agent_token(&self, subject: &str) -> bool {
-        self.agent_tokens.forget(subject)
+        self.agent_tokens.forget(subject, false)
     }
 
     /// The client to act for `agent` with: its own token.
     pub(super) async fn client_for(&self, agent: &Agent) -> Result<Arc<VaultClient>, VaultError> {
         let tokens = &self.agent_tokens;
-        if let (Some(client), _) = tokens.cached(&agent.subject) {
+        if let Some(client) = tokens.cached(&agent.subject) {
             return Ok(client);
         }
         let _one = tokens.minting.lock().await;
-        let (fresh, known) = tokens.cached(&agent.subject);
-        if let Some(client) = fresh {
+        if let Some(client) = tokens.cached(&agent.subject) {
             return Ok(client);
         }
-        if !known {
-            self.prepare_agent(&agent.subject)
-                .await
-                .map_err(VaultError::for_agent_token)?;
-        }
+        self.prepared(&agent.subject).await?;
         let client = self
-            .mint_agent_token(&agent.subject)
+            .mint_agent_token(&agent.subject, tokens.ttl)
             .await
             .map_err(VaultError::for_agent_token)?;
         tokens.keep(&agent.subject, client.clone());
         Ok(client)
     }
 
-    async fn mint_agent_token(&self, subject: &str) -> Result<Arc<VaultClient>, VaultError> {
+    /// A token of the agent's own for one database lease (see the module's doc), not kept.
+    pub(super) async fn lease_client_for(
+        &self,
+        agent: &Agent,
+    ) -> Result<Arc<VaultClient>, VaultError> {
+        self.prepared(&agent.subject).await?;
+        self.mint_agent_token(&agent.subject, self.agent_tokens.lease_ttl)
+            .await
+            .map_err(VaultError::for_agent_token)
+    }
+
+    /// The agent's policy and keys, written once per process (again after a refusal).
+    async fn prepared(&self, subject: &str) -> Result<(), VaultError> {
+        if self.agent_tokens.first_preparation(subject)
+            && let Err(error) = self.prepare_agent(subject).await
+        {
+            self.agent_tokens
+                .prepared
+                .lock()
+                .expect("prepared lock")
+                .remove(subject);
+            return Err(error.for_agent_token());
+        }
+        Ok(())
+    }
+
+    async fn mint_agent_token(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<Arc<VaultClient>, VaultError> {
         let tokens = &self.agent_tokens;
         let request = CreateRoleTokenRequest::builder()
             .role_name(&tokens.role)
@@ -134,7 +183,7 @@ impl Vault {
             .no_default_policy(true)
             .display_name(format!("agent-{subject}"))
             .meta(HashMap::from([("agent".to_string(), subject.to_string())]))
-            .ttl(format!("{}s", tokens.ttl.as_secs()))
+            .ttl(format!("{}s", ttl.as_secs()))
             .build()
             .map_err(|_| VaultError::Upstream)?;
         let auth = self
