@@ -44,17 +44,21 @@ pub struct Revoked {
     pub revoked: bool,
 }
 
+/// The lease in the URL, not the body, so the service's policy can name the leases it may
+/// renew and revoke (`{database}/creds/…`) rather than every lease.
 #[derive(Debug, Endpoint)]
-#[endpoint(path = "sys/leases/renew", method = "PUT")]
+#[endpoint(path = "sys/leases/renew/{self.lease_id}", method = "PUT")]
 struct RenewLeaseRequest {
+    #[endpoint(skip)]
     lease_id: String,
     /// Seconds; 0 asks for the role's default.
     increment: u64,
 }
 
 #[derive(Debug, Endpoint)]
-#[endpoint(path = "sys/leases/revoke", method = "PUT")]
+#[endpoint(path = "sys/leases/revoke/{self.lease_id}", method = "PUT")]
 struct RevokeLeaseRequest {
+    #[endpoint(skip)]
     lease_id: String,
 }
 

@@ -115,6 +115,7 @@ pub fn service_policy(mounts: &Mounts<'_>, role: &str, policy_prefix: &str) -> S
         prefix,
         transit,
         transit_named,
+        database,
         ..
     } = mounts;
     format!(
@@ -133,7 +134,7 @@ path "{kv}/metadata/{prefix}/*" {{
 # Each agent's policy, written at `agents add` and before its first token (vaultrs writes
 # them through the older `sys/policy/` path).
 path "sys/policy/{policy_prefix}*" {{
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["create", "update", "delete"]
 }}
 # Each agent's own token, bound to its entity alias.
 path "auth/token/create/{role}" {{
@@ -150,7 +151,7 @@ path "identity/lookup/entity" {{
   capabilities = ["update"]
 }}
 path "identity/entity/id/*" {{
-  capabilities = ["read", "update", "delete"]
+  capabilities = ["update"]
 }}
 # Each agent's Transit keys: created at `agents add`, erased by `--destroy-data` (listed at
 # start, for keys of an earlier version).
@@ -160,11 +161,11 @@ path "{transit}/keys/*" {{
 path "{transit_named}/keys/*" {{
   capabilities = ["create", "read", "update", "delete"]
 }}
-# Database leases, renewed and revoked for the agent they were issued to.
-path "sys/leases/renew" {{
+# Database leases, renewed and revoked for the agent they were issued to (no other lease).
+path "sys/leases/renew/{database}/creds/*" {{
   capabilities = ["update"]
 }}
-path "sys/leases/revoke" {{
+path "sys/leases/revoke/{database}/creds/*" {{
   capabilities = ["update"]
 }}
 # Single-use tickets of MCP confirmations.
