@@ -130,8 +130,10 @@ pub async fn execute<O: Operation>(
     let again = operation.clone();
     match operation.run(vault, agent).await {
         // Vault refuses a token it no longer knows as it refuses a path outside the policy:
-        // once more with a new token. A real refusal is refused again (a 403 did nothing).
-        Err(ApiError::Vault(VaultError::Forbidden)) if vault.forget_agent_token(&agent.subject) => {
+        // once more with a new token (a 403 did nothing).
+        Err(ApiError::Vault(VaultError::Forbidden))
+            if vault.agent_token_is_dead(&agent.subject).await =>
+        {
             again.run(vault, agent).await
         }
         other => other,

@@ -99,6 +99,10 @@ path "{transit}/random" {{
 path "{transit}/random/*" {{
   capabilities = ["update"]
 }}
+# Whether Vault still knows this token (the service asks after a refusal).
+path "auth/token/lookup-self" {{
+  capabilities = ["read"]
+}}
 {credentials}"#
     )
 }
@@ -224,10 +228,11 @@ mod tests {
         for path in named {
             assert!(path.ends_with("/7_agent_a_*"), "{path}");
         }
-        // The configured roles, by name: no other role of the engines.
+        // Its own token's look-up, and the configured roles by name: no other role.
         assert_eq!(
             engines,
             [
+                "auth/token/lookup-self",
                 "database/creds/readonly",
                 "database/creds/reporting",
                 "ssh/creds/otp",

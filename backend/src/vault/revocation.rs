@@ -91,7 +91,7 @@ impl Vault {
                 Ok(true)
             })
             .await?;
-        self.agent_tokens.forget(subject, true);
+        self.agent_tokens.forget(subject);
         Ok(found)
     }
 

@@ -15,9 +15,7 @@
 //! cached token (its leases would end within `AGENT_TOKEN_TTL`): each issue gets a token of the
 //! agent's own for that lease alone, living `AGENT_LEASE_TOKEN_TTL`, which caps the lease.
 
-use std::collections::HashSet;
-
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,10 +27,6 @@ use vault_mcp_filter::Identity as Agent;
 
 /// Agents whose tokens one process holds at once; past it, expired ones are dropped first.
 const MAX_CACHED: usize = 10_000;
-/// A token refused this long after it was made may be one Vault no longer knows (see
-/// [`Vault::forget_agent_token`]); a younger one was refused for what it asked. At most one
-/// new token (and policy write) per agent per this long, however often an agent is refused.
-const STALE_AFTER: Duration = Duration::from_secs(10);
 
 pub struct AgentTokens {
     pub role: String,
@@ -69,6 +63,12 @@ impl AgentTokens {
         format!("{}{subject}", self.policy_prefix)
     }
 
+    /// The agent's token, whatever its age.
+    fn held(&self, subject: &str) -> Option<Arc<VaultClient>> {
+        let cache = self.cache.lock().expect("token cache lock");
+        cache.get(subject).map(|minted| minted.client.clone())
+    }
+
     /// The agent's token while in the first half of its life.
     fn cached(&self, subject: &str) -> Option<Arc<VaultClient>> {
         let cache = self.cache.lock().expect("token cache lock");
@@ -102,27 +102,36 @@ impl AgentTokens {
         );
     }
 
-    /// Forgets the agent's token (and that its policy was written) when it is older than
-    /// [`STALE_AFTER`], or `always`: the next call prepares and mints anew. Whether it did.
-    pub fn forget(&self, subject: &str, always: bool) -> bool {
-        let mut cache = self.cache.lock().expect("token cache lock");
-        let stale = cache
-            .get(subject)
-            .is_some_and(|minted| always || minted.at.elapsed() >= STALE_AFTER);
-        if stale {
-            cache.remove(subject);
-            self.prepared.lock().expect("prepared lock").remove(subject);
-        }
-        stale
+    /// Forgets the agent's token and that its policy was written: the next call prepares and
+    /// mints anew.
+    pub fn forget(&self, subject: &str) {
+        self.cache.lock().expect("token cache lock").remove(subject);
+        self.prepared.lock().expect("prepared lock").remove(subject);
     }
 }
 
 impl Vault {
-    /// Drops the agent's cached token after Vault refused a call made with it: a token Vault
-    /// no longer knows (restored, reset, revoked by hand) is refused like a path outside the
-    /// agent's policy. Whether there was one, so the caller may try once more with a new one.
-    pub fn forget_agent_token(&self, subject: &str) -> bool {
-        self.agent_tokens.forget(subject, false)
+    /// After Vault refused a call made for the agent: whether the agent's token is one Vault no
+    /// longer knows (a Vault restored or reset, the token revoked by hand), which Vault refuses
+    /// like a path outside the policy. Asked of Vault with the token itself (`lookup-self`, in
+    /// every agent's policy), so a real refusal costs one read and never a new token; a dead
+    /// token is forgotten, so the caller may try once more with a new one.
+    pub async fn agent_token_is_dead(&self, subject: &str) -> bool {
+        let Some(client) = self.agent_tokens.held(subject) else {
+            return false;
+        };
+        let looked = vaultrs::token::lookup_self(&*client)
+            .await
+            .map_err(VaultError::from);
+        let dead = matches!(looked, Err(VaultError::Forbidden));
+        if dead {
+            tracing::warn!(
+                agent = subject,
+                "Vault no longer knows an agent's token; making a new one"
+            );
+            self.agent_tokens.forget(subject);
+        }
+        dead
     }
 
     /// The client to act for `agent` with: its own token.
