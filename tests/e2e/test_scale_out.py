@@ -77,4 +77,4 @@ def test_a_confirmation_is_used_once_across_replicas(replicated):
     for replay in replays:
         assert replay.is_error and "used already" in replay.content[0].text, replay
     for replica, count in before.items():
-        assert mcp_requests(replicated, replica) >= count + 3, replica
+        assert mcp_requests(replicated, replica) > count, replica
