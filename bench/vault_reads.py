@@ -1,5 +1,5 @@
 """The Vault read scenarios: a KV v2 read straight from OpenBao, with the root token and with a
-token as the bridge makes each agent's (its policy alone, through the agents' token role), the
+token as the bridge makes each agent's (the agents' templated policy alone, through their token role), the
 bridge's REST read through Envoy, and MCP `tools/call kv.read` through Envoy (revision
 2026-07-28: stateless, tool named in headers)."""
 
@@ -19,9 +19,11 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
                   json.dumps({"data": {"value": "benchmark"}}).encode())
     assert put[0] == 200, put
     # The direct client gets what the bridge's agent token gets: the agent's policy alone.
+    # (The PUT above made the agent's entity and its metadata, which the policy is templated on.)
     status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create/vault-mcp-bridge-agent",
                            {"x-vault-token": stacks.ROOT_TOKEN},
-                           json.dumps({"entity_alias": edge.SUBJECT, "policies": [f"agent-{edge.SUBJECT}"],
+                           json.dumps({"entity_alias": f"vault-mcp-bridge-agent:{edge.SUBJECT}",
+                                       "policies": ["vault-mcp-bridge-agent"],
                                        "no_default_policy": True, "ttl": "2h"}).encode())
     assert status == 200, body
     token = json.loads(body)["auth"]["client_token"]

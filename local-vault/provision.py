@@ -7,14 +7,16 @@ Idempotent. Sets up:
   - the service's own identity: the policy `vault-mcp-bridge` (what `vault-mcp-bridge gen-policy
     --service` prints) on a token whose id is BRIDGE_SERVICE_TOKEN (default
     `dev-bridge-service-token`), the one the backend runs with (not the root token),
-  - the token role `vault-mcp-bridge-agent` the backend mints each agent's own token with
-    (bound to the agent's entity alias, its policy `agent-{subject}` alone),
+  - the agents' policy `vault-mcp-bridge-agent` (what `gen-policy --agents` prints for the
+    settings in POLICY_FLAGS, from the environment), templated on each agent's entity, and the
+    token role `vault-mcp-bridge-agent` the backend mints each agent's own token with (that
+    policy alone, bound to the entity alias `vault-mcp-bridge-agent:{subject}`),
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
   - Transit at `transit/` and at `transit-agents/` (the keys agents name themselves,
     `{len}_{subject}_{name}`),
   - each agent in the registry with `vault-mcp-bridge agents add`, the operator's own command:
-    its record (scopes, rate limit, the SHA-256 of its dev key), its policy `agent-{subject}`
-    and its Transit keys `{subject}` (AES-256-GCM) and `{subject}-signing` (RSA-2048),
+    its record (scopes, rate limit, the SHA-256 of its dev key) and its Transit keys `{subject}`
+    (AES-256-GCM) and `{len}_{subject}_signing` (RSA-2048),
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
   - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
@@ -108,17 +110,29 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
 
 SERVICE_POLICY = "vault-mcp-bridge"
 AGENT_TOKEN_ROLE = "vault-mcp-bridge-agent"
-AGENT_POLICY_PREFIX = "agent-"
+AGENT_POLICY = "vault-mcp-bridge-agent"
+#: The backend's settings the agents' policy names, as `gen-policy` flags (unset: its defaults).
+POLICY_FLAGS = {"KV_MOUNT": "--mount", "DEFAULT_PREFIX": "--prefix", "TRANSIT_MOUNT": "--transit-mount",
+                "TRANSIT_NAMED_MOUNT": "--transit-named-mount", "DATABASE_MOUNT": "--database-mount",
+                "SSH_MOUNT": "--ssh-mount", "DATABASE_ROLES": "--database-roles", "SSH_OTP_ROLES": "--ssh-otp-roles",
+                "SSH_SIGN_ROLES": "--ssh-sign-roles"}
 
 
-def provision_identities(vault: Vault, kv_mount: str, prefix: str, service_token: str):
-    """The service's policy and token, and the role agents' tokens are made with."""
-    hcl = subprocess.run([bridge_binary(), "gen-policy", "--service", "--mount", kv_mount, "--prefix", prefix,
-                          "--agent-token-role", AGENT_TOKEN_ROLE, "--agent-policy-prefix", AGENT_POLICY_PREFIX],
-                         capture_output=True, text=True, check=True).stdout
-    vault.call("PUT", f"sys/policies/acl/{SERVICE_POLICY}", {"policy": hcl})
+def gen_policy(*args: str) -> str:
+    flags = [part for name, flag in POLICY_FLAGS.items() if name in os.environ for part in (flag, os.environ[name])]
+    return subprocess.run([bridge_binary(), "gen-policy", *args, *flags],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def provision_identities(vault: Vault, service_token: str):
+    """The agents' policy and the role their tokens are made with (aliases under the role's
+    name only), and the service's policy and token: what an operator sets up once."""
+    vault.call("PUT", f"sys/policies/acl/{AGENT_POLICY}", {"policy": gen_policy("--agents")})
+    vault.call("PUT", f"sys/policies/acl/{SERVICE_POLICY}", {"policy": gen_policy(
+        "--service", "--agent-token-role", AGENT_TOKEN_ROLE, "--agent-policy", AGENT_POLICY)})
     vault.call("POST", f"auth/token/roles/{AGENT_TOKEN_ROLE}", {
-        "allowed_policies_glob": [f"{AGENT_POLICY_PREFIX}*"], "allowed_entity_aliases": ["*"],
+        "allowed_policies": [AGENT_POLICY], "allowed_policies_glob": [],
+        "allowed_entity_aliases": [f"{AGENT_TOKEN_ROLE}:*"],
         "orphan": True, "token_no_default_policy": True, "renewable": True})
     known = vault.call("POST", "auth/token/lookup", {"token": service_token}, ok=(200, 403))
     if not known or "errors" in known:
@@ -167,7 +181,7 @@ def main() -> int:
     vault = Vault(addr, token)
     vault.wait_ready()
     kv_mount, prefix = os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents")
-    provision_identities(vault, kv_mount, prefix, os.environ.get("BRIDGE_SERVICE_TOKEN", "dev-bridge-service-token"))
+    provision_identities(vault, os.environ.get("BRIDGE_SERVICE_TOKEN", "dev-bridge-service-token"))
     provision(vault, agents, kv_mount, prefix)
     # Audit devices record X-Request-Id, so Vault's audit log joins the bridge's logs.
     vault.call("PUT", "sys/config/auditing/request-headers/x-request-id", {"hmac": False})

@@ -15,11 +15,18 @@ use thiserror::Error;
 use vault_mcp_filter::assertion::AssertionKey;
 
 /// Variables of earlier versions whose meaning changed: set, they stop the start with a reason.
-const RETIRED: &[&str] = &[
-    "CHILD_TOKEN_ENABLED",
-    "CHILD_TOKEN_POLICY_PREFIX",
-    "CHILD_TOKEN_TTL",
+const RETIRED: &[(&str, &str)] = &[
+    ("CHILD_TOKEN_ENABLED", CHILD_TOKENS_GONE),
+    ("CHILD_TOKEN_POLICY_PREFIX", CHILD_TOKENS_GONE),
+    ("CHILD_TOKEN_TTL", CHILD_TOKENS_GONE),
+    (
+        "AGENT_POLICY_PREFIX",
+        "is gone: every agent's token carries one templated policy, AGENT_POLICY, which the \
+         operator writes (`vault-mcp-bridge gen-policy --agents`); unset it",
+    ),
 ];
+const CHILD_TOKENS_GONE: &str = "is gone: every agent now acts in Vault with a token of its own \
+                                 (AGENT_TOKEN_ROLE, AGENT_POLICY, AGENT_TOKEN_TTL); unset it";
 
 /// Every variable the service reads. Names are matched case-insensitively by figment.
 const VARIABLES: &[&str] = &[
@@ -57,7 +64,7 @@ const VARIABLES: &[&str] = &[
     "MCP_SUBSCRIPTIONS_PER_AGENT",
     "ALLOWED_HOSTS",
     "AGENT_TOKEN_ROLE",
-    "AGENT_POLICY_PREFIX",
+    "AGENT_POLICY",
     "AGENT_TOKEN_TTL",
     "AGENT_LEASE_TOKEN_TTL",
     "STANDALONE",
@@ -194,12 +201,13 @@ pub struct Config {
     #[serde(default)]
     pub allowed_hosts: Option<String>,
     /// The Vault token role the service mints each agent's own token with (the agent's entity
-    /// alias, its policy alone): see `vault::tokens`.
+    /// alias `{role}:{subject}`, AGENT_POLICY alone): see `vault::tokens`.
     #[serde(default = "defaults::agent_token_role")]
     pub agent_token_role: String,
-    /// Each agent's policy is `{prefix}{subject}`.
-    #[serde(default = "defaults::agent_policy_prefix")]
-    pub agent_policy_prefix: String,
+    /// The one Vault policy every agent's token carries: templated on the agent's identity
+    /// entity (`vault::policy::agent_policy`), written by the operator, never by the service.
+    #[serde(default = "defaults::agent_policy")]
+    pub agent_policy: String,
     /// An agent token's lifetime in seconds; the service uses it for the first half of it.
     #[serde(default = "defaults::agent_token_ttl")]
     pub agent_token_ttl: u64,
@@ -318,12 +326,13 @@ impl Config {
                 _ => figment.merge(Toml::file(file)),
             };
         }
-        if let Some(old) = RETIRED.iter().find(|name| std::env::var_os(name).is_some()) {
+        if let Some((name, reason)) = RETIRED
+            .iter()
+            .find(|(name, _)| std::env::var_os(name).is_some())
+        {
             return Err(ConfigError::Invalid {
-                name: old,
-                reason: "is gone: every agent now acts in Vault with a token of its own \
-                         (AGENT_TOKEN_ROLE, AGENT_POLICY_PREFIX, AGENT_TOKEN_TTL); unset it"
-                    .into(),
+                name,
+                reason: (*reason).into(),
             });
         }
         Self::from_figment(figment.merge(Env::raw().only(VARIABLES)))
@@ -460,7 +469,7 @@ impl Config {
             "cors_allow_origins": self.allowed_origins(),
             "allowed_hosts": self.allowed_hosts(),
             "agent_token_role": self.agent_token_role,
-            "agent_policy_prefix": self.agent_policy_prefix,
+            "agent_policy": self.agent_policy,
             "agent_token_ttl": self.agent_token_ttl,
             "agent_lease_token_ttl": self.agent_lease_token_ttl,
         }))

@@ -75,6 +75,7 @@ impl ApiError {
             ApiError::Vault(VaultError::Timeout) => "vault_timeout",
             ApiError::Vault(VaultError::Upstream) => "vault_error",
             ApiError::Vault(VaultError::AgentToken) => "agent_token_unavailable",
+            ApiError::Vault(VaultError::AgentDisabled) => "agent_disabled",
         }
     }
 }
@@ -100,7 +101,9 @@ impl ResponseError for ApiError {
             ApiError::MissingScope(_)
             | ApiError::NotAllowed(_)
             | ApiError::NotConfirmed(_)
-            | ApiError::Vault(VaultError::Forbidden) => StatusCode::FORBIDDEN,
+            | ApiError::Vault(VaultError::Forbidden | VaultError::AgentDisabled) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::BadPath(_)
             | ApiError::BadRequest(_)
             | ApiError::Arguments { .. }

@@ -39,6 +39,8 @@ pub struct AppState {
     mcp_rpc: mcp::McpHttpService,
     /// Which agent opened each MCP session.
     mcp_owners: web::Data<mcp::owners::SessionOwners>,
+    /// Agents cut off while streams of theirs are open.
+    cut_offs: web::Data<mcp::cutoff::CutOffs>,
     events: web::Data<mcp::events::Events>,
     registry: web::Data<registry::Registry>,
     snapshots: web::Data<registry::snapshot::SnapshotCache>,
@@ -58,7 +60,11 @@ impl AppState {
         Ok(Self {
             expose_rest_routes: config.expose_rest_routes,
             events: web::Data::new(settings.events.clone()),
-            mcp_owners: web::Data::new(mcp::owners::SessionOwners::new(sessions.clone())),
+            cut_offs: web::Data::from(settings.shared.cut_offs.clone()),
+            mcp_owners: web::Data::new(mcp::owners::SessionOwners::new(
+                sessions.clone(),
+                settings.shared.cut_offs.clone(),
+            )),
             mcp: mcp::http_service(vault.clone(), settings.clone(), sessions, false),
             mcp_rpc: mcp::http_service(vault.clone(), settings, Arc::new(Default::default()), true),
             registry: web::Data::new(registry::Registry::new(vault.clone())),
@@ -77,6 +83,9 @@ impl AppState {
             .app_data(self.trust.clone())
             .app_data(self.registry.clone())
             .app_data(self.snapshots.clone())
+            // Which agent opened each MCP session (`/mcp`), and its sessions closed when it is
+            // cut off (the admin routes).
+            .app_data(self.mcp_owners.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BODY)
@@ -102,6 +111,7 @@ impl AppState {
             .configure(rest::docs_routes)
             // The seed's pair first: actix matches in order, and "/mcp" would take them.
             .app_data(self.events.clone())
+            .app_data(self.cut_offs.clone())
             .service(
                 web::resource("/mcp/sse")
                     .wrap(from_fn(identity::require_agent))
@@ -118,7 +128,6 @@ impl AppState {
                 self.mcp
                     .clone()
                     .scope_with_path("/mcp")
-                    .app_data(self.mcp_owners.clone())
                     .wrap(from_fn(mcp::owners::bind_to_agent))
                     .wrap(from_fn(mcp::session_end_is_done))
                     .wrap(from_fn(identity::require_agent)),
@@ -181,16 +190,20 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let console = console::Console::from_config(&config)
         .map_err(std::io::Error::other)?
         .map(web::Data::new);
-    let standalone = matches!(&**state.trust, identity::Trust::Standalone(_));
-    if (standalone || console.is_some()) && config.registry_refresh_seconds > 0 {
-        // Both gates that decide like the edge follow the registry like the edge.
+    if config.registry_refresh_seconds > 0 {
+        // Both gates that decide like the edge follow the registry like the edge; and an agent
+        // disabled or removed there has its MCP sessions and streams ended here.
         let trust = state.trust.clone().into_inner();
         let console_gate = console.clone();
+        let owners = state.mcp_owners.clone().into_inner();
         let deliver = move |snapshot: vault_mcp_filter::registry::Registry| {
             let snapshot = Arc::new(snapshot);
             if let Some(console) = &console_gate {
                 console.gate.set_registry(snapshot.clone());
             }
+            let owners = owners.clone();
+            let followed = snapshot.clone();
+            actix_web::rt::spawn(async move { owners.follow_registry(&followed).await });
             if let identity::Trust::Standalone(standalone) = &*trust {
                 standalone.set_registry(snapshot);
             }

@@ -29,21 +29,22 @@ enum Command {
     /// Serve MCP on stdin/stdout for one agent: `SUBJECT` (required) and `SCOPES`
     /// (space-separated, default "read list"). For MCP clients that launch local servers.
     Stdio,
-    /// Print a Vault policy (HCL): an agent's (`--agent NAME`: its own KV v2 folder, Transit
-    /// keys, database and SSH roles), or the service's own token's (`--service`).
+    /// Print a Vault policy (HCL) for an operator to write: the one every agent's token carries
+    /// (`--agents`: each agent its own KV v2 folder and Transit keys, the database and SSH
+    /// roles), or the service's own token's (`--service`).
     GenPolicy {
-        /// The agent's subject.
+        /// The agents' policy (AGENT_POLICY), templated on each agent's identity entity.
         #[arg(long, required_unless_present = "service", conflicts_with = "service")]
-        agent: Option<String>,
+        agents: bool,
         /// The policy of the service's own token (what `serve` needs, and no agent's secret).
         #[arg(long)]
         service: bool,
         /// With --service: the token role agents' tokens are made with (AGENT_TOKEN_ROLE).
         #[arg(long, default_value = "vault-mcp-bridge-agent")]
         agent_token_role: String,
-        /// With --service: the start of every agent's policy name (AGENT_POLICY_PREFIX).
-        #[arg(long, default_value = "agent-")]
-        agent_policy_prefix: String,
+        /// With --service: the agents' policy, which the service reads at start (AGENT_POLICY).
+        #[arg(long, default_value = "vault-mcp-bridge-agent")]
+        agent_policy: String,
         /// KV v2 mount.
         #[arg(long, default_value = "secret")]
         mount: String,
@@ -99,10 +100,10 @@ fn main() -> std::process::ExitCode {
             }
         },
         Command::GenPolicy {
-            agent,
+            agents: _,
             service,
             agent_token_role,
-            agent_policy_prefix,
+            agent_policy: agent_policy_name,
             mount,
             prefix,
             transit_mount,
@@ -134,18 +135,12 @@ fn main() -> std::process::ExitCode {
                 ssh: &ssh_mount,
                 roles: &roles,
             };
-            match agent {
-                _ if service => print!(
+            match service {
+                true => print!(
                     "{}",
-                    service_policy(&mounts, &agent_token_role, &agent_policy_prefix)
+                    service_policy(&mounts, &agent_token_role, &agent_policy_name)
                 ),
-                Some(agent) if vault_mcp_filter::identity::is_valid_subject(&agent) => {
-                    print!("{}", agent_policy(&agent, &mounts))
-                }
-                other => {
-                    eprintln!("error: {other:?} is not a valid agent subject");
-                    return std::process::ExitCode::from(2);
-                }
+                false => print!("{}", agent_policy(&mounts)),
             }
             std::process::ExitCode::SUCCESS
         }

@@ -219,6 +219,10 @@ impl Registry {
         self.agents.get(*self.subjects.get(subject)?)
     }
 
+    pub fn agents(&self) -> impl Iterator<Item = &RegisteredAgent> {
+        self.agents.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.agents.len()
     }

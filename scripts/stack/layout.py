@@ -20,6 +20,10 @@ ROOT_TOKEN = "dev-root-token"
 #: The backend's own Vault token: the policy `vault-mcp-bridge gen-policy --service` prints,
 #: made by local-vault/provision.py. Operators (the CLI, the tests' checks) use ROOT_TOKEN.
 SERVICE_TOKEN = "dev-bridge-service-token"
+#: The backend settings the agents' Vault policy depends on: provisioning renders the policy
+#: (`gen-policy --agents`) with the same values, or the backend refuses to start.
+POLICY_SETTINGS = ("KV_MOUNT", "DEFAULT_PREFIX", "TRANSIT_MOUNT", "TRANSIT_NAMED_MOUNT", "DATABASE_MOUNT",
+                   "SSH_MOUNT", "DATABASE_ROLES", "SSH_OTP_ROLES", "SSH_SIGN_ROLES")
 JWT_ISSUER = "vault-mcp-bridge-dev"
 JWT_AUDIENCE = "vault-mcp-bridge"
 HS256_KID = "dev-hs256"

@@ -20,8 +20,8 @@ from . import openbao
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
                     render_edge_config, render_envoy_config)
-from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, RS256_KID, ROOT, ROOT_TOKEN, SERVICE_TOKEN,
-                     VENV_BIN, Ports, load_agents)
+from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, POLICY_SETTINGS, RS256_KID, ROOT, ROOT_TOKEN,
+                     SERVICE_TOKEN, VENV_BIN, Ports, load_agents)
 from .processes import free_ports, http_status, stop_process, wait_until
 
 
@@ -240,6 +240,7 @@ class Stack:
         self.bound_audit_log(process)
 
     def provision(self) -> None:
+        """Vault as local-vault/provision.py sets it up, for this stack's backend settings."""
         agents_file = self.run_dir / "agents.json"
         agents_file.write_text(json.dumps({"agents": self.agents}))
         subprocess.run(
@@ -247,7 +248,9 @@ class Stack:
             env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
                  "AGENTS_FILE": str(agents_file), "BRIDGE_BIN": str(self.backend_bin),
                  "PG_PORT": str(self.ports.postgres), "PG_USER": "vault",
-                 "PG_PASSWORD": self.secrets.postgres_password},
+                 "PG_PASSWORD": self.secrets.postgres_password,
+                 # The agents' policy names the roles this backend is configured with.
+                 **{name: value for name, value in self.backend_env.items() if name in POLICY_SETTINGS}},
         )
 
     def start_backend(self) -> None:

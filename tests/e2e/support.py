@@ -96,3 +96,38 @@ def agents_cli(stack, *args: str, check: bool = True):
     if check:
         assert done.returncode == 0, done.stderr
     return done
+
+
+#: The token role and the one policy of agents' tokens, as local-vault/provision.py makes them.
+AGENT_ROLE = AGENT_POLICY = "vault-mcp-bridge-agent"
+
+
+def root_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["X-Vault-Token"] = stacks.ROOT_TOKEN
+    return session
+
+
+def agent_entity(stack, subject: str) -> dict | None:
+    """The agent's identity entity in Vault (its alias `{role}:{subject}` on the token mount)."""
+    accessor = root_session().get(f"{stack.openbao_url}/v1/sys/auth", timeout=10).json()["token/"]["accessor"]
+    found = root_session().post(f"{stack.openbao_url}/v1/identity/lookup/entity", timeout=10,
+                                json={"alias_name": f"{AGENT_ROLE}:{subject}", "alias_mount_accessor": accessor})
+    return found.json()["data"] if found.status_code == 200 else None
+
+
+def mint_agent_token(stack, subject: str, ttl: str = "5m") -> requests.Response:
+    """A token for `subject` as the bridge mints it: the agents' role and policy, its alias."""
+    return root_session().post(f"{stack.openbao_url}/v1/auth/token/create/{AGENT_ROLE}", timeout=10, json={
+        "entity_alias": f"{AGENT_ROLE}:{subject}", "policies": [AGENT_POLICY], "no_default_policy": True,
+        "ttl": ttl})
+
+
+def agent_token(stack, subject: str, ttl: str = "5m") -> str:
+    """`mint_agent_token`, for an agent the bridge has acted for (so its entity carries the
+    metadata the agents' policy is templated on: checked, never written here)."""
+    minted = mint_agent_token(stack, subject, ttl)
+    assert minted.ok, minted.text
+    entity = agent_entity(stack, subject)
+    assert entity and entity["metadata"] and entity["metadata"]["subject"] == subject, entity
+    return minted.json()["auth"]["client_token"]

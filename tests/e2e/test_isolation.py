@@ -106,8 +106,11 @@ def test_the_edge_chooses_every_request_id(stack):
     assert ours != taken and len(ours) == 36, ours
 
     def audited(request_id):
+        """The KV paths Vault was asked for under that id (an agent's first request in a
+        process also makes its keys and labels its entity, under the same id)."""
         entries = [json.loads(line) for line in stack.audit_log.read_text().splitlines()]
         return [e["request"]["path"] for e in entries if e.get("type") == "request"
+                and e["request"]["path"].startswith("secret/")
                 and request_id in e["request"].get("headers", {}).get("x-request-id", [])]
 
     wait_for(lambda: audited(ours), seconds=10)

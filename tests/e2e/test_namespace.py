@@ -2,10 +2,12 @@
 agents' own tokens included: the namespace has its own mounts and token role."""
 
 import json
+import subprocess
 
 import requests
 
 import stack as stacks
+from support import AGENT_POLICY, AGENT_ROLE
 
 
 def test_calls_go_to_the_configured_namespace(built, tmp_path):
@@ -24,8 +26,13 @@ def test_calls_go_to_the_configured_namespace(built, tmp_path):
                          json={"type": "kv", "options": {"version": "2"}}, timeout=10).ok
         for transit in ("transit", "transit-agents"):
             assert root.post(f"{bao}/sys/mounts/{transit}", headers=team, json={"type": "transit"}, timeout=10).ok
-        assert root.post(f"{bao}/auth/token/roles/vault-mcp-bridge-agent", headers=team, timeout=10, json={
-            "allowed_policies_glob": ["agent-*"], "allowed_entity_aliases": ["*"], "orphan": True,
+        # The operator's part, in the namespace: the agents' policy and their token role.
+        policy = subprocess.run([str(running.backend_bin), "gen-policy", "--agents"], capture_output=True,
+                                text=True, check=True).stdout
+        assert root.put(f"{bao}/sys/policies/acl/{AGENT_POLICY}", headers=team, json={"policy": policy},
+                        timeout=10).ok
+        assert root.post(f"{bao}/auth/token/roles/{AGENT_ROLE}", headers=team, timeout=10, json={
+            "allowed_policies": [AGENT_POLICY], "allowed_entity_aliases": [f"{AGENT_ROLE}:*"], "orphan": True,
             "token_no_default_policy": True}).ok
         running.start_backend()
         url = f"{running.backend_url}/secrets/in/namespace"

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import stack as stacks
-from support import UNLIMITED, start_stack, wait_for
+from support import UNLIMITED, agent_token, start_stack, wait_for
 
 
 def b64(text: str) -> str:
@@ -164,9 +164,7 @@ def test_agent_named_transit_keys_stay_in_the_agents_corner(stack):
     root = {"X-Vault-Token": stacks.ROOT_TOKEN}
     key = requests.get(f"{stack.openbao_url}/v1/transit-agents/keys/{vault_name}", headers=root, timeout=10)
     assert key.status_code == 200 and key.json()["data"]["type"] == "aes256-gcm96"
-    token = requests.post(f"{stack.openbao_url}/v1/auth/token/create", headers=root, timeout=10,
-                          json={"policies": ["agent-agent_b"], "no_default_policy": True, "ttl": "5m"})
-    b_token = token.json()["auth"]["client_token"]
+    b_token = agent_token(stack, "agent_b")
     for path in [f"transit-agents/decrypt/{vault_name}", f"transit-agents/encrypt/{vault_name}",
                  f"transit-agents/keys/{vault_name}"]:
         capabilities = requests.post(f"{stack.openbao_url}/v1/sys/capabilities", headers=root, timeout=10,

@@ -80,9 +80,9 @@ impl Config {
                 reason: "must be lower-case letters, digits, '-' and '_'".into(),
             });
         }
-        if !vault_name(&self.agent_policy_prefix) {
+        if !vault_name(&self.agent_policy) {
             return Err(ConfigError::Invalid {
-                name: "AGENT_POLICY_PREFIX",
+                name: "AGENT_POLICY",
                 reason: "must be lower-case letters, digits, '-' and '_'".into(),
             });
         }

@@ -81,8 +81,8 @@ pub fn yes() -> bool {
 pub fn agent_token_role() -> String {
     "vault-mcp-bridge-agent".into()
 }
-pub fn agent_policy_prefix() -> String {
-    "agent-".into()
+pub fn agent_policy() -> String {
+    "vault-mcp-bridge-agent".into()
 }
 pub fn agent_token_ttl() -> u64 {
     900

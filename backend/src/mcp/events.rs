@@ -55,9 +55,14 @@ enum Item {
     Event(ToolCompleted),
 }
 
-/// `GET /mcp/sse` for the calling agent.
-pub async fn stream(events: web::Data<Events>, agent: web::ReqData<Agent>) -> HttpResponse {
+/// `GET /mcp/sse` for the calling agent, until it is cut off (`super::cutoff`).
+pub async fn stream(
+    events: web::Data<Events>,
+    cut_offs: web::Data<super::cutoff::CutOffs>,
+    agent: web::ReqData<Agent>,
+) -> HttpResponse {
     let subject = agent.subject.clone();
+    let cut_off = cut_offs.into_inner().until_cut_off(&subject);
     let own = BroadcastStream::new(events.0.subscribe()).filter_map(move |event| {
         let subject = subject.clone();
         async move {
@@ -68,16 +73,18 @@ pub async fn stream(events: web::Data<Events>, agent: web::ReqData<Agent>) -> Ht
         }
     });
     let keepalive = IntervalStream::new(tokio::time::interval(KEEPALIVE)).map(|_| Item::KeepAlive);
-    let body = stream::select(keepalive, own).map(|item| {
-        let text = match item {
-            Item::KeepAlive => ": keepalive\n\n".to_string(),
-            Item::Event(event) => format!(
-                "event: tool.completed\ndata: {}\n\n",
-                serde_json::to_string(&event).unwrap_or_default()
-            ),
-        };
-        Ok::<_, actix_web::Error>(web::Bytes::from(text))
-    });
+    let body = stream::select(keepalive, own)
+        .take_until(cut_off)
+        .map(|item| {
+            let text = match item {
+                Item::KeepAlive => ": keepalive\n\n".to_string(),
+                Item::Event(event) => format!(
+                    "event: tool.completed\ndata: {}\n\n",
+                    serde_json::to_string(&event).unwrap_or_default()
+                ),
+            };
+            Ok::<_, actix_web::Error>(web::Bytes::from(text))
+        });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-store"))

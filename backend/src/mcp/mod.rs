@@ -4,6 +4,7 @@
 
 mod completions;
 pub mod confirm;
+pub mod cutoff;
 mod errors;
 pub mod events;
 pub mod owners;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub confirmations: Arc<confirm::Confirmations>,
     /// Each agent's subscriptions, and how often they are polled.
     pub subscriptions: Arc<subscriptions::Subscriptions>,
+    /// Agents cut off while streams of theirs are open.
+    pub cut_offs: Arc<cutoff::CutOffs>,
     /// The tools, built once.
     pub tools: Arc<ToolRouter<BridgeMcp>>,
 }
@@ -80,6 +83,7 @@ impl Shared {
                 config.mcp_subscriptions_per_agent,
             ),
             tools: Arc::new(tools::router()),
+            cut_offs: Arc::new(cutoff::CutOffs::default()),
         }
     }
 }

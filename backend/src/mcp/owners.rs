@@ -3,7 +3,8 @@
 //! such as a confirmation of `kv.destroy`), read its stream or end it. Here the agent who
 //! opened a session is remembered with its id, and a request naming a session of another
 //! agent gets exactly the answer rmcp gives an unknown id (404 "Session not found"), so an
-//! intruder cannot even learn that the session exists.
+//! intruder cannot even learn that the session exists. An agent cut off (`super::cutoff`)
+//! has its sessions closed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use actix_web::{HttpMessage, HttpResponse, web};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp_actix_web::transport::LocalSessionManager;
 
+use super::cutoff::CutOffs;
 use crate::identity::Agent;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -27,6 +29,8 @@ pub struct SessionOwners {
     /// rmcp's sessions: which of the remembered ones still exist.
     sessions: Arc<LocalSessionManager>,
     held: Mutex<Held>,
+    /// What else ends when an agent is cut off (its `subscriptions/listen` streams).
+    cut_offs: Arc<CutOffs>,
 }
 
 struct Held {
@@ -37,13 +41,57 @@ struct Held {
 }
 
 impl SessionOwners {
-    pub fn new(sessions: Arc<LocalSessionManager>) -> Self {
+    pub fn new(sessions: Arc<LocalSessionManager>, cut_offs: Arc<CutOffs>) -> Self {
         Self {
             sessions,
             held: Mutex::new(Held {
                 owners: HashMap::new(),
                 sweep_at: FIRST_SWEEP,
             }),
+            cut_offs,
+        }
+    }
+
+    /// The agent is cut off: its sessions are closed (rmcp ends their streams and tasks) and
+    /// its `subscriptions/listen` streams end.
+    pub async fn cut_off(&self, subject: &str) {
+        self.cut_offs.cut_off(subject);
+        self.close_sessions_of(subject).await;
+    }
+
+    async fn close_sessions_of(&self, subject: &str) {
+        let ids: Vec<String> = {
+            let mut held = self.held.lock().expect("owners lock");
+            let ids = held
+                .owners
+                .iter()
+                .filter(|(_, owner)| *owner == subject)
+                .map(|(id, _)| id.clone())
+                .collect::<Vec<_>>();
+            for id in &ids {
+                held.owners.remove(id);
+            }
+            ids
+        };
+        for id in &ids {
+            // An id rmcp ended meanwhile is no error worth more than the log.
+            if let Err(error) = self.sessions.close_session(&id.as_str().into()).await {
+                tracing::debug!(%error, "closing a cut-off agent's session");
+            }
+        }
+        if !ids.is_empty() {
+            tracing::info!(
+                agent = subject,
+                sessions = ids.len(),
+                "closed the MCP sessions of an agent cut off"
+            );
+        }
+    }
+
+    /// A new registry snapshot: the agents it disables or removes are cut off.
+    pub async fn follow_registry(&self, registry: &vault_mcp_filter::registry::Registry) {
+        for subject in self.cut_offs.follow(registry) {
+            self.close_sessions_of(&subject).await;
         }
     }
 
@@ -166,7 +214,10 @@ mod tests {
 
     #[actix_web::test]
     async fn a_session_rmcp_ended_is_forgotten_at_the_next_sweep() {
-        let owners = SessionOwners::new(Arc::new(LocalSessionManager::default()));
+        let owners = SessionOwners::new(
+            Arc::new(LocalSessionManager::default()),
+            Arc::new(CutOffs::default()),
+        );
         for n in 0..FIRST_SWEEP - 1 {
             owners.remember(format!("s{n}"), "a".into()).await;
         }

@@ -262,7 +262,8 @@ impl ServerHandler for BridgeMcp {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let agent = caller(self.agent.as_ref(), context.request_context())?;
         let vault = self.vault.clone();
-        subscriptions::listen(&self.shared.subscriptions, vault, agent, context).await
+        let cut_off = self.shared.cut_offs.until_cut_off(&agent.subject);
+        subscriptions::listen(&self.shared.subscriptions, vault, agent, context, cut_off).await
     }
 
     async fn list_prompts(

@@ -236,8 +236,9 @@ struct Subscribed {
     _claim: Claim,
 }
 
-/// Serves one 2026-07-28 `subscriptions/listen` until the client ends it: the accepted
-/// `resourceSubscriptions` are the agent's, within its allowance, for as long as it listens.
+/// Serves one 2026-07-28 `subscriptions/listen` until the client ends it or the agent is cut
+/// off (`cut_off` completes): the accepted `resourceSubscriptions` are the agent's, within its
+/// allowance, for as long as it listens.
 /// rmcp acknowledges the filter before the agent is known here, so URIs that are not the
 /// agent's, or beyond its allowance, end the listen at once with the error.
 pub async fn listen(
@@ -245,7 +246,16 @@ pub async fn listen(
     vault: Arc<Vault>,
     agent: Agent,
     context: SubscriptionContext,
+    cut_off: impl Future<Output = ()>,
 ) -> Result<(), McpError> {
+    let subject = agent.subject.clone();
+    let ended = || {
+        McpError::invalid_request(
+            format!("agent '{subject}' was disabled or removed: its subscriptions ended"),
+            None,
+        )
+    };
+    tokio::pin!(cut_off);
     let uris = context
         .accepted()
         .resource_subscriptions
@@ -253,14 +263,17 @@ pub async fn listen(
         .unwrap_or_default();
     if uris.is_empty() {
         // Nothing of ours was asked for (the lists never change): hold the stream open.
-        context.cancelled().await;
-        return Ok(());
+        return tokio::select! {
+            _ = context.cancelled() => Ok(()),
+            _ = &mut cut_off => Err(ended()),
+        };
     }
     let _claim = subscriptions.claim(&agent.subject, uris.len())?;
     let mut watch = subscriptions.watch(vault, agent, uris).await?;
     loop {
         let changed = tokio::select! {
             _ = context.cancelled() => return Ok(()),
+            _ = &mut cut_off => return Err(ended()),
             changed = watch.changed() => changed,
         };
         for uri in changed {

@@ -16,7 +16,7 @@ use crate::vault::revocation::Revocation;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
-    /// Register an agent: its Vault policy, its Transit keys, and an API key (printed once).
+    /// Register an agent: its Transit keys, and an API key (printed once).
     Add {
         name: String,
         /// Comma-separated: read, write, list, delete, admin.
@@ -102,7 +102,7 @@ pub enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Take the agent out of the registry and drop its Vault policy. Its secrets and Transit
+    /// Take the agent out of the registry and cut it off in Vault. Its secrets and Transit
     /// keys stay unless --destroy-data.
     Remove {
         name: String,

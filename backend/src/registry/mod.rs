@@ -48,8 +48,7 @@ impl Registry {
             .ok_or_else(|| RegistryError::UnknownAgent(subject.to_string()))
     }
 
-    /// Registers an agent: its Vault policy (what `gen-policy` prints), its Transit keys, its
-    /// record with one API key. The key is in the answer and nowhere else.
+    /// Registers an agent: its Transit keys, its record with one API key. The key is in the answer and nowhere else.
     pub async fn add(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
         check_name(&new.subject)?;
         let scopes = checks::check_scopes(&new.scopes)?;
@@ -76,7 +75,7 @@ impl Registry {
             )
             .await?;
         }
-        self.vault.prepare_agent(&new.subject).await?;
+        self.vault.create_agent_keys(&new.subject).await?;
         // An agent of that name removed earlier left its entity disabled.
         self.vault
             .set_agent_entity_enabled(&new.subject, true)
@@ -281,7 +280,7 @@ impl Registry {
         Ok(view)
     }
 
-    /// Removes the agent from the registry and its policy from Vault. Its secrets and Transit
+    /// Removes the agent from the registry and cuts it off in Vault. Its secrets and Transit
     /// keys stay unless `destroy_data`.
     pub async fn remove(
         &self,
@@ -290,16 +289,8 @@ impl Registry {
     ) -> Result<Removed, RegistryError> {
         self.record(subject).await?;
         self.vault.registry_delete(subject).await?;
-        // Its tokens stop with the entity disabled (kept so: adding the agent again enables it),
-        // and are worth nothing without the policy.
+        // Its tokens stop with the entity disabled (kept so: adding the agent again enables it).
         let revoked = self.vault.cut_off_agent(subject).await?;
-        // An upper-case name of an earlier version: Vault folded its policy's name, which may
-        // be the policy of the agent of the lower-case name now; left in place.
-        if vault_mcp_filter::identity::is_valid_subject(subject) {
-            self.vault
-                .delete_policy(&self.vault.agent_policy_name(subject))
-                .await?;
-        }
         let secrets_erased = if destroy_data {
             self.vault.destroy_agent_data(subject).await?
         } else {

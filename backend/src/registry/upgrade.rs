@@ -81,7 +81,7 @@ impl Registry {
         let (keys, names_to_redo) = self.legacy().await?;
         for subject in &keys {
             self.vault.retire_legacy_signing_key(subject).await?;
-            self.vault.prepare_agent(subject).await?;
+            self.vault.create_agent_keys(subject).await?;
         }
         Ok(Migrated {
             signing_keys_moved: keys,

@@ -14,6 +14,7 @@ use vault_mcp_filter::ratelimit::Limit;
 
 use crate::error::ApiError;
 use crate::identity::{Agent, Trust};
+use crate::mcp::owners::SessionOwners;
 use crate::registry::snapshot::SnapshotCache;
 use crate::registry::{Changes, NewAgent, Registry};
 use crate::telemetry::REQUEST_ID;
@@ -143,6 +144,7 @@ mod serde_with_null {
 
 async fn update(
     registry: web::Data<Registry>,
+    sessions: web::Data<SessionOwners>,
     operator: web::ReqData<Agent>,
     subject: web::Path<String>,
     body: web::Json<UpdateBody>,
@@ -161,6 +163,11 @@ async fn update(
     if changed {
         audit_revoked(&operator, "update", &subject, view.revoked.as_ref());
     }
+    if view.revoked.is_some() {
+        // Disabled: what this replica holds open for the agent ends now (others follow the
+        // registry).
+        sessions.cut_off(&subject).await;
+    }
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -173,11 +180,13 @@ struct RemoveQuery {
 
 async fn remove(
     registry: web::Data<Registry>,
+    sessions: web::Data<SessionOwners>,
     operator: web::ReqData<Agent>,
     subject: web::Path<String>,
     query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let removed = registry.remove(&subject, query.destroy_data).await?;
+    sessions.cut_off(&subject).await;
     audit_revoked(
         &operator,
         if query.destroy_data {

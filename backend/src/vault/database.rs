@@ -116,6 +116,14 @@ impl Vault {
                 let _ = self.revoke_lease(&result.lease_id).await;
                 return Err(error.into());
             }
+            // The kill switch disables the entity, then lists the records to revoke: if it
+            // listed them before this record was written, the entity is disabled by now, and
+            // the lease it missed is revoked here.
+            if self.agent_entity_disabled(&agent.subject).await? {
+                self.revoke_lease(&result.lease_id).await?;
+                vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await?;
+                return Err(VaultError::AgentDisabled);
+            }
             Ok(DbCredentials {
                 username: creds.username,
                 password: creds.password,

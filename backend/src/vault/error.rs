@@ -22,6 +22,10 @@ pub enum VaultError {
     /// never falls back to acting with its own token. The log says why; the caller does not.
     #[error("Vault did not give this agent a token of its own")]
     AgentToken,
+    /// The agent's identity entity is disabled (the kill switch), though the registry this
+    /// replica last read may not say so yet.
+    #[error("this agent is disabled")]
+    AgentDisabled,
 }
 
 impl VaultError {
@@ -35,6 +39,7 @@ impl VaultError {
             VaultError::Timeout => "timeout",
             VaultError::Upstream => "error",
             VaultError::AgentToken => "agent_token",
+            VaultError::AgentDisabled => "agent_disabled",
         }
     }
 

@@ -1,7 +1,9 @@
 //! The one Vault layer: every operation REST routes and MCP tools offer is a method here, so
 //! both front ends behave the same. One module per engine.
 
+mod agent_setup;
 pub mod database;
+mod entity;
 mod error;
 pub mod exec;
 mod health;
@@ -67,7 +69,7 @@ impl Vault {
         ));
         let agent_tokens = tokens::AgentTokens::new(
             config.agent_token_role.clone(),
-            config.agent_policy_prefix.clone(),
+            config.agent_policy.clone(),
             Duration::from_secs(config.agent_token_ttl),
             Duration::from_secs(config.agent_lease_token_ttl),
         );
@@ -111,11 +113,6 @@ impl Vault {
             ssh: &self.ssh_mount,
             roles: &self.roles,
         }
-    }
-
-    /// The name of the agent's Vault policy.
-    pub fn agent_policy_name(&self, subject: &str) -> String {
-        self.agent_tokens.policy_of(subject)
     }
 
     /// The service's own client, with its current token.

@@ -28,9 +28,27 @@ fn role_paths(mount: &str, verb: &str, roles: &[String], capability: &str) -> St
         .collect()
 }
 
-/// HCL granting `subject` full use of `{kv}/*/{prefix}/{subject}/…` in a KV v2 mount, its own
-/// two Transit keys, database credentials and the SSH roles: what its child token may do.
-pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
+/// The entity metadata the agent's policy is templated on, written by the service on the
+/// agent's entity (`vault::entity`): its subject, and the start of its own Transit keys' names
+/// (`{len}_{subject}_`, which a template cannot compute).
+pub const SUBJECT_METADATA: &str = "subject";
+pub const KEYS_METADATA: &str = "key_prefix";
+
+/// The metadata the agent's entity carries for [`agent_policy`].
+pub fn entity_metadata(subject: &str) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([
+        (SUBJECT_METADATA.to_string(), subject.to_string()),
+        (KEYS_METADATA.to_string(), named_key(subject, "")),
+    ])
+}
+
+/// HCL of the one policy every agent's token carries (AGENT_POLICY), templated on the token's
+/// identity entity: the agent's KV v2 folder `{kv}/*/{prefix}/{subject}/…`, its own Transit
+/// keys, and the database and SSH roles named here, nothing else. An operator writes it
+/// (`gen-policy --agents`); the service only mints tokens with it, so it cannot give itself
+/// or any agent more. A token whose entity lacks the metadata matches none of the templated
+/// paths.
+pub fn agent_policy(mounts: &Mounts<'_>) -> String {
     let Mounts {
         kv: mount,
         prefix,
@@ -40,6 +58,7 @@ pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
         ssh,
         roles,
     } = mounts;
+    let subject = format!("{{{{identity.entity.metadata.{SUBJECT_METADATA}}}}}");
     let folder = format!("{prefix}/{subject}");
     let credentials = [
         role_paths(database, "creds", &roles.database, "read"),
@@ -48,9 +67,11 @@ pub fn agent_policy(subject: &str, mounts: &Mounts<'_>) -> String {
     ]
     .concat();
     // Every name of this agent's own keys starts so, and no other agent's does.
-    let keys = named_key(subject, "*");
+    let keys = format!("{{{{identity.entity.metadata.{KEYS_METADATA}}}}}*");
     format!(
-        r#"# Vault MCP Bridge: access for agent "{subject}", limited to its own KV folder and keys.
+        r#"# Vault MCP Bridge: every agent's token (`vault-mcp-bridge gen-policy --agents`). Each
+# agent reaches its own KV folder and keys only: the paths are templated on the metadata the
+# service writes on the agent's identity entity.
 path "{mount}/data/{folder}/*" {{
   capabilities = ["create", "read", "update", "delete"]
 }}
@@ -107,13 +128,14 @@ path "auth/token/lookup-self" {{
     )
 }
 
-/// HCL for the service's own token: the registry and its records under `{kv}/_bridge/`, the
-/// agents' policies, minting their tokens through `role`, their identity entities (the kill
-/// switch), their Transit keys (made at `agents add`, erased by `--destroy-data`), leases on
-/// their behalf after the ownership check, and single-use confirmation tickets. It reads no
-/// agent's secret itself (the agents' folders only listed and erased), but the `agent-*`
-/// policies it writes and the tokens it mints with them make it as strong as any policy.
-pub fn service_policy(mounts: &Mounts<'_>, role: &str, policy_prefix: &str) -> String {
+/// HCL for the service's own token: the registry and its records under `{kv}/_bridge/`,
+/// minting agents' tokens through `role` (which grants `agent_policy` and no other), the
+/// metadata and the on/off switch of their identity entities (no other field: an entity's
+/// policies would be privileges), their Transit keys (made at `agents add`, erased by
+/// `--destroy-data`), leases on their behalf after the ownership check, and single-use
+/// confirmation tickets. It reads no agent's secret itself (the agents' folders only listed and
+/// erased) and writes no policy.
+pub fn service_policy(mounts: &Mounts<'_>, role: &str, agent_policy: &str) -> String {
     let Mounts {
         kv,
         prefix,
@@ -135,10 +157,10 @@ path "{kv}/metadata/_bridge/*" {{
 path "{kv}/metadata/{prefix}/*" {{
   capabilities = ["list", "delete"]
 }}
-# Each agent's policy, written at `agents add` and before its first token (vaultrs writes
-# them through the older `sys/policy/` path).
-path "sys/policy/{policy_prefix}*" {{
-  capabilities = ["create", "update", "delete"]
+# The agents' policy, read at start to check it is what this version and configuration print
+# (vaultrs reads it through the older `sys/policy/` path).
+path "sys/policy/{agent_policy}" {{
+  capabilities = ["read"]
 }}
 # Each agent's own token, bound to its entity alias.
 path "auth/token/create/{role}" {{
@@ -147,7 +169,8 @@ path "auth/token/create/{role}" {{
 path "auth/token/roles/{role}" {{
   capabilities = ["read"]
 }}
-# The kill switch: find an agent's entity by its alias, disable, enable or delete it.
+# Agents' entities: found by their alias, labelled with the metadata the agents' policy is
+# templated on, disabled and enabled (the kill switch). No other field: not their policies.
 path "sys/auth" {{
   capabilities = ["read"]
 }}
@@ -156,6 +179,10 @@ path "identity/lookup/entity" {{
 }}
 path "identity/entity/id/*" {{
   capabilities = ["update"]
+  allowed_parameters = {{
+    "metadata" = []
+    "disabled" = []
+  }}
 }}
 # Each agent's Transit keys: created at `agents add`, erased by `--destroy-data` (listed at
 # start, for keys of an earlier version).
@@ -196,22 +223,19 @@ mod tests {
 
     #[test]
     fn policy_is_confined_to_the_agents_folder() {
-        let hcl = agent_policy(
-            "agent_a",
-            &Mounts {
-                kv: "secret",
-                prefix: "agents",
-                transit: "transit",
-                transit_named: "transit-agents",
-                database: "database",
-                ssh: "ssh",
-                roles: &Roles {
-                    database: vec!["readonly".into(), "reporting".into()],
-                    ssh_otp: vec!["otp".into()],
-                    ssh_sign: vec!["agent".into()],
-                },
+        let hcl = agent_policy(&Mounts {
+            kv: "secret",
+            prefix: "agents",
+            transit: "transit",
+            transit_named: "transit-agents",
+            database: "database",
+            ssh: "ssh",
+            roles: &Roles {
+                database: vec!["readonly".into(), "reporting".into()],
+                ssh_otp: vec!["otp".into()],
+                ssh_sign: vec!["agent".into()],
             },
-        );
+        });
         let paths: Vec<&str> = hcl
             .lines()
             .filter_map(|l| l.strip_prefix("path \""))
@@ -226,7 +250,10 @@ mod tests {
             .partition(|p| p.starts_with("transit-agents/"));
         assert_eq!(named.len(), 6);
         for path in named {
-            assert!(path.ends_with("/7_agent_a_*"), "{path}");
+            assert!(
+                path.ends_with("/{{identity.entity.metadata.key_prefix}}*"),
+                "{path}"
+            );
         }
         // Its own token's look-up, and the configured roles by name: no other role.
         assert_eq!(
@@ -241,13 +268,27 @@ mod tests {
         );
         assert_eq!(kv.len(), 5);
         for path in kv {
-            assert!(path.ends_with("/agents/agent_a/*"), "{path}");
-        }
-        for path in transit {
             assert!(
-                path.contains("/agent_a") || path.starts_with("transit/random"),
+                path.ends_with("/agents/{{identity.entity.metadata.subject}}/*"),
                 "{path}"
             );
         }
+        for path in transit {
+            assert!(
+                path.ends_with("/{{identity.entity.metadata.subject}}")
+                    || path.starts_with("transit/random"),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_metadata_names_exactly_the_agents_own_keys() {
+        let metadata = entity_metadata("agent_a");
+        assert_eq!(metadata[SUBJECT_METADATA], "agent_a");
+        let prefix = &metadata[KEYS_METADATA];
+        assert!(named_key("agent_a", "k").starts_with(prefix.as_str()));
+        assert!(!named_key("agent_a_b", "k").starts_with(prefix.as_str()));
+        assert!(!named_key("agent", "a_k").starts_with(prefix.as_str()));
     }
 }

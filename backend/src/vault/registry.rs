@@ -245,28 +245,6 @@ impl Vault {
         Ok(())
     }
 
-    /// Writes (or replaces) the ACL policy `name`.
-    pub async fn put_policy(&self, name: &str, hcl: &str) -> Result<(), VaultError> {
-        self.observed("sys", "policy_write", async {
-            vaultrs::sys::policy::set(&*self.base(), name, hcl).await?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn delete_policy(&self, name: &str) -> Result<(), VaultError> {
-        self.observed("sys", "policy_delete", async {
-            match vaultrs::sys::policy::delete(&*self.base(), name)
-                .await
-                .map_err(VaultError::from)
-            {
-                Ok(()) | Err(VaultError::NotFound) => Ok(()),
-                Err(other) => Err(other),
-            }
-        })
-        .await
-    }
-
     /// The agent's own Transit keys: mount, name and type of its encryption key and of its
     /// signing key (`vault::transit`).
     fn agent_keys(&self, subject: &str) -> [(&str, String, KeyType); 2] {

@@ -5,13 +5,12 @@
 //! Enabling the entity again lets new requests through; revoked leases stay revoked. A removed
 //! agent's entity stays disabled, and is enabled again if the agent is added again.
 
-use rustify_derive::Endpoint;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::database::Ownership;
-use super::{Vault, VaultError, exec};
+use super::{Vault, VaultError};
 
 /// What the kill switch did, for the CLI, the admin API, the console and the audit log.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema, ToSchema)]
@@ -22,79 +21,7 @@ pub struct Revocation {
     pub leases_revoked: Vec<String>,
 }
 
-#[derive(Debug, Endpoint)]
-#[endpoint(
-    path = "sys/auth",
-    response = "std::collections::HashMap<String, AuthMount>"
-)]
-struct ListAuthMounts {}
-
-#[derive(Debug, Deserialize)]
-struct AuthMount {
-    accessor: String,
-}
-
-#[derive(Debug, Endpoint)]
-#[endpoint(path = "identity/lookup/entity", method = "POST", response = "Entity")]
-struct LookupEntity {
-    alias_name: String,
-    alias_mount_accessor: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Entity {
-    id: String,
-}
-
-#[derive(Debug, Endpoint)]
-#[endpoint(path = "identity/entity/id/{self.id}", method = "POST")]
-struct UpdateEntity {
-    #[endpoint(skip)]
-    id: String,
-    disabled: bool,
-}
-
 impl Vault {
-    /// The id of the agent's identity entity: the one whose alias on the token mount is its
-    /// subject. `None` until its first token.
-    async fn agent_entity(&self, subject: &str) -> Result<Option<String>, VaultError> {
-        let client = self.base();
-        let mounts = exec::data(&client, ListAuthMounts {}).await?;
-        let accessor = mounts
-            .get("token/")
-            .map(|m| m.accessor.clone())
-            .ok_or(VaultError::Upstream)?;
-        let lookup = LookupEntity {
-            alias_name: subject.to_string(),
-            alias_mount_accessor: accessor,
-        };
-        Ok(exec::maybe_data(&client, lookup).await?.map(|e| e.id))
-    }
-
-    /// Disables (or enables again) the agent's entity: every token of it stops (or works) at
-    /// once. False when the agent has no entity yet.
-    pub async fn set_agent_entity_enabled(
-        &self,
-        subject: &str,
-        enabled: bool,
-    ) -> Result<bool, VaultError> {
-        let found = self
-            .observed("identity", "entity_update", async {
-                let Some(id) = self.agent_entity(subject).await? else {
-                    return Ok(false);
-                };
-                let update = UpdateEntity {
-                    id,
-                    disabled: !enabled,
-                };
-                exec::empty(&self.base(), update).await?;
-                Ok(true)
-            })
-            .await?;
-        self.agent_tokens.forget(subject);
-        Ok(found)
-    }
-
     /// Revokes every lease the agent was issued through the bridge, and forgets their records.
     pub async fn revoke_agent_leases(&self, subject: &str) -> Result<Vec<String>, VaultError> {
         self.observed("database", "revoke_all", async {

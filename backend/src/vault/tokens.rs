@@ -1,15 +1,16 @@
 //! Each agent acts in Vault as itself. The service mints every agent a token of its own through
-//! the token role `AGENT_TOKEN_ROLE`, for the entity alias `{subject}` on Vault's token auth
-//! mount: every token of the agent belongs to one identity entity, which Vault's audit log
-//! records with each request and which one switch disables (`agents disable`). The token
-//! carries the agent's policy `{AGENT_POLICY_PREFIX}{subject}` alone: not `default`, whose
-//! templated paths Vault would resolve on every call. It is an orphan (the role says so), so it
-//! outlives a renewal of the service's own token. A token is reused for the first half of its
-//! TTL and then replaced, never minted per request.
+//! the token role `AGENT_TOKEN_ROLE`, for the entity alias `{AGENT_TOKEN_ROLE}:{subject}` on
+//! Vault's token auth mount: every token of the agent belongs to one identity entity, which
+//! Vault's audit log records with each request and which one switch disables (`agents
+//! disable`). The token carries the agents' policy `AGENT_POLICY` alone, templated on that
+//! entity's metadata (`vault::entity` writes it after each mint): not `default`. The role allows
+//! that policy and aliases under its own name only, and the operator writes both, so the
+//! service can give no token more than an agent's corner. A token is an orphan (the role says
+//! so), so it outlives a renewal of the service's own token. It is reused for the first half of
+//! its TTL and then replaced, never minted per request.
 //!
-//! Before an agent's first token in a process, its policy (what `gen-policy` prints, so a new
-//! version's policy reaches existing agents) and its Transit keys are written, so an agent that
-//! only a JWT names works as a registered one does.
+//! Before an agent's first token in a process its Transit keys are made, so an agent that only
+//! a JWT names works as a registered one does.
 //!
 //! Vault ends a token's leases with the token, so database credentials are not issued with the
 //! cached token (its leases would end within `AGENT_TOKEN_TTL`): each issue gets a token of the
@@ -30,13 +31,16 @@ const MAX_CACHED: usize = 10_000;
 
 pub struct AgentTokens {
     pub role: String,
-    pub policy_prefix: String,
+    /// The one policy agents' tokens carry (`AGENT_POLICY`).
+    pub policy: String,
     pub ttl: Duration,
     /// The lifetime of the token each database lease is issued with.
     pub lease_ttl: Duration,
     cache: Mutex<HashMap<String, Minted>>,
-    /// Agents whose policy and keys this process wrote.
+    /// Agents whose keys this process made.
     prepared: Mutex<HashSet<String>>,
+    /// The token auth mount's accessor (`vault::entity`).
+    pub(super) token_mount: tokio::sync::OnceCell<String>,
     /// One mint at a time: concurrent first calls of an agent make one token, not many.
     minting: tokio::sync::Mutex<()>,
 }
@@ -47,20 +51,17 @@ struct Minted {
 }
 
 impl AgentTokens {
-    pub fn new(role: String, policy_prefix: String, ttl: Duration, lease_ttl: Duration) -> Self {
+    pub fn new(role: String, policy: String, ttl: Duration, lease_ttl: Duration) -> Self {
         Self {
             role,
-            policy_prefix,
+            policy,
             ttl,
             lease_ttl,
             cache: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashSet::new()),
+            token_mount: tokio::sync::OnceCell::new(),
             minting: tokio::sync::Mutex::new(()),
         }
-    }
-
-    pub fn policy_of(&self, subject: &str) -> String {
-        format!("{}{subject}", self.policy_prefix)
     }
 
     /// The agent's token, whatever its age.
@@ -102,7 +103,7 @@ impl AgentTokens {
         );
     }
 
-    /// Forgets the agent's token and that its policy was written: the next call prepares and
+    /// Forgets the agent's token and that its keys were made: the next call prepares and
     /// mints anew.
     pub fn forget(&self, subject: &str) {
         self.cache.lock().expect("token cache lock").remove(subject);
@@ -144,11 +145,7 @@ impl Vault {
         if let Some(client) = tokens.cached(&agent.subject) {
             return Ok(client);
         }
-        self.prepared(&agent.subject).await?;
-        let client = self
-            .mint_agent_token(&agent.subject, tokens.ttl)
-            .await
-            .map_err(VaultError::for_agent_token)?;
+        let client = self.agent_token(&agent.subject, tokens.ttl).await?;
         tokens.keep(&agent.subject, client.clone());
         Ok(client)
     }
@@ -158,25 +155,46 @@ impl Vault {
         &self,
         agent: &Agent,
     ) -> Result<Arc<VaultClient>, VaultError> {
-        self.prepared(&agent.subject).await?;
-        self.mint_agent_token(&agent.subject, self.agent_tokens.lease_ttl)
+        self.agent_token(&agent.subject, self.agent_tokens.lease_ttl)
             .await
-            .map_err(VaultError::for_agent_token)
     }
 
-    /// The agent's policy and keys, written once per process (again after a refusal).
-    async fn prepared(&self, subject: &str) -> Result<(), VaultError> {
-        if self.agent_tokens.first_preparation(subject)
-            && let Err(error) = self.prepare_agent(subject).await
-        {
-            self.agent_tokens
+    /// A new token of the agent's: its keys made first (once per process), its entity checked
+    /// and labelled after (each time: Vault may have been changed by hand meanwhile).
+    async fn agent_token(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<Arc<VaultClient>, VaultError> {
+        let tokens = &self.agent_tokens;
+        let first = tokens.first_preparation(subject);
+        // Boxed: minted rarely, and unboxed it nests every caller's future too deep to lay out.
+        let made = Box::pin(async {
+            if first {
+                self.create_agent_keys(subject).await?;
+            }
+            let client = self.mint_agent_token(subject, ttl).await?;
+            self.label_agent_entity(subject).await?;
+            Ok(client)
+        })
+        .await;
+        if made.is_err() && first {
+            tokens
                 .prepared
                 .lock()
                 .expect("prepared lock")
                 .remove(subject);
-            return Err(error.for_agent_token());
         }
-        Ok(())
+        match made {
+            // Vault refuses to mint for a disabled entity: the kill switch, which this
+            // replica's registry may not show yet.
+            Err(VaultError::Forbidden)
+                if matches!(self.agent_entity_disabled(subject).await, Ok(true)) =>
+            {
+                Err(VaultError::AgentDisabled)
+            }
+            other => other.map_err(VaultError::for_agent_token),
+        }
     }
 
     async fn mint_agent_token(
@@ -187,8 +205,8 @@ impl Vault {
         let tokens = &self.agent_tokens;
         let request = CreateRoleTokenRequest::builder()
             .role_name(&tokens.role)
-            .entity_alias(subject)
-            .policies(vec![tokens.policy_of(subject)])
+            .entity_alias(self.entity_alias(subject))
+            .policies(vec![tokens.policy.clone()])
             .no_default_policy(true)
             .display_name(format!("agent-{subject}"))
             .meta(HashMap::from([("agent".to_string(), subject.to_string())]))
@@ -207,71 +225,5 @@ impl Vault {
         Ok(Arc::new(
             VaultClient::new(settings).map_err(VaultError::from)?,
         ))
-    }
-
-    /// What an agent needs in Vault before its first token: its policy and its Transit keys.
-    /// Both writes leave what is already there as it is (the policy with the same text).
-    pub async fn prepare_agent(&self, subject: &str) -> Result<(), VaultError> {
-        let hcl = super::policy::agent_policy(subject, &self.mounts());
-        self.put_policy(&self.agent_tokens.policy_of(subject), &hcl)
-            .await?;
-        self.create_agent_keys(subject).await
-    }
-}
-
-/// `GET auth/token/roles/{role}`: what start-up checks of the agents' token role.
-#[derive(Debug, rustify_derive::Endpoint)]
-#[endpoint(path = "auth/token/roles/{self.role}", response = "TokenRole")]
-struct ReadTokenRole {
-    #[endpoint(skip)]
-    role: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct TokenRole {
-    #[serde(default)]
-    allowed_entity_aliases: Option<Vec<String>>,
-}
-
-impl Vault {
-    /// Before serving: the token role exists and may bind tokens to agents' entity aliases.
-    /// The error says what to run, for the operator.
-    pub async fn check_agent_tokens(&self) -> Result<(), String> {
-        let role = &self.agent_tokens.role;
-        let setup = format!(
-            "create it with the service's policy in place (README, \"Vault identity of agents\"): \
-             vault write auth/token/roles/{role} allowed_policies_glob='{}*' \
-             allowed_entity_aliases='*' orphan=true token_no_default_policy=true \
-             (the dev stack's local-vault/provision.py does)",
-            self.agent_tokens.policy_prefix
-        );
-        let read = ReadTokenRole { role: role.clone() };
-        match exec::data(&self.base(), read).await {
-            Ok(found)
-                if found
-                    .allowed_entity_aliases
-                    .as_ref()
-                    .is_some_and(|a| !a.is_empty()) =>
-            {
-                Ok(())
-            }
-            Ok(_) => Err(format!(
-                "Vault's token role {role:?} (AGENT_TOKEN_ROLE) allows no entity aliases, so \
-                 agents' tokens could not be their own identities: {setup}"
-            )),
-            Err(VaultError::NotFound) => Err(format!(
-                "Vault has no token role {role:?} (AGENT_TOKEN_ROLE) for agents' tokens: {setup}"
-            )),
-            Err(VaultError::Forbidden) => Err(format!(
-                "the service's Vault token may not read auth/token/roles/{role}: give it the \
-                 policy `vault-mcp-bridge gen-policy --service` prints"
-            )),
-            // The service starts without Vault (`/readyz` says so) and mints when it can.
-            Err(VaultError::Unavailable | VaultError::Timeout) => {
-                tracing::warn!(role = %role, "Vault not reachable at start: its token role is not checked");
-                Ok(())
-            }
-            Err(other) => Err(format!("checking Vault's token role {role:?}: {other}")),
-        }
     }
 }
