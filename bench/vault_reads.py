@@ -27,6 +27,7 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
                                        "no_default_policy": True, "ttl": "2h"}).encode())
     assert status == 200, body
     token = json.loads(body)["auth"]["client_token"]
+    plain = plain_policy_token(stack)
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {}}
     call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -39,6 +40,8 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
          Shape(secret, headers={"x-vault-token": stacks.ROOT_TOKEN})),
         ("openbao", "OpenBao KV v2 read, direct, the agent's own token",
          Shape(secret, headers={"x-vault-token": token})),
+        ("openbao-plain", "OpenBao KV v2 read, direct, the same paths as a plain per-agent policy",
+         Shape(secret, headers={"x-vault-token": plain})),
         ("rest", "bridge REST GET /secrets/… through Envoy", Shape(f"{stack.envoy_url}/secrets/bench/item",
                                                                     headers=agent)),
         ("mcp", "bridge MCP tools/call kv.read through Envoy",
@@ -46,6 +49,26 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
     ]
     check(shapes, b"benchmark")
     return shapes
+
+
+def plain_policy_token(stack: stacks.Stack) -> str:
+    """A token whose policy is the agents' policy with the agent's values written in (no
+    template): what the templated policy costs Vault, against the per-agent policies it
+    replaced."""
+    root = {"x-vault-token": stacks.ROOT_TOKEN}
+    status, body = request(stack.openbao_url, "GET", "/v1/sys/policies/acl/vault-mcp-bridge-agent", root)
+    assert status == 200, body
+    hcl = (json.loads(body)["data"]["policy"]
+           .replace("{{identity.entity.metadata.subject}}", edge.SUBJECT)
+           .replace("{{identity.entity.metadata.key_prefix}}", f"{len(edge.SUBJECT)}_{edge.SUBJECT}_"))
+    status, body = request(stack.openbao_url, "PUT", f"/v1/sys/policies/acl/bench-plain-{edge.SUBJECT}",
+                           {**root, "content-type": "application/json"}, json.dumps({"policy": hcl}).encode())
+    assert status in (200, 204), body
+    status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create", root,
+                           json.dumps({"policies": [f"bench-plain-{edge.SUBJECT}"], "no_default_policy": True,
+                                       "ttl": "2h"}).encode())
+    assert status == 200, body
+    return json.loads(body)["auth"]["client_token"]
 
 
 def check(shapes: list[tuple[str, str, Shape]], expected: bytes = b"") -> None:

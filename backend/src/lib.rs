@@ -223,6 +223,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
             console.clone(),
             state.registry.clone(),
             state.vault.clone(),
+            state.mcp_owners.clone(),
         )?),
         _ => None,
     };

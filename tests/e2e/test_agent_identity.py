@@ -304,10 +304,13 @@ def test_disabling_an_agent_ends_its_mcp_sessions_and_streams(stack):
     agents_cli(stack, "enable", subject)
     wait_for(lambda: requests.get(f"{stack.envoy_url}/secrets/watched", headers={"X-API-Key": key},
                                   timeout=10).ok, 15)
-    again = requests.post(f"{stack.envoy_url}/mcp", timeout=10, headers={
+    # (Each Envoy worker takes the snapshot that enables it at its own tick: until then, the
+    # edge's 403 `agent_disabled`.)
+    again = lambda: requests.post(f"{stack.envoy_url}/mcp", timeout=10, headers={
         **MCP_HEADERS, "X-API-Key": key, "MCP-Protocol-Version": "2025-11-25", "Mcp-Session-Id": session},
-        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"})
-    assert again.status_code == 404, again.text
+        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).status_code
+    wait_for(lambda: all(again() != 403 for _ in range(4)), 15)
+    assert [again() for _ in range(4)] == [404] * 4
 
 
 def test_an_entity_disabled_in_vault_is_a_403_before_the_registry_says_so(stack):

@@ -59,8 +59,12 @@ def test_help_lists_the_commands(built):
         assert command in result.stdout
 
 
-def test_gen_policy_confines_an_agent(built):
-    result = bridge("gen-policy", "--agent", "agent_x", "--mount", "kv", "--prefix", "team")
-    assert 'path "kv/data/team/agent_x/*"' in result.stdout
-    assert 'path "transit/encrypt/agent_x"' in result.stdout
-    assert bridge("gen-policy", "--agent", "../x").returncode == 2
+def test_gen_policy_confines_each_agent_to_its_own_corner(built):
+    """One policy for every agent, its paths templated on the agent's entity (what Vault
+    itself confines each agent with is exercised in test_agent_identity.py)."""
+    result = bridge("gen-policy", "--agents", "--mount", "kv", "--prefix", "team", "--database-roles", "ro,rw")
+    assert 'path "kv/data/team/{{identity.entity.metadata.subject}}/*"' in result.stdout
+    assert 'path "transit/encrypt/{{identity.entity.metadata.subject}}"' in result.stdout
+    assert 'path "database/creds/ro"' in result.stdout and 'path "database/creds/rw"' in result.stdout
+    # Per-agent policies are gone, and so is the flag that printed them.
+    assert bridge("gen-policy", "--agent", "agent_x").returncode == 2

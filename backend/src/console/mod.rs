@@ -103,6 +103,8 @@ pub fn server(
     console: web::Data<Console>,
     registry: web::Data<Registry>,
     vault: web::Data<Vault>,
+    // The admin routes close the MCP sessions of an agent the operator cuts off.
+    sessions: web::Data<crate::mcp::owners::SessionOwners>,
 ) -> std::io::Result<Server> {
     tracing::info!(address, "operator console listening");
     actix_web::rt::spawn(edge::sample_refusals(console.clone()));
@@ -123,6 +125,7 @@ pub fn server(
             .app_data(crate::traffic::Unrecorded)
             .app_data(registry.clone())
             .app_data(vault.clone())
+            .app_data(sessions.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(64 * 1024)

@@ -25,7 +25,7 @@ impl Operation for DbIssueCreds {
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = DbCredentials;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
         let roles = vault.roles_for(agent).await?;
         let role = allowed_role(&roles.database, Some(&self.role))?;
         Ok(vault.db_issue(agent, role).await?)
@@ -49,7 +49,7 @@ impl Operation for DbRenew {
     const TRAITS: Traits = Traits::adds().idempotent().open_world();
     type Output = Lease;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<Lease, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Lease, ApiError> {
         Ok(vault
             .db_renew(agent, &self.lease_id, self.increment)
             .await?)
@@ -71,7 +71,7 @@ impl Operation for DbRevoke {
     const TRAITS: Traits = Traits::removes().idempotent().open_world();
     type Output = Revoked;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<Revoked, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Revoked, ApiError> {
         Ok(vault.db_revoke(agent, &self.lease_id).await?)
     }
 

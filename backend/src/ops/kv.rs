@@ -51,7 +51,7 @@ impl Operation for KvRead {
     const TRAITS: Traits = Traits::reads();
     type Output = KvReadResult;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<KvReadResult, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<KvReadResult, ApiError> {
         if let Some(ttl) = &self.wrap_ttl {
             let wrapped = vault
                 .kv_read_wrapped(agent, &self.path, self.version, ttl.as_str())
@@ -98,7 +98,7 @@ impl Operation for KvWrite {
     const TRAITS: Traits = Traits::adds();
     type Output = Written;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<Written, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Written, ApiError> {
         Ok(vault
             .kv_write(agent, &self.path, &self.data, self.cas)
             .await?)
@@ -121,7 +121,7 @@ impl Operation for KvList {
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = Listing;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<Listing, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Listing, ApiError> {
         Ok(vault.kv_list(agent, &self.prefix).await?)
     }
 }
@@ -141,7 +141,7 @@ impl Operation for KvDelete {
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
         Ok(vault.kv_delete(agent, &self.path).await?)
     }
 }
@@ -171,10 +171,10 @@ impl Operation for KvUndelete {
     const TRAITS: Traits = Traits::adds().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
-        let SecretVersions { path, versions } = self.0;
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+        let SecretVersions { path, versions } = &self.0;
         Ok(vault
-            .kv_undelete(agent, &path, versions.into_inner())
+            .kv_undelete(agent, path, versions.as_slice().to_vec())
             .await?)
     }
 }
@@ -191,10 +191,10 @@ impl Operation for KvDestroy {
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
-        let SecretVersions { path, versions } = self.0;
+    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+        let SecretVersions { path, versions } = &self.0;
         Ok(vault
-            .kv_destroy(agent, &path, versions.into_inner())
+            .kv_destroy(agent, path, versions.as_slice().to_vec())
             .await?)
     }
 

@@ -85,7 +85,7 @@ impl Traits {
 }
 
 /// One capability of the bridge.
-pub trait Operation: DeserializeOwned + JsonSchema + Clone + Send + 'static {
+pub trait Operation: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// The tool name, and the key of the scope table.
     const NAME: &'static str;
     /// What it does, for people and models (the scope it needs is added from the table).
@@ -94,7 +94,7 @@ pub trait Operation: DeserializeOwned + JsonSchema + Clone + Send + 'static {
     type Output: Serialize + JsonSchema + Send + 'static;
 
     fn run(
-        self,
+        &self,
         vault: &Vault,
         agent: &Agent,
     ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
@@ -127,14 +127,13 @@ pub async fn execute<O: Operation>(
     operation: O,
 ) -> Result<O::Output, ApiError> {
     require::<O>(agent)?;
-    let again = operation.clone();
     match operation.run(vault, agent).await {
         // Vault refuses a token it no longer knows as it refuses a path outside the policy:
         // once more with a new token (a 403 did nothing).
         Err(ApiError::Vault(VaultError::Forbidden))
             if vault.agent_token_is_dead(&agent.subject).await =>
         {
-            again.run(vault, agent).await
+            operation.run(vault, agent).await
         }
         other => other,
     }

@@ -89,29 +89,48 @@ impl Vault {
         format!("{}:{subject}", self.agent_tokens.role)
     }
 
-    /// The token auth mount's accessor, which names the agents' aliases (asked once).
+    /// The token auth mount's accessor, which names the agents' aliases (asked once, and again
+    /// after [`Self::agent_entity`] found no entity: a Vault reset changes it).
     async fn token_mount_accessor(&self) -> Result<String, VaultError> {
-        let accessor = self
+        if let Some(known) = self
             .agent_tokens
             .token_mount
-            .get_or_try_init(|| async {
-                let mounts = exec::data(&self.base(), ListAuthMounts {}).await?;
-                mounts
-                    .get("token/")
-                    .map(|m| m.accessor.clone())
-                    .ok_or(VaultError::Upstream)
-            })
-            .await?;
-        Ok(accessor.clone())
+            .lock()
+            .expect("accessor lock")
+            .clone()
+        {
+            return Ok(known);
+        }
+        let mounts = exec::data(&self.base(), ListAuthMounts {}).await?;
+        let accessor = mounts
+            .get("token/")
+            .map(|m| m.accessor.clone())
+            .ok_or(VaultError::Upstream)?;
+        *self.agent_tokens.token_mount.lock().expect("accessor lock") = Some(accessor.clone());
+        Ok(accessor)
     }
 
     /// The agent's entity; `None` until its first token.
     pub(super) async fn agent_entity(&self, subject: &str) -> Result<Option<Entity>, VaultError> {
-        let lookup = LookupEntity {
-            alias_name: self.entity_alias(subject),
-            alias_mount_accessor: self.token_mount_accessor().await?,
+        let lookup = || async {
+            let lookup = LookupEntity {
+                alias_name: self.entity_alias(subject),
+                alias_mount_accessor: self.token_mount_accessor().await?,
+            };
+            exec::maybe_data(&self.base(), lookup).await
         };
-        exec::maybe_data(&self.base(), lookup).await
+        match lookup().await? {
+            Some(entity) => Ok(Some(entity)),
+            None => {
+                // Perhaps a Vault reset or restored: its token mount has another accessor.
+                self.agent_tokens
+                    .token_mount
+                    .lock()
+                    .expect("accessor lock")
+                    .take();
+                lookup().await
+            }
+        }
     }
 
     /// Whether the agent's entity is disabled now (the kill switch).

@@ -40,7 +40,7 @@ pub struct AgentTokens {
     /// Agents whose keys this process made.
     prepared: Mutex<HashSet<String>>,
     /// The token auth mount's accessor (`vault::entity`).
-    pub(super) token_mount: tokio::sync::OnceCell<String>,
+    pub(super) token_mount: Mutex<Option<String>>,
     /// One mint at a time: concurrent first calls of an agent make one token, not many.
     minting: tokio::sync::Mutex<()>,
 }
@@ -59,7 +59,7 @@ impl AgentTokens {
             lease_ttl,
             cache: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashSet::new()),
-            token_mount: tokio::sync::OnceCell::new(),
+            token_mount: Mutex::new(None),
             minting: tokio::sync::Mutex::new(()),
         }
     }
