@@ -34,8 +34,8 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     # The dev stack's own configuration, both layouts: every scenario served, logs within their cap.
     for layout in ("pinned", "unpinned"):
         assert {r["name"] for r in results[f"devstack_{layout}"]} == {
-            "healthz-filter", "healthz-noop", "healthz-bare", "healthz-backend", "openbao-root", "openbao", "rest",
-            "mcp"}
+            "healthz-filter", "healthz-noop", "healthz-bare", "healthz-backend", "openbao-root", "openbao",
+            "openbao-plain", "rest", "mcp"}
     # The instrumented filter reported every step, each request decided once and its headers read once.
     steps = results["devstack_steps"]
     assert steps["reports"] >= 1 and steps["steps"]["callback"]["ns"] > 0
