@@ -23,7 +23,7 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
     status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create/vault-mcp-bridge-agent",
                            {"x-vault-token": stacks.ROOT_TOKEN},
                            json.dumps({"entity_alias": f"vault-mcp-bridge-agent:{edge.SUBJECT}",
-                                       "policies": ["vault-mcp-bridge-agent"],
+                                       "policies": ["vault-mcp-bridge-agent", "vault-mcp-bridge-agent-roles"],
                                        "no_default_policy": True, "ttl": "2h"}).encode())
     assert status == 200, body
     token = json.loads(body)["auth"]["client_token"]
@@ -52,9 +52,8 @@ def kv_scenarios(stack: stacks.Stack) -> list[tuple[str, str, Shape]]:
 
 
 def plain_policy_token(stack: stacks.Stack) -> str:
-    """A token whose policy is the agents' policy with the agent's values written in (no
-    template): what the templated policy costs Vault, against the per-agent policies it
-    replaced."""
+    """A token whose policies are the agents' with the agent's values written in (no template):
+    what the templated policy costs Vault, against a per-agent policy."""
     root = {"x-vault-token": stacks.ROOT_TOKEN}
     status, body = request(stack.openbao_url, "GET", "/v1/sys/policies/acl/vault-mcp-bridge-agent", root)
     assert status == 200, body
@@ -65,7 +64,8 @@ def plain_policy_token(stack: stacks.Stack) -> str:
                            {**root, "content-type": "application/json"}, json.dumps({"policy": hcl}).encode())
     assert status in (200, 204), body
     status, body = request(stack.openbao_url, "POST", "/v1/auth/token/create", root,
-                           json.dumps({"policies": [f"bench-plain-{edge.SUBJECT}"], "no_default_policy": True,
+                           json.dumps({"policies": [f"bench-plain-{edge.SUBJECT}", "vault-mcp-bridge-agent-roles"],
+                                       "no_default_policy": True,
                                        "ttl": "2h"}).encode())
     assert status == 200, body
     return json.loads(body)["auth"]["client_token"]

@@ -7,10 +7,11 @@ Idempotent. Sets up:
   - the service's own identity: the policy `vault-mcp-bridge` (what `vault-mcp-bridge gen-policy
     --service` prints) on a token whose id is BRIDGE_SERVICE_TOKEN (default
     `dev-bridge-service-token`), the one the backend runs with (not the root token),
-  - the agents' policy `vault-mcp-bridge-agent` (what `gen-policy --agents` prints for the
-    settings in POLICY_FLAGS, from the environment), templated on each agent's entity, and the
-    token role `vault-mcp-bridge-agent` the backend mints each agent's own token with (that
-    policy alone, bound to the entity alias `vault-mcp-bridge-agent:{subject}`),
+  - the agents' policies `vault-mcp-bridge-agent` (templated on each agent's entity) and
+    `vault-mcp-bridge-agent-roles` (what `gen-policy --agents` and `--agent-roles` print for the
+    settings in POLICY_FLAGS, from the environment), and the token role
+    `vault-mcp-bridge-agent` the backend mints each agent's own token with (those policies
+    alone, bound to the entity alias `vault-mcp-bridge-agent:{subject}`),
   - KV v2 at KV_MOUNT (default `secret`; dev servers already have it),
   - Transit at `transit/` and at `transit-agents/` (the keys agents name themselves,
     `{len}_{subject}_{name}`),
@@ -111,6 +112,7 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
 SERVICE_POLICY = "vault-mcp-bridge"
 AGENT_TOKEN_ROLE = "vault-mcp-bridge-agent"
 AGENT_POLICY = "vault-mcp-bridge-agent"
+AGENT_ROLES_POLICY = f"{AGENT_POLICY}-roles"
 #: The backend's settings the agents' policy names, as `gen-policy` flags (unset: its defaults).
 POLICY_FLAGS = {"KV_MOUNT": "--mount", "DEFAULT_PREFIX": "--prefix", "TRANSIT_MOUNT": "--transit-mount",
                 "TRANSIT_NAMED_MOUNT": "--transit-named-mount", "DATABASE_MOUNT": "--database-mount",
@@ -125,13 +127,14 @@ def gen_policy(*args: str) -> str:
 
 
 def provision_identities(vault: Vault, service_token: str):
-    """The agents' policy and the role their tokens are made with (aliases under the role's
-    name only), and the service's policy and token: what an operator sets up once."""
+    """The agents' two policies and the role their tokens are made with (aliases under the
+    role's name only), and the service's policy and token: what an operator sets up once."""
     vault.call("PUT", f"sys/policies/acl/{AGENT_POLICY}", {"policy": gen_policy("--agents")})
+    vault.call("PUT", f"sys/policies/acl/{AGENT_ROLES_POLICY}", {"policy": gen_policy("--agent-roles")})
     vault.call("PUT", f"sys/policies/acl/{SERVICE_POLICY}", {"policy": gen_policy(
         "--service", "--agent-token-role", AGENT_TOKEN_ROLE, "--agent-policy", AGENT_POLICY)})
     vault.call("POST", f"auth/token/roles/{AGENT_TOKEN_ROLE}", {
-        "allowed_policies": [AGENT_POLICY], "allowed_policies_glob": [],
+        "allowed_policies": [AGENT_POLICY, AGENT_ROLES_POLICY], "allowed_policies_glob": [],
         "allowed_entity_aliases": [f"{AGENT_TOKEN_ROLE}:*"],
         "orphan": True, "token_no_default_policy": True, "renewable": True})
     known = vault.call("POST", "auth/token/lookup", {"token": service_token}, ok=(200, 403))

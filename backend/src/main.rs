@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use vault_mcp_bridge::config::Config;
 use vault_mcp_bridge::identity::Trust;
 use vault_mcp_bridge::telemetry;
-use vault_mcp_bridge::vault::policy::{Mounts, agent_policy, service_policy};
+use vault_mcp_bridge::vault::policy::{Mounts, agent_policy, agent_roles_policy, service_policy};
 
 #[derive(Parser)]
 #[command(
@@ -29,20 +29,25 @@ enum Command {
     /// Serve MCP on stdin/stdout for one agent: `SUBJECT` (required) and `SCOPES`
     /// (space-separated, default "read list"). For MCP clients that launch local servers.
     Stdio,
-    /// Print a Vault policy (HCL) for an operator to write: the one every agent's token carries
-    /// (`--agents`: each agent its own KV v2 folder and Transit keys, the database and SSH
-    /// roles), or the service's own token's (`--service`).
+    /// Print a Vault policy (HCL) for an operator to write: the two every agent's token carries
+    /// (`--agents`: each agent its own KV v2 folder and Transit keys; `--agent-roles`: the
+    /// database and SSH roles), or the service's own token's (`--service`).
+    #[command(group = clap::ArgGroup::new("which").required(true).multiple(false))]
     GenPolicy {
         /// The agents' policy (AGENT_POLICY), templated on each agent's identity entity.
-        #[arg(long, required_unless_present = "service", conflicts_with = "service")]
+        #[arg(long, group = "which")]
         agents: bool,
+        /// The agents' second policy (`{AGENT_POLICY}-roles`): the roles named, plain.
+        #[arg(long, group = "which")]
+        agent_roles: bool,
         /// The policy of the service's own token (what `serve` needs, and no agent's secret).
-        #[arg(long)]
+        #[arg(long, group = "which")]
         service: bool,
         /// With --service: the token role agents' tokens are made with (AGENT_TOKEN_ROLE).
         #[arg(long, default_value = "vault-mcp-bridge-agent")]
         agent_token_role: String,
-        /// With --service: the agents' policy, which the service reads at start (AGENT_POLICY).
+        /// With --service: the agents' policy, which the service reads at start with its
+        /// `-roles` companion (AGENT_POLICY).
         #[arg(long, default_value = "vault-mcp-bridge-agent")]
         agent_policy: String,
         /// KV v2 mount.
@@ -101,6 +106,7 @@ fn main() -> std::process::ExitCode {
         },
         Command::GenPolicy {
             agents: _,
+            agent_roles,
             service,
             agent_token_role,
             agent_policy: agent_policy_name,
@@ -135,13 +141,14 @@ fn main() -> std::process::ExitCode {
                 ssh: &ssh_mount,
                 roles: &roles,
             };
-            match service {
-                true => print!(
-                    "{}",
-                    service_policy(&mounts, &agent_token_role, &agent_policy_name)
-                ),
-                false => print!("{}", agent_policy(&mounts)),
-            }
+            let hcl = if service {
+                service_policy(&mounts, &agent_token_role, &agent_policy_name)
+            } else if agent_roles {
+                agent_roles_policy(&mounts)
+            } else {
+                agent_policy(&mounts)
+            };
+            print!("{hcl}");
             std::process::ExitCode::SUCCESS
         }
     }

@@ -98,8 +98,9 @@ def agents_cli(stack, *args: str, check: bool = True):
     return done
 
 
-#: The token role and the one policy of agents' tokens, as local-vault/provision.py makes them.
+#: The token role and the two policies of agents' tokens, as local-vault/provision.py makes them.
 AGENT_ROLE = AGENT_POLICY = "vault-mcp-bridge-agent"
+AGENT_POLICIES = [AGENT_POLICY, f"{AGENT_POLICY}-roles"]
 
 
 def root_session() -> requests.Session:
@@ -117,9 +118,9 @@ def agent_entity(stack, subject: str) -> dict | None:
 
 
 def mint_agent_token(stack, subject: str, ttl: str = "5m") -> requests.Response:
-    """A token for `subject` as the bridge mints it: the agents' role and policy, its alias."""
+    """A token for `subject` as the bridge mints it: the agents' role and policies, its alias."""
     return root_session().post(f"{stack.openbao_url}/v1/auth/token/create/{AGENT_ROLE}", timeout=10, json={
-        "entity_alias": f"{AGENT_ROLE}:{subject}", "policies": [AGENT_POLICY], "no_default_policy": True,
+        "entity_alias": f"{AGENT_ROLE}:{subject}", "policies": AGENT_POLICIES, "no_default_policy": True,
         "ttl": ttl})
 
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import stack as stacks
 from attacks import MCP_HEADERS, open_session
-from support import (AGENT_POLICY, AGENT_ROLE, add_agent, agent_entity, agent_token, agents_cli, mint_agent_token,
-                     start_stack, wait_for)
+from support import (AGENT_POLICIES, AGENT_POLICY, AGENT_ROLE, add_agent, agent_entity, agent_token, agents_cli,
+                     mint_agent_token, start_stack, wait_for)
 from test_engines import can_log_in
 
 
@@ -76,7 +76,7 @@ def test_a_database_lease_has_a_token_of_its_own(stack):
     wait_for(lambda: audited(stack, issued.headers["x-request-id"]), seconds=10)
     [entry] = [e for e in audited(stack, issued.headers["x-request-id"])
                if e["request"]["path"] == "database/creds/readonly"]
-    assert entry["auth"]["policies"] == [AGENT_POLICY] and entry["auth"]["token_ttl"] == 86400, entry["auth"]
+    assert entry["auth"]["policies"] == AGENT_POLICIES and entry["auth"]["token_ttl"] == 86400, entry["auth"]
 
 
 def test_vaults_audit_log_names_the_agent_and_no_root_policy(stack):
@@ -87,7 +87,7 @@ def test_vaults_audit_log_names_the_agent_and_no_root_policy(stack):
     [entry] = [e for e in audited(stack, written.headers["x-request-id"])
                if e["request"]["path"] == "secret/data/agents/agent_b/identity/audited"]
     auth = entry["auth"]
-    assert auth["policies"] == [AGENT_POLICY] and "root" not in auth["token_policies"], auth
+    assert auth["policies"] == AGENT_POLICIES and "root" not in auth["token_policies"], auth
     assert auth["metadata"] == {"agent": "agent_b"}, auth
     found = entity(stack, auth["entity_id"])
     assert [(a["name"], a["mount_type"]) for a in found["aliases"]] == [(f"{AGENT_ROLE}:agent_b", "token")]
@@ -148,7 +148,7 @@ def test_vault_refuses_the_service_every_policy_and_privilege(stack):
     ]
     for response in refused:
         assert response.status_code == 403, (response.request.url, response.text)
-    for alias, policies in [("ops-admin", [AGENT_POLICY]), (f"{AGENT_ROLE}:agent_api", ["vault-mcp-bridge"])]:
+    for alias, policies in [("ops-admin", AGENT_POLICIES), (f"{AGENT_ROLE}:agent_api", ["vault-mcp-bridge"])]:
         minted = service.post(f"{base}/auth/token/create/{AGENT_ROLE}", timeout=10,
                               json={"entity_alias": alias, "policies": policies, "no_default_policy": True})
         assert minted.status_code in (400, 403) and "client_token" not in minted.text, (alias, minted.text)
@@ -213,26 +213,31 @@ def test_a_role_or_policy_not_as_provisioned_stops_the_start_with_what_to_run(bu
         alone.start_vault()
         provisioned_role = root(alone).get(role_url, timeout=10).json()["data"]
         provisioned_policy = root(alone).get(policy_url, timeout=10).json()["data"]["policy"]
-        narrow = {"allowed_policies": [AGENT_POLICY], "allowed_policies_glob": [],
+        provisioned_roles = root(alone).get(f"{policy_url}-roles", timeout=10).json()["data"]["policy"]
+        narrow = {"allowed_policies": AGENT_POLICIES, "allowed_policies_glob": [],
                   "allowed_entity_aliases": [f"{AGENT_ROLE}:*"], "orphan": True}
         cases = [
             (lambda: root(alone).delete(role_url, timeout=10), f"no token role \"{AGENT_ROLE}\""),
             (lambda: root(alone).post(role_url, json={**narrow, "allowed_entity_aliases": ["*"]}, timeout=10),
              f"not only {AGENT_ROLE}:*"),
             (lambda: root(alone).post(role_url, json={**narrow, "allowed_policies_glob": ["agent-*"]}, timeout=10),
-             f"not \"{AGENT_POLICY}\" alone"),
+             "alone"),
             (lambda: root(alone).delete(policy_url, timeout=10), f"no policy \"{AGENT_POLICY}\""),
-            (lambda: root(alone).put(policy_url, json={"policy": provisioned_policy.replace("readonly", "admin")},
+            (lambda: root(alone).put(policy_url, json={"policy": provisioned_policy.replace("+", "*")},
                                      timeout=10), "is not the one this version and configuration give"),
+            (lambda: root(alone).put(f"{policy_url}-roles", json={"policy": 'path "*" {capabilities = ["read"]}'},
+                                     timeout=10), f"policy \"{AGENT_POLICY}-roles\" (from AGENT_POLICY) is not"),
         ]
         for spoil, said in cases:
             assert root(alone).post(role_url, json=narrow, timeout=10).ok
             assert root(alone).put(policy_url, json={"policy": provisioned_policy}, timeout=10).ok
+            assert root(alone).put(f"{policy_url}-roles", json={"policy": provisioned_roles}, timeout=10).ok
             assert spoil().ok
             with pytest.raises(RuntimeError) as refused:
                 alone.start_backend()
             log = str(refused.value)
-            assert said in log and "gen-policy --agents" in log and "vault write auth/token/roles/" in log, log
+            assert said in log and "gen-policy --agents" in log and "gen-policy --agent-roles" in log, log
+            assert "vault write auth/token/roles/" in log, log
         assert provisioned_role["allowed_entity_aliases"] == [f"{AGENT_ROLE}:*"], provisioned_role
     finally:
         alone.stop()

@@ -62,9 +62,10 @@ def test_help_lists_the_commands(built):
 def test_gen_policy_confines_each_agent_to_its_own_corner(built):
     """One policy for every agent, its paths templated on the agent's entity (what Vault
     itself confines each agent with is exercised in test_agent_identity.py)."""
-    result = bridge("gen-policy", "--agents", "--mount", "kv", "--prefix", "team", "--database-roles", "ro,rw")
-    assert 'path "kv/data/team/{{identity.entity.metadata.subject}}/*"' in result.stdout
-    assert 'path "transit/encrypt/{{identity.entity.metadata.subject}}"' in result.stdout
-    assert 'path "database/creds/ro"' in result.stdout and 'path "database/creds/rw"' in result.stdout
+    result = bridge("gen-policy", "--agents", "--mount", "kv", "--prefix", "team")
+    assert 'path "kv/+/team/{{identity.entity.metadata.subject}}/*"' in result.stdout
+    assert 'path "transit/+/{{identity.entity.metadata.subject}}"' in result.stdout
+    roles = bridge("gen-policy", "--agent-roles", "--database-roles", "ro,rw").stdout
+    assert 'path "database/creds/ro"' in roles and 'path "database/creds/rw"' in roles and "{{" not in roles
     # Per-agent policies are gone, and so is the flag that printed them.
     assert bridge("gen-policy", "--agent", "agent_x").returncode == 2

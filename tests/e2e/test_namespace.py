@@ -7,7 +7,7 @@ import subprocess
 import requests
 
 import stack as stacks
-from support import AGENT_POLICY, AGENT_ROLE
+from support import AGENT_POLICIES, AGENT_ROLE
 
 
 def test_calls_go_to_the_configured_namespace(built, tmp_path):
@@ -27,12 +27,13 @@ def test_calls_go_to_the_configured_namespace(built, tmp_path):
         for transit in ("transit", "transit-agents"):
             assert root.post(f"{bao}/sys/mounts/{transit}", headers=team, json={"type": "transit"}, timeout=10).ok
         # The operator's part, in the namespace: the agents' policy and their token role.
-        policy = subprocess.run([str(running.backend_bin), "gen-policy", "--agents"], capture_output=True,
-                                text=True, check=True).stdout
-        assert root.put(f"{bao}/sys/policies/acl/{AGENT_POLICY}", headers=team, json={"policy": policy},
-                        timeout=10).ok
+        for which, name in zip(("--agents", "--agent-roles"), AGENT_POLICIES):
+            policy = subprocess.run([str(running.backend_bin), "gen-policy", which], capture_output=True,
+                                    text=True, check=True).stdout
+            assert root.put(f"{bao}/sys/policies/acl/{name}", headers=team, json={"policy": policy},
+                            timeout=10).ok
         assert root.post(f"{bao}/auth/token/roles/{AGENT_ROLE}", headers=team, timeout=10, json={
-            "allowed_policies": [AGENT_POLICY], "allowed_entity_aliases": [f"{AGENT_ROLE}:*"], "orphan": True,
+            "allowed_policies": AGENT_POLICIES, "allowed_entity_aliases": [f"{AGENT_ROLE}:*"], "orphan": True,
             "token_no_default_policy": True}).ok
         running.start_backend()
         url = f"{running.backend_url}/secrets/in/namespace"

@@ -1,11 +1,12 @@
 //! Before serving: the operator's part of the agents' identities is in place and no broader
-//! than it should be. The token role must grant `AGENT_POLICY` alone and bind tokens only to
+//! than it should be. The token role must grant the agents' two policies (`AGENT_POLICY` and
+//! `{AGENT_POLICY}-roles`) and no other, and bind tokens only to
 //! aliases under its own name (`{role}:*`): a role allowing any alias would let the service
-//! mint tokens on an operator's entity, with that entity's policies. The agents' policy must be
-//! what this version and configuration print, or agents would meet refusals (a database role
+//! mint tokens on an operator's entity, with that entity's policies. The agents' policies must
+//! be what this version and configuration print, or agents would meet refusals (a database role
 //! added to the configuration but not to the policy) or keep access taken from them.
 
-use super::policy::agent_policy;
+use super::policy::{agent_policy, agent_roles_policy, roles_policy_name};
 use super::{Vault, VaultError, exec};
 
 /// `GET auth/token/roles/{role}`.
@@ -30,15 +31,17 @@ struct TokenRole {
 
 impl TokenRole {
     /// What is wrong with the role, if anything.
-    fn problem(&self, role: &str, policy: &str) -> Option<String> {
+    fn problem(&self, role: &str, policies: &[String]) -> Option<String> {
         let list = |l: &Option<Vec<String>>| l.clone().unwrap_or_default();
         let aliases = list(&self.allowed_entity_aliases);
         let own = format!("{role}:");
-        if list(&self.allowed_policies) != [policy] || !list(&self.allowed_policies_glob).is_empty()
-        {
+        let mut allowed = list(&self.allowed_policies);
+        allowed.sort();
+        let mut wanted = policies.to_vec();
+        wanted.sort();
+        if allowed != wanted || !list(&self.allowed_policies_glob).is_empty() {
             Some(format!(
-                "allows the policies {:?} and globs {:?}, not {policy:?} alone",
-                list(&self.allowed_policies),
+                "allows the policies {allowed:?} and globs {:?}, not {wanted:?} alone",
                 list(&self.allowed_policies_glob)
             ))
         } else if aliases.is_empty() || aliases.iter().any(|a| !a.starts_with(&own)) {
@@ -61,14 +64,11 @@ impl Vault {
         let m = self.mounts();
         let role = &self.agent_tokens.role;
         let policy = &self.agent_tokens.policy;
-        format!(
-            "vault-mcp-bridge gen-policy --agents --mount {} --prefix {} --transit-mount {} \
-             --transit-named-mount {} --database-mount {} --ssh-mount {} --database-roles '{}' \
-             --ssh-otp-roles '{}' --ssh-sign-roles '{}' | vault policy write {policy} - ; \
-             vault write auth/token/roles/{role} allowed_policies={policy} \
-             allowed_entity_aliases='{role}:*' orphan=true token_no_default_policy=true \
-             renewable=true (README, \"Vault identity of agents\"; the dev stack's \
-             local-vault/provision.py does both)",
+        let roles_policy = roles_policy_name(policy);
+        let flags = format!(
+            "--mount {} --prefix {} --transit-mount {} --transit-named-mount {} \
+             --database-mount {} --ssh-mount {} --database-roles '{}' --ssh-otp-roles '{}' \
+             --ssh-sign-roles '{}'",
             m.kv,
             m.prefix,
             m.transit,
@@ -78,11 +78,19 @@ impl Vault {
             m.roles.database.join(","),
             m.roles.ssh_otp.join(","),
             m.roles.ssh_sign.join(","),
+        );
+        format!(
+            "vault-mcp-bridge gen-policy --agents {flags} | vault policy write {policy} - ; \
+             vault-mcp-bridge gen-policy --agent-roles {flags} | vault policy write \
+             {roles_policy} - ; vault write auth/token/roles/{role} \
+             allowed_policies={policy},{roles_policy} allowed_entity_aliases='{role}:*' \
+             orphan=true token_no_default_policy=true renewable=true (README, \"Vault identity \
+             of agents\"; the dev stack's local-vault/provision.py does all three)"
         )
     }
 
-    /// Before serving: the token role and the agents' policy are as [`agent_setup_commands`]
-    /// makes them. The error says what to run, for the operator.
+    /// Before serving: the token role and the agents' policies are as
+    /// [`Self::agent_setup_commands`] makes them. The error says what to run, for the operator.
     pub async fn check_agent_tokens(&self) -> Result<(), String> {
         let role = &self.agent_tokens.role;
         let policy = &self.agent_tokens.policy;
@@ -94,7 +102,8 @@ impl Vault {
         };
         match exec::data(&self.base(), read).await {
             Ok(found) => {
-                if let Some(problem) = found.problem(role, policy) {
+                let policies = [policy.clone(), roles_policy_name(policy)];
+                if let Some(problem) = found.problem(role, &policies) {
                     return Err(format!(
                         "Vault's token role {role:?} (AGENT_TOKEN_ROLE) {problem}: {setup}"
                     ));
@@ -117,25 +126,42 @@ impl Vault {
             }
             Err(other) => return Err(format!("checking Vault's token role {role:?}: {other}")),
         }
-        let written = vaultrs::sys::policy::read(&*self.base(), policy)
-            .await
-            .map_err(VaultError::from);
-        match written {
-            Ok(found) if found.rules.trim() == agent_policy(&self.mounts()).trim() => Ok(()),
-            Ok(_) => Err(format!(
-                "Vault's policy {policy:?} (AGENT_POLICY) is not the one this version and \
-                 configuration give agents: {setup}"
-            )),
-            Err(VaultError::NotFound) => Err(format!(
-                "Vault has no policy {policy:?} (AGENT_POLICY) for agents' tokens: {setup}"
-            )),
-            Err(VaultError::Forbidden) => Err(format!(
-                "the service's Vault token may not read sys/policy/{policy}: give it the policy \
-                 `vault-mcp-bridge gen-policy --service` prints"
-            )),
-            Err(VaultError::Unavailable | VaultError::Timeout) => unreachable("the agents' policy"),
-            Err(other) => Err(format!("checking Vault's policy {policy:?}: {other}")),
+        let mounts = self.mounts();
+        let expected = [
+            (policy.clone(), agent_policy(&mounts)),
+            (roles_policy_name(policy), agent_roles_policy(&mounts)),
+        ];
+        for (name, hcl) in expected {
+            let written = vaultrs::sys::policy::read(&*self.base(), &name)
+                .await
+                .map_err(VaultError::from);
+            match written {
+                Ok(found) if found.rules.trim() == hcl.trim() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "Vault's policy {name:?} (from AGENT_POLICY) is not the one this version \
+                         and configuration give agents: {setup}"
+                    ));
+                }
+                Err(VaultError::NotFound) => {
+                    return Err(format!(
+                        "Vault has no policy {name:?} (from AGENT_POLICY) for agents' tokens: \
+                         {setup}"
+                    ));
+                }
+                Err(VaultError::Forbidden) => {
+                    return Err(format!(
+                        "the service's Vault token may not read sys/policy/{name}: give it the \
+                         policy `vault-mcp-bridge gen-policy --service` prints"
+                    ));
+                }
+                Err(VaultError::Unavailable | VaultError::Timeout) => {
+                    return unreachable("the agents' policies");
+                }
+                Err(other) => return Err(format!("checking Vault's policy {name:?}: {other}")),
+            }
         }
+        Ok(())
     }
 }
 
@@ -154,22 +180,25 @@ mod tests {
     }
 
     #[test]
-    fn the_role_grants_the_agents_policy_on_its_own_aliases_only() {
-        let (name, policy) = ("r", "p");
-        assert!(role(&["p"], &[], &["r:*"]).problem(name, policy).is_none());
+    fn the_role_grants_the_agents_policies_on_its_own_aliases_only() {
+        let name = "r";
+        let policies = ["p".to_string(), "p-roles".to_string()];
+        let good = role(&["p-roles", "p"], &[], &["r:*"]);
+        assert!(good.problem(name, &policies).is_none());
         for wrong in [
-            role(&["p", "admin"], &[], &["r:*"]),
-            role(&["p"], &["agent-*"], &["r:*"]),
+            role(&["p", "p-roles", "admin"], &[], &["r:*"]),
+            role(&["p"], &[], &["r:*"]),
+            role(&["p", "p-roles"], &["agent-*"], &["r:*"]),
             role(&[], &[], &["r:*"]),
-            role(&["p"], &[], &["*"]),
-            role(&["p"], &[], &["r:*", "ops"]),
-            role(&["p"], &[], &[]),
+            role(&["p", "p-roles"], &[], &["*"]),
+            role(&["p", "p-roles"], &[], &["r:*", "ops"]),
+            role(&["p", "p-roles"], &[], &[]),
             TokenRole {
                 orphan: false,
-                ..role(&["p"], &[], &["r:*"])
+                ..role(&["p", "p-roles"], &[], &["r:*"])
             },
         ] {
-            assert!(wrong.problem(name, policy).is_some(), "{wrong:?}");
+            assert!(wrong.problem(name, &policies).is_some(), "{wrong:?}");
         }
     }
 }

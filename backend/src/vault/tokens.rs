@@ -2,10 +2,10 @@
 //! the token role `AGENT_TOKEN_ROLE`, for the entity alias `{AGENT_TOKEN_ROLE}:{subject}` on
 //! Vault's token auth mount: every token of the agent belongs to one identity entity, which
 //! Vault's audit log records with each request and which one switch disables (`agents
-//! disable`). The token carries the agents' policy `AGENT_POLICY` alone, templated on that
-//! entity's metadata (`vault::entity` writes it after each mint): not `default`. The role allows
-//! that policy and aliases under its own name only, and the operator writes both, so the
-//! service can give no token more than an agent's corner. A token is an orphan (the role says
+//! disable`). The token carries the agents' policies alone: `AGENT_POLICY`, templated on that
+//! entity's metadata (`vault::entity` writes it after each mint), and `{AGENT_POLICY}-roles`;
+//! not `default`. The role allows those policies and aliases under its own name only, and the
+//! operator writes them all, so the service can give no token more than an agent's corner. A token is an orphan (the role says
 //! so), so it outlives a renewal of the service's own token. It is reused for the first half of
 //! its TTL and then replaced, never minted per request.
 //!
@@ -206,7 +206,10 @@ impl Vault {
         let request = CreateRoleTokenRequest::builder()
             .role_name(&tokens.role)
             .entity_alias(self.entity_alias(subject))
-            .policies(vec![tokens.policy.clone()])
+            .policies(vec![
+                tokens.policy.clone(),
+                super::policy::roles_policy_name(&tokens.policy),
+            ])
             .no_default_policy(true)
             .display_name(format!("agent-{subject}"))
             .meta(HashMap::from([("agent".to_string(), subject.to_string())]))
