@@ -21,8 +21,9 @@ const RETIRED: &[(&str, &str)] = &[
     ("CHILD_TOKEN_TTL", CHILD_TOKENS_GONE),
     (
         "AGENT_POLICY_PREFIX",
-        "is gone: every agent's token carries one templated policy, AGENT_POLICY, which the \
-         operator writes (`vault-mcp-bridge gen-policy --agents`); unset it",
+        "is gone: every agent's token carries the agents' policies, AGENT_POLICY (templated) and \
+         its `-roles` companion, which the operator writes (`vault-mcp-bridge gen-policy \
+         --agents` and `--agent-roles`); unset it",
     ),
 ];
 const CHILD_TOKENS_GONE: &str = "is gone: every agent now acts in Vault with a token of its own \
@@ -201,11 +202,12 @@ pub struct Config {
     #[serde(default)]
     pub allowed_hosts: Option<String>,
     /// The Vault token role the service mints each agent's own token with (the agent's entity
-    /// alias `{role}:{subject}`, AGENT_POLICY alone): see `vault::tokens`.
+    /// alias `{role}:{subject}`, the agents' two policies alone): see `vault::tokens`.
     #[serde(default = "defaults::agent_token_role")]
     pub agent_token_role: String,
-    /// The one Vault policy every agent's token carries: templated on the agent's identity
-    /// entity (`vault::policy::agent_policy`), written by the operator, never by the service.
+    /// The Vault policy every agent's token carries, templated on the agent's identity entity
+    /// (`vault::policy::agent_policy`), with `{AGENT_POLICY}-roles` beside it; both written by
+    /// the operator, never by the service.
     #[serde(default = "defaults::agent_policy")]
     pub agent_policy: String,
     /// An agent token's lifetime in seconds; the service uses it for the first half of it.

@@ -126,6 +126,17 @@ def test_vault_refuses_an_agents_token_outside_its_corner(stack):
         response = as_agent.request(method, f"{base}/{path}", timeout=10,
                                     json={"plaintext": "eA==", "metadata": {"subject": "agent_b"}})
         assert response.status_code == 403, (method, path, response.text)
+    # The templated policy's `+` covers each engine's verbs; those that name a second key or move
+    # key material are denied by name, own keys included.
+    own, others = "9_agent_api_k", "7_agent_b_k"
+    capabilities = lambda path: root(stack).post(f"{base}/sys/capabilities", timeout=10, json={
+        "token": as_agent.headers["X-Vault-Token"], "paths": [path]}).json()["capabilities"]
+    for path in [f"transit-agents/derive-key/{own}", f"transit-agents/byok-export/{own}/{others}",
+                 f"transit-agents/backup/{own}", f"transit-agents/restore/{own}", f"transit-agents/export/{own}",
+                 "transit/derive-key/agent_api", f"transit-agents/encrypt/{others}", "transit/encrypt/agent_b"]:
+        assert capabilities(path) == ["deny"], path
+    assert "update" in capabilities(f"transit-agents/encrypt/{own}")
+    assert "update" in capabilities("transit/encrypt/agent_api")
 
 
 def test_vault_refuses_the_service_every_policy_and_privilege(stack):

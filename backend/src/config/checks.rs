@@ -68,7 +68,7 @@ impl Config {
                 reason: "must be at least 60 seconds".into(),
             });
         }
-        // Both name Vault objects: a role and the start of every agent's policy name.
+        // Both name Vault objects: a role, and the agents' policy (and its `-roles` companion).
         let vault_name = |s: &str| {
             !s.is_empty()
                 && s.bytes()

@@ -5,7 +5,9 @@
 //! [`super::owners`]) and its 2026-07-28 `subscriptions/listen` streams. The replica that
 //! made the change learns it at once, every replica from the registry it follows
 //! (`REGISTRY_REFRESH_SECONDS`): an agent enabled in one snapshot and disabled or gone in the
-//! next is cut off.
+//! next is cut off. Until a snapshot shows it enabled again, it stays off here: a stream or
+//! session it opens meanwhile (through an edge whose snapshot is older) ends or is refused at
+//! once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +27,8 @@ struct State {
     cuts: HashMap<String, u64>,
     /// The agents enabled in the last registry snapshot; `None` before the first.
     enabled: Option<HashSet<String>>,
+    /// The agents cut off and not enabled since (disabled in the last snapshot included).
+    off: HashSet<String>,
 }
 
 impl Default for CutOffs {
@@ -47,8 +51,17 @@ impl CutOffs {
 
     /// Ends what waits in [`Self::until_cut_off`] for `subject`.
     pub fn cut_off(&self, subject: &str) {
-        *self.lock().cuts.entry(subject.to_string()).or_default() += 1;
+        {
+            let mut state = self.lock();
+            *state.cuts.entry(subject.to_string()).or_default() += 1;
+            state.off.insert(subject.to_string());
+        }
         self.epoch.send_modify(|epoch| *epoch += 1);
+    }
+
+    /// Whether `subject` is cut off now (and not enabled since).
+    pub fn is_cut_off(&self, subject: &str) -> bool {
+        self.lock().off.contains(subject)
     }
 
     /// Takes a new registry snapshot; returns the agents it cuts off (each also cut off here).
@@ -58,28 +71,43 @@ impl CutOffs {
             .filter(|agent| agent.enabled)
             .map(|agent| agent.identity.subject.clone())
             .collect();
-        let before = self.lock().enabled.replace(now.clone());
-        let gone: Vec<String> = before
-            .unwrap_or_default()
-            .difference(&now)
-            .cloned()
-            .collect();
+        let gone: Vec<String> = {
+            let mut state = self.lock();
+            let before = state.enabled.replace(now.clone());
+            state.off.retain(|subject| !now.contains(subject));
+            state.off.extend(
+                registry
+                    .agents()
+                    .filter(|agent| !agent.enabled)
+                    .map(|agent| agent.identity.subject.clone()),
+            );
+            before
+                .unwrap_or_default()
+                .difference(&now)
+                .cloned()
+                .collect()
+        };
         for subject in &gone {
             self.cut_off(subject);
         }
         gone
     }
 
-    /// Completes when `subject` is cut off after this call (never, if it is not).
+    /// Completes when `subject` is cut off after this call, or at once if it is cut off now
+    /// (never, if it is not).
     pub fn until_cut_off(
         self: &Arc<Self>,
         subject: &str,
     ) -> impl Future<Output = ()> + Send + 'static {
         let seen = self.cuts(subject);
+        let already = self.is_cut_off(subject);
         let mut epoch = self.epoch.subscribe();
         let subject = subject.to_string();
         let this = self.clone();
         async move {
+            if already {
+                return;
+            }
             loop {
                 if this.cuts(&subject) > seen {
                     return;
@@ -124,7 +152,17 @@ mod tests {
         a.await;
         assert_eq!(cut_offs.follow(&registry(&[("a", true)])), ["c"]);
         c.await;
-        // Waiting starts from now: an earlier cut off does not end a later stream.
+        // Cut off and not enabled since: what starts now ends at once. A disabled agent in the
+        // snapshot counts, from the first snapshot on.
+        assert!(cut_offs.is_cut_off("c") && !cut_offs.is_cut_off("a"));
+        cut_offs.until_cut_off("c").await;
+        assert!(
+            cut_offs
+                .follow(&registry(&[("a", true), ("d", false)]))
+                .is_empty()
+        );
+        assert!(cut_offs.is_cut_off("d") && cut_offs.is_cut_off("c"));
+        // Enabled again: waiting starts from now, an earlier cut off does not end it.
         let again = cut_offs.until_cut_off("a");
         tokio::pin!(again);
         assert!(again.as_mut().now_or_never().is_none());

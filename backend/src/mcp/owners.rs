@@ -12,12 +12,14 @@ use std::sync::{Arc, Mutex};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp_actix_web::transport::LocalSessionManager;
 
 use super::cutoff::CutOffs;
+use crate::error::ApiError;
 use crate::identity::Agent;
+use crate::vault::VaultError;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 /// rmcp's own answer for a session it does not know.
@@ -191,6 +193,11 @@ pub async fn bind_to_agent(
             Ok(response.map_into_left_body())
         }
         (None, Some(subject)) => {
+            // An agent cut off here, admitted by an edge whose snapshot is older.
+            if owners.cut_offs.is_cut_off(&subject) {
+                let refused = ApiError::Vault(VaultError::AgentDisabled).error_response();
+                return Ok(request.into_response(refused).map_into_right_body());
+            }
             let response = next.call(request).await?;
             let opened = response
                 .headers()
@@ -199,7 +206,11 @@ pub async fn bind_to_agent(
                 .map(str::to_string);
             if let Some(session) = opened {
                 // Recorded before the client can see the id, so its first use finds it.
-                owners.remember(session, subject).await;
+                owners.remember(session, subject.clone()).await;
+                // Cut off while the session opened: closed now, as the cut off missed it.
+                if owners.cut_offs.is_cut_off(&subject) {
+                    owners.close_sessions_of(&subject).await;
+                }
             }
             Ok(response.map_into_left_body())
         }

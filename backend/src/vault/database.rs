@@ -119,10 +119,12 @@ impl Vault {
             // The kill switch disables the entity, then lists the records to revoke: if it
             // listed them before this record was written, the entity is disabled by now, and
             // the lease it missed is revoked here.
-            if self.agent_entity_disabled(&agent.subject).await? {
+            // Not knowing counts as disabled: credentials never handed out are not left live.
+            let disabled = self.agent_entity_disabled(&agent.subject).await;
+            if !matches!(disabled, Ok(false)) {
                 self.revoke_lease(&result.lease_id).await?;
                 vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await?;
-                return Err(VaultError::AgentDisabled);
+                return Err(disabled.err().unwrap_or(VaultError::AgentDisabled));
             }
             Ok(DbCredentials {
                 username: creds.username,

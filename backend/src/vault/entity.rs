@@ -1,7 +1,7 @@
 //! Each agent's identity entity in Vault: the one behind its alias `{AGENT_TOKEN_ROLE}:{subject}`
 //! on the token auth mount, made by Vault at the agent's first token. The service labels it
-//! with the metadata the agents' policy is templated on, and refuses to act for an agent whose
-//! entity carries anything the bridge did not give it: a policy, a group, another alias. Those
+//! with the metadata the agents' policy is templated on, and mints no token on an entity that
+//! carries anything the bridge did not give it: a policy, a group, another alias. Those
 //! would reach the agent's tokens beside the agents' policy (an operator's entity taken over by
 //! a look-alike alias, or privileges added by hand).
 
@@ -141,24 +141,40 @@ impl Vault {
             .is_some_and(|entity| entity.disabled))
     }
 
-    /// After a token is minted for the agent: its entity carries nothing foreign, and the
-    /// metadata its policy is templated on (written when missing or different).
+    /// The agent's entity (`None` before its first token), refused if it carries anything the
+    /// bridge did not give it, or is disabled: asked before a token is minted, so no token is
+    /// made on such an entity, and again after.
+    pub(super) async fn clean_agent_entity(
+        &self,
+        subject: &str,
+    ) -> Result<Option<Entity>, VaultError> {
+        let Some(entity) = self.agent_entity(subject).await? else {
+            return Ok(None);
+        };
+        if let Some(foreign) = entity.foreign() {
+            tracing::error!(
+                agent = subject,
+                entity = %entity.id,
+                "the agent's Vault entity carries {foreign}: the bridge gave it none of \
+                 them and acts for the agent only once an operator removes them"
+            );
+            return Err(VaultError::AgentToken);
+        }
+        if entity.disabled {
+            return Err(VaultError::AgentDisabled);
+        }
+        Ok(Some(entity))
+    }
+
+    /// After a token is minted for the agent: its entity (which the mint made if there was
+    /// none) is still clean, and carries the metadata its policy is templated on (written when
+    /// missing or different).
     pub(super) async fn label_agent_entity(&self, subject: &str) -> Result<(), VaultError> {
         self.observed("identity", "entity_label", async {
-            // The token just minted made the entity if there was none.
             let entity = self
-                .agent_entity(subject)
+                .clean_agent_entity(subject)
                 .await?
                 .ok_or(VaultError::Upstream)?;
-            if let Some(foreign) = entity.foreign() {
-                tracing::error!(
-                    agent = subject,
-                    entity = %entity.id,
-                    "the agent's Vault entity carries {foreign}: the bridge gave it none of \
-                     them and acts for the agent only once an operator removes them"
-                );
-                return Err(VaultError::Forbidden);
-            }
             let wanted = entity_metadata(subject);
             if entity.metadata.as_ref() != Some(&wanted) {
                 let label = LabelEntity {

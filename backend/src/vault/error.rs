@@ -43,11 +43,15 @@ impl VaultError {
         }
     }
 
-    /// A failure to make an agent's token: Vault down or slow stays what it is; anything else
-    /// is [`VaultError::AgentToken`], with Vault's reason in the log only.
+    /// A failure to make an agent's token: Vault down or slow, and what is already about the
+    /// agent's token, stay what they are; anything else is [`VaultError::AgentToken`], with
+    /// Vault's reason in the log only.
     pub fn for_agent_token(self) -> Self {
         match self {
-            VaultError::Unavailable | VaultError::Timeout => self,
+            VaultError::Unavailable
+            | VaultError::Timeout
+            | VaultError::AgentToken
+            | VaultError::AgentDisabled => self,
             other => {
                 tracing::warn!(error = %other, "Vault refused an agent's token (AGENT_TOKEN_ROLE, the agent's policy or entity)");
                 VaultError::AgentToken

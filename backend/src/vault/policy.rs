@@ -57,8 +57,10 @@ pub fn roles_policy_name(agent_policy: &str) -> String {
 /// Three paths, one per mount, each with `+` for the engine's verb: Vault parses a templated
 /// policy again on every request, so its length is paid on every call (measured: the same
 /// grants as 14 templated paths read at about half the rate of a plain policy, as 3 at about
-/// 80 %). What `+` adds to the verbs the bridge uses stays in the agent's corner: the metadata
-/// settings of its own secrets, HMACs and backups of its own keys.
+/// 80 %). What `+` adds to the verbs the bridge uses stays in the agent's corner (the metadata
+/// settings of its own secrets, HMACs of its own keys), except for the Transit verbs that name
+/// a second key or move key material (`derive-key`, `byok-export`, `backup`, `restore`,
+/// `export`): [`agent_roles_policy`] denies those by name, a plain path that wins over `+`.
 pub fn agent_policy(mounts: &Mounts<'_>) -> String {
     let Mounts {
         kv,
@@ -92,6 +94,7 @@ path "{transit_named}/+/{keys}" {{
 pub fn agent_roles_policy(mounts: &Mounts<'_>) -> String {
     let Mounts {
         transit,
+        transit_named,
         database,
         ssh,
         roles,
@@ -103,6 +106,14 @@ pub fn agent_roles_policy(mounts: &Mounts<'_>) -> String {
         role_paths(ssh, "sign", &roles.ssh_sign, "update"),
     ]
     .concat();
+    let denied: String = [transit, transit_named]
+        .iter()
+        .flat_map(|mount| {
+            DENIED_TRANSIT_VERBS.iter().map(move |verb| {
+                format!("path \"{mount}/{verb}/*\" {{\n  capabilities = [\"deny\"]\n}}\n")
+            })
+        })
+        .collect();
     format!(
         r#"# Vault MCP Bridge: what every agent may use besides its own corner
 # (`vault-mcp-bridge gen-policy --agent-roles`).
@@ -116,17 +127,25 @@ path "{transit}/random/*" {{
 path "auth/token/lookup-self" {{
   capabilities = ["read"]
 }}
-{credentials}"#
+{credentials}# What the agents' templated `+` would otherwise reach: verbs that name a second key in
+# their path or body, or move key material out of (or into) Vault.
+{denied}"#
     )
 }
 
+/// The Transit verbs no agent's token may use on either Transit mount.
+const DENIED_TRANSIT_VERBS: [&str; 5] =
+    ["derive-key", "byok-export", "backup", "restore", "export"];
+
 /// HCL for the service's own token: the registry and its records under `{kv}/_bridge/`,
-/// minting agents' tokens through `role` (which grants `agent_policy` and no other), the
-/// metadata and the on/off switch of their identity entities (no other field: an entity's
-/// policies would be privileges), their Transit keys (made at `agents add`, erased by
+/// minting agents' tokens through `role` (which grants the agents' two policies and no other),
+/// the metadata and the on/off switch of identity entities (no other field: an entity's
+/// policies would be privileges), the agents' Transit keys (made at `agents add`, erased by
 /// `--destroy-data`), leases on their behalf after the ownership check, and single-use
 /// confirmation tickets. It reads no agent's secret itself (the agents' folders only listed and
-/// erased) and writes no policy.
+/// erased) and writes no policy. What remains is the power of the agents' identity provider:
+/// it can act as any agent, and give one token every agent's corner (entity metadata is its to
+/// write, and a template resolves `+` in it), within the bridge's mounts.
 pub fn service_policy(mounts: &Mounts<'_>, role: &str, agent_policy: &str) -> String {
     let Mounts {
         kv,
@@ -251,8 +270,9 @@ mod tests {
         // Its own token's look-up, random bytes and the configured roles by name: no other role.
         let plain = agent_roles_policy(&mounts);
         assert!(!plain.contains("{{"));
+        let plain_paths = paths(&plain);
         assert_eq!(
-            paths(&plain),
+            plain_paths[..7],
             [
                 "transit/random",
                 "transit/random/*",
@@ -263,6 +283,10 @@ mod tests {
                 "ssh/sign/agent"
             ]
         );
+        // The rest are denials, of each verb on each Transit mount.
+        assert_eq!(plain_paths.len(), 7 + 10);
+        assert_eq!(plain.matches("[\"deny\"]").count(), 10);
+        assert!(plain_paths.contains(&"transit-agents/derive-key/*"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ const MAX_CACHED: usize = 10_000;
 
 pub struct AgentTokens {
     pub role: String,
-    /// The one policy agents' tokens carry (`AGENT_POLICY`).
+    /// The agents' templated policy (`AGENT_POLICY`); tokens also carry its `-roles` companion.
     pub policy: String,
     pub ttl: Duration,
     /// The lifetime of the token each database lease is issued with.
@@ -160,7 +160,8 @@ impl Vault {
     }
 
     /// A new token of the agent's: its keys made first (once per process), its entity checked
-    /// and labelled after (each time: Vault may have been changed by hand meanwhile).
+    /// before (no token on a foreign or disabled one) and labelled after (each time: Vault may
+    /// have been changed by hand meanwhile).
     async fn agent_token(
         &self,
         subject: &str,
@@ -173,6 +174,7 @@ impl Vault {
             if first {
                 self.create_agent_keys(subject).await?;
             }
+            self.clean_agent_entity(subject).await?;
             let client = self.mint_agent_token(subject, ttl).await?;
             self.label_agent_entity(subject).await?;
             Ok(client)
