@@ -182,8 +182,8 @@ def test_an_entity_carrying_foreign_privileges_is_not_acted_for(stack):
     answer = requests.get(f"{stack.envoy_url}/secrets/x", headers=h, timeout=10)
     assert answer.status_code == 503 and answer.json()["error"] == "agent_token_unavailable", answer.text
     assert "vault-mcp-bridge" not in answer.text
-    logs = "".join(p.read_text() for p in stack.logs.glob("backend*/server.log"))
-    assert "1 policies, 0 groups and 1 aliases" in logs
+    logs = lambda: "".join(p.read_text() for p in stack.logs.glob("backend*/server.log"))
+    wait_for(lambda: "1 policies, 0 groups and 1 aliases" in logs(), 10)
     assert "metadata" not in agent_entity(stack, subject) or not agent_entity(stack, subject)["metadata"]
     assert root(stack).post(f"{base}/identity/entity/id/{made}", json={"policies": []}, timeout=10).ok
     wait_for(lambda: requests.put(f"{stack.envoy_url}/secrets/x", json={"data": {"v": 1}}, headers=h,
@@ -267,7 +267,8 @@ def test_vault_refusing_an_agents_token_is_a_503_with_a_stable_code(built, tmp_p
         answer = requests.get(f"{refusing.backend_url}/secrets/x", headers={"X-API-Key": "k"}, timeout=10)
         assert answer.status_code == 503 and answer.json()["error"] == "agent_token_unavailable", answer.text
         assert "nothing" not in answer.text and answer.headers["retry-after"] == "5"
-        assert "Vault refused an agent's token" in (refusing.logs / "backend" / "server.log").read_text()
+        # The log is written in the background: wait for the line, do not race it.
+        wait_for(lambda: "Vault refused an agent's token" in (refusing.logs / "backend" / "server.log").read_text(), 10)
     finally:
         refusing.stop()
 

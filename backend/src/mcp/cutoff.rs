@@ -59,6 +59,11 @@ impl CutOffs {
         self.epoch.send_modify(|epoch| *epoch += 1);
     }
 
+    /// The agent is enabled again (by this replica): no longer off here.
+    pub fn restore(&self, subject: &str) {
+        self.lock().off.remove(subject);
+    }
+
     /// Whether `subject` is cut off now (and not enabled since).
     pub fn is_cut_off(&self, subject: &str) -> bool {
         self.lock().off.contains(subject)

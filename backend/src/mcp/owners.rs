@@ -90,6 +90,11 @@ impl SessionOwners {
         }
     }
 
+    /// The agent is enabled again (by this replica): new sessions and streams are its again.
+    pub fn restore(&self, subject: &str) {
+        self.cut_offs.restore(subject);
+    }
+
     /// A new registry snapshot: the agents it disables or removes are cut off.
     pub async fn follow_registry(&self, registry: &vault_mcp_filter::registry::Registry) {
         for subject in self.cut_offs.follow(registry) {

@@ -163,10 +163,12 @@ async fn update(
     if changed {
         audit_revoked(&operator, "update", &subject, view.revoked.as_ref());
     }
-    if view.revoked.is_some() {
+    match (view.revoked.is_some(), view.enabled) {
         // Disabled: what this replica holds open for the agent ends now (others follow the
         // registry).
-        sessions.cut_off(&subject).await;
+        (true, _) => sessions.cut_off(&subject).await,
+        (false, true) => sessions.restore(&subject),
+        (false, false) => {}
     }
     Ok(HttpResponse::Ok().json(view))
 }

@@ -5,9 +5,9 @@
 //! disable`). The token carries the agents' policies alone: `AGENT_POLICY`, templated on that
 //! entity's metadata (`vault::entity` writes it after each mint), and `{AGENT_POLICY}-roles`;
 //! not `default`. The role allows those policies and aliases under its own name only, and the
-//! operator writes them all, so the service can give no token more than an agent's corner. A token is an orphan (the role says
-//! so), so it outlives a renewal of the service's own token. It is reused for the first half of
-//! its TTL and then replaced, never minted per request.
+//! operator writes them all, so no token the service makes reaches past the agents' corners. A
+//! token is an orphan (the role says so), so it outlives a renewal of the service's own token.
+//! It is reused for the first half of its TTL and then replaced, never minted per request.
 //!
 //! Before an agent's first token in a process its Transit keys are made, so an agent that only
 //! a JWT names works as a registered one does.
