@@ -17,7 +17,8 @@ Idempotent. Sets up:
     `{len}_{subject}_{name}`),
   - each agent in the registry with `vault-mcp-bridge agents add`, the operator's own command:
     its record (scopes, rate limit, the SHA-256 of its dev key) and its Transit keys `{subject}`
-    (AES-256-GCM) and `{len}_{subject}_signing` (RSA-2048),
+    (AES-256-GCM) and `{len}_{subject}_signing` (RSA-2048); and the people of its `users` list
+    with `agents add NAME --user` (they sign in through the OAuth authorization server),
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
   - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
@@ -83,7 +84,7 @@ def bridge_binary() -> str:
     return "vault-mcp-bridge"
 
 
-def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
+def provision(vault: Vault, agents: list, users: list, kv_mount: str, prefix: str):
     mounts = vault.call("GET", "sys/mounts")
     mounts = mounts.get("data", mounts)
     if f"{kv_mount}/" not in mounts:
@@ -107,6 +108,14 @@ def provision(vault: Vault, agents: list, kv_mount: str, prefix: str):
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0 and "exists already" not in done.stderr:
             raise RuntimeError(f"agents add {agent['subject']}: {done.stderr.strip()}")
+    # People who sign in through the authorization server, by their name there.
+    for user in users:
+        if not user.get("registered", True):
+            continue
+        command = [bridge_binary(), "agents", "add", user["name"], "--user", "--scopes", ",".join(user["scopes"])]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode != 0 and "exists already" not in done.stderr:
+            raise RuntimeError(f"agents add --user {user['name']}: {done.stderr.strip()}")
 
 
 SERVICE_POLICY = "vault-mcp-bridge"
@@ -180,12 +189,13 @@ def main() -> int:
     addr = os.environ.get("VAULT_ADDR", "http://127.0.0.1:8200")
     token = os.environ.get("VAULT_TOKEN", "dev-root-token")
     agents_file = Path(os.environ.get("AGENTS_FILE", HERE / "agents.json"))
-    agents = json.loads(agents_file.read_text())["agents"]
+    listed = json.loads(agents_file.read_text())
+    agents, users = listed["agents"], listed.get("users", [])
     vault = Vault(addr, token)
     vault.wait_ready()
     kv_mount, prefix = os.environ.get("KV_MOUNT", "secret"), os.environ.get("DEFAULT_PREFIX", "agents")
     provision_identities(vault, os.environ.get("BRIDGE_SERVICE_TOKEN", "dev-bridge-service-token"))
-    provision(vault, agents, kv_mount, prefix)
+    provision(vault, agents, users, kv_mount, prefix)
     # Audit devices record X-Request-Id, so Vault's audit log joins the bridge's logs.
     vault.call("PUT", "sys/config/auditing/request-headers/x-request-id", {"hmac": False})
     mounts = vault.call("GET", "sys/mounts")
@@ -194,7 +204,7 @@ def main() -> int:
     if os.environ.get("PG_PORT"):
         provision_database(vault, mounts, os.environ["PG_PORT"], os.environ.get("PG_USER", "vault"),
                            os.environ["PG_PASSWORD"])
-    print(f"provisioned {addr}: {len(agents)} agents", file=sys.stderr)
+    print(f"provisioned {addr}: {len(agents)} agents, {len(users)} people", file=sys.stderr)
     return 0
 
 

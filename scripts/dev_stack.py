@@ -18,7 +18,7 @@ CREDENTIALS = DEV / "credentials.json"
 # PostgreSQL's data lives outside .dev (the postgres user must reach it); removed by `down`.
 PG_DIR = DEV / "pg_dir"
 # What each started process must still be, so `down` never signals a recycled pid.
-EXECUTABLES = {"jwks": "http.server", "postgres": "postgres", "openbao": "bao",
+EXECUTABLES = {"jwks": "http.server", "oauth": "server.mjs", "postgres": "postgres", "openbao": "bao",
                "audit-rotate": "rotate", "backend": "vault-mcp-bridge", "envoy": "envoy"}
 
 
@@ -46,7 +46,8 @@ def up(edge: bool, debug: bool) -> int:
         print("dev stack already running:", file=sys.stderr)
         return status()
     ports = Ports.dev()
-    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres, ports.console] + (
+    wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres, ports.console,
+              ports.oauth] + (
         [ports.envoy_tls, ports.envoy_mtls] if edge else [ports.envoy])
     busy = [p for p in wanted if port_in_use(p)]
     if busy:
@@ -66,6 +67,9 @@ def up(edge: bool, debug: bool) -> int:
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
     print(summary(credentials))
     print(f"\noperator console (signs in as console_operator, scope admin): {credentials['console_url']}")
+    people = ", ".join(credentials["oauth"]["users"])
+    print(f"OAuth sign-in for MCP clients: authorization server {credentials['oauth']['issuer']}, "
+          f"people {people} (passwords in the credentials file)")
     print(f"\nall credentials (JWT keys, example tokens): {CREDENTIALS.relative_to(ROOT)}, "
           f"logs: {stack.logs.relative_to(ROOT)}/")
     tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
@@ -98,7 +102,7 @@ def summary(credentials: dict) -> str:
 
 def down() -> int:
     alive = running()
-    for name in ("envoy", "backend", "openbao", "audit-rotate", "postgres", "jwks"):
+    for name in ("envoy", "backend", "openbao", "audit-rotate", "postgres", "oauth", "jwks"):
         if name not in alive:
             continue
         pid = alive[name]

@@ -105,7 +105,10 @@
   function row(agent) {
     const path = `/api/agents/${encodeURIComponent(agent.subject)}`;
     const tr = element("tr", null, { "data-subject": agent.subject });
-    tr.append(element("td", agent.subject));
+    const name = element("td", agent.subject);
+    // People sign in through the authorization server: no keys to show or rotate.
+    if (agent.user) name.append(element("span", "user", { class: "kind", title: "signs in through the authorization server" }));
+    tr.append(name);
     tr.append(element("td", agent.enabled ? "yes" : "no", { class: agent.enabled ? "on" : "off" }));
     tr.append(element("td", agent.scopes.join(" ")));
     const keys = element("td");
@@ -134,10 +137,12 @@
     toggle.append(agent.enabled
       ? button("Disable", async () => revoked(agent.subject, (await call("PATCH", path, { enabled: false })).revoked), "disable")
       : button("Enable", () => call("PATCH", path, { enabled: true }), "enable"));
-    const grace = element("input", null, { type: "number", min: "0", value: "0", "aria-label": "grace seconds", class: "grace" });
-    toggle.append(button("Rotate key", async () => {
-      showKey(await call("POST", `${path}/keys`, { grace_seconds: Number(grace.value || 0) }));
-    }, "rotate"), element("span", " old keys for "), grace, element("span", " s"));
+    if (!agent.user) {
+      const grace = element("input", null, { type: "number", min: "0", value: "0", "aria-label": "grace seconds", class: "grace" });
+      toggle.append(button("Rotate key", async () => {
+        showKey(await call("POST", `${path}/keys`, { grace_seconds: Number(grace.value || 0) }));
+      }, "rotate"), element("span", " old keys for "), grace, element("span", " s"));
+    }
     const edit = element("div");
     const scopes = element("input", null, { value: agent.scopes.join(" "), "aria-label": "scopes", class: "scopes" });
     const rate = element("input", null, { value: agent.rate ? rateText(agent.rate) : "",

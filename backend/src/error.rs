@@ -147,6 +147,9 @@ impl From<RegistryError> for ApiError {
                 ApiError::Conflict(error.to_string())
             }
             RegistryError::InvalidName(_)
+            | RegistryError::PeoplesName(_)
+            | RegistryError::InvalidUserName(_)
+            | RegistryError::PersonHasNoKeys(_)
             | RegistryError::InvalidScope(_)
             | RegistryError::NoScopes
             | RegistryError::InvalidRate

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
-use vault_mcp_filter::decision::{Request, Verdict, on_headers};
+use vault_mcp_filter::decision::{Keys, Request, Verdict, on_headers};
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::{Limit, Limiter, MemoryStore};
 use vault_mcp_filter::registry::{Followed, Registry};
@@ -80,6 +80,7 @@ fn bench_decisions(c: &mut Criterion) {
     for (cache, label) in [(false, "cold"), (true, "cached")] {
         let policy = policy(false, cache);
         let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
+        let none = KeySet::default();
         for (name, headers) in &cases {
             if *name == "api_key" && cache {
                 continue; // no token, nothing to cache
@@ -92,7 +93,17 @@ fn bench_decisions(c: &mut Criterion) {
                 has_body: false,
             };
             assert!(matches!(
-                on_headers(&policy, &keys, Followed::No, &store, &request).verdict,
+                on_headers(
+                    &policy,
+                    Keys {
+                        agents: &keys,
+                        oauth: &none
+                    },
+                    Followed::No,
+                    &store,
+                    &request
+                )
+                .verdict,
                 Verdict::Forward(_)
             ));
             let id = if *name == "api_key" {
@@ -101,7 +112,18 @@ fn bench_decisions(c: &mut Criterion) {
                 format!("{name}/{label}")
             };
             group.bench_function(id, |b| {
-                b.iter(|| on_headers(&policy, &keys, Followed::No, &store, black_box(&request)))
+                b.iter(|| {
+                    on_headers(
+                        &policy,
+                        Keys {
+                            agents: &keys,
+                            oauth: &none,
+                        },
+                        Followed::No,
+                        &store,
+                        black_box(&request),
+                    )
+                })
             });
         }
     }
@@ -149,7 +171,7 @@ fn bench_registry(c: &mut Criterion) {
     let config = json!({"assertion_key": {"value": SECRET}, "rate_limit": {"enabled": false},
                         "registry": {"cluster": "backend", "authority": "backend"}});
     let policy = Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap();
-    let keys = KeySet::default();
+    let (keys, none) = (KeySet::default(), KeySet::default());
     let request_headers = headers(("x-api-key", "dev-key".into()));
     let request = Request {
         headers: &request_headers,
@@ -164,11 +186,32 @@ fn bench_registry(c: &mut Criterion) {
         let registry = Registry::parse(&document, usize::MAX).unwrap();
         let followed = Followed::Yes(&registry);
         assert!(matches!(
-            on_headers(&policy, &keys, followed, &store, &request).verdict,
+            on_headers(
+                &policy,
+                Keys {
+                    agents: &keys,
+                    oauth: &none
+                },
+                followed,
+                &store,
+                &request
+            )
+            .verdict,
             Verdict::Forward(_)
         ));
         group.bench_function(format!("api_key/{count}_agents"), |b| {
-            b.iter(|| on_headers(&policy, &keys, followed, &store, black_box(&request)))
+            b.iter(|| {
+                on_headers(
+                    &policy,
+                    Keys {
+                        agents: &keys,
+                        oauth: &none,
+                    },
+                    followed,
+                    &store,
+                    black_box(&request),
+                )
+            })
         });
         if count > 4 {
             group.sample_size(10);

@@ -16,6 +16,7 @@ mod jwt;
 mod keys;
 mod metadata;
 mod mtls;
+mod oauth;
 mod rate_limit;
 mod registry;
 
@@ -23,6 +24,7 @@ pub use jwt::{EnvoyJwtAuthnConfig, JwksRemoteConfig, JwtConfig, JwtPolicy, Remot
 pub use keys::ApiKeyConfig;
 pub use metadata::{ResourceMetadata, ResourceMetadataConfig};
 pub use mtls::MtlsConfig;
+pub use oauth::{OAuthConfig, OAuthPolicy};
 pub use rate_limit::{RATE_LIMIT_SLOT_PREFIX, RateLimitConfig, RateLimitPolicy};
 pub use registry::{RegistryConfig, RegistryPolicy};
 
@@ -40,6 +42,9 @@ pub struct FilterConfig {
     pub jwt: Option<JwtConfig>,
     #[serde(default)]
     pub mtls: Option<MtlsConfig>,
+    /// People signed in through an OAuth authorization server (see `config/oauth.rs`).
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
     /// Route → scope table; the seed's routes when absent.
     #[serde(default)]
     pub routes: Option<Vec<RouteRule>>,
@@ -97,6 +102,12 @@ pub(crate) mod defaults {
     }
     pub fn algorithms() -> Vec<String> {
         vec!["RS256".into(), "ES256".into(), "HS256".into()]
+    }
+    pub fn oauth_algorithms() -> Vec<String> {
+        vec!["RS256".into(), "ES256".into()]
+    }
+    pub fn subject_claim() -> String {
+        "sub".into()
     }
     pub fn verified_cache() -> usize {
         crate::jwt::cache::DEFAULT_CAPACITY
@@ -170,6 +181,7 @@ pub struct Policy {
     pub api_key_header: String,
     pub api_keys: ApiKeyStore,
     pub jwt: Option<JwtPolicy>,
+    pub oauth: Option<OAuthPolicy>,
     pub mtls: Option<MtlsPolicy>,
     pub routes: Vec<RouteRule>,
     pub mcp_path: String,
@@ -202,7 +214,12 @@ impl Policy {
         let api_keys = keys::api_keys(config.api_keys)?;
         let jwt = config.jwt.map(|j| jwt::policy(j, env)).transpose()?;
         let mtls = config.mtls.map(mtls::policy).transpose()?;
-        if api_keys.is_empty() && jwt.is_none() && mtls.is_none() && config.registry.is_none() {
+        if api_keys.is_empty()
+            && jwt.is_none()
+            && mtls.is_none()
+            && config.registry.is_none()
+            && config.oauth.is_none()
+        {
             return Err(ConfigError::NothingConfigured);
         }
         if !config.mcp.path.starts_with('/') {
@@ -221,11 +238,32 @@ impl Policy {
             .map(|r| registry::policy(r, assertion_key.is_some()))
             .transpose()?;
         let rate_limit = rate_limit::policy(config.rate_limit)?;
-        let resource_metadata = config.resource_metadata.map(metadata::policy).transpose()?;
+        let resource = config
+            .resource_metadata
+            .as_ref()
+            .map(|m| m.resource.clone());
+        let oauth = config
+            .oauth
+            .map(|o| oauth::policy(o, resource.as_deref(), env))
+            .transpose()?;
+        if oauth.is_some() && registry.is_none() {
+            // The registry says who may sign in and with which scopes.
+            return Err(ConfigError::Invalid(
+                "oauth needs registry: people signing in are registered like agents".into(),
+            ));
+        }
+        let mut resource_metadata = config.resource_metadata;
+        if let (Some(meta), Some(oauth)) = (&mut resource_metadata, &oauth)
+            && meta.authorization_servers.is_empty()
+        {
+            meta.authorization_servers.push(oauth.issuer.clone());
+        }
+        let resource_metadata = resource_metadata.map(metadata::policy).transpose()?;
         Ok(Policy {
             api_key_header: header,
             api_keys,
             jwt,
+            oauth,
             mtls,
             routes: config.routes.unwrap_or_else(default_routes),
             mcp_path: config.mcp.path,
@@ -235,6 +273,16 @@ impl Policy {
             resource_metadata,
             registry,
         })
+    }
+}
+
+impl Policy {
+    /// The rules and keys for tokens of `source`, when configured.
+    pub fn token_rules(&self, source: crate::jwt::KeySource) -> Option<&JwtPolicy> {
+        match source {
+            crate::jwt::KeySource::Agents => self.jwt.as_ref(),
+            crate::jwt::KeySource::OAuth => self.oauth.as_ref().map(|o| &o.jwt),
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 
 use crate::assertion::Claims;
 use crate::config::Policy;
-use crate::error::{Denial, Reason};
+use crate::error::{Challenge, Denial, Reason};
 use crate::headers::{self, is_identity_header};
 use crate::identity::Identity;
+pub use crate::jwt::KeySource;
 use crate::jwt::{JwtError, KeySet};
 use crate::mcp::{self, Call};
 use crate::mtls::{self, MtlsSource};
@@ -58,6 +59,14 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The verification keys the host holds: the agents' issuer's (the HS256 secret, inline and
+/// fetched JWKS) and the OAuth authorization server's.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    pub agents: &'a KeySet,
+    pub oauth: &'a KeySet,
+}
+
 /// What the host should do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -98,8 +107,8 @@ impl Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub verdict: Verdict,
-    /// A token named a key id no key set holds: the remote JWKS may have rotated.
-    pub unknown_kid: bool,
+    /// A token named a key id no key set holds: that remote JWKS may have rotated.
+    pub unknown_kid: Option<KeySource>,
     /// For a refusal of a caller whose credential was good (disabled, out of scope, over its
     /// rate, a bad body): its subject, so refusals can be counted per agent.
     pub refused: Option<String>,
@@ -130,12 +139,12 @@ enum Next {
 /// `registry`: what the host holds of the agent registry it follows, if any.
 pub fn on_headers(
     policy: &Policy,
-    keys: &KeySet,
+    keys: Keys<'_>,
     registry: Followed<'_>,
     store: &impl SlotStore,
     request: &Request<'_>,
 ) -> Outcome {
-    let mut unknown_kid = false;
+    let mut unknown_kid = None;
     let verdict = (|| -> Result<Verdict, Refused> {
         let (method, path) = (request.method(), request.path());
         if let Some(meta) = &policy.resource_metadata {
@@ -151,10 +160,12 @@ pub fn on_headers(
         }
         let (identity, limits) =
             authenticate(policy, keys, registry, request).inspect_err(|refused| {
-                unknown_kid = matches!(
+                if matches!(
                     refused.reason,
                     Reason::InvalidToken(JwtError::UnknownKid(_))
-                );
+                ) {
+                    unknown_kid = Some(credentials::key_source(policy, request));
+                }
             })?;
         let forward = forward(policy, request, identity, limits);
         // The subject is copied only when the request is refused.
@@ -215,7 +226,11 @@ fn authorize(
     }
 }
 
-fn finish(policy: &Policy, verdict: Result<Verdict, Refused>, unknown_kid: bool) -> Outcome {
+fn finish(
+    policy: &Policy,
+    verdict: Result<Verdict, Refused>,
+    unknown_kid: Option<KeySource>,
+) -> Outcome {
     match verdict {
         Ok(verdict) => Outcome {
             verdict,
@@ -253,7 +268,7 @@ pub fn on_body(
             subject: Some(forward.identity.subject),
         }),
     };
-    finish(policy, verdict, false)
+    finish(policy, verdict, None)
 }
 
 /// The refusal for a body that has grown past the limit while arriving.
@@ -262,7 +277,10 @@ pub fn body_too_large(policy: &Policy) -> Denial {
 }
 
 fn deny(policy: &Policy, reason: &Reason) -> Denial {
-    reason.denial(policy.resource_metadata.as_ref().map(|m| m.url.as_str()))
+    reason.denial(policy.resource_metadata.as_ref().map(|m| Challenge {
+        resource_metadata: &m.url,
+        scope: &m.scope,
+    }))
 }
 
 fn is_mcp_path(mcp_path: &str, path: &str) -> bool {
@@ -387,6 +405,8 @@ fn forward(
 }
 
 mod credentials;
+#[cfg(test)]
+mod oauth_tests;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]

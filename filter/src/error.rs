@@ -38,8 +38,18 @@ pub enum Reason {
     RateLimiterUnavailable,
     #[error("this agent is disabled")]
     AgentDisabled,
+    #[error("this person is not registered with the bridge")]
+    UnknownUser,
     #[error("the agent registry is not available yet")]
     RegistryUnavailable,
+}
+
+/// What a 401 points the client at (RFC 9728 §5.1): the protected-resource metadata, and the
+/// scopes to ask the authorization server for.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge<'a> {
+    pub resource_metadata: &'a str,
+    pub scope: &'a str,
 }
 
 /// A local reply: status, headers and JSON body.
@@ -71,6 +81,7 @@ impl Reason {
         ("rate_limit_capacity", 429),
         ("rate_limiter_unavailable", 503),
         ("agent_disabled", 403),
+        ("unknown_user", 403),
         ("registry_unavailable", 503),
     ];
 
@@ -90,7 +101,10 @@ impl Reason {
             | Reason::CredentialsInQuery
             | Reason::InvalidToken(_)
             | Reason::UnknownClientCertificate => 401,
-            Reason::InsufficientScope(_) | Reason::UnknownTool(_) | Reason::AgentDisabled => 403,
+            Reason::InsufficientScope(_)
+            | Reason::UnknownTool(_)
+            | Reason::AgentDisabled
+            | Reason::UnknownUser => 403,
             Reason::UnknownRoute => 404,
             Reason::InvalidMcpBody(_) => 400,
             Reason::BodyTooLarge(_) => 413,
@@ -118,19 +132,25 @@ impl Reason {
             Reason::RateLimitCapacity => "rate_limit_capacity",
             Reason::RateLimiterUnavailable => "rate_limiter_unavailable",
             Reason::AgentDisabled => "agent_disabled",
+            Reason::UnknownUser => "unknown_user",
             Reason::RegistryUnavailable => "registry_unavailable",
         }
     }
 
-    /// The local reply. `resource_metadata` is the RFC 9728 metadata URL, when configured.
-    /// The message never echoes what the client sent.
-    pub fn denial(&self, resource_metadata: Option<&str>) -> Denial {
+    /// The local reply; `challenge` when protected-resource metadata is configured. The
+    /// message never echoes what the client sent.
+    pub fn denial(&self, challenge: Option<Challenge<'_>>) -> Denial {
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("cache-control", "no-store".to_string()),
         ];
-        let metadata = resource_metadata
-            .map(|url| format!(r#", resource_metadata="{url}""#))
+        let metadata = challenge
+            .map(|c| {
+                format!(
+                    r#", resource_metadata="{}", scope="{}""#,
+                    c.resource_metadata, c.scope
+                )
+            })
             .unwrap_or_default();
         match self {
             Reason::InvalidToken(_) => headers.push((
@@ -177,12 +197,17 @@ mod tests {
 
     #[test]
     fn challenges_and_codes() {
-        let meta = Some("http://edge/.well-known/oauth-protected-resource");
+        let meta = Some(Challenge {
+            resource_metadata: "http://edge/.well-known/oauth-protected-resource",
+            scope: "read write",
+        });
         let missing = Reason::MissingCredentials.denial(meta);
         assert_eq!(missing.status, 401);
         assert_eq!(
             header(&missing, "www-authenticate"),
-            Some(r#"Bearer resource_metadata="http://edge/.well-known/oauth-protected-resource""#)
+            Some(
+                r#"Bearer resource_metadata="http://edge/.well-known/oauth-protected-resource", scope="read write""#
+            )
         );
         assert_eq!(
             header(&Reason::MissingCredentials.denial(None), "www-authenticate"),
@@ -229,6 +254,7 @@ mod tests {
             Reason::RateLimitCapacity,
             Reason::RateLimiterUnavailable,
             Reason::AgentDisabled,
+            Reason::UnknownUser,
             Reason::RegistryUnavailable,
         ] {
             assert_eq!(

@@ -39,6 +39,13 @@ impl Identity {
         })
     }
 
+    /// The same identity with only the scopes `allowed` also holds (a person's token grants at
+    /// most what the registry gives them).
+    pub fn within(mut self, allowed: &Identity) -> Self {
+        self.scopes.retain(|s| allowed.has_scope(s));
+        self
+    }
+
     /// Scopes as forwarded upstream: space-separated, like an OAuth `scope` claim.
     pub fn scopes_header(&self) -> String {
         self.scopes.join(" ")
@@ -57,7 +64,7 @@ pub fn is_valid_subject(subject: &str) -> bool {
 /// a registry written before subjects were lower case.
 pub fn is_subject_spelling(subject: &str) -> bool {
     !subject.is_empty()
-        && subject.len() <= 128
+        && subject.len() <= MAX_SUBJECT
         && subject
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
@@ -65,9 +72,86 @@ pub fn is_subject_spelling(subject: &str) -> bool {
         && subject != ".."
 }
 
+/// Subjects of people signed in through the OAuth authorization server start with this; no
+/// agent's name may (the registry refuses it), so a user can never be mapped onto an agent.
+pub const USER_PREFIX: &str = "user.";
+
+/// Whether `subject` may name an agent: a valid subject outside the people's names. Every
+/// credential but the authorization server's tokens names agents.
+pub fn is_agent_subject(subject: &str) -> bool {
+    is_valid_subject(subject) && !is_user_subject(subject)
+}
+
+/// Whether `subject` names a signed-in person rather than an agent.
+pub fn is_user_subject(subject: &str) -> bool {
+    subject.starts_with(USER_PREFIX)
+}
+
+/// The subject of the person whose identity provider calls them `claim` (its `sub`, or the
+/// configured claim): `user.` and the claim with every byte outside `a-z 0-9 _ -` written as
+/// `.` and two lower-case hex digits. `.` only ever starts such an escape, so two different
+/// claims never give one subject (`Ann`, `ann` and `a.6enn` are three people); `None` when the
+/// claim is empty or its subject would be longer than a subject may be.
+pub fn user_subject(claim: &str) -> Option<String> {
+    use std::fmt::Write;
+    if claim.is_empty() {
+        return None;
+    }
+    let mut subject = String::from(USER_PREFIX);
+    for byte in claim.bytes() {
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-' {
+            subject.push(byte as char);
+        } else {
+            write!(subject, ".{byte:02x}").expect("writing to a String");
+        }
+        if subject.len() > MAX_SUBJECT {
+            return None;
+        }
+    }
+    Some(subject)
+}
+
+/// Longest subject.
+pub const MAX_SUBJECT: usize = 128;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_map_to_distinct_subjects_outside_the_agents_names() {
+        let claims = [
+            "ann",
+            "Ann",
+            "a.6enn",
+            "auth0|5f7c",
+            "00u1AbC",
+            "a b",
+            "ä",
+            "..",
+        ];
+        let subjects: Vec<String> = claims.iter().map(|c| user_subject(c).unwrap()).collect();
+        assert_eq!(subjects[0], "user.ann");
+        assert_eq!(subjects[1], "user..41nn");
+        assert_eq!(subjects[2], "user.a.2e6enn");
+        assert_eq!(subjects[3], "user.auth0.7c5f7c");
+        assert_eq!(subjects[6], "user..c3.a4");
+        let mut unique = subjects.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), claims.len(), "{subjects:?}");
+        for subject in &subjects {
+            assert!(
+                is_valid_subject(subject) && is_user_subject(subject),
+                "{subject}"
+            );
+        }
+        assert_eq!(user_subject(""), None);
+        // 123 bytes pass through, one more does not fit; escapes count three each.
+        assert!(user_subject(&"a".repeat(123)).is_some());
+        assert_eq!(user_subject(&"a".repeat(124)), None);
+        assert_eq!(user_subject(&"A".repeat(42)), None);
+    }
 
     #[test]
     fn several_required_scopes_are_all_needed() {

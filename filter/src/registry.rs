@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::apikey::{self, KeyDigest};
-use crate::identity::{Identity, is_valid_subject};
+use crate::identity::{Identity, is_user_subject, is_valid_subject};
 use crate::mtls::is_valid_certificate_name;
 use crate::ratelimit::Limit;
 use crate::scopes::tool_scope;
@@ -78,6 +78,10 @@ pub enum RegistryError {
     BadRate { index: usize },
     #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
     BadCertificate { index: usize },
+    #[error(
+        "agents[{index}]: a person signs in through the authorization server, not with keys or certificates"
+    )]
+    UserCredentials { index: usize },
 }
 
 /// What the host holds of the registry, for one decision.
@@ -156,6 +160,11 @@ impl Registry {
                     index,
                     subject: agent.subject,
                 });
+            }
+            if is_user_subject(&agent.subject)
+                && (!agent.keys.is_empty() || agent.certificate.is_some())
+            {
+                return Err(RegistryError::UserCredentials { index });
             }
             let positive = |r: &Limit| r.requests > 0 && r.per_seconds > 0;
             if !agent.rate.iter().all(positive)

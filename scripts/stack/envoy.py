@@ -37,6 +37,18 @@ def filter_config(ports: Ports, *, edge: bool = False) -> dict:
                 "cooldown_seconds": 30,
             },
         },
+        # People signing in through the dev authorization server (local-oauth/): its tokens
+        # name this resource as audience (resource_metadata), its JWKS comes through a cluster.
+        "oauth": {
+            "issuer": ports.oauth_issuer,
+            "jwks_remote": {
+                "cluster": "oauth",
+                "authority": f"127.0.0.1:{ports.oauth}",
+                "path": "/jwks",
+                "cache_seconds": 300,
+                "cooldown_seconds": 30,
+            },
+        },
         "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
         # Per-agent limits come with each agent's registry record.
         "rate_limit": {"requests": 60, "per_seconds": 60},
@@ -99,6 +111,8 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
             endpoint["address"]["socket_address"].update(address=backend_host, port_value=ports.backend)
         if cluster["name"] == "jwks":
             endpoint["address"]["socket_address"]["port_value"] = ports.jwks
+        if cluster["name"] == "oauth":
+            endpoint["address"]["socket_address"]["port_value"] = ports.oauth
     wasm = _wasm_filter(config)
     wasm["vm_config"]["code"]["local"]["filename"] = str(wasm_path)
     wasm["configuration"]["value"] = json.dumps(filter_json)
@@ -256,10 +270,14 @@ def render_committed_edge_config() -> str:
 def render_compose_envoy_config() -> str:
     """The Envoy config of local-vault/docker-compose.yml: envoy/envoy.yaml with container
     addresses. Committed as generated; a test checks it is current."""
+    # The compose stack runs no authorization server (yet): no OAuth sign-in there.
+    filter_json = {k: v for k, v in filter_config(Ports.dev()).items() if k != "oauth"}
     config = render_envoy_config(
-        Ports.dev(), filter_config(Ports.dev()), listen_host="0.0.0.0",
+        Ports.dev(), filter_json, listen_host="0.0.0.0",
         backend_host="backend", wasm_path="/etc/envoy/vault_mcp_filter.wasm",
     )
+    clusters = config["static_resources"]["clusters"]
+    clusters[:] = [c for c in clusters if c["name"] != "oauth"]
     header = ("# Generated from envoy/envoy.yaml by `PYTHONPATH=scripts .venv/bin/python -m stack compose-envoy`;\n"
               "# edit that file instead. Used by local-vault/docker-compose.yml.\n")
     return header + yaml.safe_dump(config, sort_keys=False)

@@ -42,17 +42,25 @@ class Ports:
     postgres: int
     #: The operator console (the first backend replica's CONSOLE_ADDR), loopback only.
     console: int
+    #: The OAuth authorization server people sign in with (local-oauth/).
+    oauth: int
 
     @classmethod
     def dev(cls) -> "Ports":
         return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
-                   envoy_tls=10443, envoy_mtls=10444, postgres=15432, console=8091)
+                   envoy_tls=10443, envoy_mtls=10444, postgres=15432, console=8091, oauth=8092)
 
     @classmethod
     def free(cls) -> "Ports":
         from .processes import free_ports
 
-        return cls(*free_ports(9))
+        return cls(*free_ports(10))
+
+    @property
+    def oauth_issuer(self) -> str:
+        """The authorization server's issuer, exactly as its metadata and the bridge's
+        protected-resource metadata spell it (no trailing slash)."""
+        return f"http://127.0.0.1:{self.oauth}"
 
 
 def build(release: bool = False) -> Path:
@@ -69,3 +77,8 @@ def build(release: bool = False) -> Path:
 
 def load_agents() -> list[dict]:
     return json.loads(AGENTS_FILE.read_text())["agents"]
+
+
+def load_users() -> list[dict]:
+    """The dev people: `name` at the authorization server, `scopes` in the registry."""
+    return json.loads(AGENTS_FILE.read_text())["users"]

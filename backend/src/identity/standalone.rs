@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::StreamExt;
-use vault_mcp_filter::decision::{self, Outcome, Request, Verdict};
+use vault_mcp_filter::decision::{self, KeySource, Keys, Outcome, Request, Verdict};
 use vault_mcp_filter::error::Denial;
 use vault_mcp_filter::jwt::KeySet;
 use vault_mcp_filter::ratelimit::MemoryStore;
@@ -69,13 +69,18 @@ impl Standalone {
 
     /// The edge's verdict on a request with these headers (`:method` and `:path` included).
     fn decide(&self, headers: &[(String, String)], has_body: bool, now_ms: u64) -> Outcome {
-        // Borrowed, not cloned: the keys were built once, at start-up.
+        // Borrowed, not cloned: the keys were built once, at start-up (inline keys only: this
+        // mode fetches no JWKS).
         let no_keys = KeySet::default();
-        let keys = self
-            .policy
-            .jwt
-            .as_ref()
-            .map_or(&no_keys, |j| &j.static_keys);
+        let held = |source| {
+            self.policy
+                .token_rules(source)
+                .map_or(&no_keys, |j| &j.static_keys)
+        };
+        let keys = Keys {
+            agents: held(KeySource::Agents),
+            oauth: held(KeySource::OAuth),
+        };
         let request = Request {
             headers,
             peer_subject: None,

@@ -3,10 +3,15 @@
 //! annotations from its traits. One router per engine, combined with `+`; no tool is written
 //! by hand.
 
+use std::sync::Arc;
+
 use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::model::{Tool, ToolAnnotations};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use schemars::Schema;
+use schemars::transform::{Transform, transform_subschemas};
+use serde_json::{Value, json};
 
 use super::confirm::Round;
 use super::server::BridgeMcp;
@@ -89,9 +94,103 @@ pub fn tool<O: Operation>() -> Tool {
         Some(traits.idempotent),
         Some(traits.open_world),
     );
-    Tool::new(O::NAME, describe::<O>(), input)
-        .with_raw_output_schema(schema_for_output::<O::Output>())
+    let output = schema_for_output::<O::Output>();
+    Tool::new(O::NAME, describe::<O>(), portable(&input, Contract::Input))
+        .with_raw_output_schema(portable(&output, Contract::Output))
         .with_annotations(annotations)
+}
+
+/// Which side of a call a schema describes.
+#[derive(Clone, Copy, PartialEq)]
+enum Contract {
+    /// The arguments: an optional field is `None` whether it is absent or null.
+    Input,
+    /// The result: the MCP face leaves a null member of it out ([`super::errors::tool_result`]).
+    Output,
+}
+
+/// `schema` with optional fields as every client can map them ([`OptionalMeansAbsent`]).
+fn portable(schema: &JsonObject, contract: Contract) -> Arc<JsonObject> {
+    let mut schema = Schema::from(schema.clone());
+    OptionalMeansAbsent(contract).transform(&mut schema);
+    match schema.to_value() {
+        Value::Object(object) => Arc::new(object),
+        _ => unreachable!("an object schema stays an object"),
+    }
+}
+
+/// Optional means absent from `required`, not null. schemars writes an `Option<T>` field as
+/// `type: [T, "null"]` (or `anyOf: [T, {type: null}]` when `T` is a reference), and clients
+/// that map tool schemas onto a single-`type` dialect (the OpenAPI subset several model
+/// providers take) reject the tool or drop the constraint; MCP Inspector's `--strict` warns
+/// about each. So such a field is listed as plain `T` and left out of `required`, here, once
+/// for every tool, so that no new field brings the null back. The arguments are walked
+/// whole; a field that is required yet may be null is left as it is (the tests refuse it).
+/// Of a result only the top-level fields are rewritten, the ones whose null the MCP face
+/// leaves out; a nested one is left as it is (the tests refuse that too). The REST face and
+/// its OpenAPI document are not concerned.
+struct OptionalMeansAbsent(Contract);
+
+impl Transform for OptionalMeansAbsent {
+    fn transform(&mut self, schema: &mut Schema) {
+        if self.0 == Contract::Input {
+            transform_subschemas(self, schema);
+        }
+        let Some(object) = schema.as_object_mut() else {
+            return;
+        };
+        let required = object.get("required").cloned().unwrap_or_default();
+        let required = required.as_array().map(Vec::as_slice).unwrap_or_default();
+        let Some(Value::Object(properties)) = object.get_mut("properties") else {
+            return;
+        };
+        let mut absent = Vec::new();
+        for (name, property) in properties.iter_mut() {
+            let may_be_left_out =
+                self.0 == Contract::Output || !required.contains(&Value::from(name.as_str()));
+            if may_be_left_out && without_null(property) {
+                absent.push(Value::from(name.as_str()));
+            }
+        }
+        if let Some(Value::Array(required)) = object.get_mut("required") {
+            required.retain(|name| !absent.contains(name));
+        }
+    }
+}
+
+/// Takes null out of what `property` accepts (out of its `type` list, or the `{type: null}`
+/// branch of its `anyOf`), with a `default` of null; false if it did not accept null so.
+fn without_null(property: &mut Value) -> bool {
+    let Some(schema) = property.as_object_mut() else {
+        return false;
+    };
+    let null = json!({ "type": "null" });
+    if let Some(Value::Array(types)) = schema.get_mut("type")
+        && types.contains(&json!("null"))
+    {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            schema.insert("type".into(), only);
+        }
+    } else if let Some(Value::Array(branches)) = schema.get_mut("anyOf")
+        && branches.contains(&null)
+    {
+        branches.retain(|branch| *branch != null);
+        if let [Value::Object(only)] = branches.as_slice() {
+            let only = only.clone();
+            schema.remove("anyOf");
+            for (keyword, value) in only {
+                schema.entry(keyword).or_insert(value);
+            }
+        }
+    } else {
+        return false;
+    }
+    if schema.get("default") == Some(&Value::Null) {
+        schema.remove("default");
+    }
+    true
 }
 
 /// The operation's description and, from the scope table, what it needs.
@@ -127,6 +226,133 @@ mod tests {
         assert!(
             actual == expected,
             "tools/list changed; review and run UPDATE_GOLDEN=1 cargo test -p vault-mcp-bridge golden"
+        );
+    }
+
+    /// Where `schema` admits null: a `type` naming it, `nullable`, or a null value anywhere
+    /// (a `default`, an `enum` or `const` member).
+    fn nulls(schema: &Value, at: &str, found: &mut Vec<String>) {
+        match schema {
+            Value::Null => found.push(at.to_owned()),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    nulls(item, &format!("{at}/{i}"), found);
+                }
+            }
+            Value::Object(members) => {
+                for (keyword, value) in members {
+                    let here = format!("{at}/{keyword}");
+                    let null_type = match value {
+                        Value::String(t) => t == "null",
+                        Value::Array(types) => types.contains(&json!("null")),
+                        _ => false,
+                    };
+                    if (keyword == "type" && null_type) || keyword == "nullable" {
+                        found.push(here.clone());
+                    }
+                    nulls(value, &here, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// MCP Inspector's `--strict` portability check, and the clients it speaks for: an
+    /// optional field is absent from `required`, never `type: [T, "null"]` nor an `anyOf`
+    /// with a null branch, in any tool's arguments or result.
+    #[test]
+    fn no_tool_schema_admits_null() {
+        let mut found = Vec::new();
+        for tool in router().list_all() {
+            let input = Value::Object(tool.input_schema.as_ref().clone());
+            nulls(&input, &format!("{} input", tool.name), &mut found);
+            let output = tool.output_schema.expect("every tool has an output schema");
+            let output = Value::Object(output.as_ref().clone());
+            nulls(&output, &format!("{} output", tool.name), &mut found);
+        }
+        assert!(found.is_empty(), "schemas admit null at {found:#?}");
+    }
+
+    /// The MCP face leaves a null member of a result out; only one the schema does not
+    /// require may be, so a required one must have a type that is never null.
+    #[test]
+    fn a_required_result_member_is_never_null() {
+        for tool in router().list_all() {
+            let output = tool.output_schema.unwrap();
+            for name in output["required"].as_array().into_iter().flatten() {
+                let property = &output["properties"][name.as_str().unwrap()];
+                assert!(
+                    property.get("type").is_some() || property.get("$ref").is_some(),
+                    "{}: {name} is required and may be null",
+                    tool.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_optional_field_is_its_type_and_not_required() {
+        let read = tool::<crate::ops::kv::KvRead>().input_schema;
+        assert_eq!(read["required"], json!(["path"]));
+        assert_eq!(
+            read["properties"]["version"],
+            json!({
+                "description": "Version to read; the latest when absent.",
+                "type": "integer", "format": "uint64", "minimum": 0
+            })
+        );
+        // A reference: its `anyOf` with a null branch is the reference alone.
+        let sign = tool::<transit::TransitSign>().input_schema;
+        assert_eq!(
+            sign["properties"]["hash_algorithm"],
+            json!({
+                "description": "Hash algorithm; Vault's default (sha2-256) when absent.",
+                "$ref": "#/$defs/Hash"
+            })
+        );
+        // In a definition too.
+        assert_eq!(
+            sign["$defs"]["Payload"]["properties"]["text"]["type"],
+            "string"
+        );
+        // A result's null member is left out, so it is no longer required.
+        let decrypt = tool::<transit::TransitDecrypt>().output_schema.unwrap();
+        assert_eq!(decrypt["required"], json!(["plaintext", "base64"]));
+        assert_eq!(decrypt["properties"]["text"]["type"], "string");
+    }
+
+    #[test]
+    fn a_required_argument_that_may_be_null_and_a_nested_result_one_are_kept() {
+        let schema = json!({
+            "type": "object",
+            "required": ["must"],
+            "properties": {
+                "must": { "type": ["string", "null"] },
+                "nested": {
+                    "type": "object",
+                    "properties": { "inner": { "type": ["string", "null"] } }
+                }
+            }
+        });
+        let Value::Object(schema) = schema else {
+            unreachable!()
+        };
+        let input = portable(&schema, Contract::Input);
+        assert_eq!(input["required"], json!(["must"]));
+        assert_eq!(
+            input["properties"]["must"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            input["properties"]["nested"]["properties"]["inner"]["type"],
+            "string"
+        );
+        let output = portable(&schema, Contract::Output);
+        assert_eq!(output["required"], json!([]));
+        assert_eq!(output["properties"]["must"]["type"], "string");
+        assert_eq!(
+            output["properties"]["nested"]["properties"]["inner"]["type"],
+            json!(["string", "null"])
         );
     }
 

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use vault_mcp_filter::identity::{is_subject_spelling, is_valid_subject};
+use vault_mcp_filter::identity::{
+    is_subject_spelling, is_user_subject, is_valid_subject, user_subject,
+};
 use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::ratelimit::Limit;
 use vault_mcp_filter::scopes;
@@ -12,12 +14,20 @@ use crate::vault::registry::AgentRoles;
 
 use super::RegistryError;
 
+/// A new agent's name: valid, and not one of the people's names.
 pub fn check_name(subject: &str) -> Result<(), RegistryError> {
-    if is_valid_subject(subject) {
+    if is_user_subject(subject) {
+        Err(RegistryError::PeoplesName(subject.to_string()))
+    } else if is_valid_subject(subject) {
         Ok(())
     } else {
         Err(RegistryError::InvalidName(subject.to_string()))
     }
+}
+
+/// The subject of a new person, from the name their authorization server gives them.
+pub fn person_subject(name: &str) -> Result<String, RegistryError> {
+    user_subject(name).ok_or_else(|| RegistryError::InvalidUserName(name.to_string()))
 }
 
 /// A name as an earlier version allowed it (upper case too): enough to show, disable or remove

@@ -16,9 +16,14 @@ use crate::vault::revocation::Revocation;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
-    /// Register an agent: its Transit keys, and an API key (printed once).
+    /// Register an agent: its Transit keys, and an API key (printed once). With --user, a
+    /// person who signs in through the OAuth authorization server instead (no key).
     Add {
+        /// The agent's name; with --user, the person's name at the authorization server (its
+        /// subject claim), registered as `user.…`.
         name: String,
+        #[arg(long, conflicts_with_all = ["key_sha256", "certificate_cn"])]
+        user: bool,
         /// Comma-separated: read, write, list, delete, admin.
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
@@ -211,6 +216,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
     Ok(match command {
         AgentsCommand::Add {
             name,
+            user,
             scopes,
             rate,
             tool_rates,
@@ -221,6 +227,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             let issued = registry
                 .add(NewAgent {
                     subject: name,
+                    user,
                     scopes,
                     rate,
                     tool_rates: tool_rates.into_iter().collect(),
@@ -231,15 +238,17 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                 .await?;
             if as_json {
                 json(&issued)
-            } else {
-                let mut out = format!(
-                    "added agent {} (key id {})\n",
-                    issued.subject, issued.key_id
-                );
+            } else if let Some(key_id) = &issued.key_id {
+                let mut out = format!("added agent {} (key id {key_id})\n", issued.subject);
                 if let Some(key) = &issued.api_key {
                     out += &format!("API key (shown once, store it now): {key}\n");
                 }
                 out
+            } else {
+                format!(
+                    "added user {} (signs in through the authorization server)\n",
+                    issued.subject
+                )
             }
         }
         AgentsCommand::List { json: as_json } => {
@@ -291,7 +300,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             } else {
                 format!(
                     "new key {} for {}; older keys refused {}\nAPI key (shown once, store it now): {}\n",
-                    issued.key_id,
+                    issued.key_id.unwrap_or_default(),
                     issued.subject,
                     if grace == 0 {
                         "from now on".to_string()

@@ -55,7 +55,7 @@ impl Issued {
     pub fn shown(self, subject: &str) -> IssuedKey {
         IssuedKey {
             subject: subject.to_string(),
-            key_id: self.id,
+            key_id: Some(self.id),
             api_key: self.key,
         }
     }

@@ -16,6 +16,7 @@ pub use model::{AgentView, Changes, IssuedKey, KeyView, NewAgent, RegistryError,
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
+use vault_mcp_filter::identity::is_user_subject;
 
 use crate::vault::Vault;
 use crate::vault::registry::AgentRecord;
@@ -48,26 +49,37 @@ impl Registry {
             .ok_or_else(|| RegistryError::UnknownAgent(subject.to_string()))
     }
 
-    /// Registers an agent: its Transit keys, its record with one API key. The key is in the answer and nowhere else.
-    pub async fn add(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
-        check_name(&new.subject)?;
+    /// Registers an agent: its Transit keys, its record with one API key. The key is in the
+    /// answer and nowhere else. A person gets no key: they sign in at the authorization server.
+    pub async fn add(&self, mut new: NewAgent) -> Result<IssuedKey, RegistryError> {
+        if new.user {
+            new.subject = checks::person_subject(&new.subject)?;
+            if new.key_sha256.is_some() || new.certificate.is_some() {
+                return Err(RegistryError::PersonHasNoKeys(new.subject));
+            }
+        } else {
+            check_name(&new.subject)?;
+        }
         let scopes = checks::check_scopes(&new.scopes)?;
         checks::check_rate(new.rate)?;
         checks::check_tool_rates(&new.tool_rates)?;
         checks::check_certificate(new.certificate.as_deref())?;
         checks::check_roles(&new.roles, self.vault.roles())?;
         let key = match &new.key_sha256 {
+            _ if new.user => None,
             Some(digest) => {
-                keys::Issued::from_digest(digest).ok_or(RegistryError::InvalidDigest)?
+                Some(keys::Issued::from_digest(digest).ok_or(RegistryError::InvalidDigest)?)
             }
-            None => keys::Issued::generate(),
+            None => Some(keys::Issued::generate()),
         };
         if self.vault.registry_read(&new.subject).await?.is_some() {
             return Err(RegistryError::Exists(new.subject));
         }
         // A generated key is 256 random bits; a digest or a certificate name given by the
         // operator may be another agent's, and would make the edge refuse the snapshot.
-        if new.key_sha256.is_some() || new.certificate.is_some() {
+        if let Some(key) = &key
+            && (new.key_sha256.is_some() || new.certificate.is_some())
+        {
             self.check_unique(
                 &key.record(0).sha256,
                 new.certificate.as_deref(),
@@ -85,7 +97,7 @@ impl Registry {
             subject: new.subject.clone(),
             enabled: true,
             scopes,
-            keys: vec![key.record(at)],
+            keys: key.iter().map(|k| k.record(at)).collect(),
             rate: new.rate,
             tool_rates: new.tool_rates,
             certificate: new.certificate,
@@ -103,7 +115,14 @@ impl Registry {
             Err(RegistryError::Conflict) => Err(RegistryError::Exists(new.subject.clone())),
             other => other,
         }?;
-        Ok(key.shown(&new.subject))
+        Ok(match key {
+            Some(key) => key.shown(&new.subject),
+            None => IssuedKey {
+                subject: new.subject,
+                key_id: None,
+                api_key: None,
+            },
+        })
     }
 
     /// Refuses a key digest or certificate name another agent holds (reads every record).
@@ -165,6 +184,9 @@ impl Registry {
 
     /// A new key; the agent's current keys stay valid `grace` seconds more (0: refused now).
     pub async fn rotate_key(&self, subject: &str, grace: u64) -> Result<IssuedKey, RegistryError> {
+        if is_user_subject(subject) {
+            return Err(RegistryError::PersonHasNoKeys(subject.to_string()));
+        }
         let (key, _) = self
             .change(subject, |record, at| {
                 let until = at + grace;
@@ -237,6 +259,9 @@ impl Registry {
             checks::check_tool_rates(rates)?;
         }
         if let Some(certificate) = &changes.certificate {
+            if certificate.is_some() && is_user_subject(subject) {
+                return Err(RegistryError::PersonHasNoKeys(subject.to_string()));
+            }
             checks::check_certificate(certificate.as_deref())?;
             if let Some(name) = certificate {
                 self.check_unique("", Some(name), subject).await?;

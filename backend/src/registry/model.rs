@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use thiserror::Error;
+use vault_mcp_filter::identity::is_user_subject;
 use vault_mcp_filter::ratelimit::Limit;
 
 use crate::vault::VaultError;
@@ -17,6 +18,16 @@ pub enum RegistryError {
         "{0:?} is not a valid agent name (lower-case letters, digits, '_', '-', '.'; at most 128)"
     )]
     InvalidName(String),
+    #[error(
+        "{0:?}: names starting with \"user.\" are people's; add a person by the name their authorization server gives them, as a user"
+    )]
+    PeoplesName(String),
+    #[error("{0:?} cannot name a person (empty, or too long once written as a subject)")]
+    InvalidUserName(String),
+    #[error(
+        "{0:?} is a person: they sign in at the authorization server, with no API key or client certificate"
+    )]
+    PersonHasNoKeys(String),
     #[error("unknown scope {0:?} (known: read, write, list, delete, admin)")]
     InvalidScope(String),
     #[error("an agent needs at least one scope")]
@@ -66,7 +77,11 @@ impl From<VaultError> for RegistryError {
 /// What `add` needs.
 #[derive(Debug, Clone)]
 pub struct NewAgent {
+    /// The agent's name; for a person, the name their authorization server gives them (the
+    /// filter's `oauth.subject_claim`), which becomes the subject `user.…`.
     pub subject: String,
+    /// A person who signs in through the OAuth authorization server: no key is made.
+    pub user: bool,
     pub scopes: Vec<String>,
     pub rate: Option<Limit>,
     /// Register an existing key by its digest instead of making one (migrating static keys).
@@ -104,7 +119,9 @@ impl Changes {
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedKey {
     pub subject: String,
-    pub key_id: String,
+    /// Absent for a person (they sign in at the authorization server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// Absent when the key was registered by its digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
@@ -114,6 +131,9 @@ pub struct IssuedKey {
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentView {
     pub subject: String,
+    /// A person signing in through the authorization server, not an agent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
     pub enabled: bool,
     pub scopes: Vec<String>,
     pub keys: Vec<KeyView>,
@@ -144,6 +164,7 @@ impl From<&AgentRecord> for AgentView {
     fn from(record: &AgentRecord) -> Self {
         AgentView {
             subject: record.subject.clone(),
+            user: is_user_subject(&record.subject),
             enabled: record.enabled,
             scopes: record.scopes.clone(),
             keys: record

@@ -58,6 +58,9 @@ fn audit_revoked(operator: &Agent, action: &str, subject: &str, revoked: Option<
 #[serde(deny_unknown_fields)]
 struct AddBody {
     subject: String,
+    /// A person signing in through the authorization server: `subject` is their name there.
+    #[serde(default)]
+    user: bool,
     scopes: Vec<String>,
     #[serde(default)]
     rate: Option<Limit>,
@@ -88,6 +91,7 @@ async fn add(
     let issued = registry
         .add(NewAgent {
             subject: body.subject,
+            user: body.user,
             scopes: body.scopes,
             rate: body.rate,
             tool_rates: body.tool_rates,

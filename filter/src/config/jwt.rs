@@ -159,6 +159,7 @@ pub(super) fn policy(
             audience,
             leeway: config.leeway_seconds,
             require_kid: config.require_kid,
+            user_claim: None,
         },
         static_keys,
         remote,

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::apikey::{ApiKeyStore, KeyDigest, parse_digest};
-use crate::identity::{Identity, is_valid_subject};
+use crate::identity::{Identity, is_agent_subject};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
@@ -19,7 +19,7 @@ pub(super) fn api_keys(configs: Vec<ApiKeyConfig>) -> Result<ApiKeyStore, Config
     let mut entries: Vec<(KeyDigest, Identity)> = Vec::with_capacity(configs.len());
     for (index, key) in configs.into_iter().enumerate() {
         let digest = parse_digest(&key.sha256).ok_or(ConfigError::BadDigest { index })?;
-        if !is_valid_subject(&key.subject) {
+        if !is_agent_subject(&key.subject) {
             return Err(ConfigError::BadSubject {
                 field: format!("api_keys[{index}].subject"),
                 subject: key.subject,

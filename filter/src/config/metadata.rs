@@ -18,6 +18,8 @@ pub struct ResourceMetadata {
     pub paths: Vec<String>,
     /// The metadata URL, for `WWW-Authenticate`.
     pub url: String,
+    /// `scopes_supported`, space-separated: what a 401 tells clients to ask for.
+    pub scope: String,
     pub document: String,
 }
 
@@ -43,15 +45,22 @@ pub(super) fn policy(config: ResourceMetadataConfig) -> Result<ResourceMetadata,
     if !path.is_empty() {
         paths.push("/.well-known/oauth-protected-resource".into());
     }
+    let scopes = [
+        crate::scopes::READ,
+        crate::scopes::WRITE,
+        crate::scopes::LIST,
+        crate::scopes::DELETE,
+    ];
     let document = serde_json::json!({
         "resource": config.resource,
         "authorization_servers": config.authorization_servers,
         "bearer_methods_supported": ["header"],
-        "scopes_supported": [crate::scopes::READ, crate::scopes::WRITE, crate::scopes::LIST, crate::scopes::DELETE],
+        "scopes_supported": scopes,
     })
     .to_string();
     Ok(ResourceMetadata {
         url: format!("{origin}{well_known}"),
+        scope: scopes.join(" "),
         paths,
         document,
     })

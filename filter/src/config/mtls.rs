@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::identity::is_valid_subject;
+use crate::identity::is_agent_subject;
 use crate::mtls::{MtlsPolicy, MtlsSource};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ pub struct MtlsConfig {
 
 pub(super) fn policy(config: MtlsConfig) -> Result<MtlsPolicy, ConfigError> {
     for subject in config.identities.keys() {
-        if !is_valid_subject(subject) {
+        if !is_agent_subject(subject) {
             return Err(ConfigError::BadSubject {
                 field: "mtls.identities".into(),
                 subject: subject.clone(),

@@ -1,11 +1,12 @@
-//! Who the caller is: the one credential presented (API key, static or from the registry; JWT;
-//! client certificate), and what the registry says of that subject (disabled, its own limits).
+//! Who the caller is: the one credential presented (API key, static or from the registry; an
+//! agent's JWT or a person's OAuth access token; client certificate), and what the registry
+//! says of that subject (disabled, its own limits; for a person, whether they may come in).
 
-use super::{Refused, Request};
-use crate::config::Policy;
+use super::{KeySource, Keys, Refused, Request};
+use crate::config::{OAuthPolicy, Policy};
 use crate::error::Reason;
-use crate::identity::Identity;
-use crate::jwt::{self, JwtError, KeySet};
+use crate::identity::{Identity, is_user_subject};
+use crate::jwt::{self, JwtError};
 use crate::mtls::CertIdentity;
 use crate::registry::{AgentLimits, Followed};
 
@@ -14,14 +15,30 @@ const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey"];
 
 /// The caller's identity and, when the registry knows it, its own rate limit. With a registry
 /// configured, a subject it marks disabled is refused whatever the credential; until a first
-/// snapshot arrives only static API keys are served (fail closed).
+/// snapshot arrives only static API keys are served (fail closed). A person comes in only as
+/// the registry has them, with the scopes both their token and the registry grant.
 pub(super) fn authenticate(
     policy: &Policy,
-    keys: &KeySet,
+    keys: Keys<'_>,
     registry: Followed<'_>,
     request: &Request<'_>,
 ) -> Result<(Identity, AgentLimits), Refused> {
     let (identity, static_key) = credential(policy, keys, registry, request)?;
+    if is_user_subject(&identity.subject) {
+        let refused = |reason| Refused {
+            reason,
+            subject: Some(identity.subject.clone()),
+        };
+        return match registry {
+            Followed::Yes(registry) => match registry.agent(&identity.subject) {
+                Some(user) if !user.enabled => Err(refused(Reason::AgentDisabled)),
+                Some(user) => Ok((identity.clone().within(&user.identity), user.limits.clone())),
+                None => Err(refused(Reason::UnknownUser)),
+            },
+            Followed::Pending => Err(Reason::RegistryUnavailable.into()),
+            Followed::No => Err(refused(Reason::UnknownUser)),
+        };
+    }
     match registry {
         Followed::No => Ok((identity, AgentLimits::default())),
         Followed::Yes(registry) => match registry.agent(&identity.subject) {
@@ -40,7 +57,7 @@ pub(super) fn authenticate(
 /// The identity the one presented credential proves, and whether it was a static API key.
 fn credential(
     policy: &Policy,
-    keys: &KeySet,
+    keys: Keys<'_>,
     registry: Followed<'_>,
     request: &Request<'_>,
 ) -> Result<(Identity, bool), Reason> {
@@ -53,13 +70,7 @@ fn credential(
     }) {
         return Err(Reason::CredentialsInQuery);
     }
-    let bearers: Vec<&str> = request
-        .header_values("authorization")
-        .filter_map(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .collect();
+    let bearers = bearers(request);
     let api_keys: Vec<&str> = request.header_values(&policy.api_key_header).collect();
     // jwt_authn consumed the token it verified (forward: false): its payload is the credential.
     let envoy_jwt = request.envoy_jwt.filter(|_| {
@@ -79,10 +90,16 @@ fn credential(
     match (bearers.as_slice(), api_keys.as_slice()) {
         ([], []) => authenticate_certificate(policy, registry, request).map(|id| (id, false)),
         ([token], []) => {
-            let jwt = policy
-                .jwt
-                .as_ref()
-                .ok_or(Reason::InvalidToken(JwtError::NoKeys))?;
+            let (jwt, keys) = match oauth_issued(policy, token) {
+                Some(oauth) => (&oauth.jwt, keys.oauth),
+                None => (
+                    policy
+                        .jwt
+                        .as_ref()
+                        .ok_or(Reason::InvalidToken(JwtError::NoKeys))?,
+                    keys.agents,
+                ),
+            };
             let now = request.now_ms / 1000;
             jwt::verify_cached(token, keys, &jwt.settings, &jwt.cache, now)
                 .map(|id| (id, false))
@@ -104,6 +121,32 @@ fn credential(
         }
         _ => Err(Reason::AmbiguousCredentials),
     }
+}
+
+/// The authorization server's rules, for a token that says it comes from there. Any other
+/// token is an agent's (and an agents' issuer naming a person is refused in verification).
+pub(super) fn oauth_issued<'p>(policy: &'p Policy, token: &str) -> Option<&'p OAuthPolicy> {
+    let oauth = policy.oauth.as_ref()?;
+    (jwt::claimed_issuer(token)? == oauth.issuer).then_some(oauth)
+}
+
+/// Whose keys verify the request's bearer token.
+pub(super) fn key_source(policy: &Policy, request: &Request<'_>) -> KeySource {
+    let token = bearers(request).into_iter().next().unwrap_or("");
+    match oauth_issued(policy, token) {
+        Some(_) => KeySource::OAuth,
+        None => KeySource::Agents,
+    }
+}
+
+fn bearers<'a>(request: &Request<'a>) -> Vec<&'a str> {
+    request
+        .header_values("authorization")
+        .filter_map(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .collect()
 }
 
 fn authenticate_certificate(

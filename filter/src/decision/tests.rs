@@ -45,8 +45,15 @@ fn policy() -> Policy {
     policy_with(json!({}))
 }
 
-fn keys(policy: &Policy) -> KeySet {
-    policy.jwt.as_ref().unwrap().static_keys.clone()
+/// The keys a host holds for `policy`: the agents' and the authorization server's.
+fn keys(policy: &Policy) -> (KeySet, KeySet) {
+    let held = |jwt: Option<&crate::config::JwtPolicy>| {
+        jwt.map(|j| j.static_keys.clone()).unwrap_or_default()
+    };
+    (
+        held(policy.jwt.as_ref()),
+        held(policy.oauth.as_ref().map(|o| &o.jwt)),
+    )
 }
 
 pub(super) fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
@@ -104,7 +111,12 @@ pub(super) fn run_with(
         now_ms: NOW_MS,
         has_body: r.body,
     };
-    on_headers(policy, &keys(policy), registry, store, &request)
+    let (agents, oauth) = keys(policy);
+    let keys = Keys {
+        agents: &agents,
+        oauth: &oauth,
+    };
+    on_headers(policy, keys, registry, store, &request)
 }
 
 pub(super) fn refusal(outcome: &Outcome) -> (u16, &'static str) {
@@ -220,7 +232,7 @@ fn challenges_point_at_the_resource_metadata() {
     };
     assert!(denial.headers.contains(&(
         "www-authenticate",
-        r#"Bearer resource_metadata="http://edge.test/.well-known/oauth-protected-resource/mcp""#
+        r#"Bearer resource_metadata="http://edge.test/.well-known/oauth-protected-resource/mcp", scope="read write list delete""#
             .to_string()
     )));
     let meta = run(
@@ -243,14 +255,14 @@ fn unknown_kid_is_reported_for_a_refetch() {
         &MemoryStore::default(),
         &req("GET", "/secrets/a", &[("authorization", &bearer)]),
     );
-    assert!(outcome.unknown_kid);
+    assert_eq!(outcome.unknown_kid, Some(KeySource::Agents));
     let bearer = format!("Bearer {}", token(Some("hs-1"), "agent_jwt", "read"));
     let outcome = run(
         &policy(),
         &MemoryStore::default(),
         &req("GET", "/secrets/a", &[("authorization", &bearer)]),
     );
-    assert!(!outcome.unknown_kid);
+    assert_eq!(outcome.unknown_kid, None);
 }
 
 #[test]

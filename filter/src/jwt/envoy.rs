@@ -13,7 +13,7 @@
 //! a NUL. Strings arrive as their bytes; lists arrive as pairs whose keys are the elements.
 
 use super::JwtError;
-use crate::identity::{Identity, is_valid_subject};
+use crate::identity::{Identity, is_agent_subject};
 
 /// Where `jwt_authn` puts verified payloads in the dynamic metadata.
 pub const METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
@@ -59,7 +59,7 @@ pub fn identity(payload: &[u8]) -> Result<Identity, JwtError> {
     };
     let subject = field("sub")
         .and_then(|raw| std::str::from_utf8(raw).ok())
-        .filter(|s| is_valid_subject(s))
+        .filter(|s| is_agent_subject(s))
         .ok_or(JwtError::BadSubject)?;
     let words = |raw: &[u8]| -> Vec<String> {
         std::str::from_utf8(raw)

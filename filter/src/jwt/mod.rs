@@ -14,13 +14,21 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::identity::{Identity, is_valid_subject};
+use crate::identity::{Identity, is_agent_subject, is_user_subject, user_subject};
 use cache::Entry;
 pub use cache::VerifiedCache;
 pub use keys::{KeyError, KeySet, VerifyKey};
 
 /// Longest accepted token.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Who issues a token, and so whose keys verify it: the agents' issuer, or the OAuth
+/// authorization server people sign in with. Each has its own JWKS to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Agents,
+    OAuth,
+}
 
 /// How tokens are checked, from the `jwt` section of the configuration.
 #[derive(Debug, Clone)]
@@ -30,6 +38,9 @@ pub struct JwtSettings {
     pub audience: Option<String>,
     pub leeway: u64,
     pub require_kid: bool,
+    /// Tokens of people (an OAuth authorization server's): the claim naming them, mapped to a
+    /// `user.` subject. `None`: an agent's token, whose `sub` is the subject itself.
+    pub user_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -178,9 +189,41 @@ fn verify_token(
         return Err(JwtError::BadSignature);
     }
     // Only now, over the bytes just verified, are the claims read.
-    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+    let mut claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
         .map_err(|_| JwtError::Malformed)?;
+    if let Some(claim) = &settings.user_claim {
+        let named = if claim == "sub" {
+            claims.sub.take()
+        } else {
+            jsonwebtoken::dangerous::insecure_decode_claims::<
+                serde_json::Map<String, serde_json::Value>,
+            >(token)
+            .map_err(|_| JwtError::Malformed)?
+            .remove(claim)
+            .and_then(|value| value.as_str().map(str::to_string))
+        };
+        claims.sub = Some(
+            named
+                .and_then(|n| user_subject(&n))
+                .ok_or(JwtError::BadSubject)?,
+        );
+    }
     check_claims(claims, settings, now)
+}
+
+/// The `iss` a token claims, read without verifying anything: only to choose which issuer's
+/// keys and rules verify it (which then check `iss` again, over verified bytes).
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    jsonwebtoken::dangerous::insecure_decode_claims::<Issuer>(token)
+        .ok()?
+        .iss
 }
 
 fn check_times(
@@ -214,9 +257,13 @@ fn check_claims(claims: Claims, settings: &JwtSettings, now: u64) -> Result<Entr
             return Err(JwtError::WrongAudience);
         }
     }
+    // An agents' issuer never names a person, nor the authorization server an agent.
     let subject = claims
         .sub
-        .filter(|s| is_valid_subject(s))
+        .filter(|s| match settings.user_claim {
+            None => is_agent_subject(s),
+            Some(_) => is_user_subject(s),
+        })
         .ok_or(JwtError::BadSubject)?;
     let scopes = claims
         .scope

@@ -32,6 +32,7 @@ fn settings() -> JwtSettings {
         audience: Some("vault-mcp-bridge".into()),
         leeway: 30,
         require_kid: false,
+        user_claim: None,
     }
 }
 
@@ -99,6 +100,50 @@ fn scopes_come_from_scope_scp_and_scopes() {
     );
     let identity = verify(&token, &keys(), &settings(), NOW).unwrap();
     assert_eq!(identity.scopes, ["delete", "list", "read", "write"]);
+}
+
+#[test]
+fn people_are_named_by_their_claim_in_the_user_alphabet() {
+    let by_sub = JwtSettings {
+        user_claim: Some("sub".into()),
+        ..settings()
+    };
+    let by_oid = JwtSettings {
+        user_claim: Some("oid".into()),
+        ..settings()
+    };
+    let token = sign(
+        Algorithm::RS256,
+        Some("rsa-1"),
+        &with(json!({"sub": "Ann|1", "oid": "7c-e1"})),
+    );
+    assert_eq!(
+        verify(&token, &keys(), &by_sub, NOW).unwrap().subject,
+        "user..41nn.7c1"
+    );
+    assert_eq!(
+        verify(&token, &keys(), &by_oid, NOW).unwrap().subject,
+        "user.7c-e1"
+    );
+    // An agent-style `sub` is still a person's name here, never an agent's.
+    let agent_like = sign(Algorithm::RS256, Some("rsa-1"), &claims());
+    assert_eq!(
+        verify(&agent_like, &keys(), &by_sub, NOW).unwrap().subject,
+        "user.agent_jwt"
+    );
+    // A missing, empty or non-string claim names nobody.
+    for claims in [json!({"oid": 7}), json!({"oid": ""}), json!({})] {
+        let token = sign(Algorithm::RS256, Some("rsa-1"), &with(claims));
+        assert_eq!(
+            verify(&token, &keys(), &by_oid, NOW),
+            Err(JwtError::BadSubject)
+        );
+    }
+    assert_eq!(
+        claimed_issuer(&token).as_deref(),
+        Some("https://issuer.test")
+    );
+    assert_eq!(claimed_issuer("not.a.token"), None);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::now_ms;
 use super::root::Configured;
 use super::shared::{self, SharedData};
 use super::timing::{self, Step};
-use crate::decision::{self, Forward, Pending};
+use crate::decision::{self, Forward, KeySource, Keys, Pending};
 use crate::error::Denial;
 use crate::jwt::envoy::METADATA_NAMESPACE;
 use crate::mtls::MtlsSource;
@@ -121,14 +121,24 @@ impl Filter {
         let policy = &self.state.policy;
         let headers = timing::time(Step::ReadHeaders, || self.get_http_request_headers());
         let (peer, envoy_jwt) = timing::time(Step::Properties, || self.properties());
-        let remote = policy.jwt.as_ref().is_some_and(|j| j.remote.is_some());
+        let remote = |source| {
+            policy
+                .token_rules(source)
+                .is_some_and(|j| j.remote.is_some())
+        };
         // Only a bearer token is verified with the keys: other requests skip the shared-data
-        // read that tells whether the fetched JWKS changed.
+        // reads that tell whether a fetched JWKS changed.
         let bearer = headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
-        let (keys, held) = timing::time(Step::Snapshots, || {
-            let keys = self.state.keys.current(remote && bearer);
+        let held_keys = &self.state.keys;
+        let (agent_keys, oauth_keys, held) = timing::time(Step::Snapshots, || {
+            let agents = held_keys
+                .of(KeySource::Agents)
+                .current(bearer && remote(KeySource::Agents));
+            let oauth = held_keys
+                .of(KeySource::OAuth)
+                .current(bearer && remote(KeySource::OAuth));
             let mut held = self.state.registry.current();
             if let Some(config) = &policy.registry
                 && held.is_none()
@@ -138,8 +148,12 @@ impl Filter {
                 self.state.registry.sync(config.max_bytes);
                 held = self.state.registry.current();
             }
-            (keys, held)
+            (agents, oauth, held)
         });
+        let keys = Keys {
+            agents: &agent_keys,
+            oauth: &oauth_keys,
+        };
         let request = Request {
             headers: &headers,
             peer_subject: peer.as_deref(),
@@ -153,10 +167,12 @@ impl Filter {
             (Some(_), Some(registry)) => Followed::Yes(registry),
         };
         let outcome = timing::time(Step::Decision, || {
-            decision::on_headers(policy, &keys, registry, &SharedData, &request)
+            decision::on_headers(policy, keys, registry, &SharedData, &request)
         });
-        if outcome.unknown_kid && remote {
-            shared::report_unknown_kid();
+        if let Some(source) = outcome.unknown_kid
+            && remote(source)
+        {
+            shared::report_unknown_kid(shared::JwksSlot::of(source));
         }
         self.carry_out(outcome, false)
     }

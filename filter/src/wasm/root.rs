@@ -10,20 +10,20 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use super::http::Filter;
 use super::metrics::Metrics;
 use super::registry::{self as follow, Held};
-use super::shared::{self, JWKS_DOCUMENT, JWKS_STATE, KeyCache, SharedData};
+use super::shared::{self, HeldKeys, JwksSlot, SharedData};
 use super::{log, now_ms};
 use crate::Policy;
 use crate::assertion::edge_claims;
 use crate::headers::EDGE_ASSERTION;
-use crate::jwt::KeySet;
 use crate::jwt::jwks::FetchState;
+use crate::jwt::{KeySet, KeySource};
 use crate::ratelimit::SlotStore;
 
 #[derive(Default)]
 pub struct Root {
     state: Option<Rc<Configured>>,
-    /// The JWKS fetch in flight: its token and start time.
-    fetching: Option<(u32, u64)>,
+    /// The JWKS fetches in flight (one per issuer at most): whose, the token and start time.
+    fetching: Vec<(KeySource, u32, u64)>,
     /// The registry fetch in flight: its token.
     fetching_registry: Option<u32>,
 }
@@ -34,7 +34,7 @@ const MAX_ETAG: usize = 128;
 /// What every HTTP context of this VM shares.
 pub struct Configured {
     pub policy: Policy,
-    pub keys: KeyCache,
+    pub keys: HeldKeys,
     pub metrics: Metrics,
     pub registry: Held,
 }
@@ -49,12 +49,11 @@ impl Context for Root {
             self.registry_answer(&state, body_size);
             return;
         }
-        let Some((pending, started)) = self.fetching.take() else {
+        let Some(at) = self.fetching.iter().position(|(_, t, _)| *t == token) else {
             return;
         };
-        if pending != token {
-            return;
-        }
+        let (source, _, started) = self.fetching.swap_remove(at);
+        let slot = JwksSlot::of(source);
         let status = self.get_http_call_response_header(":status");
         let body = self
             .get_http_call_response_body(0, body_size)
@@ -66,17 +65,17 @@ impl Context for Root {
             log(
                 LogLevel::Warn,
                 &format!(
-                    "vault-mcp-filter: JWKS fetch refused (status {}, {} bytes); keeping held keys",
+                    "vault-mcp-filter: {source:?} JWKS fetch refused (status {}, {} bytes); keeping held keys",
                     status.as_deref().unwrap_or("none"),
                     body.len()
                 ),
             );
             return;
         }
-        SharedData.create(JWKS_DOCUMENT, &body);
+        SharedData.create(slot.document, &body);
         // Publish the new fetch time; retry on CAS races with other workers' kid reports.
         for _ in 0..8 {
-            let Some((current, cas)) = shared::fetch_state() else {
+            let Some((current, cas)) = shared::fetch_state(slot) else {
                 break;
             };
             let updated = FetchState {
@@ -84,7 +83,7 @@ impl Context for Root {
                 unknown_kid_seen: false,
                 ..current
             };
-            if shared::set_fetch_state(&updated, cas) {
+            if shared::set_fetch_state(slot, &updated, cas) {
                 break;
             }
         }
@@ -114,15 +113,15 @@ impl RootContext for Root {
         if let Some(rate) = &policy.rate_limit {
             rate.limiter.create_slots(&SharedData);
         }
-        let static_keys = policy
-            .jwt
-            .as_ref()
-            .map(|j| j.static_keys.clone())
-            .unwrap_or_default();
-        if policy.jwt.as_ref().is_some_and(|j| j.remote.is_some())
-            && SharedData.get(JWKS_STATE).is_none()
-        {
-            SharedData.create(JWKS_STATE, &FetchState::default().encode());
+        for source in [KeySource::Agents, KeySource::OAuth] {
+            let slot = JwksSlot::of(source);
+            if policy
+                .token_rules(source)
+                .is_some_and(|j| j.remote.is_some())
+                && SharedData.get(slot.state).is_none()
+            {
+                SharedData.create(slot.state, &FetchState::default().encode());
+            }
         }
         if policy.registry.is_some() && SharedData.get(follow::STATE).is_none() {
             SharedData.create(follow::STATE, &follow::FetchState::default().encode());
@@ -136,7 +135,7 @@ impl RootContext for Root {
             registry.sync(config.max_bytes);
         }
         self.state = Some(Rc::new(Configured {
-            keys: KeyCache::new(static_keys),
+            keys: HeldKeys::new(&policy),
             metrics: Metrics::define(),
             registry,
             policy,
@@ -150,7 +149,8 @@ impl RootContext for Root {
         };
         state.metrics.flush();
         self.tick_registry(&state);
-        self.tick_jwks(&state);
+        self.tick_jwks(&state, KeySource::Agents);
+        self.tick_jwks(&state, KeySource::OAuth);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -269,15 +269,20 @@ impl Root {
         }
     }
 
-    fn tick_jwks(&mut self, state: &Configured) {
-        let Some(remote) = state.policy.jwt.as_ref().and_then(|j| j.remote.as_ref()) else {
+    fn tick_jwks(&mut self, state: &Configured, source: KeySource) {
+        let Some(remote) = state
+            .policy
+            .token_rules(source)
+            .and_then(|j| j.remote.as_ref())
+        else {
             return;
         };
-        if self.fetching.is_some() {
+        if self.fetching.iter().any(|(s, _, _)| *s == source) {
             return;
         }
+        let slot = JwksSlot::of(source);
         let now = now_ms() / 1000;
-        let Some((current, cas)) = shared::fetch_state() else {
+        let Some((current, cas)) = shared::fetch_state(slot) else {
             return;
         };
         if !remote.schedule.should_fetch(&current, now) {
@@ -288,7 +293,7 @@ impl Root {
             attempted_at: now,
             ..current
         };
-        if !shared::set_fetch_state(&claimed, cas) {
+        if !shared::set_fetch_state(slot, &claimed, cas) {
             return;
         }
         match self.dispatch_http_call(
@@ -303,12 +308,12 @@ impl Root {
             vec![],
             Duration::from_millis(remote.timeout_ms),
         ) {
-            Ok(token) => self.fetching = Some((token, now)),
+            Ok(token) => self.fetching.push((source, token, now)),
             Err(status) => {
                 state.metrics.jwks_fetch(false);
                 log(
                     LogLevel::Warn,
-                    &format!("vault-mcp-filter: JWKS fetch not sent: {status:?}"),
+                    &format!("vault-mcp-filter: {source:?} JWKS fetch not sent: {status:?}"),
                 );
             }
         }
