@@ -213,9 +213,26 @@ function decoy(users) {
   return { ...first, salt: crypto.randomBytes(first.salt.length), hash: crypto.randomBytes(first.hash.length) };
 }
 
+// Each check holds 32 MiB for a moment: a few at a time, the others wait their turn, so a flood
+// of sign-in attempts queues instead of exhausting memory.
+const SCRYPT_AT_ONCE = 4;
+let scryptRunning = 0;
+const scryptWaiting = [];
+
+async function limited(work) {
+  if (scryptRunning >= SCRYPT_AT_ONCE) await new Promise((resolve) => scryptWaiting.push(resolve));
+  scryptRunning += 1;
+  try {
+    return await work();
+  } finally {
+    scryptRunning -= 1;
+    scryptWaiting.shift()?.();
+  }
+}
+
 async function checkPassword(users, fallback, username, password) {
   const stored = users.get(username);
-  const derived = await scrypt(password, stored ?? fallback);
+  const derived = await limited(() => scrypt(password, stored ?? fallback));
   const match = crypto.timingSafeEqual(derived, (stored ?? fallback).hash);
   return match && stored !== undefined;
 }
@@ -328,6 +345,8 @@ function createProvider(settings) {
       registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
       clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
       userinfo: { enabled: false },
+      // Clients can end a refresh token they hold (RFC 7009).
+      revocation: { enabled: true },
       rpInitiatedLogout: { enabled: false },
       resourceIndicators: {
         enabled: true,

@@ -70,6 +70,7 @@ const VARIABLES: &[&str] = &[
     "AGENT_LEASE_TOKEN_TTL",
     "STANDALONE",
     "REGISTRY_REFRESH_SECONDS",
+    "USERS_SIGN_UP_SCOPES",
     "CONSOLE_ADDR",
     "CONSOLE_SESSION_MINUTES",
     "CONSOLE_ENVOY_ADMIN_URL",
@@ -223,6 +224,11 @@ pub struct Config {
     /// Standalone: seconds between reads of the agent registry from Vault (0: follow none).
     #[serde(default = "defaults::registry_refresh_seconds")]
     pub registry_refresh_seconds: u64,
+    /// People signing in through the OAuth authorization server for the first time are
+    /// registered with these scopes (comma-separated; `admin` is refused); unset: a person the
+    /// registry does not know is refused (403 `unknown_user`).
+    #[serde(default)]
+    pub users_sign_up_scopes: Option<String>,
     /// The operator console's address (`host:port`, e.g. `127.0.0.1:8091`); off when unset.
     #[serde(default)]
     pub console_addr: Option<String>,
@@ -376,6 +382,12 @@ impl Config {
         }
     }
 
+    /// `USERS_SIGN_UP_SCOPES` as a list, or `None` when people do not sign up.
+    pub fn sign_up_scopes(&self) -> Option<Vec<String>> {
+        let scopes = split_list(self.users_sign_up_scopes.as_deref());
+        (!scopes.is_empty()).then_some(scopes)
+    }
+
     /// `ALLOWED_HOSTS` as a list, or `None` for the loopback default.
     pub fn allowed_hosts(&self) -> Option<Vec<String>> {
         self.allowed_hosts.as_deref().map(|h| split_list(Some(h)))
@@ -455,6 +467,7 @@ impl Config {
             "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
             "standalone": self.standalone,
             "registry_refresh_seconds": self.registry_refresh_seconds,
+            "users_sign_up_scopes": self.users_sign_up_scopes,
             "console_addr": self.console_addr,
             "console_session_minutes": self.console_session_minutes,
             "console_envoy_admin_url": self.console_envoy_admin_url,

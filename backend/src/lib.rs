@@ -44,6 +44,8 @@ pub struct AppState {
     events: web::Data<mcp::events::Events>,
     registry: web::Data<registry::Registry>,
     snapshots: web::Data<registry::snapshot::SnapshotCache>,
+    /// People registered on their first sign-in, when `USERS_SIGN_UP_SCOPES` is set.
+    sign_ups: Option<web::Data<registry::sign_up::SignUps>>,
 }
 
 impl AppState {
@@ -67,7 +69,12 @@ impl AppState {
             )),
             mcp: mcp::http_service(vault.clone(), settings.clone(), sessions, false),
             mcp_rpc: mcp::http_service(vault.clone(), settings, Arc::new(Default::default()), true),
-            registry: web::Data::new(registry::Registry::new(vault.clone())),
+            registry: web::Data::new(
+                registry::Registry::new(vault.clone()).with_sign_up(config.sign_up_scopes()),
+            ),
+            sign_ups: config
+                .sign_up_scopes()
+                .map(|scopes| web::Data::new(registry::sign_up::SignUps::new(scopes))),
             snapshots: web::Data::new(registry::snapshot::SnapshotCache::default()),
             vault: web::Data::from(vault),
             trust: web::Data::new(trust),
@@ -78,6 +85,9 @@ impl AppState {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         if matches!(**self.trust, identity::Trust::Edge(_)) {
             cfg.app_data(telemetry::EdgeRequestIds);
+        }
+        if let Some(sign_ups) = &self.sign_ups {
+            cfg.app_data(sign_ups.clone());
         }
         cfg.app_data(self.vault.clone())
             .app_data(self.trust.clone())
@@ -196,8 +206,12 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         let trust = state.trust.clone().into_inner();
         let console_gate = console.clone();
         let owners = state.mcp_owners.clone().into_inner();
+        let sign_ups = state.sign_ups.clone();
         let deliver = move |snapshot: vault_mcp_filter::registry::Registry| {
             let snapshot = Arc::new(snapshot);
+            if let Some(sign_ups) = &sign_ups {
+                sign_ups.follow(snapshot.clone());
+            }
             if let Some(console) = &console_gate {
                 console.gate.set_registry(snapshot.clone());
             }

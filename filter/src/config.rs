@@ -246,6 +246,22 @@ impl Policy {
             .oauth
             .map(|o| oauth::policy(o, resource.as_deref(), env))
             .transpose()?;
+        if let Some(oauth) = &oauth {
+            // Tokens go to the issuer they name: the two must be told apart by `iss`.
+            match jwt.as_ref().map(|j| j.settings.issuer.as_deref()) {
+                Some(None) => {
+                    return Err(ConfigError::Invalid(
+                        "oauth needs jwt.validate_issuer: a person's token must never pass for an agent's".into(),
+                    ));
+                }
+                Some(Some(agents)) if agents == oauth.issuer => {
+                    return Err(ConfigError::Invalid(
+                        "oauth.issuer must differ from jwt.issuer: tokens go to the issuer they name".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if oauth.is_some() && registry.is_none() {
             // The registry says who may sign in and with which scopes.
             return Err(ConfigError::Invalid(

@@ -88,10 +88,12 @@ pub fn is_user_subject(subject: &str) -> bool {
 }
 
 /// The subject of the person whose identity provider calls them `claim` (its `sub`, or the
-/// configured claim): `user.` and the claim with every byte outside `a-z 0-9 _ -` written as
-/// `.` and two lower-case hex digits. `.` only ever starts such an escape, so two different
-/// claims never give one subject (`Ann`, `ann` and `a.6enn` are three people); `None` when the
-/// claim is empty or its subject would be longer than a subject may be.
+/// configured claim): `user.` and the claim with every byte outside `a-z 0-9` written as `_`
+/// and two lower-case hex digits. `_` only ever starts such an escape, so two different claims
+/// never give one subject (`Ann`, `ann` and `_41nn` are three people). After the prefix only
+/// `a-z 0-9 _` appear: no `..` (which Vault's file storage refuses in a Transit key's path) and
+/// no trailing `-` (which Transit's key names refuse). `None` when the claim is empty or its
+/// subject would be longer than a subject may be.
 pub fn user_subject(claim: &str) -> Option<String> {
     use std::fmt::Write;
     if claim.is_empty() {
@@ -99,10 +101,10 @@ pub fn user_subject(claim: &str) -> Option<String> {
     }
     let mut subject = String::from(USER_PREFIX);
     for byte in claim.bytes() {
-        if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-' {
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() {
             subject.push(byte as char);
         } else {
-            write!(subject, ".{byte:02x}").expect("writing to a String");
+            write!(subject, "_{byte:02x}").expect("writing to a String");
         }
         if subject.len() > MAX_SUBJECT {
             return None;
@@ -123,19 +125,24 @@ mod tests {
         let claims = [
             "ann",
             "Ann",
-            "a.6enn",
+            "_41nn",
             "auth0|5f7c",
             "00u1AbC",
             "a b",
             "ä",
             "..",
+            "john.doe",
+            "john_doe",
+            "x-",
         ];
         let subjects: Vec<String> = claims.iter().map(|c| user_subject(c).unwrap()).collect();
         assert_eq!(subjects[0], "user.ann");
-        assert_eq!(subjects[1], "user..41nn");
-        assert_eq!(subjects[2], "user.a.2e6enn");
-        assert_eq!(subjects[3], "user.auth0.7c5f7c");
-        assert_eq!(subjects[6], "user..c3.a4");
+        assert_eq!(subjects[1], "user._41nn");
+        assert_eq!(subjects[2], "user._5f41nn");
+        assert_eq!(subjects[3], "user.auth0_7c5f7c");
+        assert_eq!(subjects[6], "user._c3_a4");
+        assert_eq!(subjects[8], "user.john_2edoe");
+        assert_eq!(subjects[10], "user.x_2d");
         let mut unique = subjects.clone();
         unique.sort();
         unique.dedup();
@@ -145,6 +152,8 @@ mod tests {
                 is_valid_subject(subject) && is_user_subject(subject),
                 "{subject}"
             );
+            let name = &subject[USER_PREFIX.len()..];
+            assert!(!name.contains('.') && !name.ends_with('-'), "{subject}");
         }
         assert_eq!(user_subject(""), None);
         // 123 bytes pass through, one more does not fit; escapes count three each.

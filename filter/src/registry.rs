@@ -27,6 +27,11 @@ pub const MAX_KEY_ID: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub agents: Vec<SnapshotAgent>,
+    /// When people sign up on their first sign-in (the backend's `USERS_SIGN_UP_SCOPES`): the
+    /// scopes a person the registry does not know yet comes in with (the backend registers
+    /// them). Absent: such a person is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_up_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +87,8 @@ pub enum RegistryError {
         "agents[{index}]: a person signs in through the authorization server, not with keys or certificates"
     )]
     UserCredentials { index: usize },
+    #[error("sign_up_scopes: {0:?} is not a scope")]
+    BadSignUpScope(String),
 }
 
 /// What the host holds of the registry, for one decision.
@@ -133,6 +140,9 @@ pub struct Registry {
     subjects: HashMap<String, usize>,
     keys: HashMap<KeyDigest, KeyEntry>,
     certificates: HashMap<String, usize>,
+    /// The scopes of a person signing in for the first time, when people sign up (an identity
+    /// with no name: only its scopes are used).
+    sign_up: Option<Identity>,
 }
 
 impl Registry {
@@ -148,6 +158,15 @@ impl Registry {
 
     pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, RegistryError> {
         let mut registry = Registry::default();
+        if let Some(scopes) = snapshot.sign_up_scopes {
+            // Never `admin`: anyone who can sign in would get it.
+            if let Some(bad) = scopes.iter().find(|s| {
+                s.as_str() == crate::scopes::ADMIN || !crate::scopes::KNOWN.contains(&s.as_str())
+            }) {
+                return Err(RegistryError::BadSignUpScope(bad.clone()));
+            }
+            registry.sign_up = Some(Identity::new("", scopes));
+        }
         for (index, agent) in snapshot.agents.into_iter().enumerate() {
             if !is_valid_subject(&agent.subject) {
                 return Err(RegistryError::BadSubject {
@@ -226,6 +245,11 @@ impl Registry {
 
     pub fn agent(&self, subject: &str) -> Option<&RegisteredAgent> {
         self.agents.get(*self.subjects.get(subject)?)
+    }
+
+    /// The scopes a person unknown to the registry comes in with, when people sign up.
+    pub fn sign_up(&self) -> Option<&Identity> {
+        self.sign_up.as_ref()
     }
 
     pub fn agents(&self) -> impl Iterator<Item = &RegisteredAgent> {
@@ -350,6 +374,11 @@ mod tests {
                 Err(RegistryError::Malformed(_))
             ));
         }
+        let sign_up = br#"{"agents": [], "sign_up_scopes": ["read", "root"]}"#;
+        assert_eq!(
+            Registry::parse(sign_up, 1 << 20).unwrap_err(),
+            RegistryError::BadSignUpScope("root".into())
+        );
         let doc = snapshot(serde_json::json!([]));
         assert_eq!(
             Registry::parse(&doc, doc.len() - 1).unwrap_err(),
@@ -373,6 +402,7 @@ mod tests {
                 certificate: None,
                 tool_rates: BTreeMap::new(),
             }],
+            sign_up_scopes: Some(vec!["read".into()]),
         };
         let bytes = serde_json::to_vec(&original).unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -67,6 +68,8 @@ class Stack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     #: Replica 1 on ports.backend, the others on ports free when the stack was made.
     backend_ports: list[int] = field(init=False)
+    #: Each person's password at the authorization server, made with the stack.
+    oauth_passwords: dict[str, str] = field(init=False)
     #: PostgreSQL's folder (outside run_dir, which the postgres user may not reach).
     pg_dir: Path | None = field(default=None, init=False)
     #: The durable OpenBao's cluster port and unseal key, kept across its restarts.
@@ -75,6 +78,8 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.backend_ports = [self.ports.backend, *free_ports(self.backend_replicas - 1)]
+        # One each: holding one person's password is not holding everyone's.
+        self.oauth_passwords = {user["name"]: secrets.token_urlsafe(12) for user in self.users}
 
     @property
     def logs(self) -> Path:
@@ -177,7 +182,7 @@ class Stack:
         resource = self.edge_policy()["resource_metadata"]["resource"]
         config = oauth.config(self.oauth_issuer, "127.0.0.1", self.ports.oauth, resource,
                               ["read", "write", "list", "delete"],
-                              {user["name"]: self.secrets.oauth_password for user in self.users})
+                              self.oauth_passwords)
         path = oauth.write_config(self.run_dir / "oauth.json", config)
         process = self._spawn("oauth", oauth.argv(path))
         wait_until("OAuth authorization server",
@@ -390,7 +395,7 @@ class Stack:
             # People sign in at the issuer's own pages (MCP clients with OAuth find it from the
             # bridge's /.well-known/oauth-protected-resource).
             "oauth": {"issuer": self.oauth_issuer,
-                      "users": {u["name"]: self.secrets.oauth_password for u in self.users}},
+                      "users": self.oauth_passwords},
             "jwt": {
                 "issuer": JWT_ISSUER,
                 "audience": JWT_AUDIENCE,

@@ -117,15 +117,15 @@ async def session_calls(bridge, auth: OAuthClientProvider, calls: list[tuple[str
             return [await client.call_tool(name, arguments) for name, arguments in calls]
 
 
-def password(bridge) -> str:
-    return bridge.secrets.oauth_password
+def password(bridge, name: str) -> str:
+    return bridge.oauth_passwords[name]
 
 
 @pytest.fixture(scope="module")
 def dev_signed_in(bridge, browser):
     """dev, signed in once through the SDK's whole flow: its storage holds the tokens."""
     storage = Storage()
-    sign_in = SignIn(browser, "dev", password(bridge))
+    sign_in = SignIn(browser, "dev", password(bridge, "dev"))
     results = asyncio.run(session_calls(bridge, provider(bridge, sign_in, storage), [
         ("kv.write", {"path": "oauth/note", "data": {"signed": "in"}}),
         ("kv.read", {"path": "oauth/note"}),
@@ -202,7 +202,7 @@ def server_token(bridge, browser, username: str, **exchange) -> str:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     resource = exchange.get("resource", f"{bridge.envoy_url}/mcp")
-    sign_in = SignIn(browser, username, password(bridge))
+    sign_in = SignIn(browser, username, password(bridge, username))
     sign_in.redirect_uri = redirect_uri
     sign_in.url = requests.Request("GET", f"{bridge.oauth_issuer}/auth", params={
         "client_id": client["client_id"], "response_type": "code", "redirect_uri": redirect_uri,
@@ -220,7 +220,7 @@ def test_a_person_gets_what_both_token_and_registry_grant(bridge, browser):
     token = server_token(bridge, browser, "Carol.K")
     assert pyjwt.decode(token, options={"verify_signature": False})["scope"] == "read write list delete"
     who = requests.get(f"{bridge.envoy_url}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert who.json() == {**who.json(), "subject": "user..43arol.2e.4b"}
+    assert who.json() == {**who.json(), "subject": "user._43arol_2e_4b"}
     assert sorted(who.json()["scopes"]) == ["list", "read"]
     written = bearer(bridge, token, method="PUT")
     assert written.status_code == 403 and written.json()["error"] == "insufficient_scope"
@@ -236,12 +236,12 @@ def test_people_the_registry_does_not_admit_are_refused(bridge, browser):
 def test_a_disabled_person_is_refused_within_the_refresh_interval(bridge, browser):
     token = server_token(bridge, browser, "Carol.K")
     assert bearer(bridge, token, "/whoami").status_code == 200
-    agents_cli(bridge, "disable", "user..43arol.2e.4b")
+    agents_cli(bridge, "disable", "user._43arol_2e_4b")
     try:
         wait_for(lambda: bearer(bridge, token, "/whoami").status_code == 403, 15)
         assert bearer(bridge, token, "/whoami").json()["error"] == "agent_disabled"
     finally:
-        agents_cli(bridge, "enable", "user..43arol.2e.4b")
+        agents_cli(bridge, "enable", "user._43arol_2e_4b")
 
 
 def test_tokens_the_server_did_not_make_for_this_resource_are_refused(bridge):
@@ -288,7 +288,7 @@ def test_mcp_inspectors_cli_signs_in_with_a_person_at_the_browser(bridge, browse
                 url = line.split("Please navigate to: ", 1)[1].strip()
                 break
         assert url and url.startswith(f"{bridge.oauth_issuer}/auth?"), "".join(said)
-        sign_in = SignIn(browser, "dev", password(bridge))
+        sign_in = SignIn(browser, "dev", password(bridge, "dev"))
         sign_in.url, sign_in.redirect_uri = url, callback
         sign_in.sign_in()
         out, err = cli.communicate(timeout=120)
@@ -310,3 +310,29 @@ def test_people_hold_no_keys_and_agents_take_no_peoples_names(bridge):
     ]:
         done = agents_cli(bridge, *args, check=False)
         assert done.returncode != 0 and says in done.stderr, (args, done.stderr)
+
+
+@pytest.fixture(scope="module")
+def signing_up(built, tmp_path_factory):
+    """People sign up on their first sign-in (USERS_SIGN_UP_SCOPES); nobody is registered."""
+    running = start_stack(tmp_path_factory, "oauth_sign_up", filter_overrides=UNLIMITED,
+                          users=[{"name": "newcomer", "scopes": [], "registered": False}],
+                          backend_env={"USERS_SIGN_UP_SCOPES": "read,list"})
+    yield running
+    running.stop()
+
+
+def test_with_sign_up_a_newcomer_is_registered_with_the_sign_up_scopes(signing_up, browser):
+    assert agents_cli(signing_up, "show", "user.newcomer", check=False).returncode != 0
+    token = server_token(signing_up, browser, "newcomer")
+    who = bearer(signing_up, token, "/whoami")
+    assert who.status_code == 200, who.text
+    assert (who.json()["subject"], sorted(who.json()["scopes"])) == ("user.newcomer", ["list", "read"])
+    shown = json.loads(agents_cli(signing_up, "show", "user.newcomer").stdout)
+    assert (shown["user"], shown["enabled"], sorted(shown["scopes"])) == (True, True, ["list", "read"])
+    assert bearer(signing_up, token, method="PUT").json()["error"] == "insufficient_scope"
+    # Registered, they are a record like any other: disabled, they stay out.
+    agents_cli(signing_up, "disable", "user.newcomer")
+    wait_for(lambda: bearer(signing_up, token, "/whoami").status_code == 403, 15)
+    assert bearer(signing_up, token, "/whoami").json()["error"] == "agent_disabled"
+    assert not json.loads(agents_cli(signing_up, "show", "user.newcomer").stdout)["enabled"]

@@ -399,6 +399,21 @@ def test_the_refresh_token_rotates_and_keeps_the_resource(server, client, tokens
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
 
+def test_a_revoked_refresh_token_is_refused(server, client, browser, flow):
+    meta = requests.get(f"{server.issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+    assert meta["revocation_endpoint"] == f"{server.issuer}/token/revocation"
+    verifier, challenge = pkce()
+    params = consent(browser, server, client, challenge, scope="read offline_access")
+    issued = token(server, grant_type="authorization_code", code=params["code"], redirect_uri=client.redirect_uri,
+                   client_id=client.id, code_verifier=verifier, resource=RESOURCE).json()
+    SECRETS.extend([issued["access_token"], issued["refresh_token"]])
+    revoked = requests.post(meta["revocation_endpoint"], timeout=10,
+                            data={"token": issued["refresh_token"], "client_id": client.id})
+    assert revoked.status_code == 200, revoked.text
+    refused = token(server, grant_type="refresh_token", refresh_token=issued["refresh_token"], client_id=client.id)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
 def test_only_the_configured_scopes_are_granted(server, client, browser, flow):
     verifier, challenge = pkce()
     params = consent(browser, server, client, challenge, scope="read admin openid-ish")

@@ -2,6 +2,7 @@
 //! the service refuses to start with a message an operator can act on.
 
 use super::{Config, ConfigError, split_list};
+use vault_mcp_filter::scopes;
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -155,6 +156,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "LOG_MAX_MB",
                 reason: "must be a number of megabytes, at least 0.001".into(),
+            });
+        }
+        if let Some(scopes) = self.sign_up_scopes()
+            && let Some(bad) = scopes
+                .iter()
+                .find(|s| s.as_str() == scopes::ADMIN || !scopes::KNOWN.contains(&s.as_str()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "USERS_SIGN_UP_SCOPES",
+                reason: format!(
+                    "{bad:?}: a comma-separated list of read, write, list, delete (never admin: anyone who can sign in would get it)"
+                ),
             });
         }
         for (name, list) in [

@@ -182,3 +182,23 @@ fn the_console_answers_its_own_address_and_loopback_names_by_default() {
         ["console.example", "ops.example:443"]
     );
 }
+
+#[test]
+fn sign_up_never_hands_out_admin() {
+    let with = |scopes: &str| {
+        Config::from_figment(figment(&[
+            ("vault_token", "t"),
+            KEY,
+            ("users_sign_up_scopes", scopes),
+        ]))
+    };
+    assert_eq!(
+        with("read, list").unwrap().sign_up_scopes(),
+        Some(vec!["read".to_string(), "list".to_string()])
+    );
+    for bad in ["read,admin", "root"] {
+        let error = with(bad).unwrap_err().to_string();
+        assert!(error.contains("USERS_SIGN_UP_SCOPES"), "{error}");
+    }
+    assert_eq!(with("").unwrap().sign_up_scopes(), None);
+}

@@ -180,6 +180,13 @@ pub async fn require_agent(
             }
         }
     };
+    // A person the registry does not know yet, admitted because people sign up: registered now.
+    if let (Some(sign_ups), Some(registry)) = (
+        request.app_data::<web::Data<crate::registry::sign_up::SignUps>>(),
+        request.app_data::<web::Data<crate::registry::Registry>>(),
+    ) {
+        sign_ups.register_if_new(registry, &agent.subject).await;
+    }
     request.extensions_mut().insert(agent);
     next.call(request).await.map(|r| r.map_into_left_body())
 }

@@ -37,6 +37,15 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn new(policy: Policy, follows_registry: bool) -> Self {
+        if policy
+            .token_rules(KeySource::OAuth)
+            .is_some_and(|rules| rules.remote.is_some())
+        {
+            // Only Envoy fetches JWKS: here only inline keys verify a person's token.
+            tracing::warn!(
+                "oauth.jwks_remote is not fetched here (only Envoy fetches JWKS): people's tokens verify only with oauth.jwks inline"
+            );
+        }
         let store = MemoryStore::default();
         if let Some(rate) = &policy.rate_limit {
             rate.limiter.create_slots(&store);

@@ -7,6 +7,7 @@ mod checks;
 pub mod cli;
 pub mod keys;
 mod model;
+pub mod sign_up;
 pub mod snapshot;
 pub mod upgrade;
 
@@ -24,6 +25,8 @@ use crate::vault::registry::AgentRecord;
 /// The registry over the service's Vault connection.
 pub struct Registry {
     vault: Arc<Vault>,
+    /// `USERS_SIGN_UP_SCOPES`: published in the snapshot, so the edge admits newcomers.
+    sign_up_scopes: Option<Vec<String>>,
 }
 
 fn now() -> u64 {
@@ -34,7 +37,20 @@ fn now() -> u64 {
 
 impl Registry {
     pub fn new(vault: Arc<Vault>) -> Self {
-        Registry { vault }
+        Registry {
+            vault,
+            sign_up_scopes: None,
+        }
+    }
+
+    /// People signing in for the first time are registered with `scopes` (see [`sign_up`]).
+    pub fn with_sign_up(mut self, scopes: Option<Vec<String>>) -> Self {
+        self.sign_up_scopes = scopes;
+        self
+    }
+
+    pub fn sign_up_scopes(&self) -> Option<&[String]> {
+        self.sign_up_scopes.as_deref()
     }
 
     pub fn vault(&self) -> &Vault {
@@ -60,6 +76,35 @@ impl Registry {
         } else {
             check_name(&new.subject)?;
         }
+        self.insert(new).await
+    }
+
+    /// Registers a person signing in for the first time (`USERS_SIGN_UP_SCOPES`), by the
+    /// subject the edge mapped their name to; false when they were registered already (left as
+    /// they are).
+    pub async fn sign_up(&self, subject: &str, scopes: &[String]) -> Result<bool, RegistryError> {
+        if !is_user_subject(subject) || !vault_mcp_filter::identity::is_valid_subject(subject) {
+            return Err(RegistryError::InvalidName(subject.to_string()));
+        }
+        let new = NewAgent {
+            subject: subject.to_string(),
+            user: true,
+            scopes: scopes.to_vec(),
+            rate: None,
+            key_sha256: None,
+            tool_rates: Default::default(),
+            certificate: None,
+            roles: Default::default(),
+        };
+        match self.insert(new).await {
+            Ok(_) => Ok(true),
+            Err(RegistryError::Exists(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `add` once the name is checked (a person's already mapped to their subject).
+    async fn insert(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
         let scopes = checks::check_scopes(&new.scopes)?;
         checks::check_rate(new.rate)?;
         checks::check_tool_rates(&new.tool_rates)?;
@@ -95,6 +140,7 @@ impl Registry {
         let at = now();
         let record = AgentRecord {
             subject: new.subject.clone(),
+            user: new.user,
             enabled: true,
             scopes,
             keys: key.iter().map(|k| k.record(at)).collect(),

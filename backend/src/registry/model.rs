@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use thiserror::Error;
-use vault_mcp_filter::identity::is_user_subject;
 use vault_mcp_filter::ratelimit::Limit;
 
 use crate::vault::VaultError;
@@ -164,7 +163,7 @@ impl From<&AgentRecord> for AgentView {
     fn from(record: &AgentRecord) -> Self {
         AgentView {
             subject: record.subject.clone(),
-            user: is_user_subject(&record.subject),
+            user: record.user,
             enabled: record.enabled,
             scopes: record.scopes.clone(),
             keys: record

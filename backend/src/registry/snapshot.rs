@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use vault_mcp_filter::apikey::parse_digest;
-use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::identity::{is_user_subject, is_valid_subject};
 use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::registry::{Snapshot, SnapshotAgent, SnapshotKey};
 
@@ -64,7 +64,11 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
     let mut digests = HashSet::new();
     let mut certificates = HashSet::new();
     let usable = |r: &&AgentRecord| {
+        // A person's record holds no key or certificate, and only a person's has their name.
+        let person = is_user_subject(&r.subject);
         let fine = is_valid_subject(&r.subject)
+            && person == r.user
+            && !(person && (!r.keys.is_empty() || r.certificate.is_some()))
             && r.keys.iter().all(|k| parse_digest(&k.sha256).is_some())
             && r.certificate
                 .as_deref()
@@ -102,6 +106,7 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                 certificate: r.certificate.clone(),
             })
             .collect(),
+        sign_up_scopes: None,
     }
 }
 
@@ -192,7 +197,7 @@ impl Cached {
         let now = Instant::now();
         Ok(Cached {
             generation,
-            built: build(&records)?,
+            built: build(&records, registry.sign_up_scopes())?,
             records,
             full_at: now,
             checked_at: Some(now),
@@ -223,15 +228,22 @@ impl Cached {
             };
         }
         self.generation = generation;
-        self.built = build(&self.records)?;
+        self.built = build(&self.records, registry.sign_up_scopes())?;
         self.checked_at = Some(Instant::now());
         Ok(true)
     }
 }
 
-fn build(records: &BTreeMap<String, AgentRecord>) -> Result<Built, RegistryError> {
+fn build(
+    records: &BTreeMap<String, AgentRecord>,
+    sign_up_scopes: Option<&[String]>,
+) -> Result<Built, RegistryError> {
     let records: Vec<AgentRecord> = records.values().cloned().collect();
-    let body = serde_json::to_vec(&snapshot(&records))
+    let snapshot = Snapshot {
+        sign_up_scopes: sign_up_scopes.map(<[String]>::to_vec),
+        ..snapshot(&records)
+    };
+    let body = serde_json::to_vec(&snapshot)
         .map_err(|_| RegistryError::Vault(crate::vault::VaultError::Upstream))?;
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
     Ok(Built {

@@ -10,7 +10,7 @@
 //!   each agent its signing key among its own keys (`vault::transit::SIGNING_KEY`).
 
 use serde::Serialize;
-use vault_mcp_filter::identity::is_valid_subject;
+use vault_mcp_filter::identity::{is_user_subject, is_valid_subject};
 
 use super::{Registry, RegistryError};
 
@@ -25,11 +25,21 @@ pub struct Migrated {
 
 impl Registry {
     /// The agents that need `agents migrate` (legacy signing keys) and those with names no
-    /// longer valid.
+    /// longer valid: upper case, or `user.…` (people's names now) on an agent's record.
     async fn legacy(&self) -> Result<(Vec<String>, Vec<String>), RegistryError> {
         let subjects = self.vault.registry_subjects().await?;
-        let (valid, invalid): (Vec<String>, Vec<String>) =
+        let (valid, mut invalid): (Vec<String>, Vec<String>) =
             subjects.into_iter().partition(|s| is_valid_subject(s));
+        for subject in valid.iter().filter(|s| is_user_subject(s)) {
+            if self
+                .vault
+                .registry_record(subject)
+                .await?
+                .is_some_and(|record| !record.user)
+            {
+                invalid.push(subject.clone());
+            }
+        }
         let legacy_keys = self.vault.legacy_signing_keys(&valid).await?;
         Ok((legacy_keys, invalid))
     }
@@ -54,8 +64,9 @@ impl Registry {
         if !names.is_empty() {
             problems.push(format!(
                 "agents whose names have upper-case letters, which Vault cannot keep apart from \
-                 their lower-case spelling: {}; remove each (`vault-mcp-bridge agents remove \
-                 NAME`) and add it again in lower case",
+                 their lower-case spelling, or start with `user.`, which names people signing \
+                 in now: {}; remove each (`vault-mcp-bridge agents remove NAME`) and add it \
+                 again under a lower-case name that does not start with `user.`",
                 names.join(", ")
             ));
         }

@@ -25,6 +25,11 @@ const GENERATION: &str = "_bridge/registry-generation";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRecord {
     pub subject: String,
+    /// A person signing in through the authorization server (`agents add --user`, or signed
+    /// up). Only such a record may have a `user.` subject: an earlier version's agent of that
+    /// name is not taken for a person (start-up refuses it, the snapshot leaves it out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
     pub enabled: bool,
     pub scopes: Vec<String>,
     pub keys: Vec<KeyRecord>,

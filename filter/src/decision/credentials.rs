@@ -33,7 +33,11 @@ pub(super) fn authenticate(
             Followed::Yes(registry) => match registry.agent(&identity.subject) {
                 Some(user) if !user.enabled => Err(refused(Reason::AgentDisabled)),
                 Some(user) => Ok((identity.clone().within(&user.identity), user.limits.clone())),
-                None => Err(refused(Reason::UnknownUser)),
+                // Signing up: the backend registers them with these scopes on this request.
+                None => match registry.sign_up() {
+                    Some(scopes) => Ok((identity.clone().within(scopes), AgentLimits::default())),
+                    None => Err(refused(Reason::UnknownUser)),
+                },
             },
             Followed::Pending => Err(Reason::RegistryUnavailable.into()),
             Followed::No => Err(refused(Reason::UnknownUser)),
@@ -81,6 +85,11 @@ fn credential(
     });
     if let Some(payload) = envoy_jwt {
         return match (bearers.as_slice(), api_keys.as_slice()) {
+            // Only the agents' issuer: a second provider in front (the authorization server's,
+            // say) must not turn a person's token into an agent's.
+            ([], []) if !agents_issued(policy, payload) => {
+                Err(Reason::InvalidToken(JwtError::WrongIssuer))
+            }
             ([], []) => jwt::envoy::identity(payload)
                 .map(|id| (id, false))
                 .map_err(Reason::InvalidToken),
@@ -128,6 +137,18 @@ fn credential(
 pub(super) fn oauth_issued<'p>(policy: &'p Policy, token: &str) -> Option<&'p OAuthPolicy> {
     let oauth = policy.oauth.as_ref()?;
     (jwt::claimed_issuer(token)? == oauth.issuer).then_some(oauth)
+}
+
+/// Whether a payload `jwt_authn` verified is the agents' issuer's (`jwt.issuer`, when it is
+/// checked) and not the authorization server's.
+fn agents_issued(policy: &Policy, payload: &[u8]) -> bool {
+    let agents = policy
+        .jwt
+        .as_ref()
+        .and_then(|j| j.settings.issuer.as_deref());
+    let oauth = policy.oauth.as_ref().map(|o| o.issuer.as_str());
+    agents.is_none_or(|iss| jwt::envoy::issued_by(payload, iss))
+        && oauth.is_none_or(|iss| !jwt::envoy::issued_by(payload, iss))
 }
 
 /// Whose keys verify the request's bearer token.

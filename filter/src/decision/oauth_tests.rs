@@ -33,7 +33,7 @@ fn policy() -> Policy {
 fn registry() -> Registry {
     let doc = json!({"agents": [
         {"subject": "user.ann", "enabled": true, "scopes": ["read", "write", "list"]},
-        {"subject": "user..42ob", "enabled": false, "scopes": ["read"]},
+        {"subject": "user._42ob", "enabled": false, "scopes": ["read"]},
     ]});
     Registry::parse(doc.to_string().as_bytes(), 1 << 20).unwrap()
 }
@@ -122,6 +122,35 @@ fn people_the_registry_does_not_admit_are_refused() {
         );
         assert_eq!(refusal(&outcome), expected, "{changes}");
     }
+}
+
+#[test]
+fn with_sign_up_a_newcomer_gets_the_sign_up_scopes_their_token_grants() {
+    let policy = policy();
+    let doc = json!({"agents": [{"subject": "user._42ob", "enabled": false, "scopes": ["read"]}],
+                     "sign_up_scopes": ["read", "list"]});
+    let registry = Registry::parse(doc.to_string().as_bytes(), 1 << 20).unwrap();
+    let newcomer = call(
+        &policy,
+        Followed::Yes(&registry),
+        "GET",
+        "/secrets/a",
+        &access_token("ec-1", json!({"sub": "bob", "scope": "read write"})),
+    );
+    let identity = forwarded(newcomer).identity;
+    assert_eq!(
+        (identity.subject.as_str(), identity.scopes.as_slice()),
+        ("user.bob", &["read".to_string()][..])
+    );
+    // Signing up never lets a disabled person back in.
+    let disabled = call(
+        &policy,
+        Followed::Yes(&registry),
+        "GET",
+        "/secrets/a",
+        &access_token("ec-1", json!({"sub": "Bob"})),
+    );
+    assert_eq!(refusal(&disabled), (403, "agent_disabled"));
 }
 
 #[test]
@@ -249,6 +278,16 @@ fn configurations_that_would_let_the_wrong_party_in_are_refused() {
         (
             json!({"api_keys": [{"sha256": "0".repeat(64), "subject": "user.ann", "scopes": []}]}),
             "not a valid subject",
+        ),
+        (
+            json!({"oauth": {"issuer": ISSUER, "audience": "x", "jwks": jwks}, "registry": registry,
+                   "assertion_key": key, "jwt": {"issuer": ISSUER, "audience": "b", "jwks": jwks}}),
+            "must differ",
+        ),
+        (
+            json!({"oauth": {"issuer": ISSUER, "audience": "x", "jwks": jwks}, "registry": registry,
+                   "assertion_key": key, "jwt": {"validate_issuer": false, "audience": "b", "jwks": jwks}}),
+            "validate_issuer",
         ),
     ] {
         let error = parse(config).unwrap_err().to_string();

@@ -464,6 +464,7 @@ fn tokens_verified_by_envoy_jwt_authn_are_taken_from_the_metadata() {
     let store = MemoryStore::default();
     let mut r = req("GET", "/secrets/a", &[]);
     r.envoy_jwt = Some(envoy_payload(&[
+        ("iss", "https://issuer.test"),
         ("sub", "agent_rs"),
         ("scope", "read list"),
     ]));
@@ -484,10 +485,23 @@ fn tokens_verified_by_envoy_jwt_authn_are_taken_from_the_metadata() {
         refusal(&run(&delegated, &store, &both)),
         (401, "ambiguous_credentials")
     );
-    // A payload without a usable subject is refused.
+    // A payload without a usable subject is refused, and so is one of another issuer (a
+    // second provider in front: the authorization server's, say).
     let mut bad = req("GET", "/secrets/a", &[]);
-    bad.envoy_jwt = Some(envoy_payload(&[("sub", "../other"), ("scope", "read")]));
+    bad.envoy_jwt = Some(envoy_payload(&[
+        ("iss", "https://issuer.test"),
+        ("sub", "../other"),
+    ]));
     assert_eq!(refusal(&run(&delegated, &store, &bad)).0, 401);
+    let mut foreign = req("GET", "/secrets/a", &[]);
+    foreign.envoy_jwt = Some(envoy_payload(&[
+        ("iss", "https://login.test"),
+        ("sub", "agent_rs"),
+    ]));
+    assert_eq!(
+        refusal(&run(&delegated, &store, &foreign)),
+        (401, "invalid_token")
+    );
     // Without envoy_jwt_authn in the configuration, metadata is never a credential.
     assert_eq!(
         refusal(&run(&policy(), &store, &r)),

@@ -47,6 +47,15 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     (at == bytes.len()).then_some(pairs)
 }
 
+/// Whether the payload's `iss` is `issuer`.
+pub fn issued_by(payload: &[u8], issuer: &str) -> bool {
+    decode_pairs(payload).is_some_and(|pairs| {
+        pairs
+            .iter()
+            .any(|(key, value)| *key == b"iss" && *value == issuer.as_bytes())
+    })
+}
+
 /// The identity in a payload `jwt_authn` verified. `sub` must be a valid subject; scopes come
 /// from `scope` (space-separated) and `scp`/`scopes` (a list, or a space-separated string).
 pub fn identity(payload: &[u8]) -> Result<Identity, JwtError> {
@@ -106,6 +115,9 @@ mod tests {
         let id = identity(FROM_ENVOY).unwrap();
         assert_eq!(id.subject, "agent_bench");
         assert_eq!(id.scopes, ["a", "b", "read", "write"]);
+        assert!(issued_by(FROM_ENVOY, "vault-mcp-bridge-dev"));
+        assert!(!issued_by(FROM_ENVOY, "vault-mcp-bridge"));
+        assert!(!issued_by(b"", "vault-mcp-bridge-dev"));
     }
 
     #[test]

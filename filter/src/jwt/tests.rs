@@ -119,17 +119,17 @@ fn people_are_named_by_their_claim_in_the_user_alphabet() {
     );
     assert_eq!(
         verify(&token, &keys(), &by_sub, NOW).unwrap().subject,
-        "user..41nn.7c1"
+        "user._41nn_7c1"
     );
     assert_eq!(
         verify(&token, &keys(), &by_oid, NOW).unwrap().subject,
-        "user.7c-e1"
+        "user.7c_2de1"
     );
     // An agent-style `sub` is still a person's name here, never an agent's.
     let agent_like = sign(Algorithm::RS256, Some("rsa-1"), &claims());
     assert_eq!(
         verify(&agent_like, &keys(), &by_sub, NOW).unwrap().subject,
-        "user.agent_jwt"
+        "user.agent_5fjwt"
     );
     // A missing, empty or non-string claim names nobody.
     for claims in [json!({"oid": 7}), json!({"oid": ""}), json!({})] {
