@@ -40,7 +40,7 @@ def filter_config(ports: Ports, *, edge: bool = False) -> dict:
         # People signing in through the dev authorization server (local-oauth/): its tokens
         # name this resource as audience (resource_metadata), its JWKS comes through a cluster.
         "oauth": {
-            "issuer": ports.oauth_issuer,
+            "issuer": ports.oauth_issuer(tls=edge),
             "jwks_remote": {
                 "cluster": "oauth",
                 "authority": f"127.0.0.1:{ports.oauth}",
@@ -254,6 +254,19 @@ def render_edge_config(ports: Ports, filter_json: dict, *,
         tls_listener("agents_tls", ports.envoy_tls, mutual=False),
         tls_listener("agents_mtls", ports.envoy_mtls, mutual=True),
     ]
+    # The authorization server serves https here too: its JWKS is fetched over TLS, checked
+    # against the dev CA and the address it is reached at.
+    oauth = next(c for c in config["static_resources"]["clusters"] if c["name"] == "oauth")
+    oauth["transport_socket"] = {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": {"validation_context": {
+                "trusted_ca": {"filename": f"{certs}/ca.crt"},
+                "match_typed_subject_alt_names": [{"san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}],
+            }},
+        },
+    }
     return config
 
 

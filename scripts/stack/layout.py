@@ -56,11 +56,10 @@ class Ports:
 
         return cls(*free_ports(10))
 
-    @property
-    def oauth_issuer(self) -> str:
+    def oauth_issuer(self, tls: bool = False) -> str:
         """The authorization server's issuer, exactly as its metadata and the bridge's
-        protected-resource metadata spell it (no trailing slash)."""
-        return f"http://127.0.0.1:{self.oauth}"
+        protected-resource metadata spell it (no trailing slash); https at the edge."""
+        return f"{'https' if tls else 'http'}://127.0.0.1:{self.oauth}"
 
 
 def build(release: bool = False) -> Path:

@@ -70,6 +70,7 @@ class Stack:
     backend_ports: list[int] = field(init=False)
     #: Each person's password at the authorization server, made with the stack.
     oauth_passwords: dict[str, str] = field(init=False)
+    certs_made: bool = field(default=False, init=False)
     #: PostgreSQL's folder (outside run_dir, which the postgres user may not reach).
     pg_dir: Path | None = field(default=None, init=False)
     #: The durable OpenBao's cluster port and unseal key, kept across its restarts.
@@ -173,20 +174,32 @@ class Stack:
 
     @property
     def oauth_issuer(self) -> str:
-        return self.ports.oauth_issuer
+        return self.ports.oauth_issuer(tls=self.edge)
+
+    def ensure_certs(self) -> None:
+        """The edge's dev certificates (envoy/gen-dev-certs), made once per stack (a new `up`
+        makes new ones): the authorization server and Envoy serve them, restarts included."""
+        if not self.certs_made:
+            subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
+            self.certs_made = True
 
     def start_oauth(self) -> None:
         """The OAuth authorization server people sign in with (local-oauth/server.mjs, npm
         `oidc-provider`): tokens for this stack's MCP resource, a signing key made now, the dev
         people with this stack's password."""
         resource = self.edge_policy()["resource_metadata"]["resource"]
+        tls = None
+        if self.edge:
+            self.ensure_certs()
+            tls = {"cert": self.certs / "server.crt", "key": self.certs / "server.key"}
         config = oauth.config(self.oauth_issuer, "127.0.0.1", self.ports.oauth, resource,
                               ["read", "write", "list", "delete"],
-                              self.oauth_passwords)
+                              self.oauth_passwords, tls=tls)
         path = oauth.write_config(self.run_dir / "oauth.json", config)
         process = self._spawn("oauth", oauth.argv(path))
         wait_until("OAuth authorization server",
-                   lambda: http_status(f"{self.oauth_issuer}/.well-known/openid-configuration") == 200,
+                   lambda: http_status(f"{self.oauth_issuer}/.well-known/openid-configuration",
+                                       **self.tls_options()) == 200,
                    process, self.logs / "oauth.log")
 
     def start_postgres(self) -> None:
@@ -328,7 +341,7 @@ class Stack:
         config_path = self.run_dir / "envoy.yaml"
         config = self.edge_policy()
         if self.edge:
-            subprocess.run([str(ROOT / "envoy" / "gen-dev-certs"), str(self.certs)], check=True)
+            self.ensure_certs()
             rendered = render_edge_config(self.ports, config, certs=self.certs)
         else:
             rendered = render_envoy_config(self.ports, config,

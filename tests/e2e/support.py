@@ -103,6 +103,21 @@ AGENT_ROLE = AGENT_POLICY = "vault-mcp-bridge-agent"
 AGENT_POLICIES = [AGENT_POLICY, f"{AGENT_POLICY}-roles"]
 
 
+def server_signed(stack, **changes) -> str:
+    """An access token as the stack's authorization server mints them (for the dev person
+    `dev`, all four scopes), signed with its own key, read from its configuration as someone
+    who stole it would; `changes` replace claims (None removes one)."""
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims = {"iss": stack.oauth_issuer, "sub": "dev", "aud": f"{stack.envoy_url}/mcp", "iat": now,
+              "exp": now + 300, "scope": "read write list delete", **changes}
+    claims = {k: v for k, v in claims.items() if v is not None}
+    jwk = json.loads((stack.run_dir / "oauth.json").read_text())["jwks"]["keys"][0]
+    private = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
+    return pyjwt.encode(claims, private, algorithm="RS256", headers={"kid": jwk["kid"], "typ": "at+jwt"})
+
+
 def chromium():
     """Debian's headless Chromium through chromedriver (`--no-sandbox`: the tests run as root).
     The caller quits it."""

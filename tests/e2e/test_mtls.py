@@ -8,7 +8,7 @@ import pytest
 import requests
 
 import stack as stacks
-from support import UNLIMITED, start_stack
+from support import UNLIMITED, server_signed, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +16,22 @@ def edge_tls(built, tmp_path_factory):
     running = start_stack(tmp_path_factory, "edge_tls", filter_overrides=UNLIMITED, edge=True)
     yield running
     running.stop()
+
+
+def test_people_sign_in_over_tls_too(edge_tls):
+    """At the edge the authorization server serves https with the dev CA, the metadata names it
+    so, and Envoy fetches its keys over TLS (checked against that CA): a token it signed is
+    taken through the TLS listener."""
+    ca = str(edge_tls.certs / "ca.crt")
+    assert edge_tls.oauth_issuer.startswith("https://")
+    server = requests.get(f"{edge_tls.oauth_issuer}/.well-known/oauth-authorization-server", verify=ca, timeout=10)
+    assert server.json()["issuer"] == edge_tls.oauth_issuer
+    meta = requests.get(f"{edge_tls.envoy_url}/.well-known/oauth-protected-resource/mcp", verify=ca, timeout=10)
+    assert meta.json()["authorization_servers"] == [edge_tls.oauth_issuer]
+    who = requests.get(f"{edge_tls.envoy_url}/whoami", verify=ca, timeout=10,
+                       headers={"Authorization": f"Bearer {server_signed(edge_tls)}"})
+    assert who.status_code == 200, who.text
+    assert who.json()["subject"] == "user.dev"
 
 
 def client_cert(stack, name: str) -> tuple[str, str]:

@@ -25,7 +25,7 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 import stack as stacks
-from support import UNLIMITED, agents_cli, chromium, start_stack, wait_for
+from support import UNLIMITED, agents_cli, chromium, server_signed, start_stack, wait_for
 
 ALL = ["read", "write", "list", "delete"]
 #: `dev` as the dev stack has them; Carol's name at the server is not a subject as it stands
@@ -183,9 +183,7 @@ def minted(bridge, *, key: str = "server", **changes) -> str:
     if key == "ours":
         return pyjwt.encode(claims, bridge.secrets.rsa_private_pem, algorithm="RS256",
                             headers={"kid": stacks.RS256_KID, "typ": "at+jwt"})
-    jwk = json.loads((bridge.run_dir / "oauth.json").read_text())["jwks"]["keys"][0]
-    private = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
-    return pyjwt.encode(claims, private, algorithm="RS256", headers={"kid": jwk["kid"], "typ": "at+jwt"})
+    return server_signed(bridge, **changes)
 
 
 def server_token(bridge, browser, username: str, **exchange) -> str:
