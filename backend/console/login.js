@@ -30,4 +30,19 @@ if (fragment.get("key")) {
   const key = fragment.get("key");
   history.replaceState(null, "", window.location.pathname);
   signIn(key);
+} else if (fragment.get("error")) {
+  // A sign-in through the authorization server came back refused: the console says why.
+  const error = document.getElementById("signin-error");
+  error.textContent = `Sign-in refused: ${fragment.get("error")}`;
+  error.hidden = false;
+  history.replaceState(null, "", window.location.pathname);
 }
+
+// People sign in through the edge's authorization server too, when it has one.
+fetch("/login/methods", { headers: { accept: "application/json" } })
+  .then((response) => (response.ok ? response.json() : {}))
+  .then(({ oauth_issuer: issuer }) => {
+    if (!issuer) return;
+    document.getElementById("oauth-issuer").textContent = ` (${issuer}; your account needs the admin scope)`;
+    document.getElementById("oauth").hidden = false;
+  });

@@ -75,6 +75,8 @@ const VARIABLES: &[&str] = &[
     "CONSOLE_SESSION_MINUTES",
     "CONSOLE_ENVOY_ADMIN_URL",
     "CONSOLE_VAULT_AUDIT_LOG",
+    "CONSOLE_OAUTH_CLIENT_ID",
+    "CONSOLE_OAUTH_CA_FILE",
     "CONSOLE_ALLOWED_HOSTS",
     "CONSOLE_TRUSTED_PROXIES",
     "EDGE_POLICY_FILE",
@@ -243,6 +245,14 @@ pub struct Config {
     /// by the `X-Request-Id` the bridge sends (an audited header); unset: no links.
     #[serde(default)]
     pub console_vault_audit_log: Option<PathBuf>,
+    /// The console signs operators in through the edge policy's OAuth authorization server
+    /// (`oauth`) too: its client id there; unset, the console registers itself (RFC 7591).
+    #[serde(default)]
+    pub console_oauth_client_id: Option<String>,
+    /// A PEM file of the CA the authorization server's certificate comes from, when it is not
+    /// one the system trusts (the dev stack's `--edge`).
+    #[serde(default)]
+    pub console_oauth_ca_file: Option<PathBuf>,
     /// `Host` (and `Origin`) values the console answers (comma-separated, `host` for any port
     /// or `host:port`): a DNS-rebinding defence. Default: `CONSOLE_ADDR` itself and
     /// `localhost`, `127.0.0.1`, `[::1]` on its port.
@@ -472,6 +482,8 @@ impl Config {
             "console_session_minutes": self.console_session_minutes,
             "console_envoy_admin_url": self.console_envoy_admin_url,
             "console_vault_audit_log": self.console_vault_audit_log,
+            "console_oauth_client_id": self.console_oauth_client_id,
+            "console_oauth_ca_file": self.console_oauth_ca_file,
             "console_allowed_hosts": self.console_allowed_hosts(),
             "console_trusted_proxies": self.console_trusted_proxies,
             "agent_assertion_max_age": self.agent_assertion_max_age,

@@ -192,8 +192,10 @@ class Stack:
         if self.edge:
             self.ensure_certs()
             tls = {"cert": self.certs / "server.crt", "key": self.certs / "server.key"}
+        # `admin` too: operators sign in to the console through it (MCP clients ask for the
+        # four scopes the bridge's metadata lists).
         config = oauth.config(self.oauth_issuer, "127.0.0.1", self.ports.oauth, resource,
-                              ["read", "write", "list", "delete"],
+                              ["read", "write", "list", "delete", "admin"],
                               self.oauth_passwords, tls=tls)
         path = oauth.write_config(self.run_dir / "oauth.json", config)
         process = self._spawn("oauth", oauth.argv(path))
@@ -312,7 +314,8 @@ class Stack:
                 **({"CONSOLE_ADDR": f"127.0.0.1:{self.ports.console}", "EDGE_POLICY_FILE": str(self.edge_policy_file),
                     "JWT_HS256_SECRET": self.secrets.hs256_secret,
                     "CONSOLE_ENVOY_ADMIN_URL": f"http://127.0.0.1:{self.ports.envoy_admin}",
-                    "CONSOLE_VAULT_AUDIT_LOG": str(self.audit_log)}
+                    "CONSOLE_VAULT_AUDIT_LOG": str(self.audit_log),
+                    **({"CONSOLE_OAUTH_CA_FILE": str(self.certs / "ca.crt")} if self.edge else {})}
                    if replica == 1 and not self.backend_env.get("STANDALONE") else {}),
                 # The registry as often as the dev Envoy reads it (filter_config: 2 s).
                 "REGISTRY_REFRESH_SECONDS": "2",

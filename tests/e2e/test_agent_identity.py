@@ -9,6 +9,7 @@ disabled, leases revoked)."""
 import asyncio
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -322,11 +323,13 @@ def test_disabling_an_agent_ends_its_mcp_sessions_and_streams(stack):
     wait_for(lambda: requests.get(f"{stack.envoy_url}/secrets/watched", headers={"X-API-Key": key},
                                   timeout=10).ok, 15)
     # (Each Envoy worker takes the snapshot that enables it at its own tick: until then, the
-    # edge's 403 `agent_disabled`.)
+    # edge's 403 `agent_disabled`. Requests land on either worker as the kernel spreads
+    # connections, so several in a row must pass before both are known to have it.)
     again = lambda: requests.post(f"{stack.envoy_url}/mcp", timeout=10, headers={
         **MCP_HEADERS, "X-API-Key": key, "MCP-Protocol-Version": "2025-11-25", "Mcp-Session-Id": session},
         json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).status_code
-    wait_for(lambda: all(again() != 403 for _ in range(4)), 15)
+    wait_for(lambda: all(again() != 403 for _ in range(8)), 15)
+    time.sleep(1.1)  # one more tick: every worker holds the snapshot now
     assert [again() for _ in range(4)] == [404] * 4
 
 

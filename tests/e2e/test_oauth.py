@@ -30,7 +30,7 @@ from support import UNLIMITED, agents_cli, chromium, server_signed, start_stack,
 ALL = ["read", "write", "list", "delete"]
 #: `dev` as the dev stack has them; Carol's name at the server is not a subject as it stands
 #: (upper case, a dot); `stranger` can sign in at the server but is not in the registry.
-USERS = [{"name": "dev", "scopes": ALL},
+USERS = [{"name": "dev", "scopes": [*ALL, "admin"]},
          {"name": "Carol.K", "scopes": ["read", "list"]},
          {"name": "stranger", "scopes": ALL, "registered": False}]
 
@@ -90,14 +90,19 @@ class SignIn:
         # open now may be an error page, whose "all cookies" are none).
         driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         driver.get(self.url)
+        self.at_the_server()
+        wait.until(lambda d: d.current_url.startswith(self.redirect_uri))
+        query = {k: v[0] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
+        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+    def at_the_server(self) -> None:
+        """On the server's pages: signs in and allows."""
+        driver, wait = self.driver, WebDriverWait(self.driver, 15)
         wait.until(seen.presence_of_element_located((By.ID, "password")))
         driver.find_element(By.ID, "username").send_keys(self.username)
         driver.find_element(By.ID, "password").send_keys(self.password)
         driver.find_element(By.ID, "sign-in").click()
         wait.until(seen.element_to_be_clickable((By.ID, "allow"))).click()
-        wait.until(lambda d: d.current_url.startswith(self.redirect_uri))
-        query = {k: v[0] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
-        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
 
 
 def provider(bridge, sign_in: SignIn, storage: Storage | None = None) -> OAuthClientProvider:
@@ -334,3 +339,49 @@ def test_with_sign_up_a_newcomer_is_registered_with_the_sign_up_scopes(signing_u
     wait_for(lambda: bearer(signing_up, token, "/whoami").status_code == 403, 15)
     assert bearer(signing_up, token, "/whoami").json()["error"] == "agent_disabled"
     assert not json.loads(agents_cli(signing_up, "show", "user.newcomer").stdout)["enabled"]
+
+
+def console_sign_in(bridge, browser, username: str) -> WebDriverWait:
+    """The console's sign-in page, its link to the authorization server, the server's pages."""
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(f"{bridge.console_url}/login")
+    wait = WebDriverWait(browser, 15)
+    wait.until(seen.element_to_be_clickable((By.ID, "oauth-signin"))).click()
+    SignIn(browser, username, password(bridge, username)).at_the_server()
+    return wait
+
+
+def test_operators_sign_in_to_the_console_through_the_server(bridge, browser):
+    wait = console_sign_in(bridge, browser, "dev")
+    wait.until(lambda d: urlparse(d.current_url).path == "/agents")
+    wait.until(lambda d: d.find_element(By.ID, "operator").text == "user.dev")
+    assert f"Signed in as dev" not in browser.page_source  # the console's page, not the server's
+    # The session works like a key's: the registry's agents are listed.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-subject="user.dev"]'))
+
+
+def test_the_console_refuses_a_person_without_admin(bridge, browser):
+    wait = console_sign_in(bridge, browser, "Carol.K")
+    wait.until(lambda d: urlparse(d.current_url).path == "/login")
+    error = wait.until(seen.visibility_of_element_located((By.ID, "signin-error")))
+    assert "insufficient_scope" in error.text, error.text
+    assert browser.get_cookie("vmb_console") is None
+
+
+def test_a_console_callback_from_elsewhere_is_refused(bridge):
+    """A code and state presented without the browser that started the sign-in (a login CSRF),
+    or a state never issued, start no session."""
+    started = requests.get(f"{bridge.console_url}/login/oauth", allow_redirects=False, timeout=10)
+    assert started.headers["location"].startswith(f"{bridge.oauth_issuer}/auth?")
+    state = parse_qs(urlparse(started.headers["location"]).query)["state"][0]
+    for query, why in [
+        (f"state={state}&code=x&iss={bridge.oauth_issuer}", "started in another browser"),
+        (f"state={state}&code=x&iss={bridge.oauth_issuer}", "expired or was used already"),  # one use
+        ("state=forged&code=x&iss=" + bridge.oauth_issuer, "expired or was used already"),
+        ("code=x", "expired or was used already"),
+    ]:
+        answer = requests.get(f"{bridge.console_url}/login/callback?{query}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 303
+        location = answer.headers["location"]
+        assert location.startswith("/login#error=") and why.replace(" ", "+") in location, location
+        assert "vmb_console=" not in answer.headers.get("set-cookie", "")

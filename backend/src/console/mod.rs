@@ -10,6 +10,7 @@ mod assets;
 mod edge;
 mod health;
 mod host;
+mod oauth;
 pub mod session;
 mod traffic;
 
@@ -53,6 +54,8 @@ pub struct Console {
     /// The edge's refusals of the last hour, sampled from `envoy_admin`.
     refusals: edge::EdgeRefusals,
     audit_log: Option<std::path::PathBuf>,
+    /// Signing in through the edge's OAuth authorization server, when it has one.
+    oauth: Option<oauth::OAuthSignIn>,
 }
 
 impl Console {
@@ -61,11 +64,11 @@ impl Console {
         if config.console_addr.is_none() {
             return Ok(None);
         }
+        let policy = standalone::policy(config)?;
+        let oauth = oauth::OAuthSignIn::from_config(config, &policy)?;
         Ok(Some(Self {
-            gate: Standalone::new(
-                standalone::policy(config)?,
-                config.registry_refresh_seconds > 0,
-            ),
+            oauth,
+            gate: Standalone::new(policy, config.registry_refresh_seconds > 0),
             sessions: Sessions::new(Duration::from_secs(config.console_session_minutes * 60)),
             hosts: host::HostPolicy::from_config(config),
             registry_refresh_seconds: config.registry_refresh_seconds,
@@ -150,6 +153,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { assets::page("login.html") }),
         )
         .route("/login", web::post().to(sign_in))
+        .route("/login/oauth", web::get().to(oauth::start))
+        .route("/login/callback", web::get().to(oauth::finish))
+        .route("/login/methods", web::get().to(sign_in_methods))
         .route("/assets/{name}", web::get().to(assets::asset))
         .service(
             web::scope("/api")
@@ -193,6 +199,13 @@ async fn page(request: HttpRequest, console: web::Data<Console>, name: &str) -> 
 struct SignIn {
     /// An API key, or a JWT (three dot-separated parts) sent as a bearer token.
     credential: String,
+}
+
+/// What the sign-in page offers besides a key: the authorization server, if any.
+async fn sign_in_methods(console: web::Data<Console>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "oauth_issuer": console.oauth.as_ref().map(|o| o.issuer()),
+    }))
 }
 
 async fn sign_in(

@@ -33,7 +33,7 @@ pub struct Sessions {
     held: Mutex<HashMap<String, Session>>,
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source");
     URL_SAFE_NO_PAD.encode(bytes)

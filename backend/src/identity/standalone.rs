@@ -33,6 +33,9 @@ pub struct Standalone {
     /// first, when only static API keys are served, as at the edge; and when it arrived (the
     /// operator console shows its age).
     registry: RwLock<Option<(Arc<Registry>, Instant)>>,
+    /// The OAuth authorization server's keys, fetched by the console at each sign-in through
+    /// it (this mode fetches no JWKS by itself).
+    oauth_keys: RwLock<Option<Arc<KeySet>>>,
 }
 
 impl Standalone {
@@ -55,7 +58,16 @@ impl Standalone {
             store,
             follows_registry,
             registry: RwLock::new(None),
+            oauth_keys: RwLock::new(None),
         }
+    }
+
+    /// The authorization server's keys as just fetched, beside any inline ones.
+    pub fn set_oauth_keys(&self, mut keys: KeySet) {
+        if let Some(rules) = self.policy.token_rules(KeySource::OAuth) {
+            keys.extend(rules.static_keys.clone());
+        }
+        *self.oauth_keys.write().expect("keys lock") = Some(Arc::new(keys));
     }
 
     pub fn set_registry(&self, registry: Arc<Registry>) {
@@ -86,9 +98,10 @@ impl Standalone {
                 .token_rules(source)
                 .map_or(&no_keys, |j| &j.static_keys)
         };
+        let fetched = self.oauth_keys.read().expect("keys lock").clone();
         let keys = Keys {
             agents: held(KeySource::Agents),
-            oauth: held(KeySource::OAuth),
+            oauth: fetched.as_deref().unwrap_or_else(|| held(KeySource::OAuth)),
         };
         let request = Request {
             headers,
