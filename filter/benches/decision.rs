@@ -81,6 +81,10 @@ fn bench_decisions(c: &mut Criterion) {
         let policy = policy(false, cache);
         let keys: KeySet = policy.jwt.as_ref().unwrap().static_keys.clone();
         let none = KeySet::default();
+        let held = Keys {
+            agents: &keys,
+            oauth: &none,
+        };
         for (name, headers) in &cases {
             if *name == "api_key" && cache {
                 continue; // no token, nothing to cache
@@ -93,17 +97,7 @@ fn bench_decisions(c: &mut Criterion) {
                 has_body: false,
             };
             assert!(matches!(
-                on_headers(
-                    &policy,
-                    Keys {
-                        agents: &keys,
-                        oauth: &none
-                    },
-                    Followed::No,
-                    &store,
-                    &request
-                )
-                .verdict,
+                on_headers(&policy, held, Followed::No, &store, &request).verdict,
                 Verdict::Forward(_)
             ));
             let id = if *name == "api_key" {
@@ -112,18 +106,7 @@ fn bench_decisions(c: &mut Criterion) {
                 format!("{name}/{label}")
             };
             group.bench_function(id, |b| {
-                b.iter(|| {
-                    on_headers(
-                        &policy,
-                        Keys {
-                            agents: &keys,
-                            oauth: &none,
-                        },
-                        Followed::No,
-                        &store,
-                        black_box(&request),
-                    )
-                })
+                b.iter(|| on_headers(&policy, held, Followed::No, &store, black_box(&request)))
             });
         }
     }
@@ -172,6 +155,10 @@ fn bench_registry(c: &mut Criterion) {
                         "registry": {"cluster": "backend", "authority": "backend"}});
     let policy = Policy::from_json(config.to_string().as_bytes(), &|_| None).unwrap();
     let (keys, none) = (KeySet::default(), KeySet::default());
+    let held = Keys {
+        agents: &keys,
+        oauth: &none,
+    };
     let request_headers = headers(("x-api-key", "dev-key".into()));
     let request = Request {
         headers: &request_headers,
@@ -186,32 +173,11 @@ fn bench_registry(c: &mut Criterion) {
         let registry = Registry::parse(&document, usize::MAX).unwrap();
         let followed = Followed::Yes(&registry);
         assert!(matches!(
-            on_headers(
-                &policy,
-                Keys {
-                    agents: &keys,
-                    oauth: &none
-                },
-                followed,
-                &store,
-                &request
-            )
-            .verdict,
+            on_headers(&policy, held, followed, &store, &request).verdict,
             Verdict::Forward(_)
         ));
         group.bench_function(format!("api_key/{count}_agents"), |b| {
-            b.iter(|| {
-                on_headers(
-                    &policy,
-                    Keys {
-                        agents: &keys,
-                        oauth: &none,
-                    },
-                    followed,
-                    &store,
-                    black_box(&request),
-                )
-            })
+            b.iter(|| on_headers(&policy, held, followed, &store, black_box(&request)))
         });
         if count > 4 {
             group.sample_size(10);

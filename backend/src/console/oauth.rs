@@ -28,9 +28,10 @@ use super::session::random_token;
 use super::{Console, SIGN_IN_ROUTE, see_other};
 use crate::config::{Config, ConfigError};
 
-/// The cookie binding a sign-in to its browser (`SameSite=Lax`: it must come back on the
-/// server's redirect, a top-level navigation from another site).
-const BROWSER_COOKIE: &str = "vmb_console_oauth";
+/// The cookie binding a sign-in to its browser, one per sign-in (named after its state, so two
+/// tabs do not undo each other); `SameSite=Lax`: it must come back on the server's redirect, a
+/// top-level navigation from another site.
+const BROWSER_COOKIE: &str = "vmb_console_oauth_";
 const PENDING_FOR: Duration = Duration::from_secs(600);
 /// Sign-ins in progress at once; past it, the oldest is dropped.
 const MAX_PENDING: usize = 256;
@@ -49,6 +50,8 @@ pub struct OAuthSignIn {
 
 struct Pending {
     verifier: String,
+    /// The server says it names itself in its answers (RFC 9207): then `iss` must be there.
+    iss_required: bool,
     /// SHA-256 of the browser cookie's value.
     browser: [u8; 32],
     redirect_uri: String,
@@ -65,6 +68,51 @@ struct Metadata {
     jwks_uri: String,
     #[serde(default)]
     registration_endpoint: Option<String>,
+    #[serde(default)]
+    code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207: whether its authorization responses name it (`iss`).
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl Metadata {
+    /// Endpoints over https, or http on loopback only (keys and tokens travel there); S256.
+    fn check(&self) -> Result<(), String> {
+        for url in [
+            Some(&self.authorization_endpoint),
+            Some(&self.token_endpoint),
+            Some(&self.jwks_uri),
+            self.registration_endpoint.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !is_safe_endpoint(url) {
+                return Err(format!("{url} is neither https nor loopback"));
+            }
+        }
+        if !self
+            .code_challenge_methods_supported
+            .iter()
+            .any(|m| m == "S256")
+        {
+            return Err("the server does not offer PKCE with S256".into());
+        }
+        Ok(())
+    }
+}
+
+fn is_safe_endpoint(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(url) if url.scheme() == "https" => true,
+        Ok(url) if url.scheme() == "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 impl OAuthSignIn {
@@ -107,16 +155,32 @@ impl OAuthSignIn {
         read(response).await
     }
 
+    /// The server's metadata, where the MCP specification says a client looks: RFC 8414's
+    /// document, then OpenID Connect's (path inserted, then appended); it must name this issuer.
     async fn metadata(&self) -> Result<Metadata, String> {
-        // RFC 8414 §3: the well-known path goes between the issuer's origin and its path.
         let (origin, path) = split_origin(&self.issuer);
-        let url = format!("{origin}/.well-known/oauth-authorization-server{path}");
-        let metadata: Metadata =
-            serde_json::from_slice(&self.get(&url).await?).map_err(|e| e.to_string())?;
-        if metadata.issuer != self.issuer {
-            return Err("the server's metadata names another issuer".into());
+        let path = path.trim_end_matches('/');
+        let candidates = [
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}/.well-known/openid-configuration{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ];
+        let mut last = String::new();
+        for url in &candidates {
+            match self.get(url).await {
+                Ok(body) => {
+                    let metadata: Metadata =
+                        serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                    if metadata.issuer != self.issuer {
+                        return Err("the server's metadata names another issuer".into());
+                    }
+                    metadata.check()?;
+                    return Ok(metadata);
+                }
+                Err(why) => last = why,
+            }
         }
-        Ok(metadata)
+        Err(last)
     }
 
     /// This console's client id for `redirect_uri`: the configured one, or one it registered.
@@ -158,11 +222,22 @@ impl OAuthSignIn {
     }
 }
 
-async fn read(response: reqwest::Response) -> Result<Vec<u8>, String> {
+/// The answer's body, read only up to [`MAX_ANSWER`].
+async fn read(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > MAX_ANSWER {
-        return Err("the server's answer is too large".into());
+    let too_large = || "the server's answer is too large".to_string();
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER as u64)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if bytes.len() + chunk.len() > MAX_ANSWER {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     if !status.is_success() {
         // The server's own error code, never the rest of its answer.
@@ -172,7 +247,7 @@ async fn read(response: reqwest::Response) -> Result<Vec<u8>, String> {
             .unwrap_or_default();
         return Err(format!("the server answered {status} {code}"));
     }
-    Ok(bytes.to_vec())
+    Ok(bytes)
 }
 
 fn split_origin(url: &str) -> (&str, &str) {
@@ -181,6 +256,19 @@ fn split_origin(url: &str) -> (&str, &str) {
         Some(at) => url.split_at(scheme_end + at),
         None => (url, ""),
     }
+}
+
+/// The console's page after a sign-in through the server: on to the agents.
+const SIGNED_IN: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url=/agents\"><title>Signed in</title></head>\
+<body><p>Signed in. <a href=\"/agents\">On to the console</a>.</p></body></html>";
+
+/// The browser cookie of the sign-in whose state is `state`.
+fn browser_cookie(state: &str) -> String {
+    format!(
+        "{BROWSER_COOKIE}{}",
+        &hex::encode(Sha256::digest(state.as_bytes()))[..16]
+    )
 }
 
 fn challenge(verifier: &str) -> String {
@@ -244,9 +332,10 @@ pub async fn start(request: HttpRequest, console: web::Data<Console>) -> HttpRes
             pending.remove(&oldest);
         }
         pending.insert(
-            state,
+            state.clone(),
             Pending {
                 verifier,
+                iss_required: metadata.authorization_response_iss_parameter_supported,
                 browser: Sha256::digest(browser.as_bytes()).into(),
                 redirect_uri,
                 client_id,
@@ -254,7 +343,7 @@ pub async fn start(request: HttpRequest, console: web::Data<Console>) -> HttpRes
             },
         );
     }
-    let cookie = Cookie::build(BROWSER_COOKIE, browser)
+    let cookie = Cookie::build(browser_cookie(&state), browser)
         .path("/login")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -292,23 +381,37 @@ pub async fn finish(
         return HttpResponse::NotFound().finish();
     };
     let query = query.into_inner();
-    let Some(pending) = query
-        .state
-        .as_deref()
-        .and_then(|state| oauth.pending.lock().expect("pending lock").remove(state))
-        .filter(|p| p.started.elapsed() < PENDING_FOR)
-    else {
+    let state = query.state.as_deref().unwrap_or_default();
+    let browser = request
+        .cookie(&browser_cookie(state))
+        .map(|c| Sha256::digest(c.value().as_bytes()));
+    let pending = {
+        // Taken (once) only by the browser that started it: a state seen elsewhere (in the
+        // server's logs, say) cannot cancel someone's sign-in.
+        let mut pending = oauth.pending.lock().expect("pending lock");
+        match pending.get(state) {
+            None => None,
+            Some(p) if p.started.elapsed() >= PENDING_FOR => pending.remove(state).and(None),
+            Some(p) if !browser.is_some_and(|b| bool::from(b.as_slice().ct_eq(&p.browser))) => {
+                drop(pending);
+                return refused("this sign-in was started in another browser");
+            }
+            Some(_) => pending.remove(state),
+        }
+    };
+    let Some(pending) = pending else {
         return refused("this sign-in expired or was used already: sign in again");
     };
-    let browser = request
-        .cookie(BROWSER_COOKIE)
-        .map(|c| Sha256::digest(c.value().as_bytes()));
-    if !browser.is_some_and(|b| bool::from(b.as_slice().ct_eq(&pending.browser))) {
-        return refused("this sign-in was started in another browser");
-    }
-    // RFC 9207: the answer names the server it comes from.
-    if query.iss.as_deref() != Some(oauth.issuer.as_str()) {
-        return refused("the answer does not come from the authorization server");
+    // RFC 9207: the answer names the server it comes from (when the server says it does so;
+    // a name other than its own is refused whatever it says).
+    match query.iss.as_deref() {
+        Some(iss) if iss != oauth.issuer => {
+            return refused("the answer does not come from the authorization server");
+        }
+        None if pending.iss_required => {
+            return refused("the answer does not name the authorization server");
+        }
+        _ => {}
     }
     if let Some(error) = &query.error {
         let error: String = error
@@ -341,13 +444,18 @@ pub async fn finish(
             tracing::info!(target: "admin", operator = %operator.subject, action = "console_sign_in",
                            via = "oauth", "console session started");
             let id = console.sessions.start(operator);
-            let mut clear = Cookie::build(BROWSER_COOKIE, "").path("/login").finish();
+            let mut clear = Cookie::build(browser_cookie(state), "")
+                .path("/login")
+                .finish();
             clear.make_removal();
-            HttpResponse::SeeOther()
+            // A page, not a redirect: this request came from the server's site, and a browser
+            // would not send the session cookie (`SameSite=Strict`) on a redirect it followed
+            // from there; a refresh from this page is the console's own navigation.
+            HttpResponse::Ok()
                 .cookie(console.session_cookie(&request, id))
                 .cookie(clear)
-                .insert_header((header::LOCATION, "/agents"))
-                .finish()
+                .content_type("text/html; charset=utf-8")
+                .body(SIGNED_IN)
         }
         Err(denial) => refused(&format!("{} ({})", message_of(&denial.body), denial.code)),
     }
@@ -395,4 +503,55 @@ async fn exchange(
     let keys = KeySet::from_jwks(&oauth.get(&metadata.jwks_uri).await?)
         .map_err(|e| format!("its keys: {e}"))?;
     Ok((token.access_token, keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_rfc_7636s() {
+        // RFC 7636, Appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn well_known_paths_go_between_origin_and_path() {
+        assert_eq!(
+            split_origin("https://kc.example/realms/a"),
+            ("https://kc.example", "/realms/a")
+        );
+        assert_eq!(
+            split_origin("http://127.0.0.1:8092"),
+            ("http://127.0.0.1:8092", "")
+        );
+        assert_eq!(
+            split_origin("https://acme.auth0.com/"),
+            ("https://acme.auth0.com", "/")
+        );
+    }
+
+    #[test]
+    fn endpoints_are_https_or_loopback() {
+        for ok in [
+            "https://as.example/token",
+            "http://127.0.0.1:8092/token",
+            "http://localhost/x",
+            "http://[::1]/x",
+        ] {
+            assert!(is_safe_endpoint(ok), "{ok}");
+        }
+        for bad in [
+            "http://as.example/token",
+            "http://10.0.0.1/x",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "nonsense",
+        ] {
+            assert!(!is_safe_endpoint(bad), "{bad}");
+        }
+    }
 }
