@@ -22,15 +22,19 @@ static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
 });
 
 fuzz_target!(|token: &str| {
-    let settings = JwtSettings {
-        algorithms: vec![Algorithm::HS256, Algorithm::RS256, Algorithm::ES256],
-        issuer: Some("iss".into()),
-        audience: Some("aud".into()),
-        leeway: 30,
-        require_kid: false,
-    };
-    let plain = verify(token, &KEYS, &settings, NOW);
-    let cache = VerifiedCache::new(4);
-    assert_eq!(verify_cached(token, &KEYS, &settings, &cache, NOW), plain);
-    assert_eq!(verify_cached(token, &KEYS, &settings, &cache, NOW), plain);
+    // An agent's token, and a person's named by `sub` or by another claim.
+    for user_claim in [None, Some("sub"), Some("oid")] {
+        let settings = JwtSettings {
+            algorithms: vec![Algorithm::HS256, Algorithm::RS256, Algorithm::ES256],
+            issuer: Some("iss".into()),
+            audience: Some("aud".into()),
+            leeway: 30,
+            require_kid: false,
+            user_claim: user_claim.map(str::to_string),
+        };
+        let plain = verify(token, &KEYS, &settings, NOW);
+        let cache = VerifiedCache::new(4);
+        assert_eq!(verify_cached(token, &KEYS, &settings, &cache, NOW), plain);
+        assert_eq!(verify_cached(token, &KEYS, &settings, &cache, NOW), plain);
+    }
 });

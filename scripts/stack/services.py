@@ -411,6 +411,9 @@ class Stack:
             # People sign in at the issuer's own pages (MCP clients with OAuth find it from the
             # bridge's /.well-known/oauth-protected-resource).
             "oauth": {"issuer": self.oauth_issuer,
+                      # The first person (the dev stack's `dev`) as a client's sign-in asks.
+                      **({"username": self.users[0]["name"],
+                          "password": self.oauth_passwords[self.users[0]["name"]]} if self.users else {}),
                       "users": self.oauth_passwords},
             "jwt": {
                 "issuer": JWT_ISSUER,
