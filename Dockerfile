@@ -1,24 +1,54 @@
-# Images for local-vault/docker-compose.yml (not used by the tests, which run the real binaries
-# directly). Targets: `backend` (service + provisioning script) and `envoy` (Envoy + the filter).
-FROM rust:1.95-bookworm AS build
+# The images of compose.yaml, built from source. Targets:
+#   backend  the service (vault-mcp-bridge serve), as nobody, nothing else in the image
+#   tools    the compose stack's one-shot setup and provisioning (python3 and the CLI) and its
+#            JWKS server
+#   envoy    Envoy with the filter (.wasm); its configuration is rendered by `tools` at `up`
+#   oauth    the dev authorization server (local-oauth/server.mjs, npm oidc-provider)
+# Official base images; scripts/compose-standins makes local ones under the same names for a
+# machine that reaches no image registry.
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
-COPY . .
-RUN rustup target add wasm32-wasip1 \
- && cargo build --release -p vault-mcp-bridge \
- && cargo build -p vault-mcp-filter --target wasm32-wasip1 --profile wasm
+# The workspace only (not docs, tests or scripts): an edit elsewhere keeps the build cached.
+COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
+COPY filter filter
+COPY backend backend
+COPY bench/noop-filter bench/noop-filter
+# rust-toolchain.toml names the toolchain (1.95.0, with the wasm32-wasip1 target).
+RUN cargo build --locked --release -p vault-mcp-bridge \
+ && cargo build --locked -p vault-mcp-filter --target wasm32-wasip1 --profile wasm \
+ && strip target/release/vault-mcp-bridge
 
 FROM debian:bookworm-slim AS backend
-# python3 runs local-vault/provision.py (standard library only) in the provisioning container.
+# ca-certificates: an https VAULT_ADDR or authorization server is checked against them.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/vault-mcp-bridge /usr/local/bin/vault-mcp-bridge
-COPY local-vault /opt/vault-mcp-bridge/local-vault
 USER 65534:65534
 ENTRYPOINT ["vault-mcp-bridge"]
 CMD ["serve"]
 
+FROM backend AS tools
+USER root
+# Debian's Python and the three libraries scripts/stack uses (no pip, no network at run time).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-yaml python3-jwt python3-cryptography \
+ && rm -rf /var/lib/apt/lists/*
+COPY scripts/stack /opt/vault-mcp-bridge/scripts/stack
+COPY local-vault /opt/vault-mcp-bridge/local-vault
+COPY envoy/envoy.yaml /opt/vault-mcp-bridge/envoy/envoy.yaml
+WORKDIR /opt/vault-mcp-bridge
+ENV PYTHONPATH=/opt/vault-mcp-bridge/scripts PYTHONDONTWRITEBYTECODE=1
+ENTRYPOINT []
+CMD ["python3", "-m", "stack"]
+
 FROM envoyproxy/envoy:v1.40.0 AS envoy
 COPY --from=build /src/target/wasm32-wasip1/wasm/vault_mcp_filter.wasm /etc/envoy/vault_mcp_filter.wasm
-COPY local-vault/envoy.compose.yaml /etc/envoy/envoy.yaml
-CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
+
+FROM node:22-bookworm-slim AS oauth
+WORKDIR /opt/local-oauth
+COPY package.json package-lock.json ./
+# The authorization server's one dependency (oidc-provider and what it needs), as locked.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+COPY local-oauth ./local-oauth
+USER 65534:65534

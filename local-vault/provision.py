@@ -22,8 +22,8 @@ Idempotent. Sets up:
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
   - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
-  - when PG_PORT is set, the database engine at `database/` against that PostgreSQL
-    (PG_USER / PG_PASSWORD, a superuser) with the role `readonly`.
+  - when PG_PORT is set, the database engine at `database/` against that PostgreSQL (on PG_HOST,
+    default 127.0.0.1; PG_USER / PG_PASSWORD, a superuser) with the role `readonly`.
 Agents come from local-vault/agents.json (or AGENTS_FILE).
 """
 
@@ -169,12 +169,12 @@ def provision_ssh(vault: Vault, mounts: dict):
         "ttl": "30m", "max_ttl": "4h"})
 
 
-def provision_database(vault: Vault, mounts: dict, port: str, user: str, password: str):
+def provision_database(vault: Vault, mounts: dict, host: str, port: str, user: str, password: str):
     if "database/" not in mounts:
         vault.call("POST", "sys/mounts/database", {"type": "database"})
     vault.call("POST", "database/config/bridge-postgres", {
         "plugin_name": "postgresql-database-plugin",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres?sslmode=disable",
+        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/postgres?sslmode=disable",
         "username": user, "password": password, "allowed_roles": "*"})
     vault.call("POST", "database/roles/readonly", {
         "db_name": "bridge-postgres",
@@ -202,7 +202,7 @@ def main() -> int:
     mounts = mounts.get("data", mounts)
     provision_ssh(vault, mounts)
     if os.environ.get("PG_PORT"):
-        provision_database(vault, mounts, os.environ["PG_PORT"], os.environ.get("PG_USER", "vault"),
+        provision_database(vault, mounts, os.environ.get("PG_HOST", "127.0.0.1"), os.environ["PG_PORT"], os.environ.get("PG_USER", "vault"),
                            os.environ["PG_PASSWORD"])
     print(f"provisioned {addr}: {len(agents)} agents, {len(users)} people", file=sys.stderr)
     return 0

@@ -54,7 +54,11 @@ def up(edge: bool, debug: bool) -> int:
         print(f"ports already in use: {busy}; stop what holds them first", file=sys.stderr)
         return 1
     # Release by default: what production runs (the first build takes a few minutes).
-    backend = build(release=not debug)
+    print(f"building the backend ({'debug' if debug else 'release'}) and the filter (.wasm): the first "
+          "build takes several minutes; cargo shows its progress", flush=True)
+    backend = build(release=not debug, progress=True)
+    print("starting the JWKS server, the authorization server, PostgreSQL, OpenBao (provisioned), "
+          "the backend and Envoy", flush=True)
     stack = Stack(run_dir=DEV, ports=ports, edge=edge, backend_bin=backend)
     stack.start()
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
@@ -72,6 +76,8 @@ def up(edge: bool, debug: bool) -> int:
           f"people {people} (passwords in the credentials file)")
     print(f"\nall credentials (JWT keys, example tokens): {CREDENTIALS.relative_to(ROOT)}, "
           f"logs: {stack.logs.relative_to(ROOT)}/")
+    print(f"\nthe CLI (`vault-mcp-bridge agents …`, README \"Operating agents\") is {backend}:\n"
+          f"  export PATH=\"{backend.parent}:$PATH\" VAULT_ADDR={stack.openbao_url} VAULT_TOKEN={ROOT_TOKEN}")
     tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
     print(f"try: curl {tls}-H 'X-API-Key: dev-key' -X PUT "
           f"-d '{{\"data\":{{\"foo\":\"bar\"}}}}' {stack.envoy_url}/secrets/configs/demo")

@@ -1,21 +1,25 @@
 """Command line of the stack package:
-`PYTHONPATH=scripts .venv/bin/python -m stack compose-envoy | edge-envoy` writes the Envoy
-configurations generated from envoy/envoy.yaml; `… -m stack rotate FILE PID MAX_MB KEEP` keeps
-an append-only log of process PID bounded (see rotate.py)."""
+`PYTHONPATH=scripts .venv/bin/python -m stack edge-envoy` writes the edge's Envoy configuration
+generated from envoy/envoy.yaml; `… -m stack rotate FILE PID MAX_MB KEEP` keeps an append-only
+log of process PID bounded (see rotate.py); `compose-setup DIR` and `compose-provision DIR` run
+in the compose stack's `tools` image (see compose.py)."""
 
 import sys
 from pathlib import Path
 
-from .envoy import (COMPOSE_ENVOY_CONFIG, EDGE_ENVOY_CONFIG, render_committed_edge_config,
-                    render_compose_envoy_config)
+from . import compose
+from .envoy import EDGE_ENVOY_CONFIG, render_committed_edge_config
 from .rotate import watch
 
 args = sys.argv[1:]
-if args == ["compose-envoy"]:
-    COMPOSE_ENVOY_CONFIG.write_text(render_compose_envoy_config())
-elif args == ["edge-envoy"]:
+if args == ["edge-envoy"]:
     EDGE_ENVOY_CONFIG.write_text(render_committed_edge_config())
 elif len(args) == 5 and args[0] == "rotate" and int(args[4]) >= 1:
     watch(Path(args[1]), int(args[2]), float(args[3]), int(args[4]))
+elif len(args) >= 2 and args[0] == "compose-setup":
+    compose.setup(*map(Path, args[1:]))
+elif len(args) == 2 and args[0] == "compose-provision":
+    compose.provision(Path(args[1]))
 else:
-    sys.exit("usage: python -m stack compose-envoy | edge-envoy | rotate FILE PID MAX_MB KEEP(>=1)")
+    sys.exit("usage: python -m stack edge-envoy | rotate FILE PID MAX_MB KEEP(>=1) | compose-setup DIR [OWNED…]"
+             " | compose-provision DIR")

@@ -198,7 +198,6 @@ def balance_backends(envoy: dict, ports: list[int], *, sticky: bool = True) -> N
         http_filters(envoy).insert(0, stateful_session_filter())
 
 
-COMPOSE_ENVOY_CONFIG = ROOT / "local-vault" / "envoy.compose.yaml"
 EDGE_ENVOY_CONFIG = ROOT / "envoy" / "envoy.edge.yaml"
 DEV_CERTS = ".dev/certs"
 
@@ -277,20 +276,4 @@ def render_committed_edge_config() -> str:
               "# on 127.0.0.1:10444, both with the filter; `scripts/dev-stack up --edge` runs it, with\n"
               "# certificates from envoy/gen-dev-certs in .dev/certs. The wasm filter fails closed.\n"
               "# Generated from envoy/envoy.yaml by `PYTHONPATH=scripts .venv/bin/python -m stack edge-envoy`.\n")
-    return header + yaml.safe_dump(config, sort_keys=False)
-
-
-def render_compose_envoy_config() -> str:
-    """The Envoy config of local-vault/docker-compose.yml: envoy/envoy.yaml with container
-    addresses. Committed as generated; a test checks it is current."""
-    # The compose stack runs no authorization server (yet): no OAuth sign-in there.
-    filter_json = {k: v for k, v in filter_config(Ports.dev()).items() if k != "oauth"}
-    config = render_envoy_config(
-        Ports.dev(), filter_json, listen_host="0.0.0.0",
-        backend_host="backend", wasm_path="/etc/envoy/vault_mcp_filter.wasm",
-    )
-    clusters = config["static_resources"]["clusters"]
-    clusters[:] = [c for c in clusters if c["name"] != "oauth"]
-    header = ("# Generated from envoy/envoy.yaml by `PYTHONPATH=scripts .venv/bin/python -m stack compose-envoy`;\n"
-              "# edit that file instead. Used by local-vault/docker-compose.yml.\n")
     return header + yaml.safe_dump(config, sort_keys=False)

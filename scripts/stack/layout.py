@@ -62,13 +62,15 @@ class Ports:
         return f"{'https' if tls else 'http'}://127.0.0.1:{self.oauth}"
 
 
-def build(release: bool = False) -> Path:
+def build(release: bool = False, progress: bool = False) -> Path:
     """Builds the backend (debug, or release) and the filter (.wasm, wasm profile); returns the
-    backend binary. Cargo skips what is fresh."""
+    backend binary. Cargo skips what is fresh. `progress`: cargo's own progress on the terminal
+    (the dev stack's first release build takes minutes); quiet otherwise."""
+    quiet = [] if progress else ["--quiet"]
     profile = ["--release"] if release else []
-    subprocess.run(["cargo", "build", "--quiet", *profile, "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", *quiet, *profile, "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
     subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
+        ["cargo", "build", *quiet, "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
         cwd=ROOT, check=True,
     )
     return RELEASE_BACKEND_BIN if release else BACKEND_BIN

@@ -1,0 +1,2 @@
+"""Containers: the stand-in images of `scripts/compose-standins` (`standins`), the Docker CLI
+and a private daemon for the tests (`docker`)."""

@@ -1,0 +1,131 @@
+"""The compose stack's own setup (compose.yaml), run inside the `tools` image:
+
+    python3 -m stack compose-setup /run/bridge       secrets and configurations, once per volume
+    python3 -m stack compose-provision /run/bridge   Vault as the dev stack provisions it
+
+`compose-setup` makes what `scripts/dev-stack up` makes (stack.Stack): fresh secrets, the JWKS,
+the authorization server's configuration, the filter's policy, Envoy's configuration for the
+compose network, and `credentials.json` for the person at the keyboard. It writes them once: a
+second `up` keeps them (the running containers agree on them); `down -v` removes the volume.
+Ports: the published ones (ENVOY_PORT, …) are what clients on the host see, so they go into the
+URLs a token or a client names (issuer, resource); inside the network every service listens on
+its fixed container port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from . import oauth
+from .envoy import balance_backends, render_envoy_config
+from .layout import ROOT, ROOT_TOKEN, Ports
+from .services import Stack
+
+#: Container ports inside the compose network (compose.yaml publishes them on 127.0.0.1).
+CONTAINER = Ports(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090, envoy_tls=0,
+                  envoy_mtls=0, postgres=5432, console=8091, oauth=8092)
+#: The service names of compose.yaml the configurations point at.
+BACKENDS = ("backend-1", "backend-2")
+#: The user every long-running service of compose.yaml runs as (nobody), and so owns the files.
+RUNTIME_UID = 65534
+DONE = "setup-done"
+
+
+def published() -> Ports:
+    """The ports on the host, as compose.yaml passes them (defaults: the dev stack's)."""
+    dev = Ports.dev()
+    return Ports(openbao=int(os.environ.get("OPENBAO_PORT", dev.openbao)), backend=CONTAINER.backend,
+                 envoy=int(os.environ.get("ENVOY_PORT", dev.envoy)),
+                 envoy_admin=int(os.environ.get("ENVOY_ADMIN_PORT", dev.envoy_admin)), jwks=CONTAINER.jwks,
+                 envoy_tls=0, envoy_mtls=0, postgres=int(os.environ.get("POSTGRES_PORT", dev.postgres)),
+                 console=int(os.environ.get("CONSOLE_PORT", dev.console)),
+                 oauth=int(os.environ.get("OAUTH_PORT", dev.oauth)))
+
+
+def render_compose_envoy(filter_json: dict) -> dict:
+    """envoy/envoy.yaml for the compose network: listening on all the container's addresses,
+    the two backend replicas (round robin, MCP sessions sticky), the JWKS and the authorization
+    server by service name."""
+    config = render_envoy_config(CONTAINER, filter_json, listen_host="0.0.0.0",
+                                 wasm_path="/etc/envoy/vault_mcp_filter.wasm")
+    for cluster in config["static_resources"]["clusters"]:
+        host = {"backend": BACKENDS[0], "jwks": "jwks", "oauth": "oauth"}[cluster["name"]]
+        cluster["type"] = "STRICT_DNS"
+        for endpoint in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]:
+            endpoint["endpoint"]["address"]["socket_address"]["address"] = host
+    balance_backends(config, [CONTAINER.backend] * len(BACKENDS))
+    endpoints = next(c for c in config["static_resources"]["clusters"] if c["name"] == "backend")
+    for host, endpoint in zip(BACKENDS, endpoints["load_assignment"]["endpoints"][0]["lb_endpoints"]):
+        endpoint["endpoint"]["address"]["socket_address"]["address"] = host
+    return config
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def env_file(values: dict) -> str:
+    """`NAME='value'` lines for `sh`'s `.` (the values are hex or URL-safe: no quotes in them)."""
+    assert all("'" not in value for value in values.values())
+    return "".join(f"{name}='{value}'\n" for name, value in values.items())
+
+
+def setup(out: Path, *owned: Path) -> None:
+    """Writes the secrets and configurations into `out`; `owned` (other volumes the services
+    write to, e.g. OpenBao's audit log) become the runtime user's."""
+    for folder in owned:
+        shutil.chown(folder, RUNTIME_UID, RUNTIME_UID)
+    if (out / DONE).exists():
+        print(f"compose-setup: {out} was set up by an earlier `up`: kept (`down -v` starts afresh)")
+        return
+    ports = published()
+    stack = Stack(run_dir=out, ports=ports)
+    policy = stack.edge_policy()
+    write(out / "edge-policy.json", json.dumps(policy))
+    write(out / "envoy.yaml", yaml.safe_dump(render_compose_envoy(policy)))
+    write(out / "bridge.env", env_file({"AGENT_ASSERTION_KEY": stack.secrets.assertion_key,
+                                        "JWT_HS256_SECRET": stack.secrets.hs256_secret}))
+    write(out / "postgres-password", stack.secrets.postgres_password)
+    write(out / "jwks" / "jwks.json", json.dumps({"keys": [stack.secrets.jwk()]}), mode=0o644)
+    config = oauth.config(stack.oauth_issuer, "0.0.0.0", CONTAINER.oauth, policy["resource_metadata"]["resource"],
+                          ["read", "write", "list", "delete", "admin"], stack.oauth_passwords)
+    oauth.write_config(out / "oauth.json", config)
+    credentials = stack.credentials()
+    # The backends are reached only through Envoy (the console through its own port).
+    del credentials["endpoints"]["backend"]
+    credentials["endpoints"]["postgres"] = f"postgresql://127.0.0.1:{ports.postgres}/postgres"
+    credentials["jwt"]["jwks_url"] = "http://jwks:8090/jwks.json (inside the compose network)"
+    write(out / "credentials.json", json.dumps(credentials, indent=2) + "\n")
+    for path in [out, *out.rglob("*")]:
+        shutil.chown(path, RUNTIME_UID, RUNTIME_UID)
+    (out / "jwks").chmod(0o755)
+    write(out / DONE, "")
+    print(f"compose-setup: secrets and configurations written to {out}")
+
+
+def provision(out: Path) -> None:
+    """local-vault/provision.py against the compose OpenBao and PostgreSQL, then the console's
+    operator (its sign-in link goes into credentials.json the first time)."""
+    bridge = shutil.which("vault-mcp-bridge") or "/usr/local/bin/vault-mcp-bridge"
+    env = {**os.environ, "VAULT_ADDR": f"http://openbao:{CONTAINER.openbao}", "VAULT_TOKEN": ROOT_TOKEN,
+           "BRIDGE_BIN": bridge, "PG_HOST": "postgres", "PG_PORT": str(CONTAINER.postgres), "PG_USER": "vault",
+           "PG_PASSWORD": (out / "postgres-password").read_text()}
+    subprocess.run([str(ROOT / "local-vault" / "provision.py")], check=True, env=env)
+    credentials_file = out / "credentials.json"
+    credentials = json.loads(credentials_file.read_text())
+    if "console_url" not in credentials:
+        done = subprocess.run([bridge, "agents", "add", "console_operator", "--scopes", "admin", "--json"],
+                              env=env, capture_output=True, text=True, check=True)
+        key = json.loads(done.stdout)["api_key"]
+        credentials["console_url"] = f"{credentials['endpoints']['console']}/login#key={key}"
+        write(credentials_file, json.dumps(credentials, indent=2) + "\n")
+        shutil.chown(credentials_file, RUNTIME_UID, RUNTIME_UID)
+    print(f"compose-provision: OpenBao provisioned; console sign-in: {credentials['console_url']}")
