@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from stack import ROOT, ROOT_TOKEN, Ports, Stack, build, pid_alive, stop_process
+from stack import ROOT, ROOT_TOKEN, Ports, Stack, build, pid_alive, stop_process, summary
 
 DEV = ROOT / ".dev"
 PIDS = DEV / "pids.json"
@@ -69,7 +69,7 @@ def up(edge: bool, debug: bool) -> int:
     CREDENTIALS.touch(mode=0o600)
     CREDENTIALS.chmod(0o600)
     CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
-    print(summary(credentials))
+    print(summary(credentials, "dev stack up:"))
     print(f"\noperator console (signs in as console_operator, scope admin): {credentials['console_url']}")
     people = ", ".join(credentials["oauth"]["users"])
     print(f"OAuth sign-in for MCP clients: authorization server {credentials['oauth']['issuer']}, "
@@ -94,16 +94,6 @@ def console_sign_in(stack: Stack) -> str:
                           env={**os.environ, "VAULT_ADDR": stack.openbao_url, "VAULT_TOKEN": ROOT_TOKEN},
                           capture_output=True, text=True, check=True)
     return f"{stack.console_url}/login#key={json.loads(done.stdout)['api_key']}"
-
-
-def summary(credentials: dict) -> str:
-    """What a newcomer needs on the terminal: where things listen and the dev API keys."""
-    lines = ["dev stack up:"]
-    lines += [f"  {name:18} {url}" for name, url in credentials["endpoints"].items()]
-    lines.append("dev API keys (X-API-Key):")
-    lines += [f"  {key:18} {entry['subject']} ({' '.join(entry['scopes'])})"
-              for key, entry in credentials["api_keys"].items()]
-    return "\n".join(lines)
 
 
 def down() -> int:

@@ -68,6 +68,9 @@ def start_daemon(folder: Path, timeout: float = 60, no_registry: bool = False) -
     `no_registry`: its pulls go to a proxy that refuses at once (a machine without registry
     access would otherwise wait on each pull until it times out)."""
     folder.mkdir(parents=True, exist_ok=True)
+    # What the host's packet filter is now, so stop_daemon puts it back as it was.
+    (folder / "iptables.before").write_text(
+        subprocess.run(["iptables-save"], capture_output=True, text=True).stdout)
     proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"} if no_registry else {}
     host = f"unix://{folder}/docker.sock"
     log = open(folder / "dockerd.log", "ab")
@@ -85,7 +88,8 @@ def start_daemon(folder: Path, timeout: float = 60, no_registry: bool = False) -
 
 
 def stop_daemon(folder: Path, timeout: float = 60) -> None:
-    """Stops the daemon `start_daemon(folder)` started and removes what it added to the host."""
+    """Stops the daemon `start_daemon(folder)` started and removes what it added to the host:
+    its bridge interface, its network namespace mount, its packet filter rules."""
     pidfile = folder / "dockerd.pid"
     if pidfile.exists():
         pid = int(pidfile.read_text())
@@ -98,13 +102,45 @@ def stop_daemon(folder: Path, timeout: float = 60) -> None:
             pass
     subprocess.run(["umount", f"{folder}/exec/netns/default"], capture_output=True)
     subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
-    # dockerd's iptables chains (DOCKER, DOCKER-USER, DOCKER-ISOLATION-*), in the filter and nat
-    # tables; the tables themselves stay (other software may use them).
-    for table in ("nat", "filter"):
-        rules = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
-        for line in rules.splitlines():
-            if line.startswith("-A ") and "DOCKER" in line:
-                subprocess.run(["iptables", "-t", table, "-D", *line.split()[1:]], capture_output=True)
-        for line in rules.splitlines():
-            if line.startswith(":DOCKER"):
-                subprocess.run(["iptables", "-t", table, "-X", line[1:].split()[0]], capture_output=True)
+    restore_packet_filter(folder / "iptables.before")
+
+
+def restore_packet_filter(saved: Path) -> None:
+    """The iptables tables as they were before dockerd started: those that existed get their
+    rules back; those dockerd made (filter, nat) are emptied, their policies ACCEPT again."""
+    if not saved.exists():
+        return
+    before = saved.read_text()
+    if before.strip():
+        subprocess.run(["iptables-restore"], input=before, text=True, check=True)
+    had = {line[1:].strip() for line in before.splitlines() if line.startswith("*")}
+    for table in ("filter", "nat"):
+        if table in had:
+            continue
+        subprocess.run(["iptables", "-t", table, "-F"], capture_output=True)
+        subprocess.run(["iptables", "-t", table, "-X"], capture_output=True)
+        if table == "filter":
+            for chain in ("INPUT", "FORWARD", "OUTPUT"):
+                subprocess.run(["iptables", "-P", chain, "ACCEPT"], capture_output=True)
+
+
+def host_leftovers(folder: Path) -> list[str]:
+    """What of the daemon `start_daemon(folder)` started is still on the host (empty: nothing)."""
+    left = []
+    if Path("/sys/class/net/docker0").exists():
+        left.append("the docker0 interface")
+    if str(folder) in Path("/proc/mounts").read_text():
+        left.append(f"mounts under {folder}")
+    pidfile = folder / "dockerd.pid"
+    if pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists():
+        left.append("dockerd")
+    saved = folder / "iptables.before"
+    now = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    if saved.exists() and rules(now) != rules(saved.read_text()):
+        left.append("packet filter rules")
+    return left
+
+
+def rules(dump: str) -> list[str]:
+    """The rules and policies of an iptables-save dump, without its comments and counters."""
+    return [line.split(" [")[0] for line in dump.splitlines() if line and not line.startswith("#")]

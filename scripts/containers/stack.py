@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from stack import summary
+
 from .docker import ROOT, Refused, cli, docker_env, image_exists
 
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -145,16 +147,12 @@ class ComposeStack:
             raise Refused(f"left behind after down: {left}")
 
 
-def summary(credentials: dict) -> str:
-    lines = ["compose stack up:"]
-    lines += [f"  {name:18} {url}" for name, url in credentials["endpoints"].items()]
-    lines.append("dev API keys (X-API-Key):")
-    lines += [f"  {key:18} {entry['subject']} ({' '.join(entry['scopes'])})"
-              for key, entry in credentials["api_keys"].items()]
-    lines.append(f"operator console: {credentials['console_url']}")
-    lines.append(f"all credentials: scripts/compose-stack credentials (or `docker compose run --rm setup "
-                 "cat /run/bridge/credentials.json`)")
-    return "\n".join(lines)
+def compose_summary(credentials: dict) -> str:
+    return "\n".join([
+        summary(credentials, "compose stack up:"),
+        f"operator console: {credentials['console_url']}",
+        "all credentials (JWT keys, passwords, tokens): scripts/compose-stack credentials",
+    ])
 
 
 def main() -> int:
@@ -165,7 +163,7 @@ def main() -> int:
     try:
         if args.command == "up":
             stack.up()
-            print(summary(stack.credentials()))
+            print(compose_summary(stack.credentials()))
         elif args.command == "down":
             stack.down()
             print("compose stack down: no container, network or volume of it is left")

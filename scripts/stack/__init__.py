@@ -13,7 +13,7 @@ tests end) and the benchmarks.
 Everything callers use is importable from the package itself (`import stack`).
 """
 
-from .credentials import Secrets
+from .credentials import Secrets, summary
 from .envoy import (DEV_CERTS, EDGE_ENVOY_CONFIG, ENVOY_JWT_PAYLOAD_KEY,
                     balance_backends, committed_filter_config, delegate_to_envoy_jwt_authn,
                     envoy_jwt_authn_filter, filter_config, http_filters, merged, mtls_filter_config,
@@ -32,5 +32,5 @@ __all__ = [
     "delegate_to_envoy_jwt_authn", "envoy_jwt_authn_filter", "filter_config", "free_ports", "http_filters",
     "http_status", "load_agents", "merged", "mtls_filter_config", "pid_alive", "render_committed_edge_config",
     "render_edge_config", "render_envoy_config", "stateful_session_filter",
-    "stop_process", "tail", "wait_until",
+    "stop_process", "summary", "tail", "wait_until",
 ]

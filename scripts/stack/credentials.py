@@ -56,3 +56,14 @@ class Secrets:
         message = "".join(f"{part}\n" for part in ["v2", subject, scopes, str(at), request_id, key_id])
         mac = hmac.new(key or self.assertion_key.encode(), message.encode(), hashlib.sha256).hexdigest()
         return f"v2.{at}.{mac}"
+
+
+def summary(credentials: dict, title: str) -> str:
+    """What a newcomer needs on the terminal from a stack's credentials: where things listen
+    and the dev API keys (the rest stays in the credentials file)."""
+    lines = [title]
+    lines += [f"  {name:18} {url}" for name, url in credentials["endpoints"].items()]
+    lines.append("dev API keys (X-API-Key):")
+    lines += [f"  {key:18} {entry['subject']} ({' '.join(entry['scopes'])})"
+              for key, entry in credentials["api_keys"].items()]
+    return "\n".join(lines)

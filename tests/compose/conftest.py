@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from containers.docker import ROOT, install_docker, start_daemon, stop_daemon
+from containers.docker import ROOT, host_leftovers, install_docker, start_daemon, stop_daemon
 from containers.stack import PORTS, ComposeStack
 from stack import free_ports
 
@@ -37,7 +37,9 @@ def docker_host():
     finally:
         stop_daemon(folder)
         os.environ.pop("DOCKER_HOST", None)
+        left = host_leftovers(folder)
         shutil.rmtree(folder, ignore_errors=True)
+        assert not left, f"the test's Docker daemon left behind: {left}"
 
 
 @pytest.fixture(scope="session")

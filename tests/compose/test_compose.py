@@ -183,3 +183,19 @@ def test_up_names_a_missing_standin(docker_host):
     finally:
         subprocess.run([cli(), "tag", kept, image], check=True)
         subprocess.run([cli(), "rmi", kept], check=True, capture_output=True)
+
+
+def test_the_backend_image_is_its_base_the_binary_and_ca_certificates(compose):
+    """Small: the service's image adds to debian:bookworm-slim only the binary and the CA
+    certificates (sizes printed for the README)."""
+    def size(image: str) -> int:
+        return int(subprocess.run([cli(), "image", "inspect", "--format", "{{.Size}}", image],
+                                  capture_output=True, text=True, check=True).stdout)
+
+    base, backend = size("debian:bookworm-slim"), size("vault-mcp-bridge:dev")
+    binary = int(subprocess.run([cli(), "run", "--rm", "--entrypoint", "stat", "vault-mcp-bridge:dev", "-c", "%s",
+                                 "/usr/local/bin/vault-mcp-bridge"], capture_output=True, text=True,
+                                check=True).stdout)
+    print(f"\nimage sizes: base {base / 1e6:.0f} MB, backend {backend / 1e6:.0f} MB (binary {binary / 1e6:.1f} MB)")
+    # CA certificates and openssl are ~2.5 MB; apt's caches would be tens of MB.
+    assert backend - base - binary < 10e6, (base, backend, binary)
