@@ -13,8 +13,10 @@ COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY filter filter
 COPY backend backend
 COPY bench/noop-filter bench/noop-filter
-# rust-toolchain.toml names the toolchain (1.95.0, with the wasm32-wasip1 target).
-RUN cargo build --locked --release -p vault-mcp-bridge \
+# rust-toolchain.toml names the toolchain (1.95.0); the filter's target is added explicitly, not
+# left to rustup's implicit install.
+RUN rustup target add wasm32-wasip1 \
+ && cargo build --locked --release -p vault-mcp-bridge \
  && cargo build --locked -p vault-mcp-filter --target wasm32-wasip1 --profile wasm \
  && strip target/release/vault-mcp-bridge
 
@@ -22,7 +24,7 @@ FROM debian:bookworm-slim AS backend
 # ca-certificates: an https VAULT_ADDR or authorization server is checked against them.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY --from=build /src/target/release/vault-mcp-bridge /usr/local/bin/vault-mcp-bridge
 USER 65534:65534
 ENTRYPOINT ["vault-mcp-bridge"]

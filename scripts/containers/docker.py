@@ -7,6 +7,7 @@ network namespace mount and the iptables tables dockerd adds to the host.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -63,51 +64,98 @@ def install_docker() -> None:
                        stdout=subprocess.DEVNULL)
 
 
-def start_daemon(folder: Path, timeout: float = 60, no_registry: bool = False) -> str:
-    """Starts dockerd with everything of its own under `folder`; returns its DOCKER_HOST.
-    `no_registry`: its pulls go to a proxy that refuses at once (a machine without registry
-    access would otherwise wait on each pull until it times out)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    # What the host's packet filter is now, so stop_daemon puts it back as it was.
-    (folder / "iptables.before").write_text(
-        subprocess.run(["iptables-save"], capture_output=True, text=True).stdout)
-    proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"} if no_registry else {}
-    host = f"unix://{folder}/docker.sock"
-    log = open(folder / "dockerd.log", "ab")
-    subprocess.Popen(["/usr/sbin/dockerd", f"--data-root={folder}/root", f"--exec-root={folder}/exec",
-                      f"--pidfile={folder}/dockerd.pid", "-H", host],
-                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                     env={**os.environ, **proxy})
-    log.close()
-    deadline = time.monotonic() + timeout
-    while subprocess.run([cli(), "-H", host, "version"], capture_output=True).returncode != 0:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"dockerd did not answer within {timeout:.0f} s: see {folder}/dockerd.log")
-        time.sleep(0.5)
-    return host
+#: Host settings dockerd changes (it turns on forwarding, and bridge traffic through iptables).
+SYSCTLS = [Path("/proc/sys/net/ipv4/ip_forward"), Path("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+           Path("/proc/sys/net/bridge/bridge-nf-call-ip6tables")]
 
 
-def stop_daemon(folder: Path, timeout: float = 60) -> None:
-    """Stops the daemon `start_daemon(folder)` started and removes what it added to the host:
-    its bridge interface, its network namespace mount, its packet filter rules."""
-    pidfile = folder / "dockerd.pid"
-    if pidfile.exists():
-        pid = int(pidfile.read_text())
-        try:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-        except ProcessLookupError:
-            pass
-    subprocess.run(["umount", f"{folder}/exec/netns/default"], capture_output=True)
-    subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
-    restore_packet_filter(folder / "iptables.before")
+class PrivateDaemon:
+    """A dockerd with its data root, exec root, socket and log under `folder`, for the tests.
+
+    It uses the default bridge `docker0`, so it refuses to start beside another daemon (which
+    owns that bridge): set COMPOSE_TEST_DOCKER_HOST to test on that one instead. `stop` puts the
+    host back as `start` found it: the bridge, the network namespace mount, the packet filter
+    and the sysctls dockerd changed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.host = f"unix://{folder}/docker.sock"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60, no_registry: bool = False) -> str:
+        """Returns its DOCKER_HOST. `no_registry`: its pulls go to a proxy that refuses at once
+        (a machine without registry access would otherwise wait on each pull until it times out)."""
+        if Path("/sys/class/net/docker0").exists():
+            raise Refused("another Docker daemon owns docker0: stop it, or run the compose tests on it "
+                          "with COMPOSE_TEST_DOCKER_HOST=unix:///var/run/docker.sock (its images stay)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "iptables.before").write_text(iptables_save())
+        (self.folder / "sysctl.before").write_text(json.dumps(
+            {str(path): path.read_text().strip() for path in SYSCTLS if path.exists()}))
+        proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"} if no_registry else {}
+        with open(self.folder / "dockerd.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["/usr/sbin/dockerd", f"--data-root={self.folder}/root", f"--exec-root={self.folder}/exec",
+                 f"--pidfile={self.folder}/dockerd.pid", "-H", self.host],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **proxy})
+        deadline = time.monotonic() + timeout
+        while subprocess.run([cli(), "-H", self.host, "version"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"dockerd did not answer within {timeout:.0f} s: see {self.folder}/dockerd.log")
+            time.sleep(0.5)
+        return self.host
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.process is not None:
+            # dockerd stops its containers and its containerd, in its process group.
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        subprocess.run(["umount", f"{self.folder}/exec/netns/default"], capture_output=True)
+        subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
+        restore_packet_filter(self.folder / "iptables.before")
+        saved = self.folder / "sysctl.before"
+        if saved.exists():
+            for path, value in json.loads(saved.read_text()).items():
+                Path(path).write_text(value)
+
+    def leftovers(self) -> list[str]:
+        """What of this daemon is still on the host (empty: nothing)."""
+        left = []
+        if Path("/sys/class/net/docker0").exists():
+            left.append("the docker0 interface")
+        if str(self.folder) in Path("/proc/mounts").read_text():
+            left.append(f"mounts under {self.folder}")
+        for pid in filter(lambda p: p.isdigit() and int(p) != os.getpid(), os.listdir("/proc")):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(self.folder) in argv:
+                left.append(f"process {pid} ({argv.split(chr(0))[0]})")
+        saved = self.folder / "iptables.before"
+        if saved.exists() and rules(iptables_save()) != rules(saved.read_text()):
+            left.append("packet filter rules")
+        saved = self.folder / "sysctl.before"
+        if saved.exists():
+            for path, value in json.loads(saved.read_text()).items():
+                if Path(path).exists() and Path(path).read_text().strip() != value:
+                    left.append(f"{path} = {Path(path).read_text().strip()} (was {value})")
+        return left
+
+
+def iptables_save() -> str:
+    return subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
 
 
 def restore_packet_filter(saved: Path) -> None:
     """The iptables tables as they were before dockerd started: those that existed get their
-    rules back; those dockerd made (filter, nat) are emptied, their policies ACCEPT again."""
+    rules back; those dockerd made (filter, nat) are emptied, their policies ACCEPT again (an
+    empty table accepting everything, which is what no table does)."""
     if not saved.exists():
         return
     before = saved.read_text()
@@ -124,23 +172,17 @@ def restore_packet_filter(saved: Path) -> None:
                 subprocess.run(["iptables", "-P", chain, "ACCEPT"], capture_output=True)
 
 
-def host_leftovers(folder: Path) -> list[str]:
-    """What of the daemon `start_daemon(folder)` started is still on the host (empty: nothing)."""
-    left = []
-    if Path("/sys/class/net/docker0").exists():
-        left.append("the docker0 interface")
-    if str(folder) in Path("/proc/mounts").read_text():
-        left.append(f"mounts under {folder}")
-    pidfile = folder / "dockerd.pid"
-    if pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists():
-        left.append("dockerd")
-    saved = folder / "iptables.before"
-    now = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-    if saved.exists() and rules(now) != rules(saved.read_text()):
-        left.append("packet filter rules")
-    return left
-
-
 def rules(dump: str) -> list[str]:
-    """The rules and policies of an iptables-save dump, without its comments and counters."""
-    return [line.split(" [")[0] for line in dump.splitlines() if line and not line.startswith("#")]
+    """What an iptables-save dump does: its rules and its chains whose policy is not ACCEPT, by
+    table (an empty table accepting everything counts as no table)."""
+    out, table = [], ""
+    for line in dump.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A "):
+            out.append(f"{table} {line}")
+        elif line.startswith(":") and line.split()[1] not in ("ACCEPT", "-"):
+            out.append(f"{table} {line.split(' [')[0]}")
+        elif line.startswith(":") and line.split()[1] == "-":
+            out.append(f"{table} {line.split()[0]}")  # a chain of its own, even empty
+    return sorted(out)

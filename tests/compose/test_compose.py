@@ -1,7 +1,7 @@
 """compose.yaml, run for real: built from this tree, on stand-in images, checked through Envoy's
 published port as a user on the host would (REST with the dev key, MCP with the official SDK,
-database credentials with psql, an RS256 agent token, a person's token from the compose
-authorization server, the console), and the refusals of `scripts/compose-stack up`."""
+database credentials with psql, an RS256 agent token, a person signing in with the SDK at the
+compose authorization server, the console), and the refusals of `scripts/compose-stack up`."""
 
 import asyncio
 import json
@@ -15,7 +15,9 @@ import requests
 
 from containers.docker import Refused, cli
 from containers.stack import PORTS, ComposeStack
+from oauth_client import SignIn, Storage, provider, session_calls
 from stack import free_ports
+from support import chromium
 
 
 def url(compose, path: str, port: str = "ENVOY_PORT") -> str:
@@ -85,27 +87,26 @@ def test_an_rs256_token_from_the_agents_issuer(compose, credentials):
     assert refused.status_code == 401, refused.text
 
 
-def test_a_person_signed_in_at_the_compose_authorization_server(compose, credentials):
-    """The bridge names the compose authorization server, whose keys Envoy fetches over the
-    compose network: a token it signs (read here from its configuration, as its key holder
-    would sign it) is `user.dev`'s."""
-    metadata = requests.get(url(compose, "/.well-known/oauth-protected-resource/mcp"), timeout=10).json()
-    issuer = credentials["oauth"]["issuer"]
-    assert metadata["authorization_servers"] == [issuer]
+def test_a_person_signs_in_with_the_sdk_at_the_compose_authorization_server(compose, credentials):
+    """The official SDK's OAuth client, given only the MCP URL, finds the compose authorization
+    server from the bridge's metadata (issuer and resource name the published ports), registers,
+    `dev` signs in on its pages in headless Chromium, and the token it issues (whose keys Envoy
+    fetches over the compose network) is `user.dev`'s, in a corner of its own."""
+    mcp, issuer = url(compose, "/mcp"), credentials["oauth"]["issuer"]
     assert issuer == f"http://127.0.0.1:{compose.ports['OAUTH_PORT']}"
-    server = requests.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10).json()
-    assert server["issuer"] == issuer
-    config = json.loads(compose.compose("run", "--rm", "-T", "setup", "cat", "/run/bridge/oauth.json",
-                                        capture=True).stdout)
-    jwk = config["jwks"]["keys"][0]
-    now = int(time.time())
-    token = pyjwt.encode({"iss": issuer, "sub": "dev", "aud": metadata["resource"], "iat": now, "exp": now + 300,
-                          "scope": "read write list delete"},
-                         pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk)), algorithm="RS256",
-                         headers={"kid": jwk["kid"], "typ": "at+jwt"})
-    written = requests.put(url(compose, "/secrets/mine"), json={"data": {"who": "dev"}},
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert written.status_code == 200, written.text
+    metadata = requests.get(url(compose, "/.well-known/oauth-protected-resource/mcp"), timeout=10).json()
+    assert metadata["authorization_servers"] == [issuer] and metadata["resource"] == mcp
+    driver = chromium()
+    try:
+        storage, sign_in = Storage(), SignIn(driver, "dev", credentials["oauth"]["password"])
+        written, read = asyncio.run(session_calls(mcp, provider(mcp, sign_in, storage), [
+            ("kv.write", {"path": "mine", "data": {"who": "dev"}}), ("kv.read", {"path": "mine"})]))
+    finally:
+        driver.quit()
+    assert sign_in.url.startswith(f"{issuer}/auth?")
+    assert not written.is_error and read.structured_content["data"] == {"who": "dev"}
+    claims = pyjwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"], claims["sub"]) == (issuer, mcp, "dev")
     # Not agent_api's corner: the dev key does not find it.
     assert requests.get(url(compose, "/secrets/mine"), headers={"X-API-Key": "dev-key"}, timeout=10).status_code == 404
 
@@ -139,17 +140,28 @@ def test_the_consoles_sign_in_page_and_its_link(compose, credentials):
 
 
 def test_envoy_balances_two_backend_replicas(compose):
+    """Round robin over both replicas: each answers some of six requests (found by request id in
+    its own log; the registry fetches and health checks in between are other requests)."""
     clusters = requests.get(url(compose, "/clusters?format=json", "ENVOY_ADMIN_PORT"), timeout=10).json()
     backend = next(c for c in clusters["cluster_statuses"] if c["name"] == "backend")
     assert len(backend["host_statuses"]) == 2
+    ids = []
     for _ in range(6):
-        assert requests.get(url(compose, "/secrets/configs/demo"), headers={"X-API-Key": "dev-key"},
-                            timeout=10).status_code == 200
-    clusters = requests.get(url(compose, "/clusters?format=json", "ENVOY_ADMIN_PORT"), timeout=10).json()
-    backend = next(c for c in clusters["cluster_statuses"] if c["name"] == "backend")
-    served = [next((int(s.get("value", 0)) for s in h["stats"] if s["name"] == "rq_total"), 0)
-              for h in backend["host_statuses"]]
-    assert all(count > 0 for count in served), served
+        answered = requests.get(url(compose, "/secrets/configs/demo"), headers={"X-API-Key": "dev-key"}, timeout=10)
+        assert answered.status_code == 200
+        ids.append(answered.headers["x-request-id"])
+
+    def served() -> dict[str, int]:
+        logs = {replica: compose.compose("logs", "--no-color", replica, capture=True).stdout
+                for replica in ("backend-1", "backend-2")}
+        return {replica: sum(f'"request_id":"{i}"' in text for i in ids) for replica, text in logs.items()}
+
+    for _ in range(20):
+        counts = served()
+        if sum(counts.values()) == len(ids):
+            break
+        time.sleep(0.5)
+    assert sum(counts.values()) == len(ids) and all(counts.values()), counts
 
 
 def test_up_refuses_a_port_already_taken(docker_host):
@@ -197,5 +209,5 @@ def test_the_backend_image_is_its_base_the_binary_and_ca_certificates(compose):
                                  "/usr/local/bin/vault-mcp-bridge"], capture_output=True, text=True,
                                 check=True).stdout)
     print(f"\nimage sizes: base {base / 1e6:.0f} MB, backend {backend / 1e6:.0f} MB (binary {binary / 1e6:.1f} MB)")
-    # CA certificates and openssl are ~2.5 MB; apt's caches would be tens of MB.
-    assert backend - base - binary < 10e6, (base, backend, binary)
+    # CA certificates and openssl, ~9 MB; apt's caches would add ~90 MB.
+    assert backend - base - binary < 20e6, (base, backend, binary)

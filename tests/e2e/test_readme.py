@@ -154,3 +154,16 @@ def test_routes_and_engines(fresh, env):
     assert len(results) == 12
     decrypted = next(output for command, output in results if "/transit/decrypt" in command)
     assert json.loads(decrypted)["text"] == "card 4111"
+
+
+def test_setting_up_a_vault(fresh, env, tmp_path):
+    """The operator's Vault set-up, with OpenBao's CLI as `vault` (the same commands), against a
+    stack's OpenBao as root: the policies, the token role and a service token it accepts."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "vault").symlink_to(stacks.VENV_BIN / "bao")
+    (shims / "vault-mcp-bridge").symlink_to(fresh.backend_bin)
+    env = {**env, "PATH": f"{shims}:{env['PATH']}", "VAULT_ADDR": fresh.openbao_url, "VAULT_TOKEN": stacks.ROOT_TOKEN}
+    results = run_block(fresh, block_after("### Vault identity of agents"), env)
+    created = results[-1][1]
+    assert "token" in created and "vault-mcp-bridge" in created, created
