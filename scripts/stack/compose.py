@@ -61,12 +61,8 @@ def render_compose_envoy(filter_json: dict) -> dict:
     the two backend replicas (round robin, MCP sessions sticky), the JWKS and the authorization
     server by service name."""
     config = render_envoy_config(CONTAINER, filter_json, listen_host="0.0.0.0",
+                                 cluster_hosts={"backend": BACKENDS[0], "jwks": "jwks", "oauth": "oauth"},
                                  wasm_path="/etc/envoy/vault_mcp_filter.wasm")
-    for cluster in config["static_resources"]["clusters"]:
-        host = {"backend": BACKENDS[0], "jwks": "jwks", "oauth": "oauth"}[cluster["name"]]
-        cluster["type"] = "STRICT_DNS"
-        for endpoint in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]:
-            endpoint["endpoint"]["address"]["socket_address"]["address"] = host
     balance_backends(config, [CONTAINER.backend] * len(BACKENDS))
     endpoints = next(c for c in config["static_resources"]["clusters"] if c["name"] == "backend")
     for host, endpoint in zip(BACKENDS, endpoints["load_assignment"]["endpoints"][0]["lb_endpoints"]):

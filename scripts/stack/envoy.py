@@ -82,11 +82,12 @@ def committed_filter_config() -> dict:
 
 
 def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "127.0.0.1",
-                        backend_host: str = "127.0.0.1", wasm_path: Path | str = FILTER_WASM,
+                        cluster_hosts: dict[str, str] | None = None, wasm_path: Path | str = FILTER_WASM,
                         add_request_headers: dict | None = None) -> dict:
     """envoy/envoy.yaml with other ports, addresses, .wasm path and filter configuration.
-    `add_request_headers` (tests only) puts a header mutation in front of the filter, for
-    clients that cannot send credentials themselves."""
+    `cluster_hosts` names a cluster's host by DNS name (the compose network's services) instead
+    of 127.0.0.1. `add_request_headers` (tests only) puts a header mutation in front of the
+    filter, for clients that cannot send credentials themselves."""
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
     if add_request_headers:
         http_filters(config).insert(0, {
@@ -103,16 +104,13 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
     for listener in config["static_resources"]["listeners"]:
         if listener["name"] == "agents":
             listener["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy)
+    port_of = {"backend": ports.backend, "jwks": ports.jwks, "oauth": ports.oauth}
     for cluster in config["static_resources"]["clusters"]:
-        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-        if cluster["name"] == "backend":
-            if backend_host != "127.0.0.1":
-                cluster["type"] = "STRICT_DNS"
-            endpoint["address"]["socket_address"].update(address=backend_host, port_value=ports.backend)
-        if cluster["name"] == "jwks":
-            endpoint["address"]["socket_address"]["port_value"] = ports.jwks
-        if cluster["name"] == "oauth":
-            endpoint["address"]["socket_address"]["port_value"] = ports.oauth
+        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        address["socket_address"]["port_value"] = port_of[cluster["name"]]
+        if cluster["name"] in (cluster_hosts or {}):
+            cluster["type"] = "STRICT_DNS"
+            address["socket_address"]["address"] = cluster_hosts[cluster["name"]]
     wasm = _wasm_filter(config)
     wasm["vm_config"]["code"]["local"]["filename"] = str(wasm_path)
     wasm["configuration"]["value"] = json.dumps(filter_json)
