@@ -211,3 +211,35 @@ def test_the_backend_image_is_its_base_the_binary_and_ca_certificates(compose):
     print(f"\nimage sizes: base {base / 1e6:.0f} MB, backend {backend / 1e6:.0f} MB (binary {binary / 1e6:.1f} MB)")
     # CA certificates and openssl, ~9 MB; apt's caches would add ~90 MB.
     assert backend - base - binary < 20e6, (base, backend, binary)
+
+
+def test_an_agent_spending_its_whole_rate_limit_does_not_make_envoy_unhealthy(compose):
+    """The attack: an agent holding a key the healthcheck used would drain that key's limit and
+    take the stack down (`up --wait` and compose-stack wait on Envoy's health). The healthcheck
+    reads the filter's registry gauge on the admin port instead: no agent's limit is spent.
+    Runs after every test that uses dev-key (agent_api is limited for a minute afterwards)."""
+    key = {"X-API-Key": "dev-key"}
+    statuses = [requests.get(url(compose, "/healthz"), headers=key, timeout=10).status_code for _ in range(80)]
+    assert 429 in statuses, statuses
+    for _ in range(3):  # several of the healthcheck's 2 s intervals
+        time.sleep(2.5)
+        assert compose.health("envoy") == "running healthy"
+
+
+def test_postgres_superuser_cannot_read_the_other_services_secrets(compose):
+    """The attack: whoever holds PostgreSQL's superuser (Vault's database engine does) reads
+    files as the PostgreSQL process. Only its own password is mounted there: the operator's
+    credentials.json and the backends' assertion key are in volumes it never sees."""
+    password = compose.compose("run", "--rm", "-T", "setup", "cat", "/run/operator/postgres-password",
+                               capture=True).stdout.strip()
+
+    def read(path: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["psql", f"postgresql://vault:{password}@127.0.0.1:{compose.ports['POSTGRES_PORT']}/postgres",
+             "-tAc", f"select pg_read_file('{path}')"], capture_output=True, text=True, timeout=30)
+
+    assert read("/run/postgres/password").stdout.strip() == password
+    for path in ("/run/operator/credentials.json", "/run/backend/backend.env", "/run/envoy/envoy.env",
+                 "/run/oauth/oauth.json"):
+        refused = read(path)
+        assert refused.returncode != 0 and "No such file" in refused.stderr, (path, refused.stdout, refused.stderr)
