@@ -5,6 +5,7 @@
 use crate::assertion::Claims;
 use crate::config::Policy;
 use crate::error::{Challenge, Denial, Reason};
+use crate::global::{Answer, Question};
 use crate::headers::{self, is_identity_header};
 use crate::identity::Identity;
 pub use crate::jwt::KeySource;
@@ -78,6 +79,22 @@ pub enum Verdict {
     /// (Envoy's proxy-wasm host cannot hold headers while reading the body, so they go on
     /// ahead; if the body is refused the upstream request is reset before it completes.)
     ReadBody(Pending),
+    /// Hold the request, send the question to the rate-limit service, and call [`on_answer`]
+    /// with what it says (or with the failure).
+    Ask(Asking),
+}
+
+/// An admitted request waiting for the global count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asking {
+    forward: Forward,
+    pub question: Question,
+}
+
+impl Asking {
+    pub fn forward(&self) -> &Forward {
+        &self.forward
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +151,17 @@ impl From<Reason> for Refused {
 enum Next {
     Forward,
     ReadBody,
+    Ask(Question),
+}
+
+impl Next {
+    fn verdict(self, forward: Forward) -> Verdict {
+        match self {
+            Next::Forward => Verdict::Forward(forward),
+            Next::ReadBody => Verdict::ReadBody(Pending { forward }),
+            Next::Ask(question) => Verdict::Ask(Asking { forward, question }),
+        }
+    }
 }
 
 /// `registry`: what the host holds of the agent registry it follows, if any.
@@ -170,8 +198,7 @@ pub fn on_headers(
         let forward = forward(policy, request, identity, limits);
         // The subject is copied only when the request is refused.
         match authorize(policy, store, request, &forward) {
-            Ok(Next::Forward) => Ok(Verdict::Forward(forward)),
-            Ok(Next::ReadBody) => Ok(Verdict::ReadBody(Pending { forward })),
+            Ok(next) => Ok(next.verdict(forward)),
             Err(reason) => Err(Refused {
                 reason,
                 subject: Some(forward.identity.subject),
@@ -192,7 +219,7 @@ fn authorize(
     if is_mcp_path(&policy.mcp_path, path) {
         if method != "POST" {
             // GET (stream) and DELETE (session end) act on nothing by themselves.
-            return admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward);
+            return admit(policy, store, request.now_ms, forward, &[]);
         }
         let calls = mcp::calls_from_headers(
             request.header("mcp-protocol-version"),
@@ -200,9 +227,7 @@ fn authorize(
             request.header("mcp-name"),
         );
         return match calls {
-            Some(calls) => {
-                admit(policy, store, request.now_ms, forward, &calls).map(|()| Next::Forward)
-            }
+            Some(calls) => admit(policy, store, request.now_ms, forward, &calls),
             // A declared length over the limit is refused before a byte is buffered.
             None if request
                 .header("content-length")
@@ -212,7 +237,7 @@ fn authorize(
                 Err(Reason::BodyTooLarge(policy.mcp_max_body))
             }
             None if request.has_body => Ok(Next::ReadBody),
-            None => admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward),
+            None => admit(policy, store, request.now_ms, forward, &[]),
         };
     }
     match scopes::route_scope(&policy.routes, method, path) {
@@ -221,7 +246,7 @@ fn authorize(
             if let Some(scope) = scope {
                 require(&forward.identity, scope)?;
             }
-            admit(policy, store, request.now_ms, forward, &[]).map(|()| Next::Forward)
+            admit(policy, store, request.now_ms, forward, &[])
         }
     }
 }
@@ -262,8 +287,28 @@ pub fn on_body(
             .and_then(|calls| admit(policy, store, now_ms, &forward, &calls))
     };
     let verdict = match admitted {
-        Ok(()) => Ok(Verdict::Forward(forward)),
+        Ok(next) => Ok(next.verdict(forward)),
         Err(reason) => Err(Refused {
+            reason,
+            subject: Some(forward.identity.subject),
+        }),
+    };
+    finish(policy, verdict, None)
+}
+
+/// Finishes a request the rate-limit service was asked about, with its answer.
+pub fn on_answer(policy: &Policy, asking: Asking, answer: Answer) -> Outcome {
+    let Asking { forward, question } = asking;
+    let refusal = match answer {
+        Answer::Admit => None,
+        Answer::Over { retry_after } => Some(Reason::RateLimited { retry_after }),
+        // The local buckets admitted it: they decide, unless it must not go on uncounted.
+        Answer::Failed(_) if question.fail_closed() => Some(Reason::RateLimiterUnavailable),
+        Answer::Failed(_) => None,
+    };
+    let verdict = match refusal {
+        None => Ok(Verdict::Forward(forward)),
+        Some(reason) => Err(Refused {
             reason,
             subject: Some(forward.identity.subject),
         }),
@@ -296,50 +341,62 @@ fn require(identity: &Identity, scope: &str) -> Result<(), Reason> {
     }
 }
 
-/// Scope checks for the MCP calls, then the rate limit.
+/// Scope checks for the MCP calls, then the rate limits: the local buckets, and then the global
+/// count when one is configured.
 fn admit(
     policy: &Policy,
     store: &impl SlotStore,
     now_ms: u64,
     forward: &Forward,
     calls: &[Call],
-) -> Result<(), Reason> {
+) -> Result<Next, Reason> {
+    let mut tools = Vec::new();
     for call in calls {
         if let Some(tool) = &call.tool {
-            let scope =
-                scopes::tool_scope(tool).ok_or_else(|| Reason::UnknownTool(tool.clone()))?;
-            require(&forward.identity, scope)?;
+            let name = scopes::tool_name(tool).ok_or_else(|| Reason::UnknownTool(tool.clone()))?;
+            require(
+                &forward.identity,
+                scopes::tool_scope(name).unwrap_or_default(),
+            )?;
+            tools.push(name);
         } else if let Some(scope) = scopes::method_scope(&call.method) {
             require(&forward.identity, scope)?;
         }
     }
-    if let Some(rate) = &policy.rate_limit {
-        let subject = forward.identity.subject.as_str();
-        // The registry's limit for this agent, else the edge's override, else the default;
-        // per tool, the agent's own, else the edge's.
-        let limits = &forward.limits;
-        let limit = limits
-            .overall
-            .or_else(|| rate.subjects.get(subject).copied())
-            .unwrap_or(rate.default);
-        let tool_buckets = calls.iter().filter_map(|call| {
-            let tool = call.tool.as_deref()?;
-            let limit = limits
-                .tool(tool)
-                .or_else(|| rate.tools.get(tool).copied())?;
-            Some((format!("{subject}\u{1f}{tool}"), limit))
-        });
-        for (bucket, limit) in std::iter::once((subject.to_string(), limit)).chain(tool_buckets) {
-            rate.limiter
-                .take(store, &bucket, limit, now_ms)
-                .map_err(|refusal| match refusal {
-                    Refusal::Limited { retry_after } => Reason::RateLimited { retry_after },
-                    Refusal::NoSlot => Reason::RateLimitCapacity,
-                    Refusal::Unavailable => Reason::RateLimiterUnavailable,
-                })?;
-        }
+    let Some(rate) = &policy.rate_limit else {
+        return Ok(Next::Forward);
+    };
+    let subject = forward.identity.subject.as_str();
+    // The registry's limit for this agent, else the edge's override, else the default; per
+    // tool, the agent's own, else the edge's.
+    let limits = &forward.limits;
+    let limit = limits
+        .overall
+        .or_else(|| rate.subjects.get(subject).copied())
+        .unwrap_or(rate.default);
+    let tool_limits: Vec<(&str, Option<_>)> = tools
+        .iter()
+        .map(|&tool| {
+            let limit = limits.tool(tool).or_else(|| rate.tools.get(tool).copied());
+            (tool, limit)
+        })
+        .collect();
+    let tool_buckets = tool_limits
+        .iter()
+        .filter_map(|(tool, limit)| Some((format!("{subject}\u{1f}{tool}"), (*limit)?)));
+    for (bucket, limit) in std::iter::once((subject.to_string(), limit)).chain(tool_buckets) {
+        rate.limiter
+            .take(store, &bucket, limit, now_ms)
+            .map_err(|refusal| match refusal {
+                Refusal::Limited { retry_after } => Reason::RateLimited { retry_after },
+                Refusal::NoSlot => Reason::RateLimitCapacity,
+                Refusal::Unavailable => Reason::RateLimiterUnavailable,
+            })?;
     }
-    Ok(())
+    Ok(match &rate.global {
+        None => Next::Forward,
+        Some(global) => Next::Ask(Question::new(global, subject, limit, tool_limits)),
+    })
 }
 
 /// The header rewrite for an authenticated caller: every client-sent identity header goes, and
@@ -405,6 +462,8 @@ fn forward(
 }
 
 mod credentials;
+#[cfg(test)]
+mod global_tests;
 #[cfg(test)]
 mod oauth_tests;
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod assertion;
 pub mod config;
 pub mod decision;
 pub mod error;
+pub mod global;
 pub mod headers;
 pub mod identity;
 pub mod jwt;

@@ -18,7 +18,7 @@ use crate::apikey::{self, KeyDigest};
 use crate::identity::{Identity, is_user_subject, is_valid_subject};
 use crate::mtls::is_valid_certificate_name;
 use crate::ratelimit::Limit;
-use crate::scopes::tool_scope;
+use crate::scopes::{tool_name, tool_scope};
 
 /// Longest key id (the backend makes 12 hex digits).
 pub const MAX_KEY_ID: usize = 64;
@@ -222,7 +222,16 @@ impl Registry {
                 enabled: agent.enabled,
                 limits: AgentLimits {
                     overall: agent.rate,
-                    tools: (!agent.tool_rates.is_empty()).then(|| Arc::new(agent.tool_rates)),
+                    // Under each tool's one name (checked above: every key names a tool).
+                    tools: (!agent.tool_rates.is_empty()).then(|| {
+                        Arc::new(
+                            agent
+                                .tool_rates
+                                .into_iter()
+                                .filter_map(|(tool, rate)| Some((tool_name(&tool)?.into(), rate)))
+                                .collect(),
+                        )
+                    }),
                 },
             });
         }

@@ -60,17 +60,24 @@ pub const TOOL_SCOPES: &[(&str, &str)] = &[
 /// The scope an MCP tool needs; `None` for a tool the bridge does not offer. Underscore names
 /// (`kv_read`, for clients that refuse dots) map like their dotted form.
 pub fn tool_scope(tool: &str) -> Option<&'static str> {
-    TOOL_SCOPES
-        .iter()
-        .find(|(name, _)| {
-            *name == tool
-                || (name.len() == tool.len()
-                    && name
-                        .bytes()
-                        .zip(tool.bytes())
-                        .all(|(a, b)| a == b || (a == b'.' && b == b'_')))
-        })
-        .map(|(_, scope)| *scope)
+    tool_entry(tool).map(|(_, scope)| *scope)
+}
+
+/// A tool's one name (`kv_read` → `kv.read`): what limits and counts are kept under, so the
+/// underscore spelling is the same tool to them, not a second allowance.
+pub fn tool_name(tool: &str) -> Option<&'static str> {
+    tool_entry(tool).map(|(name, _)| *name)
+}
+
+fn tool_entry(tool: &str) -> Option<&'static (&'static str, &'static str)> {
+    TOOL_SCOPES.iter().find(|(name, _)| {
+        *name == tool
+            || (name.len() == tool.len()
+                && name
+                    .bytes()
+                    .zip(tool.bytes())
+                    .all(|(a, b)| a == b || (a == b'.' && b == b'_')))
+    })
 }
 
 /// The scope an MCP method needs apart from `tools/call`: reading a resource reads a secret,

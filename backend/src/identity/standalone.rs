@@ -127,6 +127,7 @@ impl Standalone {
             Verdict::Forward(forward) => Ok(forward.identity),
             Verdict::Respond(reply) => Err(reply),
             Verdict::ReadBody(_) => unreachable!("a bodiless request is decided on its headers"),
+            Verdict::Ask(_) => unreachable!("{NO_GLOBAL}"),
         }
     }
 
@@ -178,6 +179,7 @@ impl Standalone {
                 agent: outcome.refused.and_then(|subject| self.agent(subject)),
             }),
             Verdict::ReadBody(_) => unreachable!("on_body decides"),
+            Verdict::Ask(_) => unreachable!("{NO_GLOBAL}"),
         }
     }
 
@@ -220,6 +222,10 @@ pub fn reply(denial: Denial) -> HttpResponse {
     response.body(denial.body)
 }
 
+/// Standalone mode counts limits in its own process: the question to a rate-limit service is the
+/// edge's (a gRPC call from the filter inside Envoy).
+const NO_GLOBAL: &str = "rate_limit.global is counted by the filter inside Envoy; standalone mode counts limits in-process (remove it, or put Envoy in front)";
+
 /// The edge policy for standalone mode: `EDGE_POLICY_FILE`, or one built from the seed's
 /// variables. Either way it goes through the filter's own parser and checks.
 pub fn policy(config: &Config) -> Result<Policy, ConfigError> {
@@ -227,8 +233,16 @@ pub fn policy(config: &Config) -> Result<Policy, ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
     if let Some(file) = &config.edge_policy_file {
         let bytes = std::fs::read(file).map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
-        return Policy::from_json(&bytes, &env)
-            .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()));
+        let policy = Policy::from_json(&bytes, &env)
+            .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
+        if policy
+            .rate_limit
+            .as_ref()
+            .is_some_and(|r| r.global.is_some())
+        {
+            return Err(invalid("EDGE_POLICY_FILE", NO_GLOBAL.into()));
+        }
+        return Ok(policy);
     }
     let mut policy = serde_json::json!({
         "rate_limit": {

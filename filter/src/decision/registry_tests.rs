@@ -216,6 +216,9 @@ fn the_agents_own_tool_limits_apply() {
     ));
     let again = run_with(&policy, Followed::Yes(&registry), &store, &call("kv.write"));
     assert_eq!(refusal(&again), (429, "rate_limited"));
+    // The underscore spelling is the same tool, not a second allowance.
+    let alias = run_with(&policy, Followed::Yes(&registry), &store, &call("kv_write"));
+    assert_eq!(refusal(&alias), (429, "rate_limited"));
     // Other tools only count against the agent's overall limit.
     forwarded(run_with(
         &policy,

@@ -73,7 +73,7 @@ pub(super) struct Req {
     headers: Vec<(String, String)>,
     pub(super) peer: Option<&'static str>,
     envoy_jwt: Option<Vec<u8>>,
-    body: bool,
+    pub(super) body: bool,
 }
 
 pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {

@@ -1,16 +1,18 @@
 //! One HTTP request: headers (and maybe the body) in, host calls out.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, LogLevel};
 
-use super::now_ms;
 use super::root::Configured;
 use super::shared::{self, SharedData};
 use super::timing::{self, Step};
-use crate::decision::{self, Forward, KeySource, Keys, Pending};
+use super::{log, now_ms};
+use crate::decision::{self, Asking, Forward, KeySource, Keys, Pending};
 use crate::error::Denial;
+use crate::global::{self, Answer, Failure};
 use crate::jwt::envoy::METADATA_NAMESPACE;
 use crate::mtls::MtlsSource;
 use crate::registry::Followed;
@@ -19,6 +21,14 @@ use crate::{Outcome, Request, Verdict};
 pub struct Filter {
     state: Rc<Configured>,
     pending: Option<Pending>,
+    asking: Option<Held>,
+}
+
+/// A request held while the rate-limit service is asked about it.
+struct Held {
+    token: u32,
+    asking: Asking,
+    headers_sent: bool,
 }
 
 impl Filter {
@@ -26,7 +36,64 @@ impl Filter {
         Self {
             state,
             pending: None,
+            asking: None,
         }
+    }
+
+    /// Sends the question; the request waits (its body too) until the answer comes.
+    fn ask(&mut self, asking: Asking, headers_sent: bool) -> Action {
+        let global = self
+            .state
+            .policy
+            .rate_limit
+            .as_ref()
+            .and_then(|rate| rate.global.as_ref())
+            .expect("a question is asked only when global limits are configured");
+        let message = asking.question.encode(global);
+        let sent = self.dispatch_grpc_call(
+            &global.cluster,
+            global::SERVICE,
+            global::METHOD,
+            Vec::new(),
+            Some(&message),
+            Duration::from_millis(global.timeout_ms.into()),
+        );
+        match sent {
+            Ok(token) => {
+                self.asking = Some(Held {
+                    token,
+                    asking,
+                    headers_sent,
+                });
+                Action::Pause
+            }
+            // The host refused the call (no such cluster): the same as an unreachable service.
+            Err(_) => self.answered(asking, Answer::Failed(Failure::Unavailable), headers_sent),
+        }
+    }
+
+    fn answered(&mut self, asking: Asking, answer: Answer, headers_sent: bool) -> Action {
+        if let Answer::Failed(failure) = answer {
+            self.state.metrics.global_failed(failure);
+            let detail = match failure {
+                Failure::Status(code) => format!(" (gRPC status {code})"),
+                _ => String::new(),
+            };
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "rate-limit service: {}{detail}; {}",
+                    failure.code(),
+                    if asking.question.fail_closed() {
+                        "request refused"
+                    } else {
+                        "local limits decide"
+                    }
+                ),
+            );
+        }
+        let outcome = decision::on_answer(&self.state.policy, asking, answer);
+        self.carry_out(outcome, headers_sent)
     }
 
     fn rewrite_headers(&self, forward: &Forward) {
@@ -59,6 +126,7 @@ impl Filter {
                 self.respond(&reply);
                 Action::Pause
             }
+            Verdict::Ask(asking) => self.ask(asking, headers_sent),
             Verdict::ReadBody(pending) => {
                 // The host cannot hold the headers while the body arrives: they go on now.
                 self.rewrite_headers(pending.forward());
@@ -178,7 +246,20 @@ impl Filter {
     }
 }
 
-impl Context for Filter {}
+impl Context for Filter {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let Some(held) = self.asking.take_if(|held| held.token == token_id) else {
+            return;
+        };
+        let body = (status_code == 0)
+            .then(|| self.get_grpc_call_response_body(0, response_size))
+            .flatten();
+        let answer = global::read_answer(status_code, body.as_deref());
+        if self.answered(held.asking, answer, held.headers_sent) == Action::Continue {
+            self.resume_http_request();
+        }
+    }
+}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -188,6 +269,10 @@ impl HttpContext for Filter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.asking.is_some() {
+            // Continuing here would send the held headers on before the answer.
+            return Action::Pause;
+        }
         if self.pending.is_none() {
             return Action::Continue;
         }

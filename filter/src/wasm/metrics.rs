@@ -12,6 +12,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 use crate::error::Reason;
+use crate::global::Failure;
 
 const PREFIX: &str = "vault_mcp_filter";
 /// Per-agent refusal counters one worker defines at most; past it refusals count by code only.
@@ -31,6 +32,8 @@ pub struct Metrics {
     registry_fetch_ok: Option<u32>,
     registry_fetch_failed: Option<u32>,
     registry_agents: Option<u32>,
+    /// Questions to the rate-limit service left unanswered, by `global::Failure::code`.
+    global_failed: HashMap<&'static str, u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -56,6 +59,10 @@ impl Metrics {
                 &format!("{PREFIX}.registry.agents"),
             )
             .ok(),
+            global_failed: Failure::CODES
+                .iter()
+                .filter_map(|code| Some((*code, counter(&format!("global.failed.{code}"))?)))
+                .collect(),
         }
     }
 
@@ -114,6 +121,10 @@ impl Metrics {
         } else {
             self.registry_fetch_failed
         });
+    }
+
+    pub fn global_failed(&self, failure: Failure) {
+        Self::bump(self.global_failed.get(failure.code()).copied());
     }
 
     pub fn registry_agents(&self, count: usize) {

@@ -1,0 +1,192 @@
+//! Limits held across every Envoy: one question per admitted request to a rate-limit service
+//! speaking Envoy's `RateLimitService` protocol (ours, `vault-mcp-ratelimit` on Redis, or
+//! Envoy's reference service), asked after the local buckets admitted the request.
+//!
+//! Each descriptor carries its limit in the protocol's `limit` override, so the registry stays
+//! the one place limits are written and the service needs no configuration of its own.
+//! Nothing here calls the host: it builds the question's bytes and reads the answer's.
+
+use prost::Message;
+
+use crate::ratelimit::Limit;
+
+pub mod wire;
+
+use wire::Unit;
+
+/// The gRPC service and method the host calls.
+pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
+pub const METHOD: &str = "ShouldRateLimit";
+
+/// What the filter does when the service cannot answer (unreachable, late, or an answer it
+/// cannot read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The local buckets (per Envoy) decide, except for the `closed_tools`.
+    Local,
+    /// Every request is refused with 503 `rate_limiter_unavailable`.
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalPolicy {
+    /// Envoy's cluster of the rate-limit service (HTTP/2).
+    pub cluster: String,
+    pub domain: String,
+    pub timeout_ms: u32,
+    pub on_failure: OnFailure,
+    /// Tools refused when the service cannot answer, whatever `on_failure` says.
+    pub closed_tools: Vec<String>,
+}
+
+/// Tools that mint or extend credentials: without the global count an agent could mint N times
+/// its limit across N Envoys, so by default they are refused when the count is unavailable.
+pub const CREDENTIAL_TOOLS: &[&str] = &["db.issue_creds", "db.renew", "ssh.otp", "ssh.sign"];
+
+/// One request's question: its descriptors, and whether it must be refused if unanswered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    descriptors: Vec<wire::RateLimitDescriptor>,
+    fail_closed: bool,
+}
+
+/// A limit over any window, in the protocol's units: exact when the window is one of them;
+/// otherwise the same rate over the next larger unit (3 per 10 s counts as 18 per minute), so
+/// across Envoys the agent still gets no more than its rate.
+pub fn in_units(limit: Limit) -> (u32, Unit) {
+    let window = limit.per_seconds.max(1);
+    let unit = Unit::ALL
+        .into_iter()
+        .find(|unit| unit.seconds() >= window)
+        .unwrap_or(Unit::Week);
+    let scaled = u64::from(limit.requests) * u64::from(unit.seconds()) / u64::from(window);
+    (u32::try_from(scaled.max(1)).unwrap_or(u32::MAX), unit)
+}
+
+impl Question {
+    /// The agent's overall limit, and for each tool it calls that tool's limit if it has one.
+    pub fn new<'t>(
+        policy: &GlobalPolicy,
+        subject: &str,
+        overall: Limit,
+        tools: impl IntoIterator<Item = (&'t str, Option<Limit>)>,
+    ) -> Self {
+        let agent = || wire::Entry {
+            key: "agent".into(),
+            value: subject.into(),
+        };
+        let limited = |entries, limit| {
+            let (requests_per_unit, unit) = in_units(limit);
+            wire::RateLimitDescriptor {
+                entries,
+                limit: Some(wire::RateLimitOverride {
+                    requests_per_unit,
+                    unit: unit as i32,
+                }),
+            }
+        };
+        let mut fail_closed = policy.on_failure == OnFailure::Deny;
+        let mut descriptors = vec![limited(vec![agent()], overall)];
+        for (tool, limit) in tools {
+            fail_closed |= policy.closed_tools.iter().any(|t| t == tool);
+            if let Some(limit) = limit {
+                let entry = wire::Entry {
+                    key: "tool".into(),
+                    value: tool.into(),
+                };
+                descriptors.push(limited(vec![agent(), entry], limit));
+            }
+        }
+        Question {
+            descriptors,
+            fail_closed,
+        }
+    }
+
+    pub fn fail_closed(&self) -> bool {
+        self.fail_closed
+    }
+
+    /// The gRPC message (without the gRPC frame: the host adds it).
+    pub fn encode(&self, policy: &GlobalPolicy) -> Vec<u8> {
+        wire::RateLimitRequest {
+            domain: policy.domain.clone(),
+            descriptors: self.descriptors.clone(),
+            hits_addend: 1,
+        }
+        .encode_to_vec()
+    }
+}
+
+/// The service's answer as the filter reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Admit,
+    Over { retry_after: u64 },
+    Failed(Failure),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer within `timeout_ms` (gRPC DEADLINE_EXCEEDED).
+    Timeout,
+    /// The service or its cluster could not be reached, or it said it cannot count
+    /// (gRPC UNAVAILABLE: Redis is down).
+    Unavailable,
+    /// Any other gRPC status.
+    Status(u32),
+    /// An answer that is not a `RateLimitResponse` the filter can act on.
+    BadAnswer,
+}
+
+impl Failure {
+    /// For metrics and logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Unavailable => "unavailable",
+            Failure::Status(_) => "error",
+            Failure::BadAnswer => "bad_answer",
+        }
+    }
+
+    pub const CODES: [&'static str; 4] = ["timeout", "unavailable", "error", "bad_answer"];
+}
+
+/// Reads the host's gRPC result: its status code and, for status 0, the message.
+pub fn read_answer(status: u32, body: Option<&[u8]>) -> Answer {
+    match status {
+        0 => {}
+        4 => return Answer::Failed(Failure::Timeout),
+        14 => return Answer::Failed(Failure::Unavailable),
+        other => return Answer::Failed(Failure::Status(other)),
+    }
+    let Ok(response) = wire::RateLimitResponse::decode(body.unwrap_or_default()) else {
+        return Answer::Failed(Failure::BadAnswer);
+    };
+    match response.overall_code {
+        wire::CODE_OK => Answer::Admit,
+        wire::CODE_OVER_LIMIT => {
+            // The latest reset among the limits passed: only then would a retry be admitted.
+            let retry_after = response
+                .statuses
+                .iter()
+                .filter(|s| s.code == wire::CODE_OVER_LIMIT)
+                .filter_map(|s| s.duration_until_reset.as_ref())
+                .map(|d| {
+                    let seconds = u64::try_from(d.seconds).unwrap_or(0);
+                    seconds + u64::from(d.nanos > 0)
+                })
+                .max()
+                .unwrap_or(1);
+            Answer::Over {
+                retry_after: retry_after.max(1),
+            }
+        }
+        _ => Answer::Failed(Failure::BadAnswer),
+    }
+}
+
+#[cfg(test)]
+mod tests;
