@@ -2,6 +2,7 @@
 #   backend  the service (vault-mcp-bridge serve), as nobody, nothing else in the image
 #   tools    the compose stack's one-shot setup and provisioning (python3 and the CLI) and its
 #            JWKS server
+#   ratelimit  the rate-limit service (vault-mcp-ratelimit), as nobody
 #   envoy    Envoy with the filter (.wasm); its configuration is rendered by `tools` at `up`
 #   oauth    the dev authorization server (local-oauth/server.mjs, npm oidc-provider)
 # Official base images; scripts/compose-standins makes local ones under the same names for a
@@ -12,13 +13,14 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY filter filter
 COPY backend backend
+COPY ratelimit ratelimit
 COPY bench/noop-filter bench/noop-filter
 # rust-toolchain.toml names the toolchain (1.95.0); the filter's target is added explicitly, not
 # left to rustup's implicit install.
 RUN rustup target add wasm32-wasip1 \
- && cargo build --locked --release -p vault-mcp-bridge \
+ && cargo build --locked --release -p vault-mcp-bridge -p vault-mcp-ratelimit \
  && cargo build --locked -p vault-mcp-filter --target wasm32-wasip1 --profile wasm \
- && strip target/release/vault-mcp-bridge
+ && strip target/release/vault-mcp-bridge target/release/vault-mcp-ratelimit
 
 FROM debian:bookworm-slim AS backend
 # ca-certificates: an https VAULT_ADDR or authorization server is checked against them.
@@ -29,6 +31,11 @@ COPY --from=build /src/target/release/vault-mcp-bridge /usr/local/bin/vault-mcp-
 USER 65534:65534
 ENTRYPOINT ["vault-mcp-bridge"]
 CMD ["serve"]
+
+FROM debian:bookworm-slim AS ratelimit
+COPY --from=build /src/target/release/vault-mcp-ratelimit /usr/local/bin/vault-mcp-ratelimit
+USER 65534:65534
+ENTRYPOINT ["vault-mcp-ratelimit"]
 
 FROM backend AS tools
 USER root

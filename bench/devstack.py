@@ -8,7 +8,9 @@ limits), the release backend writing its logs, OpenBao with its audit log — in
   `wrk -t2 -c32`, so load generator and servers share both cores.
 
 Each layout measures `/healthz` through that Envoy with an API key, through the same
-configuration with the no-op wasm filter in its place and with the wasm filter taken out (and
+configuration with the filter counting locally only (no question to the rate-limit service:
+what the global count adds), with the no-op wasm filter in its place and with the wasm filter
+taken out (and
 each Envoy's CPU time per request, which splits the cost between Envoy's wasm runtime and the
 filter's own work), and from the backend alone; and a KV read
 straight from OpenBao, through the bridge's REST route and as MCP `tools/call kv.read`. Then
@@ -50,7 +52,7 @@ LAYOUTS = [
     Layout("unpinned", "as `scripts/dev-stack up` runs it (Envoy --concurrency 2), nothing pinned, wrk -t2 -c32",
            2, None, None, 2, 32),
 ]
-SERVERS = ("postgres", "openbao", "backend", "envoy", "jwks")
+SERVERS = ("postgres", "openbao", "backend", "envoy", "jwks", "redis", "ratelimit")
 #: What the log measurement sends to the backend before weighing its log folder.
 LOGGED_REQUESTS = 1_000_000
 
@@ -66,16 +68,21 @@ STEP_WASM = STEP_TARGET / "wasm32-wasip1" / "wasm" / "vault_mcp_filter.wasm"
 class VariantEnvoy:
     """The stack's own rendered envoy.yaml on ports of its own, with the wasm filter removed
     (`wasm=None`) or running other code (the no-op filter): the same listener, routes, CORS,
-    clusters and worker count."""
+    clusters and worker count. `local_limits`: the shipped filter without `rate_limit.global`."""
 
-    def __init__(self, stack: stacks.Stack, name: str, cpu: str | None, wasm: Path | None):
+    def __init__(self, stack: stacks.Stack, name: str, cpu: str | None, wasm: Path | None,
+                 local_limits: bool = False):
         config = yaml.safe_load((stack.run_dir / "envoy.yaml").read_text())
         chain = stacks.http_filters(config)
         if wasm is None:
             chain[:] = [f for f in chain if f["name"] != "vault_mcp_filter"]
         else:
-            entry = next(f for f in chain if f["name"] == "vault_mcp_filter")
-            entry["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(wasm)
+            entry = next(f for f in chain if f["name"] == "vault_mcp_filter")["typed_config"]["config"]
+            entry["vm_config"]["code"]["local"]["filename"] = str(wasm)
+            if local_limits:
+                policy = json.loads(entry["configuration"]["value"])
+                policy["rate_limit"].pop("global")
+                entry["configuration"]["value"] = json.dumps(policy)
         self.port, admin = stacks.free_ports(2)
         config["admin"]["address"]["socket_address"]["port_value"] = admin
         for listener in config["static_resources"]["listeners"]:
@@ -106,10 +113,13 @@ class VariantEnvoy:
         stacks.stop_process(self.process.pid, self.process)
 
 
-def scenarios(stack: stacks.Stack, bare: VariantEnvoy, noop: VariantEnvoy) -> list[tuple[str, str, Shape]]:
+def scenarios(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnvoy,
+              noop: VariantEnvoy) -> list[tuple[str, str, Shape]]:
     healthz = [
         ("healthz-filter", "dev Envoy + filter, API key: GET /healthz",
          Shape(f"{stack.envoy_url}/healthz", headers={"x-api-key": edge.API_KEY})),
+        ("healthz-local", "the same, limits counted by this Envoy alone (no rate-limit service): GET /healthz",
+         Shape(f"{local.url}/healthz", headers={"x-api-key": edge.API_KEY})),
         ("healthz-noop", "the same Envoy, the no-op wasm filter in its place: GET /healthz",
          Shape(f"{noop.url}/healthz", headers={"x-api-key": edge.API_KEY})),
         ("healthz-bare", "the same Envoy without the filter: GET /healthz", Shape(f"{bare.url}/healthz")),
@@ -128,17 +138,22 @@ def run(results: dict, run_dir: Path, args, log) -> None:
         envoys: list[VariantEnvoy] = []
         try:
             stack.start()
+            local = VariantEnvoy(stack, "local-limits", layout.server_cpu, stacks.FILTER_WASM, local_limits=True)
+            envoys.append(local)
             bare = VariantEnvoy(stack, "without-filter", layout.server_cpu, None)
             envoys.append(bare)
             noop = VariantEnvoy(stack, "noop-filter", layout.server_cpu, NOOP_WASM)
             envoys.append(noop)
             # Envoy's own CPU time per request, with our filter, the no-op one and none.
             processes = {"healthz-filter": load.descendant(stack.processes["envoy"].pid, "envoy"),
-                         "healthz-noop": noop.process.pid, "healthz-bare": bare.process.pid}
+                         "healthz-local": local.process.pid, "healthz-noop": noop.process.pid,
+                         "healthz-bare": bare.process.pid}
+            # What the global count costs beyond Envoy: the service and Redis, per request.
+            counting = {name: stack.processes[name].pid for name in ("ratelimit", "redis")}
             results[f"devstack_{layout.name}"] = load.interleave(
-                scenarios(stack, bare, noop), rounds=args.rounds, seconds=args.seconds,
+                scenarios(stack, local, bare, noop), rounds=args.rounds, seconds=args.seconds,
                 connections=layout.connections, cpu=layout.load_cpu, threads=layout.threads, log=log,
-                processes=processes)
+                processes=processes, also={"healthz-filter": counting})
             if layout.name == "pinned":
                 results["devstack_steps"] = steps(stack, layout, args, log)
             if layout.name == "unpinned":
@@ -255,6 +270,13 @@ def tables(results: dict) -> list[str]:
                  f"wasm filter (+{cpu['healthz-noop'] - cpu['healthz-bare']:.0f} µs: Envoy's wasm runtime), "
                  f"{cpu['healthz-filter']:.0f} µs with ours (+{cpu['healthz-filter'] - cpu['healthz-noop']:.0f} µs: "
                  "the filter's own work and host calls).\n")
+        counted = next(r for r in healthz if r["name"] == "healthz-filter")
+        if "cpu_us_of" in counted and "healthz-local" in cpu:
+            of = {name: report.median(values) for name, values in counted["cpu_us_of"].items()}
+            split += (f"The global count: Envoy {cpu['healthz-filter']:.0f} µs per request with it, "
+                      f"{cpu['healthz-local']:.0f} µs counting locally only "
+                      f"({cpu['healthz-filter'] - cpu['healthz-local']:+.0f} µs: the gRPC call); the rate-limit "
+                      f"service {of['ratelimit']:.0f} µs and Redis {of['redis']:.0f} µs per request.\n")
         out.append(report.scenario_table(f"Dev stack, {layout.name}: {layout.description}", healthz, "healthz-bare")
                    + split + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault reads", reads, "openbao"))
     if "devstack_steps" in results:

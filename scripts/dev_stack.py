@@ -19,7 +19,8 @@ CREDENTIALS = DEV / "credentials.json"
 PG_DIR = DEV / "pg_dir"
 # What each started process must still be, so `down` never signals a recycled pid.
 EXECUTABLES = {"jwks": "http.server", "oauth": "server.mjs", "postgres": "postgres", "openbao": "bao",
-               "audit-rotate": "rotate", "backend": "vault-mcp-bridge", "envoy": "envoy"}
+               "audit-rotate": "rotate", "backend": "vault-mcp-bridge", "envoy": "envoy", "redis": "redis-server",
+               "ratelimit": "vault-mcp-ratelimit"}
 
 
 def running() -> dict:
@@ -47,7 +48,7 @@ def up(edge: bool, debug: bool) -> int:
         return status()
     ports = Ports.dev()
     wanted = [ports.openbao, ports.backend, ports.envoy_admin, ports.jwks, ports.postgres, ports.console,
-              ports.oauth] + (
+              ports.oauth, ports.redis, ports.ratelimit] + (
         [ports.envoy_tls, ports.envoy_mtls] if edge else [ports.envoy])
     busy = [p for p in wanted if port_in_use(p)]
     if busy:
@@ -58,7 +59,7 @@ def up(edge: bool, debug: bool) -> int:
           "build takes several minutes; cargo shows its progress", flush=True)
     backend = build(release=not debug, progress=True)
     print("starting the JWKS server, the authorization server, PostgreSQL, OpenBao (provisioned), "
-          "the backend and Envoy", flush=True)
+          "the backend, Redis with the rate-limit service, and Envoy", flush=True)
     stack = Stack(run_dir=DEV, ports=ports, edge=edge, backend_bin=backend)
     stack.start()
     PIDS.write_text(json.dumps({name: p.pid for name, p in stack.processes.items()}))
@@ -98,7 +99,7 @@ def console_sign_in(stack: Stack) -> str:
 
 def down() -> int:
     alive = running()
-    for name in ("envoy", "backend", "openbao", "audit-rotate", "postgres", "oauth", "jwks"):
+    for name in ("envoy", "backend", "ratelimit", "redis", "openbao", "audit-rotate", "postgres", "oauth", "jwks"):
         if name not in alive:
             continue
         pid = alive[name]

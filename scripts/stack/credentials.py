@@ -19,20 +19,21 @@ from .layout import HS256_KID, JWT_AUDIENCE, JWT_ISSUER, RS256_KID
 @dataclass
 class Secrets:
     """Dev secrets, fresh for every stack: the edge/backend assertion key, the HS256 secret, an
-    RS256 key pair whose public half the JWKS server publishes and the database's password (the
+    RS256 key pair whose public half the JWKS server publishes, the database's and Redis's passwords (the
     authorization server makes its own signing key; the Stack, its people's passwords)."""
 
     assertion_key: str
     hs256_secret: str
     rsa_private_pem: bytes
     postgres_password: str
+    redis_password: str
 
     @classmethod
     def generate(cls) -> "Secrets":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        return cls(secrets.token_hex(32), secrets.token_hex(32), pem, secrets.token_hex(16))
+        return cls(secrets.token_hex(32), secrets.token_hex(32), pem, secrets.token_hex(16), secrets.token_hex(16))
 
     def jwk(self, kid: str = RS256_KID, pem: bytes | None = None) -> dict:
         private = serialization.load_pem_private_key(pem or self.rsa_private_pem, None)

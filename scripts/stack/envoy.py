@@ -50,8 +50,11 @@ def filter_config(ports: Ports, *, edge: bool = False) -> dict:
             },
         },
         "assertion_key": {"env": "AGENT_ASSERTION_KEY"},
-        # Per-agent limits come with each agent's registry record.
-        "rate_limit": {"requests": 60, "per_seconds": 60},
+        # Per-agent limits come with each agent's registry record; counted across every Envoy
+        # by the rate-limit service (vault-mcp-ratelimit on Redis), the local buckets first.
+        # The dev stack shares two cores with its load: a longer wait than production's default.
+        "rate_limit": {"requests": 60, "per_seconds": 60,
+                       "global": {"cluster": "ratelimit", "timeout_ms": 250}},
         "resource_metadata": {"resource": f"https://127.0.0.1:{ports.envoy_tls}/mcp" if edge
                               else f"http://127.0.0.1:{ports.envoy}/mcp"},
     }
@@ -104,7 +107,7 @@ def render_envoy_config(ports: Ports, filter_json: dict, *, listen_host: str = "
     for listener in config["static_resources"]["listeners"]:
         if listener["name"] == "agents":
             listener["address"]["socket_address"].update(address=listen_host, port_value=ports.envoy)
-    port_of = {"backend": ports.backend, "jwks": ports.jwks, "oauth": ports.oauth}
+    port_of = {"backend": ports.backend, "jwks": ports.jwks, "oauth": ports.oauth, "ratelimit": ports.ratelimit}
     for cluster in config["static_resources"]["clusters"]:
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
         address["socket_address"]["port_value"] = port_of[cluster["name"]]

@@ -44,17 +44,21 @@ class Ports:
     console: int
     #: The OAuth authorization server people sign in with (local-oauth/).
     oauth: int
+    #: Redis holding the global rate-limit counts, and the rate-limit service Envoy asks (gRPC).
+    redis: int
+    ratelimit: int
 
     @classmethod
     def dev(cls) -> "Ports":
         return cls(openbao=8200, backend=8089, envoy=10000, envoy_admin=9901, jwks=8090,
-                   envoy_tls=10443, envoy_mtls=10444, postgres=15432, console=8091, oauth=8092)
+                   envoy_tls=10443, envoy_mtls=10444, postgres=15432, console=8091, oauth=8092,
+                   redis=16379, ratelimit=8093)
 
     @classmethod
     def free(cls) -> "Ports":
         from .processes import free_ports
 
-        return cls(*free_ports(10))
+        return cls(*free_ports(12))
 
     def oauth_issuer(self, tls: bool = False) -> str:
         """The authorization server's issuer, exactly as its metadata and the bridge's
@@ -63,12 +67,13 @@ class Ports:
 
 
 def build(release: bool = False, progress: bool = False) -> Path:
-    """Builds the backend (debug, or release) and the filter (.wasm, wasm profile); returns the
-    backend binary. Cargo skips what is fresh. `progress`: cargo's own progress on the terminal
+    """Builds the backend and the rate-limit service (debug, or release) and the filter (.wasm,
+    wasm profile); returns the backend binary. Cargo skips what is fresh. `progress`: cargo's own progress on the terminal
     (the dev stack's first release build takes minutes); quiet otherwise."""
     quiet = [] if progress else ["--quiet"]
     profile = ["--release"] if release else []
-    subprocess.run(["cargo", "build", *quiet, *profile, "-p", "vault-mcp-bridge"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", *quiet, *profile, "-p", "vault-mcp-bridge", "-p", "vault-mcp-ratelimit"],
+                   cwd=ROOT, check=True)
     subprocess.run(
         ["cargo", "build", *quiet, "-p", "vault-mcp-filter", "--target", "wasm32-wasip1", "--profile", "wasm"],
         cwd=ROOT, check=True,

@@ -1,6 +1,6 @@
 """The stack as processes: JWKS server, the OAuth authorization server, PostgreSQL, OpenBao
-(provisioned), the backend and Envoy with the filter, started on given ports with logs and
-state under one folder."""
+(provisioned), the backend, Redis with the rate-limit service, and Envoy with the filter,
+started on given ports with logs and state under one folder."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from . import oauth, openbao
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
                     render_edge_config, render_envoy_config)
-from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, POLICY_SETTINGS, RS256_KID, ROOT, ROOT_TOKEN,
-                     SERVICE_TOKEN, VENV_BIN, Ports, load_agents, load_users)
+from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, POLICY_SETTINGS, RS256_KID, ROOT,
+                     ROOT_TOKEN, SERVICE_TOKEN, VENV_BIN, Ports, load_agents, load_users)
 from .processes import free_ports, http_status, stop_process, wait_until
 
 
@@ -50,6 +50,11 @@ class Stack:
     envoy_add_request_headers: dict = field(default_factory=dict)
     #: The backend binary (the benchmarks run a release build).
     backend_bin: Path = BACKEND_BIN
+    #: Limits counted across Envoys by the rate-limit service on Redis, both started beside
+    #: Envoy (False: each Envoy counts alone, with its local buckets).
+    global_limits: bool = True
+    #: By default the one built beside the backend binary (same profile).
+    ratelimit_bin: Path | None = None
     #: Backend processes behind Envoy, round robin. Replica 1 listens on ports.backend.
     backend_replicas: int = 1
     #: With several replicas, keep each MCP session on its replica (stateful_session_filter).
@@ -79,6 +84,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.backend_ports = [self.ports.backend, *free_ports(self.backend_replicas - 1)]
+        self.ratelimit_bin = self.ratelimit_bin or self.backend_bin.parent / "vault-mcp-ratelimit"
         # One each: holding one person's password is not holding everyone's.
         self.oauth_passwords = {user["name"]: secrets.token_urlsafe(12) for user in self.users}
 
@@ -157,6 +163,9 @@ class Stack:
             self.start_vault()
             self.start_backend()
             if self.with_envoy:
+                if self.global_limits:
+                    self.start_redis()
+                    self.start_ratelimit()
                 self.start_envoy()
         except BaseException:
             self.stop()
@@ -228,12 +237,37 @@ class Stack:
             *as_postgres, str(bins[-1] / "postgres"), "-D", str(data), "-p", str(self.ports.postgres),
             "-k", str(self.pg_dir), "-c", "listen_addresses=127.0.0.1",
         ])
+        self._wait_for_port("postgres", self.ports.postgres, process)
 
+    def _wait_for_port(self, name: str, port: int, process: subprocess.Popen) -> None:
         def accepting() -> bool:
             with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.ports.postgres)) == 0
+                return s.connect_ex(("127.0.0.1", port)) == 0
 
-        wait_until("PostgreSQL", accepting, process, self.logs / "postgres.log")
+        wait_until(name, accepting, process, self.logs / f"{name}.log")
+
+    def start_redis(self) -> None:
+        """Debian's redis-server for the global rate-limit counts: loopback, a password (from a
+        file only it reads, never argv), nothing written to disk (counts live for a window)."""
+        folder = self.run_dir / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "redis.conf"
+        config.write_text(f"port {self.ports.redis}\nbind 127.0.0.1\nrequirepass {self.secrets.redis_password}\n"
+                          f"save \"\"\nappendonly no\ndir {folder}\n")
+        config.chmod(0o600)
+        process = self._spawn("redis", ["redis-server", str(config)])
+        self._wait_for_port("redis", self.ports.redis, process)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://:{self.secrets.redis_password}@127.0.0.1:{self.ports.redis}"
+
+    def start_ratelimit(self) -> None:
+        """vault-mcp-ratelimit: Envoy's RateLimitService on this stack's Redis."""
+        process = self._spawn("ratelimit", [str(self.ratelimit_bin)], {
+            "RATELIMIT_LISTEN": f"127.0.0.1:{self.ports.ratelimit}", "RATELIMIT_REDIS_URL": self.redis_url,
+        })
+        self._wait_for_port("ratelimit", self.ports.ratelimit, process)
 
     def start_openbao(self) -> None:
         if self.durable_vault:
@@ -334,20 +368,27 @@ class Stack:
 
     def edge_policy(self) -> dict:
         """The filter's configuration, as Envoy runs it and the console checks sign-ins with."""
-        return merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
+        policy = merged(filter_config(self.ports, edge=self.edge), self.filter_overrides)
+        if not self.global_limits:
+            policy.get("rate_limit", {}).pop("global", None)
+        return policy
 
     @property
     def console_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.console}"
 
-    def start_envoy(self) -> None:
-        config_path = self.run_dir / "envoy.yaml"
+    def start_envoy(self, name: str = "envoy", ports: Ports | None = None) -> None:
+        """Envoy with the filter; `name` and `ports` (its listener and admin port) for another
+        Envoy beside the first, on the same backends and rate-limit service (plaintext only)."""
+        assert ports is None or not self.edge, "a second Envoy is plaintext only"
+        ports = ports or self.ports
+        config_path = self.run_dir / f"{name}.yaml"
         config = self.edge_policy()
         if self.edge:
             self.ensure_certs()
             rendered = render_edge_config(self.ports, config, certs=self.certs)
         else:
-            rendered = render_envoy_config(self.ports, config,
+            rendered = render_envoy_config(ports, config,
                                            add_request_headers=self.envoy_add_request_headers)
             if self.envoy_jwt_authn:
                 delegate_to_envoy_jwt_authn(rendered, config, self.ports)
@@ -357,7 +398,7 @@ class Stack:
         # Envoy stops itself (SIGTERM) when its parent process exits, which would end it as soon
         # as `dev-stack up` returns: a shell stays behind as its parent. Both share a process
         # group, which is what `stop_process` signals.
-        process = self._spawn("envoy", [
+        process = self._spawn(name, [
             "bash", "-c", '"$@" & wait $!', "envoy",
             str(VENV_BIN / "envoy"), "-c", str(config_path),
             "--concurrency", str(self.envoy_concurrency),
@@ -371,14 +412,15 @@ class Stack:
         })
         # Ready when the filter answers: 401 without credentials (200 when headers are added).
         expected = 200 if self.envoy_add_request_headers else 401
-        wait_until("Envoy", lambda: http_status(f"{self.envoy_url}/healthz", **self.tls_options()) == expected,
-                   process, self.logs / "envoy.log")
+        url = self.envoy_url if ports is self.ports else f"http://127.0.0.1:{ports.envoy}"
+        log = self.logs / f"{name}.log"
+        wait_until(name, lambda: http_status(f"{url}/healthz", **self.tls_options()) == expected, process, log)
         if "registry" in config and self.agents and self.wait_for_registry and not self.envoy_add_request_headers:
             # ... and serves registry agents once its first snapshot arrived (503 until then).
             key = {"x-api-key": self.agents[0]["api_key"]}
-            wait_until("Envoy's registry snapshot",
-                       lambda: http_status(f"{self.envoy_url}/healthz", headers=key, **self.tls_options()) == 200,
-                       process, self.logs / "envoy.log")
+            wait_until(f"{name}'s registry snapshot",
+                       lambda: http_status(f"{url}/healthz", headers=key, **self.tls_options()) == 200,
+                       process, log)
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
@@ -388,7 +430,9 @@ class Stack:
 
     def stop(self) -> None:
         backends = sorted(name for name in self.processes if name.startswith("backend"))
-        for name in ("envoy", *backends, "openbao", "audit-rotate", "postgres", "oauth", "jwks"):
+        envoys = sorted(name for name in self.processes if name.startswith("envoy"))
+        for name in (*envoys, *backends, "ratelimit", "redis", "openbao", "audit-rotate", "postgres", "oauth",
+                     "jwks"):
             self.stop_process(name)
         if self.pg_dir:
             shutil.rmtree(self.pg_dir, ignore_errors=True)

@@ -243,3 +243,14 @@ def test_postgres_superuser_cannot_read_the_other_services_secrets(compose):
                  "/run/oauth/oauth.json"):
         refused = read(path)
         assert refused.returncode != 0 and "No such file" in refused.stderr, (path, refused.stdout, refused.stderr)
+
+
+def test_limits_are_counted_in_the_compose_redis(compose):
+    """Envoy's filter asks the rate-limit service, which counts in the compose Redis: after a
+    request, the agent's counter for this window is there (read with the password only the
+    Redis and rate-limit volumes hold)."""
+    assert requests.get(url(compose, "/whoami"), headers={"X-API-Key": "dev-key-ro"}, timeout=10).status_code in (200, 429)
+    keys = compose.compose("exec", "-T", "redis", "sh", "-c",
+                           "REDISCLI_AUTH=\"$(sed -n 's/^requirepass //p' /run/redis/redis.conf)\" "
+                           "redis-cli --scan --pattern 'vmrl:*'", capture=True).stdout
+    assert "agent_ro" in keys, keys

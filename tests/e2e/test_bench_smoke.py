@@ -34,8 +34,12 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     # The dev stack's own configuration, both layouts: every scenario served, logs within their cap.
     for layout in ("pinned", "unpinned"):
         assert {r["name"] for r in results[f"devstack_{layout}"]} == {
-            "healthz-filter", "healthz-noop", "healthz-bare", "healthz-backend", "openbao-root", "openbao",
-            "openbao-plain", "rest", "mcp"}
+            "healthz-filter", "healthz-local", "healthz-noop", "healthz-bare", "healthz-backend", "openbao-root",
+            "openbao", "openbao-plain", "rest", "mcp"}
+        # The global count's cost beyond Envoy was measured: the service and Redis did work.
+        counted = next(r for r in results[f"devstack_{layout}"] if r["name"] == "healthz-filter")
+        assert all(v > 0 for name in ("ratelimit", "redis") for v in counted["cpu_us_of"][name]), counted
+    assert "The global count: Envoy" in (out / "results.md").read_text()
     # The instrumented filter reported every step, each request decided once and its headers read once.
     steps = results["devstack_steps"]
     assert steps["reports"] >= 1 and steps["steps"]["callback"]["ns"] > 0

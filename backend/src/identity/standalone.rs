@@ -39,7 +39,15 @@ pub struct Standalone {
 }
 
 impl Standalone {
-    pub fn new(policy: Policy, follows_registry: bool) -> Self {
+    pub fn new(mut policy: Policy, follows_registry: bool) -> Self {
+        // The question to a rate-limit service is the edge's (a gRPC call from the filter
+        // inside Envoy); here, the console's sign-ins and standalone mode, limits count
+        // in-process.
+        if let Some(rate) = &mut policy.rate_limit
+            && rate.global.take().is_some()
+        {
+            tracing::debug!("rate_limit.global is Envoy's: limits here count in this process");
+        }
         if policy
             .token_rules(KeySource::OAuth)
             .is_some_and(|rules| rules.remote.is_some())
@@ -127,7 +135,7 @@ impl Standalone {
             Verdict::Forward(forward) => Ok(forward.identity),
             Verdict::Respond(reply) => Err(reply),
             Verdict::ReadBody(_) => unreachable!("a bodiless request is decided on its headers"),
-            Verdict::Ask(_) => unreachable!("{NO_GLOBAL}"),
+            Verdict::Ask(_) => unreachable!("global limits are removed in new()"),
         }
     }
 
@@ -179,7 +187,7 @@ impl Standalone {
                 agent: outcome.refused.and_then(|subject| self.agent(subject)),
             }),
             Verdict::ReadBody(_) => unreachable!("on_body decides"),
-            Verdict::Ask(_) => unreachable!("{NO_GLOBAL}"),
+            Verdict::Ask(_) => unreachable!("global limits are removed in new()"),
         }
     }
 
@@ -222,10 +230,6 @@ pub fn reply(denial: Denial) -> HttpResponse {
     response.body(denial.body)
 }
 
-/// Standalone mode counts limits in its own process: the question to a rate-limit service is the
-/// edge's (a gRPC call from the filter inside Envoy).
-const NO_GLOBAL: &str = "rate_limit.global is counted by the filter inside Envoy; standalone mode counts limits in-process (remove it, or put Envoy in front)";
-
 /// The edge policy for standalone mode: `EDGE_POLICY_FILE`, or one built from the seed's
 /// variables. Either way it goes through the filter's own parser and checks.
 pub fn policy(config: &Config) -> Result<Policy, ConfigError> {
@@ -233,16 +237,8 @@ pub fn policy(config: &Config) -> Result<Policy, ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
     if let Some(file) = &config.edge_policy_file {
         let bytes = std::fs::read(file).map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
-        let policy = Policy::from_json(&bytes, &env)
-            .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()))?;
-        if policy
-            .rate_limit
-            .as_ref()
-            .is_some_and(|r| r.global.is_some())
-        {
-            return Err(invalid("EDGE_POLICY_FILE", NO_GLOBAL.into()));
-        }
-        return Ok(policy);
+        return Policy::from_json(&bytes, &env)
+            .map_err(|e| invalid("EDGE_POLICY_FILE", e.to_string()));
     }
     let mut policy = serde_json::json!({
         "rate_limit": {
