@@ -47,17 +47,26 @@
   }
 
   // "kv.write 10/60, transit.sign 5/1" → { "kv.write": {requests: 10, per_seconds: 60}, … }
-  function parseToolRates(text) {
+  function parseToolRates(text, what = "per-tool limits") {
     const rates = {};
     for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
       const match = /^([a-z_.]+)\s+(\d+\s*\/\s*\d+)$/.exec(part);
-      if (!match) throw new Error("per-tool limits are tool requests/seconds, comma-separated, e.g. kv.write 10/60");
+      if (!match) throw new Error(`${what} are tool requests/seconds, comma-separated, e.g. kv.write 10/60`);
       rates[match[1]] = parseRate(match[2]);
     }
     return rates;
   }
 
   const rateText = (limit) => `${limit.requests}/${limit.per_seconds}`;
+  // "db.issue_creds 10/3600s: 7 left, resets in 20 min"
+  function budgetText(tool, budget) {
+    let text = `budget ${tool} ${rateText(budget)}s`;
+    if (budget.left !== null && budget.left !== undefined) {
+      text += `: ${budget.left} left`;
+      if (budget.resets_in_seconds) text += `, resets in ${Math.ceil(budget.resets_in_seconds / 60)} min`;
+    }
+    return text;
+  }
   const toolRatesText = (rates) => Object.entries(rates || {}).map(([tool, limit]) => `${tool} ${rateText(limit)}`).join(", ");
 
   function showKey(issued) {
@@ -91,6 +100,7 @@
       const rate = parseRate(document.getElementById("add-rate").value);
       if (rate) body.rate = rate;
       body.tool_rates = parseToolRates(document.getElementById("add-tool-rates").value);
+      body.budgets = parseToolRates(document.getElementById("add-budgets").value, "budgets");
       showKey(await call("POST", "/api/agents", body));
       event.target.reset();
     });
@@ -129,6 +139,10 @@
     for (const [tool, limit] of Object.entries(agent.tool_rates || {})) {
       limits.push(`${tool} ${rateText(limit)}s`);
     }
+    const counted = (budgets[agent.subject] || {});
+    for (const [tool, limit] of Object.entries(agent.budgets || {})) {
+      limits.push(budgetText(tool, counted[tool] || limit));
+    }
     tr.append(element("td", limits.join(", "), { class: "limits" }));
     const last = (seen[agent.subject] || {}).last_seen_ms;
     tr.append(element("td", last ? time(last / 1000) : "", { class: "seen" }));
@@ -149,9 +163,11 @@
                                           "aria-label": "rate limit", class: "rate", placeholder: "requests/seconds" });
     const tools = element("input", null, { value: toolRatesText(agent.tool_rates), "aria-label": "per-tool limits",
                                            class: "tool-rates", placeholder: "tool requests/seconds, …" });
-    edit.append(scopes, rate, tools, button("Save", () => call("PATCH", path, {
+    const spend = element("input", null, { value: toolRatesText(agent.budgets), "aria-label": "budgets",
+                                           class: "budgets", placeholder: "budgets: tool calls/seconds, …" });
+    edit.append(scopes, rate, tools, spend, button("Save", () => call("PATCH", path, {
       scopes: scopes.value.split(/[\s,]+/).filter(Boolean), rate: parseRate(rate.value),
-      tool_rates: parseToolRates(tools.value),
+      tool_rates: parseToolRates(tools.value), budgets: parseToolRates(spend.value, "budgets"),
     }), "save"));
     actions.append(toggle, edit);
     tr.append(actions);
@@ -160,11 +176,14 @@
 
   // When this backend last answered each agent and each key (the Traffic page's data).
   let seen = {};
+  // Each agent's budgets with what is left of them (from the edge's rate-limit service).
+  let budgets = {};
 
   async function load() {
     const { agents } = await call("GET", "/api/agents");
     const traffic = await call("GET", "/api/traffic");
     seen = Object.fromEntries(traffic.agents.map((a) => [a.subject, a]));
+    budgets = (await call("GET", "/api/budgets")).agents;
     document.querySelector("#agents tbody").replaceChildren(...agents.map(row));
   }
 

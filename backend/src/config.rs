@@ -74,6 +74,7 @@ const VARIABLES: &[&str] = &[
     "CONSOLE_ADDR",
     "CONSOLE_SESSION_MINUTES",
     "CONSOLE_ENVOY_ADMIN_URL",
+    "CONSOLE_RATELIMIT_URL",
     "CONSOLE_VAULT_AUDIT_LOG",
     "CONSOLE_OAUTH_CLIENT_ID",
     "CONSOLE_OAUTH_CA_FILE",
@@ -241,6 +242,10 @@ pub struct Config {
     /// Health page shows (JWKS and registry fetches, refusals by code); unset: not shown.
     #[serde(default)]
     pub console_envoy_admin_url: Option<String>,
+    /// The rate-limit service the edge counts with (`http://127.0.0.1:8093`): the console's
+    /// Agents page shows what is left of each budget; unset: the budgets without it.
+    #[serde(default)]
+    pub console_ratelimit_url: Option<String>,
     /// Vault's file audit log, where the console's Activity page finds a request's entries
     /// by the `X-Request-Id` the bridge sends (an audited header); unset: no links.
     #[serde(default)]
@@ -481,6 +486,7 @@ impl Config {
             "console_addr": self.console_addr,
             "console_session_minutes": self.console_session_minutes,
             "console_envoy_admin_url": self.console_envoy_admin_url,
+            "console_ratelimit_url": self.console_ratelimit_url,
             "console_vault_audit_log": self.console_vault_audit_log,
             "console_oauth_client_id": self.console_oauth_client_id,
             "console_oauth_ca_file": self.console_oauth_ca_file,

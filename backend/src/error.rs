@@ -154,6 +154,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::NoScopes
             | RegistryError::InvalidRate
             | RegistryError::UnknownTool(_)
+            | RegistryError::DuplicateTool(_)
             | RegistryError::InvalidDigest
             | RegistryError::InvalidCertificate(_)
             | RegistryError::InvalidRole { .. } => ApiError::BadRequest(error.to_string()),

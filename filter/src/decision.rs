@@ -5,7 +5,7 @@
 use crate::assertion::Claims;
 use crate::config::Policy;
 use crate::error::{Challenge, Denial, Reason};
-use crate::global::{Answer, Question};
+use crate::global::{Answer, Kind, Question, ToolLimits};
 use crate::headers::{self, is_identity_header};
 use crate::identity::Identity;
 pub use crate::jwt::KeySource;
@@ -301,7 +301,14 @@ pub fn on_answer(policy: &Policy, asking: Asking, answer: Answer) -> Outcome {
     let Asking { forward, question } = asking;
     let refusal = match answer {
         Answer::Admit => None,
-        Answer::Over { retry_after } => Some(Reason::RateLimited { retry_after }),
+        Answer::Over {
+            retry_after,
+            kind: Kind::Rate,
+        } => Some(Reason::RateLimited { retry_after }),
+        Answer::Over {
+            retry_after,
+            kind: Kind::Budget,
+        } => Some(Reason::BudgetExhausted { retry_after }),
         // The local buckets admitted it: they decide, unless it must not go on uncounted.
         Answer::Failed(_) if question.fail_closed() => Some(Reason::RateLimiterUnavailable),
         Answer::Failed(_) => None,
@@ -374,23 +381,42 @@ fn admit(
         .overall
         .or_else(|| rate.subjects.get(subject).copied())
         .unwrap_or(rate.default);
-    let tool_limits: Vec<(&str, Option<_>)> = tools
+    let tool_limits: Vec<ToolLimits> = tools
         .iter()
-        .map(|&tool| {
-            let limit = limits.tool(tool).or_else(|| rate.tools.get(tool).copied());
-            (tool, limit)
+        .map(|&tool| ToolLimits {
+            tool,
+            rate: limits.tool(tool).or_else(|| rate.tools.get(tool).copied()),
+            budget: limits.budget(tool),
         })
         .collect();
-    let tool_buckets = tool_limits
-        .iter()
-        .filter_map(|(tool, limit)| Some((format!("{subject}\u{1f}{tool}"), (*limit)?)));
-    for (bucket, limit) in std::iter::once((subject.to_string(), limit)).chain(tool_buckets) {
+    // Buckets: the agent's, then per tool its rate and its budget (a budget's bucket refuses
+    // with its own code). Locally they hold per Envoy; the global count holds them fleet-wide.
+    let mut buckets = vec![(subject.to_string(), limit, Kind::Rate)];
+    for limits in &tool_limits {
+        let tool = limits.tool;
+        if let Some(rate) = limits.rate {
+            buckets.push((format!("{subject}\u{1f}{tool}"), rate, Kind::Rate));
+        }
+        if let Some(budget) = limits.budget {
+            buckets.push((
+                format!("{subject}\u{1f}{tool}\u{1f}budget"),
+                budget,
+                Kind::Budget,
+            ));
+        }
+    }
+    for (bucket, limit, kind) in buckets {
         rate.limiter
             .take(store, &bucket, limit, now_ms)
-            .map_err(|refusal| match refusal {
-                Refusal::Limited { retry_after } => Reason::RateLimited { retry_after },
-                Refusal::NoSlot => Reason::RateLimitCapacity,
-                Refusal::Unavailable => Reason::RateLimiterUnavailable,
+            .map_err(|refusal| match (refusal, kind) {
+                (Refusal::Limited { retry_after }, Kind::Rate) => {
+                    Reason::RateLimited { retry_after }
+                }
+                (Refusal::Limited { retry_after }, Kind::Budget) => {
+                    Reason::BudgetExhausted { retry_after }
+                }
+                (Refusal::NoSlot, _) => Reason::RateLimitCapacity,
+                (Refusal::Unavailable, _) => Reason::RateLimiterUnavailable,
             })?;
     }
     Ok(match &rate.global {

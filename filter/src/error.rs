@@ -32,6 +32,8 @@ pub enum Reason {
     BodyTooLarge(usize),
     #[error("rate limit exceeded")]
     RateLimited { retry_after: u64 },
+    #[error("this agent's budget for the tool is spent for now")]
+    BudgetExhausted { retry_after: u64 },
     #[error("too many agents are active at once")]
     RateLimitCapacity,
     #[error("the rate limiter is not available")]
@@ -79,6 +81,7 @@ impl Reason {
         ("body_too_large", 413),
         ("rate_limited", 429),
         ("rate_limit_capacity", 429),
+        ("budget_exhausted", 429),
         ("rate_limiter_unavailable", 503),
         ("agent_disabled", 403),
         ("unknown_user", 403),
@@ -108,7 +111,9 @@ impl Reason {
             Reason::UnknownRoute => 404,
             Reason::InvalidMcpBody(_) => 400,
             Reason::BodyTooLarge(_) => 413,
-            Reason::RateLimited { .. } | Reason::RateLimitCapacity => 429,
+            Reason::RateLimited { .. }
+            | Reason::BudgetExhausted { .. }
+            | Reason::RateLimitCapacity => 429,
             Reason::RateLimiterUnavailable | Reason::RegistryUnavailable => 503,
         }
     }
@@ -130,6 +135,7 @@ impl Reason {
             Reason::BodyTooLarge(_) => "body_too_large",
             Reason::RateLimited { .. } => "rate_limited",
             Reason::RateLimitCapacity => "rate_limit_capacity",
+            Reason::BudgetExhausted { .. } => "budget_exhausted",
             Reason::RateLimiterUnavailable => "rate_limiter_unavailable",
             Reason::AgentDisabled => "agent_disabled",
             Reason::UnknownUser => "unknown_user",
@@ -165,12 +171,12 @@ impl Reason {
                 "www-authenticate",
                 format!("Bearer{}", metadata.trim_start_matches(',')),
             )),
-            Reason::RateLimited { retry_after } => {
+            Reason::RateLimited { retry_after } | Reason::BudgetExhausted { retry_after } => {
                 headers.push(("retry-after", retry_after.to_string()))
             }
-            Reason::RateLimitCapacity | Reason::RegistryUnavailable => {
-                headers.push(("retry-after", "1".to_string()))
-            }
+            Reason::RateLimitCapacity
+            | Reason::RegistryUnavailable
+            | Reason::RateLimiterUnavailable => headers.push(("retry-after", "1".to_string())),
             _ => {}
         }
         Denial {
@@ -252,6 +258,7 @@ mod tests {
             Reason::BodyTooLarge(1),
             Reason::RateLimited { retry_after: 1 },
             Reason::RateLimitCapacity,
+            Reason::BudgetExhausted { retry_after: 1 },
             Reason::RateLimiterUnavailable,
             Reason::AgentDisabled,
             Reason::UnknownUser,

@@ -51,6 +51,10 @@ pub struct SnapshotAgent {
     /// MCP tool → a bucket of this agent's own for that tool (beside `rate_limit.tools`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_rates: BTreeMap<String, Limit>,
+    /// MCP tool → how many calls over a long window (`db.issue_creds`: 10 an hour), counted
+    /// across every Envoy by the rate-limit service; refused with `budget_exhausted`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +83,9 @@ pub enum RegistryError {
     BadKeyId { index: usize, key: usize },
     #[error("agents[{index}].keys[{key}]: the digest belongs to another key already")]
     DuplicateDigest { index: usize, key: usize },
-    #[error("agents[{index}]: rates need positive requests and per_seconds, for known tools")]
+    #[error(
+        "agents[{index}]: rates and budgets need positive requests and per_seconds, for known tools"
+    )]
     BadRate { index: usize },
     #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
     BadCertificate { index: usize },
@@ -110,17 +116,36 @@ pub struct RegisteredAgent {
     pub limits: AgentLimits,
 }
 
-/// An agent's own rate limits: overall, and per MCP tool (shared, not copied per request).
+/// An agent's own rate limits: overall, per MCP tool, and its budgets per tool (shared, not
+/// copied per request).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentLimits {
     pub overall: Option<Limit>,
     pub tools: Option<Arc<BTreeMap<String, Limit>>>,
+    pub budgets: Option<Arc<BTreeMap<String, Limit>>>,
 }
 
 impl AgentLimits {
     pub fn tool(&self, tool: &str) -> Option<Limit> {
         self.tools.as_ref()?.get(tool).copied()
     }
+
+    pub fn budget(&self, tool: &str) -> Option<Limit> {
+        self.budgets.as_ref()?.get(tool).copied()
+    }
+}
+
+/// Per-tool limits under each tool's one name; `None` when there are none. The caller checked
+/// that every key names a tool.
+fn by_tool_name(limits: BTreeMap<String, Limit>) -> Option<Arc<BTreeMap<String, Limit>>> {
+    (!limits.is_empty()).then(|| {
+        Arc::new(
+            limits
+                .into_iter()
+                .filter_map(|(tool, limit)| Some((tool_name(&tool)?.into(), limit)))
+                .collect(),
+        )
+    })
 }
 
 /// Whose a key is, until when, and its id.
@@ -186,11 +211,14 @@ impl Registry {
                 return Err(RegistryError::UserCredentials { index });
             }
             let positive = |r: &Limit| r.requests > 0 && r.per_seconds > 0;
-            if !agent.rate.iter().all(positive)
-                || !agent
-                    .tool_rates
+            let per_tool = |limits: &BTreeMap<String, Limit>| {
+                limits
                     .iter()
                     .all(|(tool, r)| tool_scope(tool).is_some() && positive(r))
+            };
+            if !agent.rate.iter().all(positive)
+                || !per_tool(&agent.tool_rates)
+                || !per_tool(&agent.budgets)
             {
                 return Err(RegistryError::BadRate { index });
             }
@@ -222,16 +250,8 @@ impl Registry {
                 enabled: agent.enabled,
                 limits: AgentLimits {
                     overall: agent.rate,
-                    // Under each tool's one name (checked above: every key names a tool).
-                    tools: (!agent.tool_rates.is_empty()).then(|| {
-                        Arc::new(
-                            agent
-                                .tool_rates
-                                .into_iter()
-                                .filter_map(|(tool, rate)| Some((tool_name(&tool)?.into(), rate)))
-                                .collect(),
-                        )
-                    }),
+                    tools: by_tool_name(agent.tool_rates),
+                    budgets: by_tool_name(agent.budgets),
                 },
             });
         }
@@ -367,6 +387,14 @@ mod tests {
                 "known tools",
             ),
             (
+                serde_json::json!([{ "subject": "a", "enabled": true, "budgets": { "kv.nope": { "requests": 1, "per_seconds": 1 } } }]),
+                "known tools",
+            ),
+            (
+                serde_json::json!([{ "subject": "a", "enabled": true, "budgets": { "ssh.sign": { "requests": 5, "per_seconds": 0 } } }]),
+                "positive",
+            ),
+            (
                 serde_json::json!([
                     { "subject": "a", "enabled": true, "certificate": "c" },
                     { "subject": "b", "enabled": true, "certificate": "c" }]),
@@ -410,6 +438,13 @@ mod tests {
                 rate: None,
                 certificate: None,
                 tool_rates: BTreeMap::new(),
+                budgets: BTreeMap::from([(
+                    "ssh.sign".into(),
+                    Limit {
+                        requests: 50,
+                        per_seconds: 86_400,
+                    },
+                )]),
             }],
             sign_up_scopes: Some(vec!["read".into()]),
         };

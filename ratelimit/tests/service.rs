@@ -229,7 +229,7 @@ async fn a_refused_request_costs_none_of_its_other_limits() {
 #[tokio::test]
 async fn the_filters_question_is_envoys_message() {
     clear_of_the_day_boundary().await;
-    use vault_mcp_filter::global::{GlobalPolicy, OnFailure, Question};
+    use vault_mcp_filter::global::{GlobalPolicy, OnFailure, Question, ToolLimits};
     use vault_mcp_filter::ratelimit::Limit;
     let policy = GlobalPolicy {
         cluster: "ratelimit".into(),
@@ -247,7 +247,18 @@ async fn the_filters_question_is_envoys_message() {
         &policy,
         &agent,
         limit(20, 60),
-        [("kv.write", Some(limit(2, 86_400))), ("kv.read", None)],
+        [
+            ToolLimits {
+                tool: "kv.write",
+                rate: Some(limit(2, 86_400)),
+                budget: None,
+            },
+            ToolLimits {
+                tool: "kv.read",
+                rate: None,
+                budget: None,
+            },
+        ],
     );
     let bytes = question.encode(&policy);
     let decoded = RateLimitRequest::decode(bytes.as_slice()).unwrap();
@@ -270,13 +281,16 @@ async fn the_filters_question_is_envoys_message() {
     let _redis = redis(redis_port);
     let (_service, port) = service(redis_port);
     let mut client = client(port).await;
-    let read = |response: RateLimitResponse| {
-        vault_mcp_filter::global::read_answer(0, Some(&response.encode_to_vec()))
-    };
-    use vault_mcp_filter::global::Answer;
+    let read =
+        |response: RateLimitResponse| question.read_answer(0, Some(&response.encode_to_vec()));
+    use vault_mcp_filter::global::{Answer, Kind};
     assert_eq!(read(ask(&mut client, decoded.clone()).await), Answer::Admit);
     assert_eq!(read(ask(&mut client, decoded.clone()).await), Answer::Admit);
-    let Answer::Over { retry_after } = read(ask(&mut client, decoded).await) else {
+    let Answer::Over {
+        retry_after,
+        kind: Kind::Rate,
+    } = read(ask(&mut client, decoded).await)
+    else {
         panic!("the third kv.write of a 2-a-day limit passed")
     };
     assert!((1..=86_400).contains(&retry_after));

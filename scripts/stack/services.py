@@ -348,6 +348,8 @@ class Stack:
                 **({"CONSOLE_ADDR": f"127.0.0.1:{self.ports.console}", "EDGE_POLICY_FILE": str(self.edge_policy_file),
                     "JWT_HS256_SECRET": self.secrets.hs256_secret,
                     "CONSOLE_ENVOY_ADMIN_URL": f"http://127.0.0.1:{self.ports.envoy_admin}",
+                    **({"CONSOLE_RATELIMIT_URL": f"http://127.0.0.1:{self.ports.ratelimit}"}
+                       if self.global_limits else {}),
                     "CONSOLE_VAULT_AUDIT_LOG": str(self.audit_log),
                     **({"CONSOLE_OAUTH_CA_FILE": str(self.certs / "ca.crt")} if self.edge else {})}
                    if replica == 1 and not self.backend_env.get("STANDALONE") else {}),

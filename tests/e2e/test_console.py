@@ -155,6 +155,13 @@ def test_keys_last_used_limits_edited_in_the_page_and_refusals_per_agent(stack, 
     tools.send_keys("kv.nope 1/60")
     browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
     wait(browser).until(seen.text_to_be_present_in_element((By.ID, "message"), "kv.nope"))
+    budgets = browser.find_element(By.CSS_SELECTOR, f"{row} input.budgets")
+    budgets.send_keys("kv.read often")
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "message"), "budgets are tool requests/seconds"))
+    budgets = browser.find_element(By.CSS_SELECTOR, f"{row} input.budgets")
+    budgets.clear()
+    budgets.send_keys("kv.read 5/86400")
     rate = browser.find_element(By.CSS_SELECTOR, f"{row} input.rate")
     rate.clear()
     rate.send_keys("6/3600")
@@ -164,6 +171,9 @@ def test_keys_last_used_limits_edited_in_the_page_and_refusals_per_agent(stack, 
     browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="save"]').click()
     wait(browser).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.limits"),
                                                           "6/3600s, kv.read 1/3600s"))
+    # The budget, with what is left of it today (the edge's rate-limit service, asked with hits 0).
+    assert "budget kv.read 5/86400s: 5 left, resets in" in browser.find_element(
+        By.CSS_SELECTOR, f"{row} td.limits").text
     # The reload after the save shows both keys used.
     assert not any("not used yet" in text for text in lines().values()), lines()
     browser.set_window_size(1800, 1300)

@@ -178,3 +178,47 @@ def test_an_answer_the_filter_cannot_read_is_a_failure(built, tmp_path_factory):
     finally:
         odd.stop()
         server.stop(0)
+
+
+def test_a_budget_holds_across_envoys_and_the_console_shows_what_is_left(fleet):
+    """`--budget kv.read=3/3600`: three kv.read calls an hour for the whole fleet, then
+    `budget_exhausted` until the hour's window ends; the console's look (hits 0) says what is
+    left and takes nothing."""
+    clear_of_the_hour()
+    subject = name("rl-budget")
+    key = add_quietly(fleet, subject, "--scopes", "read", "--budget", "kv_read=3/3600")
+    refused = []
+    for i in range(8):
+        answer = mcp_call(envoys(fleet)[i % 2], key, "kv.read", {"path": "b"})
+        if code(answer) == "budget_exhausted":
+            refused.append(answer)
+    assert len(refused) == 5, [r.status_code for r in refused]
+    assert all(r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 3600 for r in refused)
+    # Other tools are not in the budget.
+    assert code(mcp_call(fleet.envoy_url, key, "kv.list", {"path": ""})) != "budget_exhausted"
+    # Kept under the tool's one name, as the edge counts it.
+    shown = json.loads(agents_cli(fleet, "show", subject).stdout)
+    assert shown["budgets"] == {"kv.read": {"requests": 3, "per_seconds": 3600}}
+
+    operator = json.loads(agents_cli(fleet, "add", name("rl-ops"), "--scopes", "admin", "--json").stdout)["api_key"]
+    session = requests.Session()
+    wait_for(lambda: session.post(f"{fleet.console_url}/login", json={"credential": operator}, timeout=10).ok, 15)
+    for _ in range(2):  # looking twice: a look takes nothing
+        budgets = session.get(f"{fleet.console_url}/api/budgets", timeout=10).json()
+        assert budgets["counted"] is True
+        left = budgets["agents"][subject]["kv.read"]
+        assert (left["requests"], left["per_seconds"], left["left"]) == (3, 3600, 0), left
+        assert 0 < left["resets_in_seconds"] <= 3600
+
+
+def test_a_malformed_budget_is_refused_with_its_reason(fleet):
+    subject = name("rl-bad")
+    for budget, says in (("kv.read=0/60", "positive"), ("kv.read=ten/60", "number"),
+                         ("kv.nope=1/60", "kv.nope"), ("kv.read", "TOOL=")):
+        refused = agents_cli(fleet, "add", subject, "--scopes", "read", "--budget", budget, check=False)
+        assert refused.returncode != 0 and says in refused.stderr, (budget, refused.stderr)
+    agents_cli(fleet, "add", subject, "--scopes", "read")
+    refused = agents_cli(fleet, "update", subject, "--budget", "kv.read=1/60", "--budget", "kv_read=2/60",
+                         check=False)
+    assert refused.returncode != 0 and "named twice" in refused.stderr, refused.stderr
+    assert "budgets" not in json.loads(agents_cli(fleet, "show", subject).stdout)

@@ -7,6 +7,7 @@
 //! that allows no inline script; every asset is served from here, none from a CDN.
 
 mod assets;
+mod budgets;
 mod edge;
 mod health;
 mod host;
@@ -22,6 +23,7 @@ use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Deserialize;
+use vault_mcp_filter::global::DEFAULT_DOMAIN;
 use vault_mcp_filter::scopes::KNOWN;
 
 use crate::config::{Config, ConfigError};
@@ -53,6 +55,8 @@ pub struct Console {
     envoy_admin: Option<edge::EnvoyAdmin>,
     /// The edge's refusals of the last hour, sampled from `envoy_admin`.
     refusals: edge::EdgeRefusals,
+    /// What is left of agents' budgets, from the edge's rate-limit service.
+    budgets: budgets::BudgetCounts,
     audit_log: Option<std::path::PathBuf>,
     /// Signing in through the edge's OAuth authorization server, when it has one.
     oauth: Option<oauth::OAuthSignIn>,
@@ -66,6 +70,18 @@ impl Console {
         }
         let policy = standalone::policy(config)?;
         let oauth = oauth::OAuthSignIn::from_config(config, &policy)?;
+        // The domain the edge counts in (the gate below counts in-process and drops it).
+        let domain = policy
+            .rate_limit
+            .as_ref()
+            .and_then(|rate| rate.global.as_ref())
+            .map_or(DEFAULT_DOMAIN, |global| global.domain.as_str())
+            .to_string();
+        let budgets = budgets::BudgetCounts::new(config.console_ratelimit_url.as_deref(), domain)
+            .map_err(|reason| ConfigError::Invalid {
+            name: "CONSOLE_RATELIMIT_URL",
+            reason,
+        })?;
         Ok(Some(Self {
             oauth,
             gate: Standalone::new(policy, config.registry_refresh_seconds > 0),
@@ -82,6 +98,7 @@ impl Console {
                     reason,
                 })?,
             refusals: edge::EdgeRefusals::default(),
+            budgets,
             audit_log: config.console_vault_audit_log.clone(),
         }))
     }
@@ -164,6 +181,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/signout", web::post().to(sign_out))
                 .route("/health", web::get().to(health::health))
                 .route("/traffic", web::get().to(traffic::traffic))
+                .route("/budgets", web::get().to(budgets::budgets))
                 .route("/activity/{agent}", web::get().to(traffic::activity))
                 .route("/audit/{request_id}", web::get().to(traffic::audit))
                 // The backend's own `/admin/agents…` handlers: same checks, same audit log.

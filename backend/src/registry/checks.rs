@@ -62,15 +62,22 @@ pub fn check_rate(rate: Option<Limit>) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Per-tool limits: positive, and for tools the scope table knows.
-pub fn check_tool_rates(rates: &BTreeMap<String, Limit>) -> Result<(), RegistryError> {
-    for (tool, rate) in rates {
-        if scopes::tool_scope(tool).is_none() {
-            return Err(RegistryError::UnknownTool(tool.clone()));
+/// Per-tool limits and budgets: positive, for tools the scope table knows, kept under each
+/// tool's one name (`kv_write` is `kv.write`, as the edge counts it).
+pub fn check_tool_limits(
+    limits: BTreeMap<String, Limit>,
+) -> Result<BTreeMap<String, Limit>, RegistryError> {
+    let mut checked = BTreeMap::new();
+    for (tool, limit) in limits {
+        let Some(name) = scopes::tool_name(&tool) else {
+            return Err(RegistryError::UnknownTool(tool));
+        };
+        check_rate(Some(limit))?;
+        if checked.insert(name.to_string(), limit).is_some() {
+            return Err(RegistryError::DuplicateTool(name.to_string()));
         }
-        check_rate(Some(*rate))?;
     }
-    Ok(())
+    Ok(checked)
 }
 
 pub fn check_certificate(name: Option<&str>) -> Result<(), RegistryError> {
@@ -121,9 +128,19 @@ mod tests {
             requests: 1,
             per_seconds: 1,
         };
-        assert!(check_tool_rates(&BTreeMap::from([("kv.write".into(), one)])).is_ok());
-        assert!(check_tool_rates(&BTreeMap::from([("kv.nope".into(), one)])).is_err());
-        assert!(check_tool_rates(&BTreeMap::from([("kv.read".into(), zero)])).is_err());
+        let limits = |pairs: &[(&str, Limit)]| {
+            check_tool_limits(pairs.iter().map(|(t, l)| (t.to_string(), *l)).collect())
+        };
+        assert_eq!(
+            limits(&[("kv_write", one)]).unwrap(),
+            BTreeMap::from([("kv.write".into(), one)])
+        );
+        assert!(limits(&[("kv.nope", one)]).is_err());
+        assert!(limits(&[("kv.read", zero)]).is_err());
+        assert!(matches!(
+            limits(&[("kv.write", one), ("kv_write", one)]),
+            Err(RegistryError::DuplicateTool(tool)) if tool == "kv.write"
+        ));
         assert!(check_certificate(Some("a,b")).is_err() && check_certificate(Some("a.b")).is_ok());
         let configured = Roles {
             database: vec!["readonly".into(), "reporting".into()],

@@ -33,6 +33,10 @@ pub enum AgentsCommand {
         /// A limit of its own for one MCP tool, TOOL=REQUESTS/SECONDS (repeatable).
         #[arg(long = "tool-rate", value_parser = parse_tool_rate)]
         tool_rates: Vec<(String, Limit)>,
+        /// How many calls of one MCP tool over a long window, across every Envoy,
+        /// TOOL=CALLS/SECONDS (repeatable; e.g. db.issue_creds=10/3600).
+        #[arg(long = "budget", value_parser = parse_tool_rate)]
+        budgets: Vec<(String, Limit)>,
         /// Register an existing key by its SHA-256 (hex) instead of making one.
         #[arg(long)]
         key_sha256: Option<String>,
@@ -57,6 +61,12 @@ pub enum AgentsCommand {
         /// No per-tool limits of its own any more.
         #[arg(long, conflicts_with = "tool_rates")]
         no_tool_rates: bool,
+        /// Replaces all its budgets, TOOL=CALLS/SECONDS (repeatable).
+        #[arg(long = "budget", value_parser = parse_tool_rate)]
+        budgets: Vec<(String, Limit)>,
+        /// No budgets any more.
+        #[arg(long, conflicts_with = "budgets")]
+        no_budgets: bool,
         #[command(flatten)]
         bindings: Bindings,
         /// Answer to no client certificate any more.
@@ -220,6 +230,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             scopes,
             rate,
             tool_rates,
+            budgets,
             key_sha256,
             bindings,
             json: as_json,
@@ -231,6 +242,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                     scopes,
                     rate,
                     tool_rates: tool_rates.into_iter().collect(),
+                    budgets: budgets.into_iter().collect(),
                     key_sha256,
                     roles: bindings.roles().unwrap_or_default(),
                     certificate: bindings.certificate_cn,
@@ -267,6 +279,8 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
             default_rate,
             tool_rates,
             no_tool_rates,
+            budgets,
+            no_budgets,
             bindings,
             no_certificate,
         } => {
@@ -280,6 +294,7 @@ async fn execute(config: &Config, command: AgentsCommand) -> Result<String, Regi
                 },
                 tool_rates: (no_tool_rates || !tool_rates.is_empty())
                     .then(|| tool_rates.into_iter().collect()),
+                budgets: (no_budgets || !budgets.is_empty()).then(|| budgets.into_iter().collect()),
                 certificate: if no_certificate {
                     Some(None)
                 } else {

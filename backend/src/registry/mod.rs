@@ -93,6 +93,7 @@ impl Registry {
             rate: None,
             key_sha256: None,
             tool_rates: Default::default(),
+            budgets: Default::default(),
             certificate: None,
             roles: Default::default(),
         };
@@ -107,7 +108,8 @@ impl Registry {
     async fn insert(&self, new: NewAgent) -> Result<IssuedKey, RegistryError> {
         let scopes = checks::check_scopes(&new.scopes)?;
         checks::check_rate(new.rate)?;
-        checks::check_tool_rates(&new.tool_rates)?;
+        let tool_rates = checks::check_tool_limits(new.tool_rates)?;
+        let budgets = checks::check_tool_limits(new.budgets)?;
         checks::check_certificate(new.certificate.as_deref())?;
         checks::check_roles(&new.roles, self.vault.roles())?;
         let key = match &new.key_sha256 {
@@ -145,7 +147,8 @@ impl Registry {
             scopes,
             keys: key.iter().map(|k| k.record(at)).collect(),
             rate: new.rate,
-            tool_rates: new.tool_rates,
+            tool_rates,
+            budgets,
             certificate: new.certificate,
             roles: new.roles,
             created: at,
@@ -301,9 +304,11 @@ impl Registry {
         if let Some(rate) = changes.rate {
             checks::check_rate(rate)?;
         }
-        if let Some(rates) = &changes.tool_rates {
-            checks::check_tool_rates(rates)?;
-        }
+        let tool_rates = changes
+            .tool_rates
+            .map(checks::check_tool_limits)
+            .transpose()?;
+        let budgets = changes.budgets.map(checks::check_tool_limits).transpose()?;
         if let Some(certificate) = &changes.certificate {
             if certificate.is_some() && is_user_subject(subject) {
                 return Err(RegistryError::PersonHasNoKeys(subject.to_string()));
@@ -328,8 +333,11 @@ impl Registry {
                 if let Some(rate) = changes.rate {
                     record.rate = rate;
                 }
-                if let Some(rates) = changes.tool_rates {
+                if let Some(rates) = tool_rates {
                     record.tool_rates = rates;
+                }
+                if let Some(budgets) = budgets {
+                    record.budgets = budgets;
                 }
                 if let Some(certificate) = changes.certificate {
                     record.certificate = certificate;

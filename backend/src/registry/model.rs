@@ -35,6 +35,8 @@ pub enum RegistryError {
     InvalidRate,
     #[error("{0:?} is not an MCP tool the bridge offers (tools/list names them)")]
     UnknownTool(String),
+    #[error("{0:?} is named twice (its dotted and underscore names are one tool)")]
+    DuplicateTool(String),
     #[error("a key digest must be 64 hex digits")]
     InvalidDigest,
     #[error(
@@ -87,6 +89,8 @@ pub struct NewAgent {
     pub key_sha256: Option<String>,
     /// MCP tool → the agent's own limit for it.
     pub tool_rates: BTreeMap<String, Limit>,
+    /// MCP tool → how many calls over a long window (`db.issue_creds`: 10 an hour).
+    pub budgets: BTreeMap<String, Limit>,
     /// The client-certificate name it answers to.
     pub certificate: Option<String>,
     pub roles: AgentRoles,
@@ -99,6 +103,7 @@ pub struct Changes {
     pub scopes: Option<Vec<String>>,
     pub rate: Option<Option<Limit>>,
     pub tool_rates: Option<BTreeMap<String, Limit>>,
+    pub budgets: Option<BTreeMap<String, Limit>>,
     pub certificate: Option<Option<String>>,
     pub roles: Option<AgentRoles>,
 }
@@ -109,6 +114,7 @@ impl Changes {
             && self.scopes.is_none()
             && self.rate.is_none()
             && self.tool_rates.is_none()
+            && self.budgets.is_none()
             && self.certificate.is_none()
             && self.roles.is_none()
     }
@@ -140,6 +146,8 @@ pub struct AgentView {
     pub rate: Option<Limit>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_rates: BTreeMap<String, Limit>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, Limit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     #[serde(skip_serializing_if = "AgentRoles::is_unrestricted")]
@@ -177,6 +185,7 @@ impl From<&AgentRecord> for AgentView {
                 .collect(),
             rate: record.rate,
             tool_rates: record.tool_rates.clone(),
+            budgets: record.budgets.clone(),
             certificate: record.certificate.clone(),
             roles: record.roles.clone(),
             created: record.created,

@@ -103,6 +103,7 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                     .collect(),
                 rate: r.rate,
                 tool_rates: r.tool_rates.clone(),
+                budgets: r.budgets.clone(),
                 certificate: r.certificate.clone(),
             })
             .collect(),

@@ -67,6 +67,9 @@ struct AddBody {
     /// MCP tool → the agent's own limit for it.
     #[serde(default)]
     tool_rates: BTreeMap<String, Limit>,
+    /// MCP tool → how many calls over a long window, across every Envoy.
+    #[serde(default)]
+    budgets: BTreeMap<String, Limit>,
     /// Register an existing key by its SHA-256 instead of making one.
     #[serde(default)]
     key_sha256: Option<String>,
@@ -95,6 +98,7 @@ async fn add(
             scopes: body.scopes,
             rate: body.rate,
             tool_rates: body.tool_rates,
+            budgets: body.budgets,
             key_sha256: body.key_sha256,
             certificate: body.certificate,
             roles: body.roles,
@@ -126,6 +130,9 @@ struct UpdateBody {
     /// Replaces every per-tool limit of the agent (`{}`: none).
     #[serde(default)]
     tool_rates: Option<BTreeMap<String, Limit>>,
+    /// Replaces every budget of the agent (`{}`: none).
+    #[serde(default)]
+    budgets: Option<BTreeMap<String, Limit>>,
     /// `null` removes the certificate name.
     #[serde(default, with = "serde_with_null")]
     certificate: Option<Option<String>>,
@@ -159,6 +166,7 @@ async fn update(
         scopes: body.scopes,
         rate: body.rate,
         tool_rates: body.tool_rates,
+        budgets: body.budgets,
         certificate: body.certificate,
         roles: body.roles,
     };

@@ -38,6 +38,9 @@ pub struct AgentRecord {
     /// MCP tool → the agent's own limit for it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_rates: BTreeMap<String, Limit>,
+    /// MCP tool → how many calls over a long window, counted across every Envoy.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, Limit>,
     /// The client-certificate name (CN without the edge's prefix) the agent answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{ConfigError, defaults};
-use crate::global::{CREDENTIAL_TOOLS, GlobalPolicy, OnFailure};
+use crate::global::{CREDENTIAL_TOOLS, DEFAULT_DOMAIN, GlobalPolicy, OnFailure};
 use crate::ratelimit::{Limit, Limiter};
 use crate::scopes::tool_name;
 /// Prefix of the shared-data keys of the rate limiter's slots.
@@ -55,7 +55,7 @@ pub struct GlobalConfig {
 }
 
 fn default_domain() -> String {
-    "vault_mcp".into()
+    DEFAULT_DOMAIN.into()
 }
 fn default_timeout_ms() -> u32 {
     100

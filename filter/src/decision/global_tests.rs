@@ -4,9 +4,11 @@
 use prost::Message;
 use serde_json::json;
 
-use super::tests::{forwarded, policy_with, refusal, req, run_with};
+use super::registry_tests::registry;
+use super::tests::{NOW_MS, forwarded, policy_with, refusal, req, run_with};
 use super::*;
-use crate::global::{self, Failure, wire};
+use crate::apikey::digest;
+use crate::global::{Failure, Kind, wire};
 use crate::ratelimit::MemoryStore;
 use crate::registry::Followed;
 
@@ -115,7 +117,14 @@ fn each_answer_decides() {
         ))
     };
     forwarded(on_answer(&policy, ask(), Answer::Admit));
-    let over = on_answer(&policy, ask(), Answer::Over { retry_after: 42 });
+    let over = on_answer(
+        &policy,
+        ask(),
+        Answer::Over {
+            retry_after: 42,
+            kind: Kind::Rate,
+        },
+    );
     assert_eq!(refusal(&over), (429, "rate_limited"));
     assert_eq!(over.refused.as_deref(), Some("agent_api"));
     let Verdict::Respond(denial) = over.verdict else {
@@ -160,45 +169,127 @@ fn a_call_named_in_the_body_asks_after_the_body() {
         panic!("expected a body read")
     };
     let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ssh.sign"}}"#;
-    let asking = asked(on_body(
-        &policy,
-        &store,
-        pending,
-        body,
-        super::tests::NOW_MS,
-    ));
+    let asking = asked(on_body(&policy, &store, pending, body, NOW_MS));
     assert!(asking.question.fail_closed());
+}
+
+/// A registry agent with a budget for `db.issue_creds`: 2 an hour.
+fn budgeted() -> (Policy, crate::registry::Registry) {
+    let policy = policy_with(json!({
+        "registry": {"cluster": "backend", "authority": "backend"},
+        "rate_limit": {"requests": 100, "per_seconds": 60, "global": {"cluster": "ratelimit"}},
+    }));
+    let registry = registry(json!([
+        {"subject": "agent_budget", "enabled": true, "scopes": ["read", "write"],
+         "keys": [{"id": "k1", "sha256": hex::encode(digest("vmb_budget"))}],
+         "budgets": {"db_issue_creds": {"requests": 2, "per_seconds": 3600}}},
+    ]));
+    (policy, registry)
+}
+
+fn issue(registry: &crate::registry::Registry, policy: &Policy, store: &MemoryStore) -> Outcome {
+    let call = req(
+        "POST",
+        "/mcp",
+        &[
+            ("x-api-key", "vmb_budget"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "db.issue_creds"),
+        ],
+    );
+    run_with(policy, Followed::Yes(registry), store, &call)
+}
+
+#[test]
+fn a_budget_is_asked_about_and_refused_with_its_own_code() {
+    let (policy, registry) = budgeted();
+    let store = MemoryStore::default();
+    let asking = asked(issue(&registry, &policy, &store));
+    let request = sent(&policy, &asking);
+    // Kept under the tool's one name whatever the registry spelled; 2 an hour as 2 per HOUR.
+    assert_eq!(
+        entries(&request.descriptors[1]),
+        [("agent", "agent_budget"), ("budget", "db.issue_creds")]
+    );
+    let limit = request.descriptors[1].limit.clone().unwrap();
+    assert_eq!(
+        (limit.requests_per_unit, limit.unit),
+        (2, wire::Unit::Hour as i32)
+    );
+    // The service says the budget (second descriptor) is spent: budget_exhausted, Retry-After.
+    let answer = asking.question.read_answer(
+        0,
+        Some(&response(
+            wire::CODE_OVER_LIMIT,
+            vec![
+                status(wire::CODE_OK, 20, 0),
+                status(wire::CODE_OVER_LIMIT, 1200, 0),
+            ],
+        )),
+    );
+    assert_eq!(
+        answer,
+        Answer::Over {
+            retry_after: 1200,
+            kind: Kind::Budget
+        }
+    );
+    let refused = on_answer(&policy, asking, answer);
+    assert_eq!(refusal(&refused), (429, "budget_exhausted"));
+    // Locally too: this Envoy's third call is refused before any question.
+    asked(issue(&registry, &policy, &store));
+    assert_eq!(
+        refusal(&issue(&registry, &policy, &store)),
+        (429, "budget_exhausted")
+    );
+}
+
+fn status(code: i32, seconds: i64, nanos: i32) -> wire::DescriptorStatus {
+    wire::DescriptorStatus {
+        code,
+        limit_remaining: 0,
+        duration_until_reset: Some(wire::Duration { seconds, nanos }),
+    }
+}
+
+fn response(overall_code: i32, statuses: Vec<wire::DescriptorStatus>) -> Vec<u8> {
+    wire::RateLimitResponse {
+        overall_code,
+        statuses,
+    }
+    .encode_to_vec()
 }
 
 #[test]
 fn answers_are_read_or_failed() {
-    let encode = |response: wire::RateLimitResponse| response.encode_to_vec();
-    let status = |code, seconds, nanos| wire::DescriptorStatus {
-        code,
-        limit_remaining: 0,
-        duration_until_reset: Some(wire::Duration { seconds, nanos }),
-    };
-    let ok = encode(wire::RateLimitResponse {
-        overall_code: wire::CODE_OK,
-        statuses: vec![status(wire::CODE_OK, 5, 0)],
-    });
-    assert_eq!(global::read_answer(0, Some(&ok)), Answer::Admit);
-    let over = encode(wire::RateLimitResponse {
-        overall_code: wire::CODE_OVER_LIMIT,
-        statuses: vec![
-            status(wire::CODE_OK, 50, 0),
+    let policy = policy("local");
+    let store = MemoryStore::default();
+    let question = asked(run_with(
+        &policy,
+        Followed::No,
+        &store,
+        &mcp_call("kv.write"),
+    ))
+    .question;
+    let ok = response(wire::CODE_OK, vec![status(wire::CODE_OK, 5, 0)]);
+    assert_eq!(question.read_answer(0, Some(&ok)), Answer::Admit);
+    // The latest reset among the limits passed, rounded up.
+    let over = response(
+        wire::CODE_OVER_LIMIT,
+        vec![
             status(wire::CODE_OVER_LIMIT, 7, 1),
             status(wire::CODE_OVER_LIMIT, 3, 0),
         ],
-    });
-    assert_eq!(
-        global::read_answer(0, Some(&over)),
-        Answer::Over { retry_after: 8 }
     );
-    let unknown = encode(wire::RateLimitResponse {
-        overall_code: 0,
-        statuses: vec![],
-    });
+    assert_eq!(
+        question.read_answer(0, Some(&over)),
+        Answer::Over {
+            retry_after: 8,
+            kind: Kind::Rate
+        }
+    );
+    let unknown = response(0, vec![]);
     for (status, body, answer) in [
         (0, Some(&unknown[..]), Answer::Failed(Failure::BadAnswer)),
         (
@@ -211,6 +302,6 @@ fn answers_are_read_or_failed() {
         (14, None, Answer::Failed(Failure::Unavailable)),
         (3, None, Answer::Failed(Failure::Status(3))),
     ] {
-        assert_eq!(global::read_answer(status, body), answer);
+        assert_eq!(question.read_answer(status, body), answer);
     }
 }

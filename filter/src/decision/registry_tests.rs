@@ -15,7 +15,7 @@ fn policy() -> Policy {
     }))
 }
 
-fn registry(agents: serde_json::Value) -> Registry {
+pub(super) fn registry(agents: serde_json::Value) -> Registry {
     let doc = json!({ "agents": agents }).to_string();
     Registry::parse(doc.as_bytes(), 1 << 20).unwrap()
 }

@@ -14,6 +14,9 @@ pub mod wire;
 
 use wire::Unit;
 
+/// The domain the filter counts in unless configured otherwise.
+pub const DEFAULT_DOMAIN: &str = "vault_mcp";
+
 /// The gRPC service and method the host calls.
 pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
 pub const METHOD: &str = "ShouldRateLimit";
@@ -44,11 +47,28 @@ pub struct GlobalPolicy {
 /// its limit across N Envoys, so by default they are refused when the count is unavailable.
 pub const CREDENTIAL_TOOLS: &[&str] = &["db.issue_creds", "db.renew", "ssh.otp", "ssh.sign"];
 
-/// One request's question: its descriptors, and whether it must be refused if unanswered.
+/// One request's question: its descriptors (and what each counts), and whether it must be
+/// refused if unanswered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     descriptors: Vec<wire::RateLimitDescriptor>,
+    kinds: Vec<Kind>,
     fail_closed: bool,
+}
+
+/// What a descriptor counts: a rate (`rate_limited` when over) or a budget (`budget_exhausted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rate,
+    Budget,
+}
+
+/// One tool call's limits: the tool, its rate limit and its budget, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolLimits<'t> {
+    pub tool: &'t str,
+    pub rate: Option<Limit>,
+    pub budget: Option<Limit>,
 }
 
 /// A limit over any window, in the protocol's units: exact when the window is one of them;
@@ -65,12 +85,13 @@ pub fn in_units(limit: Limit) -> (u32, Unit) {
 }
 
 impl Question {
-    /// The agent's overall limit, and for each tool it calls that tool's limit if it has one.
+    /// The agent's overall limit, and for each tool it calls that tool's limit and budget if it
+    /// has them (`[agent]`, `[agent, tool]`, `[agent, budget=tool]`).
     pub fn new<'t>(
         policy: &GlobalPolicy,
         subject: &str,
         overall: Limit,
-        tools: impl IntoIterator<Item = (&'t str, Option<Limit>)>,
+        tools: impl IntoIterator<Item = ToolLimits<'t>>,
     ) -> Self {
         let agent = || wire::Entry {
             key: "agent".into(),
@@ -88,18 +109,26 @@ impl Question {
         };
         let mut fail_closed = policy.on_failure == OnFailure::Deny;
         let mut descriptors = vec![limited(vec![agent()], overall)];
-        for (tool, limit) in tools {
-            fail_closed |= policy.closed_tools.iter().any(|t| t == tool);
-            if let Some(limit) = limit {
-                let entry = wire::Entry {
-                    key: "tool".into(),
-                    value: tool.into(),
-                };
-                descriptors.push(limited(vec![agent(), entry], limit));
+        let mut kinds = vec![Kind::Rate];
+        for limits in tools {
+            fail_closed |= policy.closed_tools.iter().any(|t| t == limits.tool);
+            for (key, kind, limit) in [
+                ("tool", Kind::Rate, limits.rate),
+                ("budget", Kind::Budget, limits.budget),
+            ] {
+                if let Some(limit) = limit {
+                    let entry = wire::Entry {
+                        key: key.into(),
+                        value: limits.tool.into(),
+                    };
+                    descriptors.push(limited(vec![agent(), entry], limit));
+                    kinds.push(kind);
+                }
             }
         }
         Question {
             descriptors,
+            kinds,
             fail_closed,
         }
     }
@@ -123,7 +152,11 @@ impl Question {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Admit,
-    Over { retry_after: u64 },
+    /// `kind`: a budget when any budget is spent, else a rate.
+    Over {
+        retry_after: u64,
+        kind: Kind,
+    },
     Failed(Failure),
 }
 
@@ -154,37 +187,43 @@ impl Failure {
     pub const CODES: [&'static str; 4] = ["timeout", "unavailable", "error", "bad_answer"];
 }
 
-/// Reads the host's gRPC result: its status code and, for status 0, the message.
-pub fn read_answer(status: u32, body: Option<&[u8]>) -> Answer {
-    match status {
-        0 => {}
-        4 => return Answer::Failed(Failure::Timeout),
-        14 => return Answer::Failed(Failure::Unavailable),
-        other => return Answer::Failed(Failure::Status(other)),
-    }
-    let Ok(response) = wire::RateLimitResponse::decode(body.unwrap_or_default()) else {
-        return Answer::Failed(Failure::BadAnswer);
-    };
-    match response.overall_code {
-        wire::CODE_OK => Answer::Admit,
-        wire::CODE_OVER_LIMIT => {
-            // The latest reset among the limits passed: only then would a retry be admitted.
-            let retry_after = response
-                .statuses
-                .iter()
-                .filter(|s| s.code == wire::CODE_OVER_LIMIT)
-                .filter_map(|s| s.duration_until_reset.as_ref())
-                .map(|d| {
-                    let seconds = u64::try_from(d.seconds).unwrap_or(0);
-                    seconds + u64::from(d.nanos > 0)
-                })
-                .max()
-                .unwrap_or(1);
-            Answer::Over {
-                retry_after: retry_after.max(1),
-            }
+impl Question {
+    /// Reads the host's gRPC result for this question: its status code and, for status 0, the
+    /// message, whose statuses answer the descriptors in order.
+    pub fn read_answer(&self, status: u32, body: Option<&[u8]>) -> Answer {
+        match status {
+            0 => {}
+            4 => return Answer::Failed(Failure::Timeout),
+            14 => return Answer::Failed(Failure::Unavailable),
+            other => return Answer::Failed(Failure::Status(other)),
         }
-        _ => Answer::Failed(Failure::BadAnswer),
+        let Ok(response) = wire::RateLimitResponse::decode(body.unwrap_or_default()) else {
+            return Answer::Failed(Failure::BadAnswer);
+        };
+        match response.overall_code {
+            wire::CODE_OK => Answer::Admit,
+            wire::CODE_OVER_LIMIT => {
+                let over = || {
+                    response
+                        .statuses
+                        .iter()
+                        .zip(&self.kinds)
+                        .filter(|(s, _)| s.code == wire::CODE_OVER_LIMIT)
+                };
+                // The latest reset among the limits passed: only then would a retry be admitted.
+                let retry_after = over()
+                    .filter_map(|(s, _)| s.duration_until_reset.as_ref())
+                    .map(|d| u64::try_from(d.seconds).unwrap_or(0) + u64::from(d.nanos > 0))
+                    .max()
+                    .unwrap_or(1);
+                let budget = over().any(|(_, kind)| *kind == Kind::Budget);
+                Answer::Over {
+                    retry_after: retry_after.max(1),
+                    kind: if budget { Kind::Budget } else { Kind::Rate },
+                }
+            }
+            _ => Answer::Failed(Failure::BadAnswer),
+        }
     }
 }
 

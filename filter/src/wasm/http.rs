@@ -254,7 +254,10 @@ impl Context for Filter {
         let body = (status_code == 0)
             .then(|| self.get_grpc_call_response_body(0, response_size))
             .flatten();
-        let answer = global::read_answer(status_code, body.as_deref());
+        let answer = held
+            .asking
+            .question
+            .read_answer(status_code, body.as_deref());
         if self.answered(held.asking, answer, held.headers_sent) == Action::Continue {
             self.resume_http_request();
         }
