@@ -89,6 +89,17 @@ def provision(vault: Vault, agents: list, users: list, kv_mount: str, prefix: st
     mounts = mounts.get("data", mounts)
     if f"{kv_mount}/" not in mounts:
         vault.call("POST", f"sys/mounts/{kv_mount}", {"type": "kv", "options": {"version": "2"}})
+        # A new KV v2 mount upgrades itself for a moment and refuses requests meanwhile (a
+        # cluster takes longer than one node): ready once its configuration reads.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                vault.call("GET", f"{kv_mount}/config")
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     if "transit/" not in mounts:
         vault.call("POST", "sys/mounts/transit", {"type": "transit"})
     # The keys agents name themselves (the `key` field), each under a name only its agent reaches.

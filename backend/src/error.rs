@@ -155,6 +155,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::InvalidRate
             | RegistryError::UnknownTool(_)
             | RegistryError::DuplicateTool(_)
+            | RegistryError::BudgetWindow(_)
             | RegistryError::InvalidDigest
             | RegistryError::InvalidCertificate(_)
             | RegistryError::InvalidRole { .. } => ApiError::BadRequest(error.to_string()),

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::apikey::ApiKeyStore;
 use crate::assertion::AssertionKey;
 use crate::mtls::MtlsPolicy;
-use crate::scopes::{RouteRule, default_routes};
+use crate::scopes::{RouteRule, default_routes, tool_name};
 
 mod jwt;
 mod keys;
@@ -275,13 +275,20 @@ impl Policy {
             meta.authorization_servers.push(oauth.issuer.clone());
         }
         let resource_metadata = resource_metadata.map(metadata::policy).transpose()?;
+        let mut routes = config.routes.unwrap_or_else(default_routes);
+        // A route's tools under their one name, as limits are kept.
+        for tool in routes.iter_mut().flat_map(|rule| rule.tools.values_mut()) {
+            *tool = tool_name(tool)
+                .ok_or_else(|| ConfigError::Invalid(format!("routes: unknown tool '{tool}'")))?
+                .to_string();
+        }
         Ok(Policy {
             api_key_header: header,
             api_keys,
             jwt,
             oauth,
             mtls,
-            routes: config.routes.unwrap_or_else(default_routes),
+            routes,
             mcp_path: config.mcp.path,
             mcp_max_body: config.mcp.max_body_bytes,
             rate_limit,

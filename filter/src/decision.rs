@@ -246,7 +246,16 @@ fn authorize(
             if let Some(scope) = scope {
                 require(&forward.identity, scope)?;
             }
-            admit(policy, store, request.now_ms, forward, &[])
+            // A route that runs a tool counts as that tool: its limits and budget hold on REST
+            // as on MCP.
+            let calls: Vec<Call> = scopes::route_tool(&policy.routes, method, path)
+                .map(|tool| Call {
+                    method: "tools/call".into(),
+                    tool: Some(tool.into()),
+                })
+                .into_iter()
+                .collect();
+            admit(policy, store, request.now_ms, forward, &calls)
         }
     }
 }
@@ -368,6 +377,7 @@ fn admit(
             tools.push(name);
         } else if let Some(scope) = scopes::method_scope(&call.method) {
             require(&forward.identity, scope)?;
+            tools.extend(scopes::method_tool(&call.method));
         }
     }
     let Some(rate) = &policy.rate_limit else {

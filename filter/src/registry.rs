@@ -84,7 +84,7 @@ pub enum RegistryError {
     #[error("agents[{index}].keys[{key}]: the digest belongs to another key already")]
     DuplicateDigest { index: usize, key: usize },
     #[error(
-        "agents[{index}]: rates and budgets need positive requests and per_seconds, for known tools"
+        "agents[{index}]: rates and budgets need positive requests and per_seconds, for known tools (budgets: a second, minute, hour or day)"
     )]
     BadRate { index: usize },
     #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
@@ -219,6 +219,10 @@ impl Registry {
             if !agent.rate.iter().all(positive)
                 || !per_tool(&agent.tool_rates)
                 || !per_tool(&agent.budgets)
+                || !agent
+                    .budgets
+                    .values()
+                    .all(|b| crate::global::is_unit_window(b.per_seconds))
             {
                 return Err(RegistryError::BadRate { index });
             }

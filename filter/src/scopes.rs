@@ -80,6 +80,15 @@ fn tool_entry(tool: &str) -> Option<&'static (&'static str, &'static str)> {
     })
 }
 
+/// The tool an MCP method other than `tools/call` amounts to, for limits and budgets: reading
+/// a resource is a `kv.read`.
+pub fn method_tool(method: &str) -> Option<&'static str> {
+    match method {
+        "resources/read" | "resources/get" => Some("kv.read"),
+        _ => None,
+    }
+}
+
 /// The scope an MCP method needs apart from `tools/call`: reading a resource reads a secret,
 /// and watching one learns when it changes (a folder needs `list` too: the backend checks it).
 pub fn method_scope(method: &str) -> Option<&'static str> {
@@ -102,50 +111,82 @@ pub struct RouteRule {
     pub suffix: Option<String>,
     /// Method → scope; `*` matches any method.
     pub methods: BTreeMap<String, Option<String>>,
+    /// Method → the MCP tool that method runs (`POST /db/creds/…` is `db.issue_creds`), so the
+    /// tool's scope, per-tool limits and budgets hold whichever face an agent uses.
+    #[serde(default)]
+    pub tools: BTreeMap<String, String>,
 }
 
 /// The routes of the seed, first match wins.
 pub fn default_routes() -> Vec<RouteRule> {
-    fn rule(prefix: &str, suffix: Option<&str>, methods: &[(&str, Option<&str>)]) -> RouteRule {
+    /// Each method with its scope and the tool it runs (if it is one).
+    type Methods<'a> = &'a [(&'a str, Option<&'a str>, Option<&'a str>)];
+    fn rule(prefix: &str, suffix: Option<&str>, methods: Methods<'_>) -> RouteRule {
         RouteRule {
             prefix: prefix.into(),
             suffix: suffix.map(Into::into),
             methods: methods
                 .iter()
-                .map(|(m, s)| (m.to_string(), s.map(String::from)))
+                .map(|(m, s, _)| (m.to_string(), s.map(String::from)))
+                .collect(),
+            tools: methods
+                .iter()
+                .filter_map(|(m, _, t)| Some((m.to_string(), t.map(String::from)?)))
                 .collect(),
         }
     }
+    let post = |scope, tool| [("POST", Some(scope), Some(tool))];
     vec![
-        rule("/secrets/", Some(":undelete"), &[("POST", Some(WRITE))]),
+        rule("/secrets/", Some(":undelete"), &post(WRITE, "kv.undelete")),
         rule(
             "/secrets/",
             Some(":destroy"),
-            &[("POST", Some(WRITE_AND_DELETE))],
+            &post(WRITE_AND_DELETE, "kv.destroy"),
         ),
         rule(
             "/secrets/",
             None,
             &[
-                ("GET", Some(READ)),
-                ("PUT", Some(WRITE)),
-                ("DELETE", Some(DELETE)),
+                ("GET", Some(READ), Some("kv.read")),
+                ("PUT", Some(WRITE), Some("kv.write")),
+                ("DELETE", Some(DELETE), Some("kv.delete")),
             ],
         ),
-        rule("/secrets", None, &[("GET", Some(LIST))]),
-        rule("/transit/decrypt", None, &[("POST", Some(READ))]),
-        rule("/transit/verify", None, &[("POST", Some(READ))]),
-        rule("/transit/random", None, &[("GET", Some(READ))]),
-        rule("/transit/", None, &[("POST", Some(WRITE))]),
-        rule("/db/revoke", None, &[("POST", Some(WRITE_AND_DELETE))]),
-        rule("/db/", None, &[("GET", Some(WRITE)), ("POST", Some(WRITE))]),
-        rule("/ssh/sign", None, &[("POST", Some(WRITE))]),
-        rule("/ssh/otp", None, &[("POST", Some(WRITE))]),
-        rule("/admin/agents", None, &[("*", Some(ADMIN))]),
-        rule("/whoami", None, &[("GET", None)]),
-        rule("/healthz", None, &[("GET", None)]),
-        rule("/livez", None, &[("GET", None)]),
-        rule("/readyz", None, &[("GET", None)]),
+        rule("/secrets", None, &[("GET", Some(LIST), Some("kv.list"))]),
+        rule("/transit/encrypt", None, &post(WRITE, "transit.encrypt")),
+        rule("/transit/decrypt", None, &post(READ, "transit.decrypt")),
+        rule("/transit/rewrap", None, &post(WRITE, "transit.rewrap")),
+        rule("/transit/sign", None, &post(WRITE, "transit.sign")),
+        rule("/transit/verify", None, &post(READ, "transit.verify")),
+        rule(
+            "/transit/random",
+            None,
+            &[("GET", Some(READ), Some("transit.random"))],
+        ),
+        rule("/transit/keys/", None, &post(WRITE, "transit.create_key")),
+        rule("/transit/", None, &[("POST", Some(WRITE), None)]),
+        rule("/db/revoke", None, &post(WRITE_AND_DELETE, "db.revoke")),
+        rule("/db/renew", None, &post(WRITE, "db.renew")),
+        rule(
+            "/db/creds/",
+            None,
+            &[
+                ("GET", Some(WRITE), Some("db.issue_creds")),
+                ("POST", Some(WRITE), Some("db.issue_creds")),
+            ],
+        ),
+        rule(
+            "/db/",
+            None,
+            &[("GET", Some(WRITE), None), ("POST", Some(WRITE), None)],
+        ),
+        rule("/ssh/sign", None, &post(WRITE, "ssh.sign")),
+        rule("/ssh/otp", None, &post(WRITE, "ssh.otp")),
+        rule("/admin/agents", None, &[("*", Some(ADMIN), None)]),
+        rule("/whoami", None, &[("GET", None, None)]),
+        rule("/healthz", None, &[("GET", None, None)]),
+        rule("/livez", None, &[("GET", None, None)]),
+        rule("/readyz", None, &[("GET", None, None)]),
     ]
 }
 
@@ -159,6 +200,20 @@ pub enum RouteScope<'a> {
 }
 
 pub fn route_scope<'a>(rules: &'a [RouteRule], method: &str, path: &str) -> RouteScope<'a> {
+    match route(rules, method, path) {
+        Some((rule, key)) => RouteScope::Needs(rule.methods[key].as_deref()),
+        None => RouteScope::Unknown,
+    }
+}
+
+/// The MCP tool a request outside MCP runs, if its route names one.
+pub fn route_tool<'a>(rules: &'a [RouteRule], method: &str, path: &str) -> Option<&'a str> {
+    let (rule, key) = route(rules, method, path)?;
+    rule.tools.get(key).map(String::as_str)
+}
+
+/// The first rule matching the request, and the key of `methods` (the method, or `*`).
+fn route<'a>(rules: &'a [RouteRule], method: &str, path: &str) -> Option<(&'a RouteRule, &'a str)> {
     // The query string never takes part in matching.
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     let path_matches = |rule: &RouteRule| {
@@ -173,11 +228,15 @@ pub fn route_scope<'a>(rules: &'a [RouteRule], method: &str, path: &str) -> Rout
         exact_or_under && rule.suffix.as_deref().is_none_or(|s| path.ends_with(s))
     };
     for rule in rules.iter().filter(|r| path_matches(r)) {
-        if let Some(scope) = rule.methods.get(method).or_else(|| rule.methods.get("*")) {
-            return RouteScope::Needs(scope.as_deref());
+        if let Some((key, _)) = rule
+            .methods
+            .get_key_value(method)
+            .or_else(|| rule.methods.get_key_value("*"))
+        {
+            return Some((rule, key.as_str()));
         }
     }
-    RouteScope::Unknown
+    None
 }
 
 #[cfg(test)]
@@ -270,6 +329,28 @@ mod tests {
                 expected,
                 "{method} {path}"
             );
+        }
+        // Each route that runs a tool names it (its limits and budget hold there too).
+        for (method, path, tool) in [
+            ("GET", "/secrets/a", Some("kv.read")),
+            ("PUT", "/secrets/a", Some("kv.write")),
+            ("POST", "/secrets/a:destroy", Some("kv.destroy")),
+            ("GET", "/secrets?prefix=a/", Some("kv.list")),
+            ("POST", "/transit/encrypt", Some("transit.encrypt")),
+            ("POST", "/transit/keys/k", Some("transit.create_key")),
+            ("GET", "/db/creds/readonly", Some("db.issue_creds")),
+            ("POST", "/db/renew", Some("db.renew")),
+            ("POST", "/ssh/sign", Some("ssh.sign")),
+            ("POST", "/ssh/otp", Some("ssh.otp")),
+            ("GET", "/whoami", None),
+        ] {
+            assert_eq!(route_tool(&rules, method, path), tool, "{method} {path}");
+        }
+        // Every tool a route names is a tool (with its own scope no wider than the route's).
+        for rule in &rules {
+            for (method, tool) in &rule.tools {
+                assert_eq!(tool_scope(tool), rule.methods[method].as_deref(), "{tool}");
+            }
         }
     }
 }

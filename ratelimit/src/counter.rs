@@ -29,7 +29,6 @@ pub enum Window {
     Minute,
     Hour,
     Day,
-    Week,
 }
 
 impl Window {
@@ -39,7 +38,6 @@ impl Window {
             Window::Minute => 60,
             Window::Hour => 3_600,
             Window::Day => 86_400,
-            Window::Week => 604_800,
         }
     }
 }
@@ -52,17 +50,25 @@ pub struct Count {
     pub resets_in: Duration,
 }
 
-/// Increments every counter by its hits if all stay within their limits, else none; returns
-/// each counter's value afterwards (what it held before, for a refused request).
+/// Increments every counter by its hits if all stay within their limits, else none. Returns
+/// each counter's value afterwards (what it held before, for a refused request), then for each
+/// whether it was over. A key named twice is checked with both
+/// hits together. Each counter expires when its window has ended (ARGV per key: hits, limit,
+/// the window's end in unix seconds).
 const TAKE: &str = r#"
 local take = true
 local held = {}
+local over = {}
+local adding = {}
 for i, key in ipairs(KEYS) do
   local used = tonumber(redis.call('GET', key) or '0')
   held[i] = used
   local hits = tonumber(ARGV[3 * i - 2])
-  if hits > 0 and used + hits > tonumber(ARGV[3 * i - 1]) then
+  adding[key] = (adding[key] or 0) + hits
+  over[i] = 0
+  if hits > 0 and used + adding[key] > tonumber(ARGV[3 * i - 1]) then
     take = false
+    over[i] = 1
   end
 end
 if take then
@@ -70,13 +76,13 @@ if take then
     local hits = tonumber(ARGV[3 * i - 2])
     if hits > 0 then
       held[i] = redis.call('INCRBY', key, hits)
-      if held[i] == hits then
-        redis.call('EXPIRE', key, ARGV[3 * i])
-      end
+      redis.call('EXPIREAT', key, ARGV[3 * i])
     end
   end
 end
-table.insert(held, take and 1 or 0)
+for i = 1, #KEYS do
+  table.insert(held, over[i])
+end
 return held
 "#;
 
@@ -89,7 +95,7 @@ pub struct Counters {
 pub enum CountError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("redis answered {0} values for {1} counters")]
+    #[error("redis answered {0} values where {1} were due")]
     Answer(usize, usize),
 }
 
@@ -118,25 +124,25 @@ impl Counters {
             let start = now.as_secs() - now.as_secs() % unit;
             let ends = Duration::from_secs(start + unit);
             windows.push(ends.saturating_sub(now));
-            // A second past the window's end: a late straggler still finds it, then it goes.
+            // Gone a second past the window's end (a late straggler still finds it).
             invocation
-                .key(key(domain, counters, counter, start))
+                .key(key(domain, counter, start))
                 .arg(counter.hits)
                 .arg(counter.limit)
-                .arg(unit + 1);
+                .arg(start + unit + 1);
         }
-        let mut held: Vec<u64> = invocation.invoke_async(&mut self.redis.clone()).await?;
-        let taken = held.pop() == Some(1);
-        if held.len() != counters.len() {
-            return Err(CountError::Answer(held.len(), counters.len()));
+        let answer: Vec<u64> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        if answer.len() != 2 * counters.len() {
+            return Err(CountError::Answer(answer.len(), 2 * counters.len()));
         }
+        let (held, over) = answer.split_at(counters.len());
         Ok(counters
             .iter()
-            .zip(held)
+            .zip(held.iter().zip(over))
             .zip(windows)
-            .map(|((counter, used), resets_in)| Count {
-                over: !taken && counter.hits > 0 && used + counter.hits > u64::from(counter.limit),
-                remaining: u32::try_from(u64::from(counter.limit).saturating_sub(used))
+            .map(|((counter, (used, over)), resets_in)| Count {
+                over: *over == 1,
+                remaining: u32::try_from(u64::from(counter.limit).saturating_sub(*used))
                     .unwrap_or(0),
                 resets_in,
             })
@@ -144,24 +150,10 @@ impl Counters {
     }
 }
 
-/// `vmrl:{<domain>|<first value>}` then each entry and the window, every part length-prefixed
-/// so no two descriptors share a key. The braces are a Redis Cluster hash tag: all counters of
-/// one request (the same agent) live in one slot, as a multi-key script needs there.
-fn key(domain: &str, all: &[Counter], counter: &Counter, window_start: u64) -> String {
-    let tag = all
-        .first()
-        .and_then(|c| c.entries.first())
-        .map_or("", |(_, value)| value.as_str());
-    // Inside the tag a `}` would end it early: it stands as `)` there (the lengths keep the
-    // whole key unambiguous).
-    let tagged = |s: &str| s.replace('}', ")");
-    let mut key = format!(
-        "vmrl:{{{}:{}{}:{}}}",
-        domain.len(),
-        tagged(domain),
-        tag.len(),
-        tagged(tag)
-    );
+/// `vmrl:` then the domain, each entry and the window, every part length-prefixed so no two
+/// descriptors share a key.
+fn key(domain: &str, counter: &Counter, window_start: u64) -> String {
+    let mut key = format!("vmrl:{}:{}", domain.len(), domain);
     for (name, value) in &counter.entries {
         key.push_str(&format!(
             ":{}:{}{}:{}",
@@ -196,31 +188,16 @@ mod tests {
         let a = counter(&[("agent", "a:b"), ("tool", "c")]);
         let b = counter(&[("agent", "a"), ("tool", "b:c")]);
         let c = counter(&[("agent", "a:b:tool:c")]);
-        let keys: Vec<_> = [&a, &b, &c]
-            .iter()
-            .map(|x| key("d", std::slice::from_ref(x), x, 60))
-            .collect();
-        assert_ne!(keys[0], keys[1]);
-        assert_ne!(keys[0], keys[2]);
-        assert_ne!(keys[1], keys[2]);
-    }
-
-    #[test]
-    fn counters_of_one_request_share_a_hash_tag() {
-        let all = [
-            counter(&[("agent", "x")]),
-            counter(&[("agent", "x"), ("tool", "t")]),
-        ];
-        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
-        assert_eq!(
-            tag(&key("d", &all, &all[0], 0)),
-            tag(&key("d", &all, &all[1], 0))
-        );
+        let d = counter(&[("agent", "a:b"), ("budget", "c")]);
+        let keys: Vec<_> = [&a, &b, &c, &d].iter().map(|x| key("d", x, 60)).collect();
+        for (i, one) in keys.iter().enumerate() {
+            assert!(keys[i + 1..].iter().all(|other| other != one), "{keys:?}");
+        }
     }
 
     #[test]
     fn the_window_is_aligned_to_its_unit() {
         let c = counter(&[("agent", "x")]);
-        assert!(key("d", std::slice::from_ref(&c), &c, 120).ends_with(":u60:w120"));
+        assert!(key("d", &c, 120).ends_with(":u60:w120"));
     }
 }

@@ -20,13 +20,24 @@ struct Args {
     /// Where to serve gRPC (HTTP/2 without TLS: keep it on a private network).
     #[arg(long, env = "RATELIMIT_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// Redis holding the counters (`redis://[:password@]host:port[/db]`).
+    /// Redis holding the counters (`redis://[:password@]host:port[/db]`; `--help` never shows
+    /// the variable's value, which holds the password).
     #[arg(
         long,
         env = "RATELIMIT_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
     )]
     redis_url: String,
+    /// The domains counted here (the filter's `rate_limit.global.domain`), comma-separated;
+    /// questions for others are refused.
+    #[arg(
+        long,
+        env = "RATELIMIT_DOMAINS",
+        value_delimiter = ',',
+        default_value = vault_mcp_filter::global::DEFAULT_DOMAIN
+    )]
+    domains: Vec<String>,
     /// How long one Redis call may take, connecting included: past it the answer is an error
     /// (Envoy's filter then applies its failure mode) rather than a stalled request.
     #[arg(long, env = "RATELIMIT_REDIS_TIMEOUT_MS", default_value_t = 200)]
@@ -54,13 +65,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Lazy: the service starts (and answers "unavailable") while Redis is down, and connects
     // when it comes back.
     let redis = ConnectionManager::new_lazy_with_config(client, config)?;
-    let service = service::Service::new(counter::Counters::new(redis));
+    let service = service::Service::new(counter::Counters::new(redis), args.domains);
     tracing::info!(listen = %args.listen, "serving Envoy's rate-limit service");
     tonic::transport::Server::builder()
-        .add_service(RateLimitServiceServer::new(service))
-        .serve_with_shutdown(args.listen, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        // A question is a few hundred bytes: nothing larger is read.
+        .add_service(RateLimitServiceServer::new(service).max_decoding_message_size(64 * 1024))
+        .serve_with_shutdown(args.listen, stopped())
         .await?;
     Ok(())
+}
+
+/// SIGTERM (a container's stop, the dev stack's) or Ctrl-C: stop taking connections, finish
+/// the questions under way.
+async fn stopped() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

@@ -19,16 +19,23 @@ use tonic::{Request, Response, Status};
 
 use crate::counter::{Count, Counter, Counters, Window};
 
-/// Descriptors one request may name: the filter sends at most three (agent, tool, budget).
-const MAX_DESCRIPTORS: usize = 16;
+/// What one request may name. The filter sends one descriptor for the agent and two per tool
+/// call (its rate and its budget); the console's look names every budget of an agent (at most
+/// one per tool). Whatever reaches the service is bounded by these, so a caller cannot fill
+/// Redis with keys of its choosing.
+const MAX_DESCRIPTORS: usize = 40;
+const MAX_ENTRIES: usize = 4;
+const MAX_ENTRY_BYTES: usize = 256;
 
 pub struct Service {
     counters: Counters,
+    /// The domains counted here (the filter's `rate_limit.global.domain`); others are refused.
+    domains: Vec<String>,
 }
 
 impl Service {
-    pub fn new(counters: Counters) -> Self {
-        Self { counters }
+    pub fn new(counters: Counters, domains: Vec<String>) -> Self {
+        Self { counters, domains }
     }
 }
 
@@ -39,6 +46,11 @@ impl RateLimitService for Service {
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
         let request = request.into_inner();
+        if !self.domains.contains(&request.domain) {
+            return Err(Status::invalid_argument(
+                "this service does not count that domain",
+            ));
+        }
         let limited = counters(&request)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -50,7 +62,8 @@ impl RateLimitService for Service {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "counting failed");
-                Status::unavailable(e.to_string())
+                // The details stay in this log: callers learn only that it cannot count now.
+                Status::unavailable("the counts are not reachable")
             })?;
         let mut counts = counts.into_iter();
         let statuses: Vec<DescriptorStatus> = limited
@@ -97,6 +110,16 @@ fn counter(descriptor: &RateLimitDescriptor, hits: u64) -> Result<Option<Counter
     if descriptor.entries.is_empty() {
         return Err(Status::invalid_argument("a descriptor has no entries"));
     }
+    if descriptor.entries.len() > MAX_ENTRIES
+        || descriptor
+            .entries
+            .iter()
+            .any(|e| e.key.len() > MAX_ENTRY_BYTES || e.value.len() > MAX_ENTRY_BYTES)
+    {
+        return Err(Status::invalid_argument(format!(
+            "a descriptor has at most {MAX_ENTRIES} entries of at most {MAX_ENTRY_BYTES} bytes each"
+        )));
+    }
     if descriptor.is_negative_hits {
         // Refilling would let one client hand another its budget back: not offered.
         return Err(Status::invalid_argument("negative hits are not supported"));
@@ -109,10 +132,9 @@ fn counter(descriptor: &RateLimitDescriptor, hits: u64) -> Result<Option<Counter
         Ok(Unit::Minute) => Window::Minute,
         Ok(Unit::Hour) => Window::Hour,
         Ok(Unit::Day) => Window::Day,
-        Ok(Unit::Week) => Window::Week,
         _ => {
             return Err(Status::invalid_argument(
-                "limit unit must be SECOND, MINUTE, HOUR, DAY or WEEK",
+                "limit unit must be SECOND, MINUTE, HOUR or DAY",
             ));
         }
     };
@@ -134,7 +156,6 @@ fn status(counter: &Counter, count: Count) -> DescriptorStatus {
         Window::Minute => Unit::Minute,
         Window::Hour => Unit::Hour,
         Window::Day => Unit::Day,
-        Window::Week => Unit::Week,
     };
     DescriptorStatus {
         code: if count.over {

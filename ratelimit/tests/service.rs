@@ -336,11 +336,25 @@ async fn bad_questions_are_refused_with_their_reason() {
     month.limit.as_mut().unwrap().unit = MONTH;
     let mut negative = descriptor(&[("agent", "a")], 1, None);
     negative.is_negative_hits = true;
+    let long = "x".repeat(300);
+    let many: Vec<(&str, &str)> = vec![("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")];
     let cases = [
         (request(vec![]), "descriptors"),
         (request(vec![descriptor(&[], 1, None)]), "no entries"),
         (request(vec![month]), "unit"),
         (request(vec![negative]), "negative"),
+        (
+            request(vec![descriptor(&[("agent", &long)], 1, None)]),
+            "at most",
+        ),
+        (request(vec![descriptor(&many, 1, None)]), "at most"),
+        (
+            RateLimitRequest {
+                domain: "someone_else".into(),
+                ..request(vec![descriptor(&[("agent", "a")], 1, None)])
+            },
+            "domain",
+        ),
         (
             RateLimitRequest {
                 domain: String::new(),
@@ -354,4 +368,27 @@ async fn bad_questions_are_refused_with_their_reason() {
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
         assert!(error.message().contains(says), "{}", error.message());
     }
+}
+
+#[tokio::test]
+async fn a_descriptor_named_twice_counts_twice() {
+    clear_of_the_day_boundary().await;
+    let redis_port = free_port();
+    let _redis = redis(redis_port);
+    let (_service, port) = service(redis_port);
+    let mut client = client(port).await;
+    let agent = unique("agent");
+    let one = || descriptor(&[("agent", &agent)], 10, None);
+    for _ in 0..9 {
+        assert!(ok(&ask(&mut client, request(vec![one()])).await));
+    }
+    // The count is at 9 of 10: five copies in one question are five hits, not one each.
+    let copies = ask(
+        &mut client,
+        request(vec![one(), one(), one(), one(), one()]),
+    )
+    .await;
+    assert!(!ok(&copies));
+    assert!(ok(&ask(&mut client, request(vec![one()])).await));
+    assert!(!ok(&ask(&mut client, request(vec![one()])).await));
 }

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from . import oauth, openbao
+from .cluster import VaultCluster
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
                     render_edge_config, render_envoy_config)
@@ -63,6 +64,9 @@ class Stack:
     envoy_jwt_authn: bool = False
     #: OpenBao with Raft storage and a real seal (openbao.py) instead of the dev server.
     durable_vault: bool = False
+    #: More than one: that many OpenBao nodes in a Raft cluster behind a health-checking Envoy
+    #: on ports.openbao (cluster.py), the active node found by `/v1/sys/health`.
+    vault_nodes: int = 1
     #: OpenBao's audit log: rotated past this size, this many old files kept (rotate.py).
     audit_max_mb: float = 100
     audit_keep: int = 3
@@ -81,6 +85,7 @@ class Stack:
     #: The durable OpenBao's cluster port and unseal key, kept across its restarts.
     openbao_cluster_port: int | None = field(default=None, init=False)
     unseal_key: str | None = field(default=None, init=False)
+    vault_cluster: VaultCluster | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.backend_ports = [self.ports.backend, *free_ports(self.backend_replicas - 1)]
@@ -252,9 +257,11 @@ class Stack:
         folder = self.run_dir / "redis"
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "redis.conf"
-        config.write_text(f"port {self.ports.redis}\nbind 127.0.0.1\nrequirepass {self.secrets.redis_password}\n"
-                          f"save \"\"\nappendonly no\ndir {folder}\n")
-        config.chmod(0o600)
+        # Created readable by its owner only, before the password is in it.
+        config.unlink(missing_ok=True)
+        with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(f"port {self.ports.redis}\nbind 127.0.0.1\nrequirepass {self.secrets.redis_password}\n"
+                      f"save \"\"\nappendonly no\ndir {folder}\n")
         process = self._spawn("redis", ["redis-server", str(config)])
         self._wait_for_port("redis", self.ports.redis, process)
 
@@ -270,7 +277,11 @@ class Stack:
         self._wait_for_port("ratelimit", self.ports.ratelimit, process)
 
     def start_openbao(self) -> None:
-        if self.durable_vault:
+        if self.vault_nodes > 1:
+            self.vault_cluster = VaultCluster(self.run_dir, self.logs, self.audit_log, self.ports.openbao,
+                                              self._spawn, self.processes, self.vault_nodes)
+            self.vault_cluster.start(ROOT_TOKEN)
+        elif self.durable_vault:
             self.start_durable_openbao()
         else:
             process = self._spawn(
@@ -433,8 +444,10 @@ class Stack:
     def stop(self) -> None:
         backends = sorted(name for name in self.processes if name.startswith("backend"))
         envoys = sorted(name for name in self.processes if name.startswith("envoy"))
-        for name in (*envoys, *backends, "ratelimit", "redis", "openbao", "audit-rotate", "postgres", "oauth",
-                     "jwks"):
+        for name in (*envoys, *backends, "ratelimit", "redis", "vault-balancer", "openbao", "audit-rotate", "postgres",
+                     "oauth", "jwks"):
+            self.stop_process(name)
+        for name in reversed(list(self.processes)):  # the rest (a cluster's nodes), newest first
             self.stop_process(name)
         if self.pg_dir:
             shutil.rmtree(self.pg_dir, ignore_errors=True)

@@ -222,3 +222,56 @@ def test_a_malformed_budget_is_refused_with_its_reason(fleet):
                          check=False)
     assert refused.returncode != 0 and "named twice" in refused.stderr, refused.stderr
     assert "budgets" not in json.loads(agents_cli(fleet, "show", subject).stdout)
+
+
+def h2_post_ending_with_trailers(url: str, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+    """One HTTP/2 request (cleartext, prior knowledge) whose body is ended by trailers rather
+    than by its last DATA frame, which `requests` cannot send."""
+    import socket
+    from urllib.parse import urlsplit
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    port = urlsplit(url).port
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        connection.initiate_connection()
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(stream, [(":method", "POST"), (":path", path), (":scheme", "http"),
+                                         (":authority", f"127.0.0.1:{port}"), *headers.items()])
+        connection.send_data(stream, body)
+        connection.send_headers(stream, [("x-end", "1")], end_stream=True)
+        sock.sendall(connection.data_to_send())
+        status, data, ended = 0, b"", False
+        while not ended:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            for event in connection.receive_data(chunk):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers)[":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    data += event.data
+                    connection.acknowledge_received_data(event.flow_controlled_length, stream)
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    ended = True
+            sock.sendall(connection.data_to_send())
+    return status, data
+
+
+def test_a_body_ended_by_trailers_is_still_checked(fleet):
+    """The attack: MCP before 2026-07-28 names the tool only in the body, which the filter reads
+    before deciding; a body ended by HTTP/2 trailers must not slip past that read (and with it
+    the tool's limits, its budget and the global count)."""
+    clear_of_the_hour()
+    key = add_quietly(fleet, name("rl-trailers"), "--scopes", "read,write", "--tool-rate", "kv.write=1/3600")
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "kv.write", "arguments": {"path": "t", "data": {"k": "v"}}}}).encode()
+    headers = {"x-api-key": key, "content-type": "application/json",
+               "accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25"}
+    first = h2_post_ending_with_trailers(fleet.envoy_url, "/mcp", headers, body)
+    second = h2_post_ending_with_trailers(fleet.envoy_url, "/mcp", headers, body)
+    assert b"rate_limited" not in first[1], first
+    assert second[0] == 429 and json.loads(second[1])["error"] == "rate_limited", second

@@ -15,7 +15,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::R
 use envoy_types::pb::google::protobuf::UInt64Value;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
-use vault_mcp_filter::global::in_units;
+use vault_mcp_filter::global::{AGENT, BUDGET, in_units};
 use vault_mcp_filter::ratelimit::Limit;
 
 use super::Console;
@@ -85,7 +85,7 @@ impl BudgetCounts {
                     value: value.into(),
                 };
                 RateLimitDescriptor {
-                    entries: vec![entry("agent", subject), entry("budget", tool)],
+                    entries: vec![entry(AGENT, subject), entry(BUDGET, tool)],
                     limit: Some(RateLimitOverride {
                         requests_per_unit,
                         unit: unit as i32,
@@ -127,13 +127,19 @@ pub async fn budgets(
     console: web::Data<Console>,
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut agents = BTreeMap::new();
-    for agent in registry.list().await? {
-        if !agent.budgets.is_empty() {
+    let listed = registry.list().await?;
+    // Every agent's look at once, each bounded by TIMEOUT.
+    let looks = listed
+        .iter()
+        .filter(|agent| !agent.budgets.is_empty())
+        .map(|agent| async {
             let left = console.budgets.look(&agent.subject, &agent.budgets).await;
-            agents.insert(agent.subject, left);
-        }
-    }
+            (agent.subject.clone(), left)
+        });
+    let agents: BTreeMap<_, _> = futures_util::future::join_all(looks)
+        .await
+        .into_iter()
+        .collect();
     Ok(HttpResponse::Ok().json(Budgets {
         counted: console.budgets.service.is_some(),
         agents,

@@ -62,6 +62,20 @@ pub fn check_rate(rate: Option<Limit>) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// Budgets: as per-tool limits, over a window the edge counts exactly across Envoys.
+pub fn check_budgets(
+    budgets: BTreeMap<String, Limit>,
+) -> Result<BTreeMap<String, Limit>, RegistryError> {
+    let budgets = check_tool_limits(budgets)?;
+    if let Some((tool, _)) = budgets
+        .iter()
+        .find(|(_, b)| !vault_mcp_filter::global::is_unit_window(b.per_seconds))
+    {
+        return Err(RegistryError::BudgetWindow(tool.clone()));
+    }
+    Ok(budgets)
+}
+
 /// Per-tool limits and budgets: positive, for tools the scope table knows, kept under each
 /// tool's one name (`kv_write` is `kv.write`, as the edge counts it).
 pub fn check_tool_limits(

@@ -109,7 +109,7 @@ impl Registry {
         let scopes = checks::check_scopes(&new.scopes)?;
         checks::check_rate(new.rate)?;
         let tool_rates = checks::check_tool_limits(new.tool_rates)?;
-        let budgets = checks::check_tool_limits(new.budgets)?;
+        let budgets = checks::check_budgets(new.budgets)?;
         checks::check_certificate(new.certificate.as_deref())?;
         checks::check_roles(&new.roles, self.vault.roles())?;
         let key = match &new.key_sha256 {
@@ -308,7 +308,7 @@ impl Registry {
             .tool_rates
             .map(checks::check_tool_limits)
             .transpose()?;
-        let budgets = changes.budgets.map(checks::check_tool_limits).transpose()?;
+        let budgets = changes.budgets.map(checks::check_budgets).transpose()?;
         if let Some(certificate) = &changes.certificate {
             if certificate.is_some() && is_user_subject(subject) {
                 return Err(RegistryError::PersonHasNoKeys(subject.to_string()));

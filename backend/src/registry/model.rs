@@ -37,6 +37,10 @@ pub enum RegistryError {
     UnknownTool(String),
     #[error("{0:?} is named twice (its dotted and underscore names are one tool)")]
     DuplicateTool(String),
+    #[error(
+        "the budget for {0:?} needs a window of 1, 60, 3600 or 86400 seconds (a second, minute, hour or day: what every Envoy counts exactly)"
+    )]
+    BudgetWindow(String),
     #[error("a key digest must be 64 hex digits")]
     InvalidDigest,
     #[error(

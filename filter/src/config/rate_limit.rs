@@ -84,6 +84,11 @@ pub struct RateLimitPolicy {
 
 pub(super) fn policy(rate: RateLimitConfig) -> Result<Option<RateLimitPolicy>, ConfigError> {
     if !rate.enabled {
+        if rate.global.is_some() {
+            return Err(ConfigError::Invalid(
+                "rate_limit: global needs the limits enabled (the local buckets come first)".into(),
+            ));
+        }
         return Ok(None);
     }
     let invalid = |what: String| Err(ConfigError::Invalid(format!("rate_limit: {what}")));

@@ -305,3 +305,28 @@ fn answers_are_read_or_failed() {
         assert_eq!(question.read_answer(status, body), answer);
     }
 }
+
+#[test]
+fn rest_routes_count_as_the_tools_they_run() {
+    // The attack: a budget or a credential tool's fail-closed dodged through its REST route.
+    let (policy, registry) = budgeted();
+    let store = MemoryStore::default();
+    let issue = |method: &str| {
+        let request = req(method, "/db/creds/readonly", &[("x-api-key", "vmb_budget")]);
+        run_with(&policy, Followed::Yes(&registry), &store, &request)
+    };
+    let asking = asked(issue("POST"));
+    assert!(asking.question.fail_closed());
+    let request = sent(&policy, &asking);
+    assert_eq!(
+        entries(&request.descriptors[1]),
+        [("agent", "agent_budget"), ("budget", "db.issue_creds")]
+    );
+    // The same budget as MCP's: REST and MCP together get 2 (GET issues too).
+    asked(issue("GET"));
+    assert_eq!(refusal(&issue("POST")), (429, "budget_exhausted"));
+    assert_eq!(
+        refusal(&self::issue(&registry, &policy, &store)),
+        (429, "budget_exhausted")
+    );
+}

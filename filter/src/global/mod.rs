@@ -14,6 +14,11 @@ pub mod wire;
 
 use wire::Unit;
 
+/// The keys of the descriptors' entries: `[agent]`, `[agent, tool]`, `[agent, budget]`.
+pub const AGENT: &str = "agent";
+pub const TOOL: &str = "tool";
+pub const BUDGET: &str = "budget";
+
 /// The domain the filter counts in unless configured otherwise.
 pub const DEFAULT_DOMAIN: &str = "vault_mcp";
 
@@ -71,15 +76,23 @@ pub struct ToolLimits<'t> {
     pub budget: Option<Limit>,
 }
 
-/// A limit over any window, in the protocol's units: exact when the window is one of them;
-/// otherwise the same rate over the next larger unit (3 per 10 s counts as 18 per minute), so
-/// across Envoys the agent still gets no more than its rate.
+/// Whether a window is one of the protocol's units (a second, minute, hour or day): then a
+/// limit over it is counted exactly across Envoys. Budgets must have one.
+pub fn is_unit_window(per_seconds: u32) -> bool {
+    Unit::ALL.iter().any(|unit| unit.seconds() == per_seconds)
+}
+
+/// A limit over any window, in the protocol's units: exact when the window is one of them.
+/// Otherwise the same rate over the next larger unit (3 per 10 s counts as 18 per minute,
+/// which may come in one burst), and a window longer than a day as at least one a day: across
+/// Envoys only approximately the rate, while each Envoy's local bucket keeps the window as
+/// written. Budgets take exact units only (`is_unit_window`).
 pub fn in_units(limit: Limit) -> (u32, Unit) {
     let window = limit.per_seconds.max(1);
     let unit = Unit::ALL
         .into_iter()
         .find(|unit| unit.seconds() >= window)
-        .unwrap_or(Unit::Week);
+        .unwrap_or(Unit::Day);
     let scaled = u64::from(limit.requests) * u64::from(unit.seconds()) / u64::from(window);
     (u32::try_from(scaled.max(1)).unwrap_or(u32::MAX), unit)
 }
@@ -94,7 +107,7 @@ impl Question {
         tools: impl IntoIterator<Item = ToolLimits<'t>>,
     ) -> Self {
         let agent = || wire::Entry {
-            key: "agent".into(),
+            key: AGENT.into(),
             value: subject.into(),
         };
         let limited = |entries, limit| {
@@ -107,16 +120,19 @@ impl Question {
                 }),
             }
         };
+        // A budget is a fleet-wide count: without the service it cannot be held, so a call
+        // under one is refused rather than counted per Envoy.
         let mut fail_closed = policy.on_failure == OnFailure::Deny;
         let mut descriptors = vec![limited(vec![agent()], overall)];
         let mut kinds = vec![Kind::Rate];
         for limits in tools {
             fail_closed |= policy.closed_tools.iter().any(|t| t == limits.tool);
             for (key, kind, limit) in [
-                ("tool", Kind::Rate, limits.rate),
-                ("budget", Kind::Budget, limits.budget),
+                (TOOL, Kind::Rate, limits.rate),
+                (BUDGET, Kind::Budget, limits.budget),
             ] {
                 if let Some(limit) = limit {
+                    fail_closed |= kind == Kind::Budget;
                     let entry = wire::Entry {
                         key: key.into(),
                         value: limits.tool.into(),
@@ -145,6 +161,44 @@ impl Question {
             hits_addend: 1,
         }
         .encode_to_vec()
+    }
+
+    /// Reads the host's gRPC result for this question: its status code and, for status 0, the
+    /// message, whose statuses answer the descriptors in order.
+    pub fn read_answer(&self, status: u32, body: Option<&[u8]>) -> Answer {
+        match status {
+            0 => {}
+            4 => return Answer::Failed(Failure::Timeout),
+            14 => return Answer::Failed(Failure::Unavailable),
+            other => return Answer::Failed(Failure::Status(other)),
+        }
+        let Ok(response) = wire::RateLimitResponse::decode(body.unwrap_or_default()) else {
+            return Answer::Failed(Failure::BadAnswer);
+        };
+        match response.overall_code {
+            wire::CODE_OK => Answer::Admit,
+            wire::CODE_OVER_LIMIT => {
+                let over = || {
+                    response
+                        .statuses
+                        .iter()
+                        .zip(&self.kinds)
+                        .filter(|(s, _)| s.code == wire::CODE_OVER_LIMIT)
+                };
+                // The latest reset among the limits passed: only then would a retry be admitted.
+                let retry_after = over()
+                    .filter_map(|(s, _)| s.duration_until_reset.as_ref())
+                    .map(|d| u64::try_from(d.seconds).unwrap_or(0) + u64::from(d.nanos > 0))
+                    .max()
+                    .unwrap_or(1);
+                let budget = over().any(|(_, kind)| *kind == Kind::Budget);
+                Answer::Over {
+                    retry_after: retry_after.max(1),
+                    kind: if budget { Kind::Budget } else { Kind::Rate },
+                }
+            }
+            _ => Answer::Failed(Failure::BadAnswer),
+        }
     }
 }
 
@@ -185,46 +239,6 @@ impl Failure {
     }
 
     pub const CODES: [&'static str; 4] = ["timeout", "unavailable", "error", "bad_answer"];
-}
-
-impl Question {
-    /// Reads the host's gRPC result for this question: its status code and, for status 0, the
-    /// message, whose statuses answer the descriptors in order.
-    pub fn read_answer(&self, status: u32, body: Option<&[u8]>) -> Answer {
-        match status {
-            0 => {}
-            4 => return Answer::Failed(Failure::Timeout),
-            14 => return Answer::Failed(Failure::Unavailable),
-            other => return Answer::Failed(Failure::Status(other)),
-        }
-        let Ok(response) = wire::RateLimitResponse::decode(body.unwrap_or_default()) else {
-            return Answer::Failed(Failure::BadAnswer);
-        };
-        match response.overall_code {
-            wire::CODE_OK => Answer::Admit,
-            wire::CODE_OVER_LIMIT => {
-                let over = || {
-                    response
-                        .statuses
-                        .iter()
-                        .zip(&self.kinds)
-                        .filter(|(s, _)| s.code == wire::CODE_OVER_LIMIT)
-                };
-                // The latest reset among the limits passed: only then would a retry be admitted.
-                let retry_after = over()
-                    .filter_map(|(s, _)| s.duration_until_reset.as_ref())
-                    .map(|d| u64::try_from(d.seconds).unwrap_or(0) + u64::from(d.nanos > 0))
-                    .max()
-                    .unwrap_or(1);
-                let budget = over().any(|(_, kind)| *kind == Kind::Budget);
-                Answer::Over {
-                    retry_after: retry_after.max(1),
-                    kind: if budget { Kind::Budget } else { Kind::Rate },
-                }
-            }
-            _ => Answer::Failed(Failure::BadAnswer),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ fn limits_map_onto_the_protocols_units() {
     // Other windows: the same rate over the next larger unit, never less than one.
     assert_eq!(in_units(limit(3, 10)), (18, Unit::Minute));
     assert_eq!(in_units(limit(1, 7200)), (12, Unit::Day));
-    assert_eq!(in_units(limit(1, 604_800)), (1, Unit::Week));
-    assert_eq!(in_units(limit(1, 10_000_000)), (1, Unit::Week));
+    // Longer than a day: at least one a day (the local bucket keeps the window as written).
+    assert_eq!(in_units(limit(7, 604_800)), (1, Unit::Day));
+    assert_eq!(in_units(limit(1, 10_000_000)), (1, Unit::Day));
+    assert!(is_unit_window(3600) && is_unit_window(86_400) && !is_unit_window(7200));
     assert_eq!(in_units(limit(u32::MAX, 1)), (u32::MAX, Unit::Second));
 }

@@ -39,7 +39,8 @@ pub struct RateLimitOverride {
     pub unit: i32,
 }
 
-/// `envoy.type.v3.RateLimitUnit` (the same numbers as the response's `RateLimit.Unit`).
+/// The fixed-length units of `envoy.type.v3.RateLimitUnit` (it also has MONTH and YEAR,
+/// calendar lengths the filter never asks for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Unit {
@@ -47,17 +48,10 @@ pub enum Unit {
     Minute = 2,
     Hour = 3,
     Day = 4,
-    Week = 7,
 }
 
 impl Unit {
-    pub const ALL: [Unit; 5] = [
-        Unit::Second,
-        Unit::Minute,
-        Unit::Hour,
-        Unit::Day,
-        Unit::Week,
-    ];
+    pub const ALL: [Unit; 4] = [Unit::Second, Unit::Minute, Unit::Hour, Unit::Day];
 
     pub fn seconds(self) -> u32 {
         match self {
@@ -65,7 +59,6 @@ impl Unit {
             Unit::Minute => 60,
             Unit::Hour => 3_600,
             Unit::Day => 86_400,
-            Unit::Week => 604_800,
         }
     }
 }

@@ -21,6 +21,8 @@ use crate::{Outcome, Request, Verdict};
 pub struct Filter {
     state: Rc<Configured>,
     pending: Option<Pending>,
+    /// Bytes of the pending body buffered so far.
+    buffered: usize,
     asking: Option<Held>,
 }
 
@@ -36,6 +38,7 @@ impl Filter {
         Self {
             state,
             pending: None,
+            buffered: 0,
             asking: None,
         }
     }
@@ -287,10 +290,31 @@ impl HttpContext for Filter {
             return Action::Pause;
         }
         if !end_of_stream {
+            self.buffered = body_size;
             return Action::Pause; // buffer until the whole body is here
         }
-        let pending = self.pending.take().expect("checked above");
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        self.decide_body(body_size)
+    }
+
+    /// Trailers end the request: continuing here would release headers held for an answer, or a
+    /// body never checked (HTTP/2 lets a client end a body with trailers instead of an empty
+    /// frame that ends the stream).
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.asking.is_some() {
+            return Action::Pause;
+        }
+        if self.pending.is_some() {
+            return self.decide_body(self.buffered);
+        }
+        Action::Continue
+    }
+}
+
+impl Filter {
+    /// The whole body is here: the MCP calls in it decide.
+    fn decide_body(&mut self, size: usize) -> Action {
+        let pending = self.pending.take().expect("a body is pending");
+        let body = self.get_http_request_body(0, size).unwrap_or_default();
         let outcome = decision::on_body(&self.state.policy, &SharedData, pending, &body, now_ms());
         self.carry_out(outcome, true)
     }
