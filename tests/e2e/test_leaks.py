@@ -18,6 +18,7 @@ def test_no_secret_in_any_log_of_any_stack():
             "assertion key": stack.secrets.assertion_key,
             "HS256 secret": stack.secrets.hs256_secret,
             "PostgreSQL password": stack.secrets.postgres_password,
+            "Redis password": stack.secrets.redis_password,
             "RSA private key": stack.secrets.rsa_private_pem.decode().splitlines()[1],
             "planted KV value": attacks.PLANTED,
             **{f"API key of {a['subject']}": a["api_key"] for a in stack.agents},
