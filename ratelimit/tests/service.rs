@@ -74,6 +74,15 @@ async fn client(port: u16) -> RateLimitServiceClient<Channel> {
         .unwrap()
 }
 
+/// A Redis and one service on it, and a client of the service (the processes end when the
+/// first part of the pair is dropped).
+async fn counting() -> ((Process, Process), RateLimitServiceClient<Channel>) {
+    let redis_port = free_port();
+    let redis = redis(redis_port);
+    let (service, port) = service(redis_port);
+    ((redis, service), client(port).await)
+}
+
 /// A name no other test (or earlier run on the same Redis) uses.
 fn unique(prefix: &str) -> String {
     let nanos = SystemTime::now()
@@ -137,10 +146,7 @@ fn ok(response: &RateLimitResponse) -> bool {
 #[tokio::test]
 async fn one_at_a_time_exactly_the_limit_passes() {
     clear_of_the_day_boundary().await;
-    let redis_port = free_port();
-    let _redis = redis(redis_port);
-    let (_service, port) = service(redis_port);
-    let mut client = client(port).await;
+    let (_processes, mut client) = counting().await;
     let agent = unique("agent");
     let mut passed = 0;
     let mut last = None;
@@ -200,10 +206,7 @@ async fn concurrent_clients_of_two_services_never_pass_more_than_the_limit() {
 #[tokio::test]
 async fn a_refused_request_costs_none_of_its_other_limits() {
     clear_of_the_day_boundary().await;
-    let redis_port = free_port();
-    let _redis = redis(redis_port);
-    let (_service, port) = service(redis_port);
-    let mut client = client(port).await;
+    let (_processes, mut client) = counting().await;
     let agent = unique("agent");
     let both = || {
         request(vec![
@@ -277,10 +280,7 @@ async fn the_filters_question_is_envoys_message() {
     assert_eq!((limit.requests_per_unit, limit.unit), (2, DAY));
 
     // And the service's answer is one the filter reads.
-    let redis_port = free_port();
-    let _redis = redis(redis_port);
-    let (_service, port) = service(redis_port);
-    let mut client = client(port).await;
+    let (_processes, mut client) = counting().await;
     let read =
         |response: RateLimitResponse| question.read_answer(0, Some(&response.encode_to_vec()));
     use vault_mcp_filter::global::{Answer, Kind};
@@ -328,10 +328,7 @@ async fn without_redis_it_says_unavailable_then_recovers() {
 
 #[tokio::test]
 async fn bad_questions_are_refused_with_their_reason() {
-    let redis_port = free_port();
-    let _redis = redis(redis_port);
-    let (_service, port) = service(redis_port);
-    let mut client = client(port).await;
+    let (_processes, mut client) = counting().await;
     let mut month = descriptor(&[("agent", "a")], 1, None);
     month.limit.as_mut().unwrap().unit = MONTH;
     let mut negative = descriptor(&[("agent", "a")], 1, None);
@@ -373,10 +370,7 @@ async fn bad_questions_are_refused_with_their_reason() {
 #[tokio::test]
 async fn a_descriptor_named_twice_counts_twice() {
     clear_of_the_day_boundary().await;
-    let redis_port = free_port();
-    let _redis = redis(redis_port);
-    let (_service, port) = service(redis_port);
-    let mut client = client(port).await;
+    let (_processes, mut client) = counting().await;
     let agent = unique("agent");
     let one = || descriptor(&[("agent", &agent)], 10, None);
     for _ in 0..9 {

@@ -217,10 +217,21 @@ def test_a_malformed_budget_is_refused_with_its_reason(fleet):
                          ("kv.nope=1/60", "kv.nope"), ("kv.read", "TOOL=")):
         refused = agents_cli(fleet, "add", subject, "--scopes", "read", "--budget", budget, check=False)
         assert refused.returncode != 0 and says in refused.stderr, (budget, refused.stderr)
+    refused = agents_cli(fleet, "add", subject, "--scopes", "read", "--budget", "kv.read=1/7200", check=False)
+    assert refused.returncode != 0 and "3600 or 86400" in refused.stderr, refused.stderr
     agents_cli(fleet, "add", subject, "--scopes", "read")
     refused = agents_cli(fleet, "update", subject, "--budget", "kv.read=1/60", "--budget", "kv_read=2/60",
                          check=False)
     assert refused.returncode != 0 and "named twice" in refused.stderr, refused.stderr
+    # The admin API (through the edge, as an operator): the same checks, 400 with the reason.
+    operator = add_quietly(fleet, name("rl-admin"), "--scopes", "admin")
+    for budgets, says in (({"kv.read": {"requests": 0, "per_seconds": 60}}, "positive"),
+                          ({"kv.nope": {"requests": 1, "per_seconds": 60}}, "kv.nope"),
+                          ({"kv.read": {"requests": 1, "per_seconds": 90}}, "3600 or 86400"),
+                          ({"kv.read": "ten a day"}, "expected struct Limit")):
+        answer = requests.patch(f"{fleet.envoy_url}/admin/agents/{subject}", json={"budgets": budgets},
+                                headers={"X-API-Key": operator}, timeout=10)
+        assert answer.status_code == 400 and says in answer.json()["message"], (budgets, answer.text)
     assert "budgets" not in json.loads(agents_cli(fleet, "show", subject).stdout)
 
 
@@ -275,3 +286,17 @@ def test_a_body_ended_by_trailers_is_still_checked(fleet):
     second = h2_post_ending_with_trailers(fleet.envoy_url, "/mcp", headers, body)
     assert b"rate_limited" not in first[1], first
     assert second[0] == 429 and json.loads(second[1])["error"] == "rate_limited", second
+
+
+def test_a_budget_under_concurrent_load_across_envoys_is_never_overspent(fleet):
+    clear_of_the_hour()
+    key = add_quietly(fleet, name("rl-burst"), "--scopes", "read", "--budget", "kv.read=50/3600",
+                      "--rate", "100000/60")
+
+    def four(connection: int) -> list[str]:
+        return [code(mcp_call(envoys(fleet)[connection % 2], key, "kv.read", {"path": "b"})) for _ in range(4)]
+
+    with ThreadPoolExecutor(32) as pool:
+        codes = [c for batch in pool.map(four, range(32)) for c in batch]
+    # 128 calls at 32 connections over two Envoys: 50 within the budget, the rest refused by it.
+    assert codes.count("budget_exhausted") == 78, codes
