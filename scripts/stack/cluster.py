@@ -68,7 +68,8 @@ audit "file" "bridge" {{
 def balancer_config(port: int, admin_port: int, nodes: list[Node]) -> dict:
     """Envoy in front of the nodes: each request to the node whose health check answers 200
     (the active one), checked every second; none healthy → 503 at once (no panic routing to a
-    standby, which would answer stale reads). A request whose connection failed (nothing was
+    standby, which would answer stale reads). Two failed checks in a row take a node out (a
+    dead node refuses at once; one slow answer on a busy machine must not empty the cluster). A request whose connection failed (nothing was
     sent) is retried on another node; one cut off mid-way is not (a write may have landed)."""
     http = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
     return {
@@ -112,8 +113,8 @@ def balancer_config(port: int, admin_port: int, nodes: list[Node]) -> dict:
                     "explicit_http_config": {"http_protocol_options": {"allow_custom_methods": True}}}},
                 "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
                 "health_checks": [{
-                    "timeout": "1s", "interval": "1s", "no_traffic_interval": "1s",
-                    "unhealthy_threshold": 1, "healthy_threshold": 1,
+                    "timeout": "3s", "interval": "1s", "no_traffic_interval": "1s",
+                    "unhealthy_threshold": 2, "healthy_threshold": 1,
                     "http_health_check": {"path": "/v1/sys/health"},
                 }],
                 "load_assignment": {"cluster_name": "vault", "endpoints": [{"lb_endpoints": [

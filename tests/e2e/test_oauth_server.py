@@ -302,7 +302,10 @@ def flow(server, client, browser):
     assert urlparse(login_url).path.startswith("/interaction/")
     failures = []
     for username, password in ((USERNAME, PASSWORD + "-wrong"), ("nobody", PASSWORD)):
+        # The page before carries an `.error` too (after the first try): wait for the new one.
+        page = browser.find_element(By.TAG_NAME, "html")
         sign_in(browser, username, password)
+        WebDriverWait(browser, 10).until(seen.staleness_of(page))
         WebDriverWait(browser, 10).until(seen.presence_of_element_located((By.CSS_SELECTOR, ".error")))
         failures.append(SimpleNamespace(url=browser.current_url,
                                         error=browser.find_element(By.CSS_SELECTOR, ".error").text,
