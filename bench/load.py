@@ -76,34 +76,29 @@ def wrk(shape: Shape, *, seconds: float, connections: int, cpu: str | None, thre
 
 
 def interleave(scenarios: list[tuple[str, str, Shape]], *, rounds: int, seconds: float, connections: int,
-               cpu: str | None, log, threads: int = 1, processes: dict[str, int] | None = None,
-               also: dict[str, dict[str, int]] | None = None) -> list[dict]:
+               cpu: str | None, log, threads: int = 1, processes: dict[str, dict[str, int]] | None = None) -> list[dict]:
     """Warm-up once each, then `rounds` rounds of A B C …; one row per scenario with each
     round's requests/s and the medians of its latency percentiles. `processes`: scenario →
-    pid whose CPU time per request is recorded too (`cpu_us`, one value per round), which
-    a busy or shared machine disturbs less than requests/s. `also`: scenario → other
-    processes that serve it (name → pid), their CPU per request in `cpu_us_of[name]`."""
-    processes, also = processes or {}, also or {}
+    the processes that serve it (name → pid), whose CPU time per request is recorded too
+    (`cpu_us[name]`, one value per round): a busy or shared machine disturbs it far less than
+    requests/s."""
+    processes = processes or {}
     rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
             for name, d, _ in scenarios}
-    for name in processes:
-        rows[name]["cpu_us"] = []
-    for name, others in also.items():
-        rows[name]["cpu_us_of"] = {other: [] for other in others}
+    for name, serving in processes.items():
+        rows[name]["cpu_us"] = {process: [] for process in serving}
     options = {"connections": connections, "cpu": cpu, "threads": threads}
     for name, _, shape in scenarios:
         wrk(shape, seconds=min(2, seconds), **options)
     for round_ in range(rounds):
         for name, _, shape in scenarios:
-            before = cpu_seconds(processes[name]) if name in processes else 0.0
-            others = {other: cpu_seconds(pid) for other, pid in also.get(name, {}).items()}
+            serving = processes.get(name, {})
+            before = {process: cpu_seconds(pid) for process, pid in serving.items()}
             result = wrk(shape, seconds=seconds, **options)
             row = rows[name]
-            if name in processes:
-                row["cpu_us"].append((cpu_seconds(processes[name]) - before) / max(result.requests, 1) * 1e6)
-            for other, started in others.items():
-                used = cpu_seconds(also[name][other]) - started
-                row["cpu_us_of"][other].append(used / max(result.requests, 1) * 1e6)
+            for process, started in before.items():
+                used = cpu_seconds(serving[process]) - started
+                row["cpu_us"][process].append(used / max(result.requests, 1) * 1e6)
             row["rps"].append(result.rps)
             row["p50"].append(result.p50_us)
             row["p99"].append(result.p99_us)

@@ -165,6 +165,8 @@ def main() -> None:
     parser.add_argument("--backend", type=Path, default=RELEASE_BACKEND)
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable); results go to a temporary folder")
+    parser.add_argument("--layout", choices=[layout.name for layout in devstack.LAYOUTS], action="append",
+                        help="the dev stack part in this layout only (repeatable; default both)")
     args = parser.parse_args()
     parts = args.only or PARTS
     if args.smoke:

@@ -33,13 +33,18 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     assert results["registry_backend"]["agents"] >= 500
     # The dev stack's own configuration, both layouts: every scenario served, logs within their cap.
     for layout in ("pinned", "unpinned"):
-        assert {r["name"] for r in results[f"devstack_{layout}"]} == {
-            "healthz-filter", "healthz-local", "healthz-noop", "healthz-bare", "healthz-backend", "openbao-root",
-            "openbao", "openbao-plain", "rest", "mcp"}
-        # The global count's cost beyond Envoy was measured: the service and Redis did work.
-        counted = next(r for r in results[f"devstack_{layout}"] if r["name"] == "healthz-filter")
-        assert all(v > 0 for name in ("ratelimit", "redis") for v in counted["cpu_us_of"][name]), counted
-    assert "The global count: Envoy" in (out / "results.md").read_text()
+        rows = {r["name"]: r for r in results[f"devstack_{layout}"]}
+        assert set(rows) == {"healthz-filter", "healthz-local", "healthz-noop", "healthz-bare", "healthz-backend",
+                             "openbao-root", "openbao", "openbao-plain", "rest", "mcp", "transit"}
+        # Each serving process's CPU per request was read, and those that serve a request did work:
+        # the global count's service and Redis, OpenBao behind the bridge's reads.
+        for row in rows.values():
+            assert all(len(rounds) == results["rounds"] for rounds in row["cpu_us"].values()), row
+        assert all(v > 0 for name in ("envoy", "backend", "ratelimit", "redis") for v in rows["healthz-filter"]["cpu_us"][name])
+        assert all(v > 0 for name in ("envoy", "backend", "openbao") for v in rows["rest"]["cpu_us"][name])
+        assert results[f"devstack_{layout}_backend_idle_kib"]["VmRSS"] > 0
+    markdown = (out / "results.md").read_text()
+    assert "asking the rate-limit service" in markdown and "CPU µs per request, by process" in markdown
     # The instrumented filter reported every step, each request decided once and its headers read once.
     steps = results["devstack_steps"]
     assert steps["reports"] >= 1 and steps["steps"]["callback"]["ns"] > 0

@@ -15,7 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitResult
 
-from support import UNLIMITED, start_stack
+from support import UNLIMITED, start_stack, wait_for
 
 VALUE = "s3cr3t-never-in-a-question"
 
@@ -81,11 +81,14 @@ def test_a_person_who_says_yes_destroys_the_version(stack, mode):
     assert VALUE not in question.message
     assert question.requested_schema["properties"]["confirm"]["type"] == "boolean"
     assert version_1(stack, path).status_code == 404
-    # The confirmation is logged with the tool, the agent, the outcome and the request id.
-    log = (stack.logs / "backend" / "server.log").read_text().splitlines()
-    logged = [json.loads(line)["fields"] for line in log if '"confirmation"' in line]
-    assert any(f["tool"] == "kv.destroy" and f["subject"] == "agent_api" and f["outcome"] == "confirmed"
-               and f["request_id"] for f in logged)
+    # The confirmation is logged with the tool, the agent, the outcome and the request id (logs
+    # are written in batches, within moments).
+    def logged() -> bool:
+        log = (stack.logs / "backend" / "server.log").read_text().splitlines()
+        return any(f["tool"] == "kv.destroy" and f["subject"] == "agent_api" and f["outcome"] == "confirmed"
+                   and f["request_id"] for f in (json.loads(line)["fields"] for line in log
+                                                 if '"confirmation"' in line))
+    wait_for(logged)
     # Version 2 is untouched.
     latest = requests.get(f"{stack.envoy_url}/secrets/{path}", headers={"X-API-Key": "dev-key"}, timeout=10)
     assert latest.json()["data"] == {"v": f"{VALUE}-2"}

@@ -282,13 +282,18 @@ def test_admin_routes_need_the_admin_scope(reg):
         response = call(reg, method, path, admin, json=body)
         assert (response.status_code, response.json()["error"]) == expected, (method, path, response.text)
     assert call(reg, "DELETE", f"/admin/agents/{subject}", admin).json()["subject"] == subject
-    # Every change is logged with the operator and the request id.
-    log = (reg.logs / "backend" / "server.log").read_text()
-    changes = [json.loads(line)["fields"] for line in log.splitlines() if '"registry change"' in line]
-    mine = [c for c in changes if c["operator"] == operator]
-    assert [c["action"] for c in mine] == ["add", "update", "rotate_key", "remove"]
-    assert all(c["request_id"] and c["agent"] == subject for c in mine)
-    assert key not in log
+    # Every change is logged with the operator and the request id (logs are written in batches).
+    server_log = reg.logs / "backend" / "server.log"
+
+    def mine() -> list[dict]:
+        changes = [json.loads(line)["fields"] for line in server_log.read_text().splitlines()
+                   if '"registry change"' in line]
+        return [c for c in changes if c["operator"] == operator]
+    wait_for(lambda: len(mine()) >= 4)
+    changes = mine()
+    assert [c["action"] for c in changes] == ["add", "update", "rotate_key", "remove"]
+    assert all(c["request_id"] and c["agent"] == subject for c in changes)
+    assert key not in server_log.read_text()
 
 
 def test_envoy_started_without_the_registry_fails_closed(reg):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from support import UNLIMITED, start_stack, write_then_read
+from support import UNLIMITED, start_stack, wait_for, write_then_read
 from test_mcp_confirm import confirm_then_replay, secret
 
 ROUNDS = 3
@@ -38,7 +38,7 @@ def test_sdk_clients_work_across_two_replicas(replicated, api_keys, mode, expect
         assert got == {"path": path, "data": {"k": "v"}, "version": written["version"]}
     # Both replicas did part of the work.
     for replica, count in before.items():
-        assert mcp_requests(replicated, replica) > count, replica
+        wait_for(lambda: mcp_requests(replicated, replica) > count)
 
 
 def test_rest_writes_on_one_replica_are_read_on_the_other(replicated):
@@ -77,4 +77,4 @@ def test_a_confirmation_is_used_once_across_replicas(replicated):
     for replay in replays:
         assert replay.is_error and "used already" in replay.content[0].text, replay
     for replica, count in before.items():
-        assert mcp_requests(replicated, replica) > count, replica
+        wait_for(lambda: mcp_requests(replicated, replica) > count)

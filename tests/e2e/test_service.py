@@ -111,6 +111,7 @@ def test_no_secret_reaches_logs_or_metrics(stack):
     logs = sorted(p for p in stack.logs.rglob("*.log") if p.name != "openbao.log")
     assert {p.name for p in logs} >= {"requests.log", "responses.log", "server.log", "envoy.log"}
     wait_for(lambda: "leak/check" in (stack.logs / "backend" / "requests.log").read_text())
+    wait_for(lambda: "/transit/decrypt" in (stack.logs / "backend" / "responses.log").read_text())
     texts = {p.name: p.read_text(errors="replace") for p in logs}
     texts["metrics"] = requests.get(f"{stack.backend_url}/metrics", timeout=10).text
     for name, text in texts.items():

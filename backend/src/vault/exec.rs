@@ -2,7 +2,18 @@
 //! (`X-Request-Id`), so Vault's audit log (with that header audited) joins ours. vaultrs's own
 //! helpers cannot add headers, so agent-facing calls go through here; the id comes from
 //! [`REQUEST_ID`], set by the HTTP middleware (and by MCP tools from their request's headers).
+//!
+//! Calls are sent with the HTTP client of the thread they run on ([`http_for`]), not the one
+//! inside the `VaultClient`: each actix worker serves its requests on a runtime of its own, and
+//! a pooled connection is driven by the runtime that opened it, so a call from one worker on
+//! another worker's connection hands its request and its answer between threads (two wake-ups
+//! and context switches per call, issue #27's profile). One client per thread also means one
+//! pool for every agent's token, rather than a pool per agent.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use rustify::clients::reqwest::Client as HttpClient;
 use rustify::endpoint::{Endpoint, MiddleWare};
 use vaultrs::api::{AuthInfo, EndpointMiddleware, EndpointResult};
 use vaultrs::client::VaultClient;
@@ -38,6 +49,32 @@ impl MiddleWare for Traced<'_> {
     }
 }
 
+thread_local! {
+    /// This thread's HTTP clients, one per Vault address.
+    static HTTP: RefCell<Vec<Arc<HttpClient>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The HTTP client for `client`'s calls on this thread, made on the thread's first call to its
+/// address with `client`'s settings. Keyed by address alone: a process's clients all take their
+/// TLS settings from the same configuration and environment (`VAULT_CACERT`, client
+/// certificate), whatever token they carry.
+fn http_for(client: &VaultClient) -> Arc<HttpClient> {
+    HTTP.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        if let Some(found) = clients.iter().find(|c| c.base == client.http.base) {
+            return found.clone();
+        }
+        let made = Arc::new(match VaultClient::new(client.settings.clone()) {
+            Ok(fresh) => fresh.http,
+            // Its settings made `client` already; should a CA file have gone since, that
+            // client's own connections still serve.
+            Err(_) => HttpClient::new(&client.http.base, client.http.http.clone()),
+        });
+        clients.push(made.clone());
+        made
+    })
+}
+
 /// Sends the request; the whole answer, lease and wrap fields included.
 pub async fn send<E: Endpoint>(
     client: &VaultClient,
@@ -46,7 +83,7 @@ pub async fn send<E: Endpoint>(
 ) -> Result<EndpointResult<E::Response>, VaultError> {
     let response = endpoint
         .with_middleware(&Traced(middleware.unwrap_or(&client.middle)))
-        .exec(&client.http)
+        .exec(&*http_for(client))
         .await
         .map_err(ClientError::from)?;
     Ok(response
@@ -69,7 +106,7 @@ pub async fn data<E: Endpoint>(
 pub async fn empty<E: Endpoint>(client: &VaultClient, endpoint: E) -> Result<(), VaultError> {
     endpoint
         .with_middleware(&Traced(&client.middle))
-        .exec(&client.http)
+        .exec(&*http_for(client))
         .await
         .map_err(ClientError::from)?;
     Ok(())
@@ -90,7 +127,7 @@ pub async fn maybe_data<E: Endpoint>(
 ) -> Result<Option<E::Response>, VaultError> {
     let response = endpoint
         .with_middleware(&Traced(&client.middle))
-        .exec(&client.http)
+        .exec(&*http_for(client))
         .await
         .map_err(ClientError::from)?;
     if response.response.body().is_empty() {
