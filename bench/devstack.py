@@ -156,6 +156,17 @@ SERVED_BY = {
 }
 
 
+def serving_processes(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnvoy,
+                      noop: VariantEnvoy) -> dict[str, dict[str, int]]:
+    """Scenario → the pids of the processes that serve it (SERVED_BY), each through its own Envoy."""
+    pids = {"envoy": load.descendant(stack.processes["envoy"].pid, "envoy"), "backend": stack.processes["backend"].pid,
+            **{name: stack.processes[name].pid for name in ("openbao", "ratelimit", "redis")}}
+    variants = {"healthz-local": local, "healthz-noop": noop, "healthz-bare": bare}
+    return {scenario: {name: variants[scenario].process.pid if name == "envoy" and scenario in variants
+                       else pids[name] for name in names}
+            for scenario, names in SERVED_BY.items()}
+
+
 def run(results: dict, run_dir: Path, args, log) -> None:
     for layout in LAYOUTS:
         if args.layout and layout.name not in args.layout:
@@ -167,24 +178,17 @@ def run(results: dict, run_dir: Path, args, log) -> None:
         envoys: list[VariantEnvoy] = []
         try:
             stack.start()
-            backend = stack.processes["backend"].pid
-            results[f"devstack_{layout.name}_backend_idle_kib"] = load.memory_kib(backend)
+            results[f"devstack_{layout.name}_backend_idle_kib"] = load.memory_kib(stack.processes["backend"].pid)
             local = VariantEnvoy(stack, "local-limits", layout.server_cpu, stacks.FILTER_WASM, local_limits=True)
             envoys.append(local)
             bare = VariantEnvoy(stack, "without-filter", layout.server_cpu, None)
             envoys.append(bare)
             noop = VariantEnvoy(stack, "noop-filter", layout.server_cpu, NOOP_WASM)
             envoys.append(noop)
-            pids = {"envoy": load.descendant(stack.processes["envoy"].pid, "envoy"), "backend": backend,
-                    **{name: stack.processes[name].pid for name in ("openbao", "ratelimit", "redis")}}
-            variants = {"healthz-local": local, "healthz-noop": noop, "healthz-bare": bare}
-            processes = {scenario: {name: variants[scenario].process.pid if name == "envoy" and scenario in variants
-                                    else pids[name] for name in names}
-                         for scenario, names in SERVED_BY.items()}
             results[f"devstack_{layout.name}"] = load.interleave(
                 scenarios(stack, local, bare, noop), rounds=args.rounds, seconds=args.seconds,
                 connections=layout.connections, cpu=layout.load_cpu, threads=layout.threads, log=log,
-                processes=processes)
+                processes=serving_processes(stack, local, bare, noop))
             if layout.name == "pinned":
                 results["devstack_steps"] = steps(stack, layout, args, log)
             if layout.name == "unpinned":

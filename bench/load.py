@@ -82,9 +82,9 @@ def interleave(scenarios: list[tuple[str, str, Shape]], *, rounds: int, seconds:
     the processes that serve it (name → pid), whose CPU time per request is recorded too
     (`cpu_us[name]`, one value per round): a busy or shared machine disturbs it far less than
     requests/s."""
-    processes = processes or {}
     rows = {name: {"name": name, "description": d, "rps": [], "p50": [], "p99": [], "errors": 0}
             for name, d, _ in scenarios}
+    processes = {name: serving for name, serving in (processes or {}).items() if name in rows}
     for name, serving in processes.items():
         rows[name]["cpu_us"] = {process: [] for process in serving}
     options = {"connections": connections, "cpu": cpu, "threads": threads}

@@ -133,13 +133,13 @@ impl ServerHandler for BridgeMcp {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        // `kv_read` is `kv.read`: the underscore spelling is always understood.
-        if let Some(tool) =
-            self.tool_router.list_all().into_iter().find(|tool| {
-                tool.name != request.name && tool.name.replace('.', "_") == request.name
-            })
+        // `kv_read` is `kv.read`: the underscore spelling is always understood. Looked up in the
+        // scope table (every tool is there), not by listing the router's tools, which clones
+        // every tool's schema.
+        if let Some(name) = scopes::tool_name(&request.name)
+            && name != request.name
         {
-            request.name = tool.name;
+            request.name = name.into();
         }
         let call = ToolCallContext::new(self, request, context);
         self.tool_router.call(call).await

@@ -1,0 +1,55 @@
+"""A quick look at what one change costs (issue #27): the dev stack's configuration, unpinned,
+with the same variant Envoys as `--only devstack` (counting locally, no-op filter, no filter),
+and each scenario named on the command line driven for a few rounds while every serving
+process's CPU time per request is read from /proc. Minutes where the full dev-stack part takes
+ten; what it prints is for comparing two builds on the same machine one after the other, and
+the figures in docs/PERFORMANCE.md come from `scripts/bench` itself.
+
+    PYTHONPATH=scripts .venv/bin/python bench/probe.py [--backend BIN] [--rounds 3] rest mcp healthz-local
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import devstack
+import load
+import stack as stacks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="+", choices=sorted(devstack.SERVED_BY))
+    parser.add_argument("--backend", type=Path, default=stacks.RELEASE_BACKEND_BIN)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    layout = next(layout for layout in devstack.LAYOUTS if layout.name == "unpinned")
+    stack = stacks.Stack(run_dir=Path(tempfile.mkdtemp(prefix="bench-probe-")), ports=stacks.Ports.free(),
+                         backend_bin=args.backend, envoy_concurrency=layout.envoy_concurrency)
+    envoys: list[devstack.VariantEnvoy] = []
+    try:
+        stack.start()
+        envoys = [devstack.VariantEnvoy(stack, "local-limits", None, stacks.FILTER_WASM, local_limits=True),
+                  devstack.VariantEnvoy(stack, "without-filter", None, None),
+                  devstack.VariantEnvoy(stack, "noop-filter", None, devstack.NOOP_WASM)]
+        shapes = {name: (name, description, shape)
+                  for name, description, shape in devstack.scenarios(stack, *envoys)}
+        processes = devstack.serving_processes(stack, *envoys)
+        rows = load.interleave([shapes[name] for name in args.scenarios], rounds=args.rounds,
+                               seconds=args.seconds, connections=layout.connections, cpu=None,
+                               threads=layout.threads, log=print, processes=processes)
+    finally:
+        for envoy in envoys:
+            envoy.stop()
+        stack.stop()
+    for row in rows:
+        cpu = "  ".join(f"{name} {statistics.median(values):.0f}" for name, values in row["cpu_us"].items())
+        print(f"{row['name']:16} {statistics.median(row['rps']):8,.0f} req/s   CPU µs per request: {cpu}")
+
+
+if __name__ == "__main__":
+    main()
