@@ -156,6 +156,21 @@ SERVED_BY = {
 }
 
 
+def variant_envoys(stack: stacks.Stack, cpu: str | None) -> list[VariantEnvoy]:
+    """The stack's Envoy configuration counting locally, without the wasm filter and with the
+    no-op one, in that order (all stopped should one fail to start)."""
+    started: list[VariantEnvoy] = []
+    try:
+        started.append(VariantEnvoy(stack, "local-limits", cpu, stacks.FILTER_WASM, local_limits=True))
+        started.append(VariantEnvoy(stack, "without-filter", cpu, None))
+        started.append(VariantEnvoy(stack, "noop-filter", cpu, NOOP_WASM))
+    except BaseException:
+        for envoy in started:
+            envoy.stop()
+        raise
+    return started
+
+
 def serving_processes(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnvoy,
                       noop: VariantEnvoy) -> dict[str, dict[str, int]]:
     """Scenario → the pids of the processes that serve it (SERVED_BY), each through its own Envoy."""
@@ -179,12 +194,8 @@ def run(results: dict, run_dir: Path, args, log) -> None:
         try:
             stack.start()
             results[f"devstack_{layout.name}_backend_idle_kib"] = load.memory_kib(stack.processes["backend"].pid)
-            local = VariantEnvoy(stack, "local-limits", layout.server_cpu, stacks.FILTER_WASM, local_limits=True)
-            envoys.append(local)
-            bare = VariantEnvoy(stack, "without-filter", layout.server_cpu, None)
-            envoys.append(bare)
-            noop = VariantEnvoy(stack, "noop-filter", layout.server_cpu, NOOP_WASM)
-            envoys.append(noop)
+            envoys = variant_envoys(stack, layout.server_cpu)
+            local, bare, noop = envoys
             results[f"devstack_{layout.name}"] = load.interleave(
                 scenarios(stack, local, bare, noop), rounds=args.rounds, seconds=args.seconds,
                 connections=layout.connections, cpu=layout.load_cpu, threads=layout.threads, log=log,
@@ -286,14 +297,14 @@ def goals(results: dict) -> list[report.Goal]:
         rps = {r["name"]: report.median(r["rps"]) for r in rows}
         p50 = {r["name"]: r["p50_us"] for r in rows}
         filter_own = cpu(named["healthz-filter"], "envoy") - cpu(named["healthz-noop"], "envoy")
-        idle_mb = results[f"devstack_{layout.name}_backend_idle_kib"]["VmRSS"] / 1024
         out += [
             report.ratio_goal(f"{layout.name}: dev Envoy with the filter and an API key / the same Envoy "
                               "without the filter, `/healthz` req/s",
                               rps["healthz-filter"] / rps["healthz-bare"],
                               at_least=0.9 if layout.name == "pinned" else 0.8),
-            report.Goal(f"{layout.name}: the filter's own Envoy CPU per `/healthz` request, over the no-op wasm "
-                        "filter", "≤ 10 µs", filter_own, filter_own <= 10, f"{filter_own:+.0f} µs"),
+            report.Goal(f"{layout.name}: the filter's Envoy CPU per `/healthz` request as the dev stack runs it "
+                        "(its question to the rate-limit service included), over the no-op wasm filter", "≤ 10 µs",
+                        filter_own, filter_own <= 10, f"{filter_own:+.0f} µs"),
             report.ratio_goal(f"{layout.name}: the bridge's own CPU (Envoy + backend) per REST KV read / "
                               "OpenBao's CPU per direct read (the agent's token)",
                               bridge_cpu(named["rest"]) / cpu(named["openbao"], "openbao"), at_most=0.5),
@@ -303,8 +314,6 @@ def goals(results: dict) -> list[report.Goal]:
                               rps["rest"] / rps["openbao"], at_least=0.8 if layout.name == "pinned" else 0.7),
             report.ratio_goal(f"{layout.name}: MCP tools/call kv.read / REST read, median latency",
                               p50["mcp"] / p50["rest"], at_most=1.2),
-            report.Goal(f"{layout.name}: backend RSS idle", "≤ 30 MB", idle_mb, idle_mb <= 30,
-                        f"{idle_mb:.1f} MB"),
         ]
     if "devstack_logs" in results:
         logs = results["devstack_logs"]
@@ -319,17 +328,21 @@ COLUMNS = (("envoy", "Envoy"), ("backend", "backend"), ("ratelimit", "rate-limit
            ("openbao", "OpenBao"))
 
 
+#: The bridge's KV reads, which the direct KV read is the measure of.
+KV_READS = ("rest", "mcp")
+
+
 def cpu_table(title: str, rows: list[dict]) -> str:
     """CPU µs per request of each process (median of the rounds), and the bridge's own part."""
     direct = next(cpu(r, "openbao") for r in rows if r["name"] == "openbao")
     lines = [f"#### {title}", "",
              "| scenario | " + " | ".join(label for _, label in COLUMNS)
-             + " | bridge (Envoy + backend) | bridge ÷ OpenBao's direct read |",
+             + " | bridge (Envoy + backend) | bridge ÷ OpenBao's direct KV read |",
              "|---|" + "---:|" * (len(COLUMNS) + 2)]
     for row in rows:
         cells = [f"{cpu(row, name):.0f}" if name in row.get("cpu_us", {}) else "–" for name, _ in COLUMNS]
         own = f"{bridge_cpu(row):.0f}" if "envoy" in row.get("cpu_us", {}) else "–"
-        ratio = f"{bridge_cpu(row) / direct:.2f}" if "openbao" in row.get("cpu_us", {}) and own != "–" else "–"
+        ratio = f"{bridge_cpu(row) / direct:.2f}" if row["name"] in KV_READS else "–"
         lines.append(f"| {row['description']} | " + " | ".join(cells) + f" | {own} | {ratio} |")
     return "\n".join(lines) + "\n"
 

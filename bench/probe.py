@@ -2,8 +2,8 @@
 with the same variant Envoys as `--only devstack` (counting locally, no-op filter, no filter),
 and each scenario named on the command line driven for a few rounds while every serving
 process's CPU time per request is read from /proc. Minutes where the full dev-stack part takes
-ten; what it prints is for comparing two builds on the same machine one after the other, and
-the figures in docs/PERFORMANCE.md come from `scripts/bench` itself.
+ten; what it prints is for comparing two builds on the same machine one after the other (the
+per-change steps in docs/PERFORMANCE.md were measured so; its tables come from `scripts/bench`).
 
     PYTHONPATH=scripts .venv/bin/python bench/probe.py [--backend BIN] [--rounds 3] rest mcp healthz-local
 """
@@ -33,9 +33,7 @@ def main() -> None:
     envoys: list[devstack.VariantEnvoy] = []
     try:
         stack.start()
-        envoys = [devstack.VariantEnvoy(stack, "local-limits", None, stacks.FILTER_WASM, local_limits=True),
-                  devstack.VariantEnvoy(stack, "without-filter", None, None),
-                  devstack.VariantEnvoy(stack, "noop-filter", None, devstack.NOOP_WASM)]
+        envoys = devstack.variant_envoys(stack, None)
         shapes = {name: (name, description, shape)
                   for name, description, shape in devstack.scenarios(stack, *envoys)}
         processes = devstack.serving_processes(stack, *envoys)

@@ -171,7 +171,7 @@ def main() -> None:
     parts = args.only or PARTS
     if args.smoke:
         args.rounds, args.seconds, args.distinct_tokens = 1, 1, 50
-    partial = args.smoke or args.only
+    partial = args.smoke or args.only or args.layout
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if partial else ROOT / "docs" / "bench")
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))

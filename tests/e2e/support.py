@@ -42,6 +42,22 @@ def wait_for(check, seconds: float = 15, interval: float = 0.2):
         time.sleep(interval)
 
 
+def log_lines(path) -> list[dict]:
+    """The JSON lines of one of the backend's log files, whole ones only: it is written in batches
+    while tests read it, so its last line may be half there."""
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+
+def wait_for_logged(stack, response) -> None:
+    """Until the backend's request and response logs hold the line of `response` (by its request
+    id): then every line logged before it in those files is written too."""
+    request_id = response.headers["x-request-id"]
+    for name in ("requests.log", "responses.log"):
+        path = stack.logs / "backend" / name
+        wait_for(lambda: any(line["fields"].get("request_id") == request_id for line in log_lines(path)))
+
+
 async def call_tool(url: str, api_key: str, name: str, arguments: dict):
     http = create_mcp_http_client(headers={"X-API-Key": api_key})
     async with http:

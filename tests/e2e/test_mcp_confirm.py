@@ -5,7 +5,6 @@ on 2026-07-28 with an `input_required` result the SDK answers and retries. Only 
 the seed's `/mcp/rpc` all leave the version readable and say why."""
 
 import asyncio
-import json
 import uuid
 
 import pytest
@@ -15,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitResult
 
-from support import UNLIMITED, start_stack, wait_for
+from support import UNLIMITED, log_lines, start_stack, wait_for
 
 VALUE = "s3cr3t-never-in-a-question"
 
@@ -84,10 +83,9 @@ def test_a_person_who_says_yes_destroys_the_version(stack, mode):
     # The confirmation is logged with the tool, the agent, the outcome and the request id (logs
     # are written in batches, within moments).
     def logged() -> bool:
-        log = (stack.logs / "backend" / "server.log").read_text().splitlines()
-        return any(f["tool"] == "kv.destroy" and f["subject"] == "agent_api" and f["outcome"] == "confirmed"
-                   and f["request_id"] for f in (json.loads(line)["fields"] for line in log
-                                                 if '"confirmation"' in line))
+        fields = [line["fields"] for line in log_lines(stack.logs / "backend" / "server.log")]
+        return any(f.get("message") == "confirmation" and f["tool"] == "kv.destroy" and f["subject"] == "agent_api"
+                   and f["outcome"] == "confirmed" and f["request_id"] for f in fields)
     wait_for(logged)
     # Version 2 is untouched.
     latest = requests.get(f"{stack.envoy_url}/secrets/{path}", headers={"X-API-Key": "dev-key"}, timeout=10)

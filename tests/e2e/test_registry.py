@@ -20,7 +20,7 @@ import yaml
 
 import stack as stacks
 from attacks import META, MCP_HEADERS
-from support import UNLIMITED, agents_cli, envoy_stat, start_stack, wait_for
+from support import UNLIMITED, agents_cli, envoy_stat, log_lines, start_stack, wait_for
 
 #: The dev stack's refresh (2 s) plus a tick and the fetch: a change shows well within this.
 PROPAGATION = 10
@@ -286,8 +286,8 @@ def test_admin_routes_need_the_admin_scope(reg):
     server_log = reg.logs / "backend" / "server.log"
 
     def mine() -> list[dict]:
-        changes = [json.loads(line)["fields"] for line in server_log.read_text().splitlines()
-                   if '"registry change"' in line]
+        changes = [line["fields"] for line in log_lines(server_log)
+                   if line["fields"].get("message") == "registry change"]
         return [c for c in changes if c["operator"] == operator]
     wait_for(lambda: len(mine()) >= 4)
     changes = mine()

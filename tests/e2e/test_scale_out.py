@@ -3,12 +3,11 @@ client to a replica except an MCP session, which Envoy's stateful_session keeps 
 that created it (docs/DEPLOYMENT.md). Clients: the official MCP Python SDK."""
 
 import asyncio
-import json
 import uuid
 
 import pytest
 
-from support import UNLIMITED, start_stack, wait_for, write_then_read
+from support import UNLIMITED, log_lines, start_stack, wait_for, write_then_read
 from test_mcp_confirm import confirm_then_replay, secret
 
 ROUNDS = 3
@@ -22,9 +21,8 @@ def replicated(built, tmp_path_factory):
 
 
 def mcp_requests(stack, replica: str) -> int:
-    log = stack.logs / replica / "requests.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return sum(1 for line in lines if json.loads(line)["fields"].get("path", "").startswith("/mcp"))
+    lines = log_lines(stack.logs / replica / "requests.log")
+    return sum(1 for line in lines if line["fields"].get("path", "").startswith("/mcp"))
 
 
 @pytest.mark.parametrize("mode,expected_version", [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")])

@@ -13,14 +13,16 @@
 //! counted rather than held, and the writer reports how many in the server's log.
 
 use std::io::Write;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 /// How long the writer gathers lines after the first one wakes it.
 pub const LINGER: Duration = Duration::from_millis(10);
-/// Bytes held in memory at most, per file.
+/// Bytes waiting in memory at most, per file (besides the batch being written).
 pub const MAX_PENDING: usize = 8 * 1024 * 1024;
+/// How long stopping waits for the last lines to be written: a stalled disk must not keep the
+/// process from exiting.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 /// What a fresh buffer reserves (a busy LINGER's worth of lines at a few thousand a second).
 const BATCH: usize = 64 * 1024;
 
@@ -53,29 +55,32 @@ pub struct Batched {
 /// Stops the writer thread once everything held is written; keep it for as long as lines are
 /// logged.
 pub struct Flusher {
+    name: &'static str,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// Says the writer thread has written everything and stopped.
+    done: mpsc::Receiver<()>,
 }
 
 impl Batched {
     /// Starts the thread that writes to `file`; `name` is how drops are reported.
     pub fn new(name: &'static str, file: impl Write + Send + 'static) -> (Self, Flusher) {
         let shared = Arc::new(Shared::default());
-        let thread = std::thread::Builder::new()
+        let (stopped, done) = mpsc::channel();
+        std::thread::Builder::new()
             .name(format!("log {name}"))
             .spawn({
                 let shared = shared.clone();
-                move || write_batches(name, &shared, file)
+                move || {
+                    write_batches(name, &shared, file);
+                    let _ = stopped.send(());
+                }
             })
             .expect("the log writer thread starts");
         (
             Self {
                 shared: shared.clone(),
             },
-            Flusher {
-                shared,
-                thread: Some(thread),
-            },
+            Flusher { name, shared, done },
         )
     }
 
@@ -95,7 +100,9 @@ impl Batched {
 }
 
 fn write_batches(name: &str, shared: &Shared, mut file: impl Write) {
+    let mut failing = false;
     loop {
+        let fresh = Vec::with_capacity(BATCH);
         let mut pending = shared.lock();
         while pending.lines.is_empty() && !pending.closed {
             pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
@@ -105,7 +112,7 @@ fn write_batches(name: &str, shared: &Shared, mut file: impl Write) {
             std::thread::sleep(LINGER);
             pending = shared.lock();
         }
-        let lines = std::mem::replace(&mut pending.lines, Vec::with_capacity(BATCH));
+        let lines = std::mem::replace(&mut pending.lines, fresh);
         let dropped = std::mem::take(&mut pending.dropped);
         let closed = pending.closed;
         drop(pending);
@@ -115,8 +122,17 @@ fn write_batches(name: &str, shared: &Shared, mut file: impl Write) {
             .split_inclusive(|&b| b == b'\n')
             .try_for_each(|line| file.write_all(line))
             .and_then(|()| file.flush());
-        if let Err(error) = written {
-            eprintln!("warning: writing {name}: {error}");
+        // Said once when writing starts failing (a full disk) and once when it works again.
+        match written {
+            Err(error) if !failing => {
+                failing = true;
+                eprintln!("warning: writing {name}: {error}; lines are lost until it works again");
+            }
+            Ok(()) if failing => {
+                failing = false;
+                eprintln!("writing {name} works again");
+            }
+            _ => {}
         }
         if dropped > 0 {
             tracing::warn!(
@@ -135,10 +151,18 @@ impl Drop for Flusher {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if self.done.recv_timeout(STOP_WAIT).is_err() {
+            eprintln!(
+                "warning: {} lines of {} not written: the disk did not take them in time",
+                count_lines(&self.shared.lock().lines),
+                self.name
+            );
         }
     }
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// One event's line: `tracing-subscriber` formats the whole line first, then writes it once.
@@ -277,5 +301,26 @@ mod tests {
         drop(flusher);
         let written = sink.0.lock().unwrap().0.len();
         assert_eq!(written, (MAX_PENDING / line.len() + 1) * line.len());
+    }
+
+    #[test]
+    fn stopping_does_not_wait_for_a_stalled_disk_forever() {
+        struct Stalled(Arc<Mutex<()>>);
+        impl Write for Stalled {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let _wait = self.0.lock().unwrap();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let (writer, flusher) = Batched::new("test.log", Stalled(gate.clone()));
+        writer.append(b"stuck\n");
+        // Returns although the writer thread cannot finish (the process may exit).
+        drop(flusher);
+        drop(held);
     }
 }

@@ -1,5 +1,7 @@
 //! The JSON log files (rotated by size, written in batches) and the OTLP span export.
 
+use super::batched::Batched;
+
 /// Keeps logging and trace export running; dropping it flushes both.
 pub struct Telemetry {
     _flushers: Vec<super::batched::Flusher>,
@@ -105,23 +107,25 @@ pub fn init(level: &str, files: Option<&LogFiles>) -> Telemetry {
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
     let Some(files) = files else {
+        // Batched too: a container's stderr is a pipe, which a slow reader can fill.
+        let (stderr, flusher) = Batched::new("stderr", std::io::stderr());
         tracing_subscriber::registry()
             .with(otel)
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr)
+                    .with_writer(stderr)
                     .with_filter(env_filter()),
             )
             .init();
         return Telemetry {
-            _flushers: Vec::new(),
+            _flushers: vec![flusher],
             tracer_provider,
         };
     };
     let mut flushers = Vec::new();
     let mut file = |name: &'static str| {
-        let (writer, flusher) = super::batched::Batched::new(name, files.writer(name));
+        let (writer, flusher) = Batched::new(name, files.writer(name));
         flushers.push(flusher);
         writer
     };

@@ -3,7 +3,8 @@
 //! helpers cannot add headers, so agent-facing calls go through here; the id comes from
 //! [`REQUEST_ID`], set by the HTTP middleware (and by MCP tools from their request's headers).
 //!
-//! Calls are sent with the HTTP client of the thread they run on ([`http_for`]), not the one
+//! Calls made through here (every agent's) are sent with the HTTP client of the thread they run
+//! on ([`http_for`]), not the one
 //! inside the `VaultClient`: each actix worker serves its requests on a runtime of its own, and
 //! a pooled connection is driven by the runtime that opened it, so a call from one worker on
 //! another worker's connection hands its request and its answer between threads (two wake-ups
@@ -75,17 +76,27 @@ fn http_for(client: &VaultClient) -> Arc<HttpClient> {
     })
 }
 
+/// Sends the request with this thread's HTTP client, the middleware's token and the request id;
+/// the answer as it came.
+async fn exec<E: Endpoint>(
+    client: &VaultClient,
+    endpoint: E,
+    middleware: Option<&EndpointMiddleware>,
+) -> Result<rustify::endpoint::EndpointResult<E::Response>, VaultError> {
+    Ok(endpoint
+        .with_middleware(&Traced(middleware.unwrap_or(&client.middle)))
+        .exec(&*http_for(client))
+        .await
+        .map_err(ClientError::from)?)
+}
+
 /// Sends the request; the whole answer, lease and wrap fields included.
 pub async fn send<E: Endpoint>(
     client: &VaultClient,
     endpoint: E,
     middleware: Option<&EndpointMiddleware>,
 ) -> Result<EndpointResult<E::Response>, VaultError> {
-    let response = endpoint
-        .with_middleware(&Traced(middleware.unwrap_or(&client.middle)))
-        .exec(&*http_for(client))
-        .await
-        .map_err(ClientError::from)?;
+    let response = exec(client, endpoint, middleware).await?;
     Ok(response
         .wrap::<EndpointResult<E::Response>>()
         .map_err(ClientError::from)?)
@@ -104,11 +115,7 @@ pub async fn data<E: Endpoint>(
 
 /// For requests whose answer has no body (204).
 pub async fn empty<E: Endpoint>(client: &VaultClient, endpoint: E) -> Result<(), VaultError> {
-    endpoint
-        .with_middleware(&Traced(&client.middle))
-        .exec(&*http_for(client))
-        .await
-        .map_err(ClientError::from)?;
+    exec(client, endpoint, None).await?;
     Ok(())
 }
 
@@ -125,11 +132,7 @@ pub async fn maybe_data<E: Endpoint>(
     client: &VaultClient,
     endpoint: E,
 ) -> Result<Option<E::Response>, VaultError> {
-    let response = endpoint
-        .with_middleware(&Traced(&client.middle))
-        .exec(&*http_for(client))
-        .await
-        .map_err(ClientError::from)?;
+    let response = exec(client, endpoint, None).await?;
     if response.response.body().is_empty() {
         return Ok(None);
     }

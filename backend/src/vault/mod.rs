@@ -128,16 +128,11 @@ impl Vault {
         call: impl std::future::Future<Output = Result<T, VaultError>>,
     ) -> Result<T, VaultError> {
         let started = std::time::Instant::now();
-        // A span of its own only where spans are exported: nothing logs inside it.
-        let span = if crate::telemetry::exporting() {
-            tracing::info_span!(
-                "vault.call",
-                vault.engine = engine,
-                vault.operation = operation
-            )
-        } else {
-            tracing::Span::none()
-        };
+        let span = tracing::info_span!(
+            "vault.call",
+            vault.engine = engine,
+            vault.operation = operation
+        );
         let result = tracing::Instrument::instrument(call, span).await;
         let outcome = match &result {
             Ok(_) => "ok",
