@@ -26,10 +26,12 @@ def main() -> None:
     parser.add_argument("--backend", type=Path, default=stacks.RELEASE_BACKEND_BIN)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--envoy-concurrency", type=int, help="Envoy's workers (default: the dev stack's)")
     args = parser.parse_args()
     layout = next(layout for layout in devstack.LAYOUTS if layout.name == "unpinned")
     stack = stacks.Stack(run_dir=Path(tempfile.mkdtemp(prefix="bench-probe-")), ports=stacks.Ports.free(),
-                         backend_bin=args.backend, envoy_concurrency=layout.envoy_concurrency)
+                         backend_bin=args.backend,
+                         envoy_concurrency=args.envoy_concurrency or layout.envoy_concurrency)
     envoys: list[devstack.VariantEnvoy] = []
     try:
         stack.start()
