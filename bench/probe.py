@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--backend", type=Path, default=stacks.RELEASE_BACKEND_BIN)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, help="wrk's connections (default: the layout's 32)")
     parser.add_argument("--envoy-concurrency", type=int, help="Envoy's workers (default: the dev stack's)")
     args = parser.parse_args()
     layout = next(layout for layout in devstack.LAYOUTS if layout.name == "unpinned")
@@ -40,7 +41,7 @@ def main() -> None:
                   for name, description, shape in devstack.scenarios(stack, *envoys)}
         processes = devstack.serving_processes(stack, *envoys)
         rows = load.interleave([shapes[name] for name in args.scenarios], rounds=args.rounds,
-                               seconds=args.seconds, connections=layout.connections, cpu=None,
+                               seconds=args.seconds, connections=args.connections or layout.connections, cpu=None,
                                threads=layout.threads, log=print, processes=processes)
     finally:
         for envoy in envoys:
