@@ -50,8 +50,8 @@ class Layout:
 
 LAYOUTS = [
     Layout("pinned", "servers on core 0 (Envoy --concurrency 1), wrk -t1 -c16 on core 1", 1, "0", "1", 1, 16),
-    Layout("unpinned", "as `scripts/dev-stack up` runs it (Envoy --concurrency 2), nothing pinned, wrk -t2 -c32",
-           2, None, None, 2, 32),
+    Layout("unpinned", "as `scripts/dev-stack up` runs it (Envoy --concurrency 1), nothing pinned, wrk -t2 -c32",
+           1, None, None, 2, 32),
 ]
 SERVERS = ("postgres", "openbao", "backend", "envoy", "jwks", "redis", "ratelimit")
 #: What the log measurement sends to the backend before weighing its log folder.

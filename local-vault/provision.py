@@ -21,6 +21,9 @@ Idempotent. Sets up:
     with `agents add NAME --user` (they sign in through the OAuth authorization server),
   - SSH at `ssh/`: a CA and the roles `otp` (one-time passwords for 127.0.0.0/8) and `agent`
     (user certificates),
+  - PKI: a root CA at `pki/` that signs an intermediate at `pki_int/` (PKI_MOUNT), whose role
+    `agent` signs client certificates for one name only, MTLS_CN_PREFIX + the subject of the
+    token's entity (RSA keys of 2048 bits or more, 1 h by default, 24 h at most),
   - the `X-Request-Id` header as an audited request header (the bridge sends its request ids),
   - when PG_PORT is set, the database engine at `database/` against that PostgreSQL (on PG_HOST,
     default 127.0.0.1; PG_USER / PG_PASSWORD, a superuser) with the role `readonly`.
@@ -137,7 +140,7 @@ AGENT_ROLES_POLICY = f"{AGENT_POLICY}-roles"
 POLICY_FLAGS = {"KV_MOUNT": "--mount", "DEFAULT_PREFIX": "--prefix", "TRANSIT_MOUNT": "--transit-mount",
                 "TRANSIT_NAMED_MOUNT": "--transit-named-mount", "DATABASE_MOUNT": "--database-mount",
                 "SSH_MOUNT": "--ssh-mount", "DATABASE_ROLES": "--database-roles", "SSH_OTP_ROLES": "--ssh-otp-roles",
-                "SSH_SIGN_ROLES": "--ssh-sign-roles"}
+                "SSH_SIGN_ROLES": "--ssh-sign-roles", "PKI_MOUNT": "--pki-mount", "PKI_ROLES": "--pki-roles"}
 
 
 def gen_policy(*args: str) -> str:
@@ -180,6 +183,34 @@ def provision_ssh(vault: Vault, mounts: dict):
         "ttl": "30m", "max_ttl": "4h"})
 
 
+def provision_pki(vault: Vault, mounts: dict, mount: str, cn_prefix: str):
+    """A root CA and an intermediate under it that signs agents' client certificates; made
+    once (a second run keeps both and writes the role again)."""
+    if "pki/" not in mounts:
+        vault.call("POST", "sys/mounts/pki", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+        vault.call("POST", "pki/root/generate/internal", {
+            "common_name": "Vault MCP Bridge Dev Root CA", "issuer_name": "dev-root",
+            "key_type": "ec", "key_bits": 256, "ttl": "87600h"})
+    if f"{mount}/" not in mounts:
+        vault.call("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "43800h"}})
+        csr = vault.call("POST", f"{mount}/intermediate/generate/internal", {
+            "common_name": "Vault MCP Bridge Dev Agents CA", "key_type": "ec", "key_bits": 256})["data"]["csr"]
+        signed = vault.call("POST", "pki/root/sign-intermediate", {
+            "csr": csr, "format": "pem_bundle", "ttl": "43800h"})["data"]["certificate"]
+        vault.call("POST", f"{mount}/intermediate/set-signed", {"certificate": signed})
+    # One name per certificate, made by Vault from the token's entity: the CSR's own names are
+    # ignored, no other name is allowed, and a client certificate is all it can be.
+    vault.call("POST", f"{mount}/roles/agent", {
+        "allowed_domains": [f"{cn_prefix}{{{{identity.entity.metadata.subject}}}}"],
+        "allowed_domains_template": True, "allow_bare_domains": True, "allow_subdomains": False,
+        "allow_glob_domains": False, "allow_wildcard_certificates": False, "allow_localhost": False,
+        "allow_any_name": False, "enforce_hostnames": False, "allow_ip_sans": False,
+        "allowed_uri_sans": [], "allowed_other_sans": [], "use_csr_common_name": False,
+        "use_csr_sans": False, "server_flag": False, "client_flag": True, "code_signing_flag": False,
+        "email_protection_flag": False, "key_type": "rsa", "key_bits": 2048, "ttl": "1h",
+        "max_ttl": "24h"})
+
+
 def provision_database(vault: Vault, mounts: dict, host: str, port: str, user: str, password: str):
     if "database/" not in mounts:
         vault.call("POST", "sys/mounts/database", {"type": "database"})
@@ -212,6 +243,7 @@ def main() -> int:
     mounts = vault.call("GET", "sys/mounts")
     mounts = mounts.get("data", mounts)
     provision_ssh(vault, mounts)
+    provision_pki(vault, mounts, os.environ.get("PKI_MOUNT", "pki_int"), os.environ.get("MTLS_CN_PREFIX", ""))
     if os.environ.get("PG_PORT"):
         provision_database(vault, mounts, os.environ.get("PG_HOST", "127.0.0.1"), os.environ["PG_PORT"], os.environ.get("PG_USER", "vault"),
                            os.environ["PG_PASSWORD"])

@@ -26,7 +26,10 @@
     const leases = done.leases_revoked.length
       ? `${done.leases_revoked.length} database lease(s) revoked: ${done.leases_revoked.join(", ")}`
       : "no lease to revoke";
-    tell(`${subject} disabled: ${tokens}; ${leases}.`);
+    const certificates = done.certificates_revoked.length
+      ? `; ${done.certificates_revoked.length} client certificate(s) revoked: ${done.certificates_revoked.join(", ")}`
+      : "";
+    tell(`${subject} disabled: ${tokens}; ${leases}${certificates}.`);
   }
 
   async function act(work) {

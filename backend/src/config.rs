@@ -46,6 +46,8 @@ const VARIABLES: &[&str] = &[
     "SSH_SIGN_ROLES",
     "DATABASE_MOUNT",
     "SSH_MOUNT",
+    "PKI_ROLES",
+    "PKI_MOUNT",
     "DEFAULT_PREFIX",
     "HOST",
     "PORT",
@@ -145,6 +147,12 @@ pub struct Config {
     /// Mount of the SSH secrets engine (roles `otp` and `agent`).
     #[serde(default = "defaults::ssh_mount")]
     pub ssh_mount: String,
+    /// PKI roles that sign agents' client certificates (the first is the default).
+    #[serde(default = "defaults::pki_roles")]
+    pub pki_roles: String,
+    /// Mount of the PKI secrets engine (the CA that issues agents' client certificates).
+    #[serde(default = "defaults::pki_mount")]
+    pub pki_mount: String,
     /// Folder under the mount that holds one sub-folder per agent.
     #[serde(default = "defaults::default_prefix")]
     pub default_prefix: String,
@@ -293,6 +301,9 @@ pub struct Config {
     /// `x-ssl-client-verify` / `x-ssl-client-s-dn` headers of a TLS proxy in front.
     #[serde(default)]
     pub mtls_identities_json: Option<String>,
+    /// What client-certificate CNs start with before the agent's name: read in standalone
+    /// mode, and put before the subject in the CN of the certificates `pki.issue` makes (the
+    /// edge's `mtls.cn_prefix` and the PKI role's `allowed_domains` say the same).
     #[serde(default)]
     pub mtls_cn_prefix: String,
     #[serde(default = "defaults::rate")]
@@ -307,6 +318,7 @@ pub struct Roles {
     pub database: Vec<String>,
     pub ssh_otp: Vec<String>,
     pub ssh_sign: Vec<String>,
+    pub pki: Vec<String>,
 }
 
 fn split_list(text: Option<&str>) -> Vec<String> {
@@ -394,6 +406,7 @@ impl Config {
             database: split_list(Some(&self.database_roles)),
             ssh_otp: split_list(Some(&self.ssh_otp_roles)),
             ssh_sign: split_list(Some(&self.ssh_sign_roles)),
+            pki: split_list(Some(&self.pki_roles)),
         }
     }
 
@@ -471,6 +484,8 @@ impl Config {
             "ssh_sign_roles": self.ssh_sign_roles,
             "database_mount": self.database_mount,
             "ssh_mount": self.ssh_mount,
+            "pki_roles": self.pki_roles,
+            "pki_mount": self.pki_mount,
             "default_prefix": self.default_prefix,
             "host": self.host,
             "port": self.port,

@@ -77,6 +77,12 @@ enum Command {
         /// SSH roles that sign agents' keys (SSH_SIGN_ROLES).
         #[arg(long, default_value = "agent")]
         ssh_sign_roles: String,
+        /// PKI secrets engine mount (PKI_MOUNT).
+        #[arg(long, default_value = "pki_int")]
+        pki_mount: String,
+        /// PKI roles that sign agents' client certificates (PKI_ROLES).
+        #[arg(long, default_value = "agent")]
+        pki_roles: String,
     },
     /// The agent registry: add agents, rotate and revoke their keys, disable, remove. Uses
     /// VAULT_ADDR and VAULT_TOKEN (or AppRole) like `serve`; the edge follows within seconds.
@@ -119,6 +125,8 @@ fn main() -> std::process::ExitCode {
             database_roles,
             ssh_otp_roles,
             ssh_sign_roles,
+            pki_mount,
+            pki_roles,
         } => {
             let list = |text: &str| -> Vec<String> {
                 text.split(',')
@@ -131,6 +139,7 @@ fn main() -> std::process::ExitCode {
                 database: list(&database_roles),
                 ssh_otp: list(&ssh_otp_roles),
                 ssh_sign: list(&ssh_sign_roles),
+                pki: list(&pki_roles),
             };
             let mounts = Mounts {
                 kv: &mount,
@@ -139,6 +148,7 @@ fn main() -> std::process::ExitCode {
                 transit_named: &transit_named_mount,
                 database: &database_mount,
                 ssh: &ssh_mount,
+                pki: &pki_mount,
                 roles: &roles,
             };
             let hcl = if service {

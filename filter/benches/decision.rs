@@ -92,6 +92,7 @@ fn bench_decisions(c: &mut Criterion) {
             let request = Request {
                 headers,
                 peer_subject: None,
+                peer_sha256: None,
                 envoy_jwt: None,
                 now_ms: NOW_MS,
                 has_body: false,
@@ -163,6 +164,7 @@ fn bench_registry(c: &mut Criterion) {
     let request = Request {
         headers: &request_headers,
         peer_subject: None,
+        peer_sha256: None,
         envoy_jwt: None,
         now_ms: NOW_MS,
         has_body: false,

@@ -25,6 +25,8 @@ pub struct Request<'a> {
     pub headers: &'a [(String, String)],
     /// Subject DN of the verified client certificate of this connection, if any.
     pub peer_subject: Option<&'a str>,
+    /// Hex SHA-256 of that certificate (Envoy's `connection.sha256_peer_certificate_digest`).
+    pub peer_sha256: Option<&'a str>,
     /// The payload Envoy's `jwt_authn` verified for this request, as the host serializes it
     /// (only read when `jwt.envoy_jwt_authn` is configured; see [`jwt::envoy`]).
     pub envoy_jwt: Option<&'a [u8]>,

@@ -20,6 +20,8 @@ pub enum Reason {
     InvalidToken(JwtError),
     #[error("the client certificate names no known agent")]
     UnknownClientCertificate,
+    #[error("the client certificate was revoked")]
+    RevokedClientCertificate,
     #[error("{}", crate::scopes::requirement(.0))]
     InsufficientScope(String),
     #[error("the MCP tool '{0}' is not offered")]
@@ -74,6 +76,7 @@ impl Reason {
         ("jwks_unavailable", 401),
         ("invalid_token", 401),
         ("unknown_client_certificate", 401),
+        ("revoked_client_certificate", 401),
         ("insufficient_scope", 403),
         ("unknown_tool", 403),
         ("unknown_route", 404),
@@ -103,7 +106,8 @@ impl Reason {
             | Reason::AmbiguousCredentials
             | Reason::CredentialsInQuery
             | Reason::InvalidToken(_)
-            | Reason::UnknownClientCertificate => 401,
+            | Reason::UnknownClientCertificate
+            | Reason::RevokedClientCertificate => 401,
             Reason::InsufficientScope(_)
             | Reason::UnknownTool(_)
             | Reason::AgentDisabled
@@ -128,6 +132,7 @@ impl Reason {
             Reason::InvalidToken(JwtError::NoKeys) => "jwks_unavailable",
             Reason::InvalidToken(_) => "invalid_token",
             Reason::UnknownClientCertificate => "unknown_client_certificate",
+            Reason::RevokedClientCertificate => "revoked_client_certificate",
             Reason::InsufficientScope(_) => "insufficient_scope",
             Reason::UnknownTool(_) => "unknown_tool",
             Reason::UnknownRoute => "unknown_route",

@@ -91,6 +91,22 @@ impl MtlsPolicy {
     }
 }
 
+impl MtlsPolicy {
+    /// The hex SHA-256 of the request's client certificate, where the source names it: the
+    /// connection's, or the `Hash` of the nearest XFCC element. Trusted headers carry none.
+    pub fn certificate_sha256<'a>(
+        &self,
+        peer_sha256: Option<&'a str>,
+        header: impl Fn(&str) -> Option<&'a str>,
+    ) -> Option<String> {
+        match self.source {
+            MtlsSource::Connection => peer_sha256.map(str::to_string),
+            MtlsSource::Xfcc => header(XFCC).and_then(|xfcc| xfcc_field(xfcc, "Hash")),
+            MtlsSource::TrustedHeaders => None,
+        }
+    }
+}
+
 /// The CN of a distinguished name, in RFC 4514 form (`CN=a,O=b`, as Envoy writes it) or the
 /// OpenSSL one-line form (`/O=b/CN=a`). A DN with more than one CN names nobody.
 pub fn common_name(dn: &str) -> Option<&str> {
@@ -115,10 +131,15 @@ pub fn common_name(dn: &str) -> Option<&str> {
 
 /// The `Subject` of the last element of an XFCC header (the one the nearest Envoy added).
 pub fn xfcc_subject(xfcc: &str) -> Option<String> {
+    xfcc_field(xfcc, "Subject")
+}
+
+/// The field `name` of the last element of an XFCC header, unquoted.
+fn xfcc_field(xfcc: &str, name: &str) -> Option<String> {
     let element = split_unquoted(xfcc, ',').into_iter().last()?;
     for pair in split_unquoted(element, ';') {
         let (key, value) = pair.split_once('=')?;
-        if key.trim().eq_ignore_ascii_case("Subject") {
+        if key.trim().eq_ignore_ascii_case(name) {
             let value = value.trim();
             let value = value
                 .strip_prefix('"')
@@ -185,6 +206,7 @@ mod tests {
         let two = format!(r#"Hash=1;Subject="CN=spoof,O=x",{one}"#);
         assert_eq!(xfcc_subject(&two).as_deref(), Some("CN=agent_api,O=Bridge"));
         assert_eq!(xfcc_subject("Hash=1;URI=x"), None);
+        assert_eq!(xfcc_field(&two, "Hash").as_deref(), Some("abc"));
     }
 
     #[test]

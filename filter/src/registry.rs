@@ -48,6 +48,10 @@ pub struct SnapshotAgent {
     /// The client-certificate name (CN without the configured prefix) this agent answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// Hex SHA-256 of each unexpired client certificate of this agent that was revoked: refused
+    /// even while the agent is enabled (Envoy checks no CRL; see `decision::credentials`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_certificates: Vec<String>,
     /// MCP tool → a bucket of this agent's own for that tool (beside `rate_limit.tools`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_rates: BTreeMap<String, Limit>,
@@ -89,6 +93,8 @@ pub enum RegistryError {
     BadRate { index: usize },
     #[error("agents[{index}].certificate: not a valid certificate name, or another agent's")]
     BadCertificate { index: usize },
+    #[error("agents[{index}].revoked_certificates: each must be a hex SHA-256")]
+    BadRevokedCertificate { index: usize },
     #[error(
         "agents[{index}]: a person signs in through the authorization server, not with keys or certificates"
     )]
@@ -114,6 +120,16 @@ pub struct RegisteredAgent {
     pub identity: Identity,
     pub enabled: bool,
     pub limits: AgentLimits,
+    /// Digests of its revoked client certificates (few: only the unexpired ones).
+    pub revoked_certificates: Vec<apikey::KeyDigest>,
+}
+
+impl RegisteredAgent {
+    /// Whether the client certificate with this hex SHA-256 was revoked.
+    pub fn revoked(&self, certificate_sha256: &str) -> bool {
+        apikey::parse_digest(certificate_sha256)
+            .is_some_and(|d| self.revoked_certificates.contains(&d))
+    }
 }
 
 /// An agent's own rate limits: overall, per MCP tool, and its budgets per tool (shared, not
@@ -248,6 +264,12 @@ impl Registry {
             {
                 return Err(RegistryError::BadCertificate { index });
             }
+            let revoked_certificates = agent
+                .revoked_certificates
+                .iter()
+                .map(|hex| apikey::parse_digest(hex))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(RegistryError::BadRevokedCertificate { index })?;
             registry.subjects.insert(agent.subject.clone(), index);
             registry.agents.push(RegisteredAgent {
                 identity: Identity::new(agent.subject, agent.scopes),
@@ -257,6 +279,7 @@ impl Registry {
                     tools: by_tool_name(agent.tool_rates),
                     budgets: by_tool_name(agent.budgets),
                 },
+                revoked_certificates,
             });
         }
         Ok(registry)
@@ -440,7 +463,8 @@ mod tests {
                     expires: None,
                 }],
                 rate: None,
-                certificate: None,
+                certificate: Some("c".into()),
+                revoked_certificates: vec![digest("y")],
                 tool_rates: BTreeMap::new(),
                 budgets: BTreeMap::from([(
                     "ssh.sign".into(),

@@ -55,6 +55,9 @@ pub const TOOL_SCOPES: &[(&str, &str)] = &[
     ("db.revoke", WRITE_AND_DELETE),
     ("ssh.otp", WRITE),
     ("ssh.sign", WRITE),
+    ("pki.issue", WRITE),
+    ("pki.revoke", WRITE_AND_DELETE),
+    ("pki.ca", READ),
 ];
 
 /// The scope an MCP tool needs; `None` for a tool the bridge does not offer. Underscore names
@@ -182,6 +185,9 @@ pub fn default_routes() -> Vec<RouteRule> {
         ),
         rule("/ssh/sign", None, &post(WRITE, "ssh.sign")),
         rule("/ssh/otp", None, &post(WRITE, "ssh.otp")),
+        rule("/pki/issue", None, &post(WRITE, "pki.issue")),
+        rule("/pki/revoke", None, &post(WRITE_AND_DELETE, "pki.revoke")),
+        rule("/pki/ca", None, &[("GET", Some(READ), Some("pki.ca"))]),
         rule("/admin/agents", None, &[("*", Some(ADMIN), None)]),
         rule("/whoami", None, &[("GET", None, None)]),
         rule("/healthz", None, &[("GET", None, None)]),
@@ -319,6 +325,14 @@ mod tests {
                 RouteScope::Needs(Some(WRITE_AND_DELETE)),
             ),
             ("POST", "/ssh/otp", RouteScope::Needs(Some(WRITE))),
+            ("POST", "/pki/issue", RouteScope::Needs(Some(WRITE))),
+            ("GET", "/pki/ca", RouteScope::Needs(Some(READ))),
+            ("GET", "/pki/issue", RouteScope::Unknown),
+            (
+                "POST",
+                "/pki/revoke",
+                RouteScope::Needs(Some(WRITE_AND_DELETE)),
+            ),
             ("GET", "/whoami", RouteScope::Needs(None)),
             ("GET", "/metrics", RouteScope::Unknown),
             ("GET", "/admin", RouteScope::Unknown),
@@ -342,6 +356,9 @@ mod tests {
             ("POST", "/db/renew", Some("db.renew")),
             ("POST", "/ssh/sign", Some("ssh.sign")),
             ("POST", "/ssh/otp", Some("ssh.otp")),
+            ("POST", "/pki/issue", Some("pki.issue")),
+            ("POST", "/pki/revoke", Some("pki.revoke")),
+            ("GET", "/pki/ca", Some("pki.ca")),
             ("GET", "/whoami", None),
         ] {
             assert_eq!(route_tool(&rules, method, path), tool, "{method} {path}");

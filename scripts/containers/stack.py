@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,8 @@ PROJECT = "vault-mcp-bridge"
 #: The published ports compose.yaml reads from the environment, with its defaults.
 PORTS = {"ENVOY_PORT": 10000, "ENVOY_ADMIN_PORT": 9901, "CONSOLE_PORT": 8091, "OAUTH_PORT": 8092,
          "OPENBAO_PORT": 8200, "POSTGRES_PORT": 15432}
+#: How much of a failed build's output its error repeats.
+BUILD_TAIL_LINES = 40
 
 
 def compose_command() -> list[str]:
@@ -71,6 +75,23 @@ class ComposeStack:
             raise Refused(f"{' '.join(args[:1])} failed (exit {done.returncode})"
                           + (f":\n{done.stdout}{done.stderr}" if capture else ""))
         return done
+
+    def build(self) -> None:
+        """The images compose.yaml builds, the output shown as it comes. A failed step's container is
+        removed (`--force-rm`: the classic builder keeps it otherwise, and `down` does not know it),
+        and the error carries the output's end, where the reason is, and the free disk."""
+        argv = [*compose_command(), "--project-name", self.project, "--file", str(COMPOSE_FILE),
+                "build", "--force-rm"]
+        tail: deque[str] = deque(maxlen=BUILD_TAIL_LINES)
+        with subprocess.Popen(argv, cwd=ROOT, env=self.env(), text=True, errors="replace",
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as build:
+            for line in build.stdout:
+                sys.stdout.write(line)
+                tail.append(line)
+        if build.returncode != 0:
+            free = shutil.disk_usage(ROOT).free / 2**30
+            raise Refused(f"build failed (exit {build.returncode}; {free:.1f} GiB free on this disk); "
+                          "its last lines:\n" + "".join(tail))
 
     def check_ports(self) -> None:
         taken = []
@@ -120,8 +141,9 @@ class ComposeStack:
     def up(self) -> None:
         self.check_ports()
         self.check_images()
+        self.build()
         # v1 has no --wait: wait_serving waits for Envoy's healthcheck either way.
-        self.compose("up", "--detach", "--build")
+        self.compose("up", "--detach", "--no-build")
         self.wait_serving()
         # The healthcheck sees one worker's registry; every worker serves within its next tick.
         deadline = time.monotonic() + 30

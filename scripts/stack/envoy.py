@@ -201,6 +201,16 @@ def balance_backends(envoy: dict, ports: list[int], *, sticky: bool = True) -> N
 
 EDGE_ENVOY_CONFIG = ROOT / "envoy" / "envoy.edge.yaml"
 DEV_CERTS = ".dev/certs"
+#: What the mTLS listener trusts for client certificates (envoy/gen-dev-certs writes the dev CA
+#: alone; a running stack adds the chain agents' certificates are issued under).
+CLIENT_CAS = "client-cas.crt"
+
+
+def write_client_cas(certs: Path, vault_chain: list[str]) -> None:
+    """The dev CA, then the PKI chain (issuing CA and root) of `pki.issue`'s certificates:
+    Envoy builds a client's chain from these, so a client presents its leaf alone."""
+    dev_ca = (certs / "ca.crt").read_text().strip()
+    (certs / CLIENT_CAS).write_text("\n".join([dev_ca, *(pem.strip() for pem in vault_chain)]) + "\n")
 
 
 def mtls_filter_config(filter_json: dict) -> dict:
@@ -233,8 +243,9 @@ def render_edge_config(ports: Ports, filter_json: dict, *,
         }
         if mutual:
             context["require_client_certificate"] = True
+            # The dev CA and the chain of Vault's PKI (`pki.issue`): see client_cas().
             context["common_tls_context"]["validation_context"] = {
-                "trusted_ca": {"filename": f"{certs}/ca.crt"}}
+                "trusted_ca": {"filename": f"{certs}/{CLIENT_CAS}"}}
             # Client-sent XFCC is replaced by what this connection's certificate says.
             hcm["forward_client_cert_details"] = "SANITIZE_SET"
             hcm["set_current_client_cert_details"] = {"subject": True, "uri": True}

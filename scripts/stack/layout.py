@@ -23,7 +23,8 @@ SERVICE_TOKEN = "dev-bridge-service-token"
 #: The backend settings the agents' Vault policy depends on: provisioning renders the policy
 #: (`gen-policy --agents`) with the same values, or the backend refuses to start.
 POLICY_SETTINGS = ("KV_MOUNT", "DEFAULT_PREFIX", "TRANSIT_MOUNT", "TRANSIT_NAMED_MOUNT", "DATABASE_MOUNT",
-                   "SSH_MOUNT", "DATABASE_ROLES", "SSH_OTP_ROLES", "SSH_SIGN_ROLES")
+                   "SSH_MOUNT", "DATABASE_ROLES", "SSH_OTP_ROLES", "SSH_SIGN_ROLES", "PKI_MOUNT", "PKI_ROLES",
+                   "MTLS_CN_PREFIX")
 JWT_ISSUER = "vault-mcp-bridge-dev"
 JWT_AUDIENCE = "vault-mcp-bridge"
 HS256_KID = "dev-hs256"

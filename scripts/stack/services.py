@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from . import oauth, openbao
 from .cluster import VaultCluster
 from .credentials import Secrets
 from .envoy import (balance_backends, delegate_to_envoy_jwt_authn, filter_config, merged,
-                    render_edge_config, render_envoy_config)
+                    render_edge_config, render_envoy_config, write_client_cas)
 from .layout import (BACKEND_BIN, HS256_KID, JWT_AUDIENCE, JWT_ISSUER, POLICY_SETTINGS, RS256_KID, ROOT,
                      ROOT_TOKEN, SERVICE_TOKEN, VENV_BIN, Ports, load_agents, load_users)
 from .processes import free_ports, http_status, stop_process, wait_until
@@ -34,7 +36,10 @@ class Stack:
 
     run_dir: Path
     ports: Ports
-    envoy_concurrency: int = 2
+    #: Envoy's worker threads. One, as shipped: on a host where the backend and Vault share the
+    #: cores, a second worker costs CPU per request (its own connections upstream, wakeups across
+    #: threads: docs/PERFORMANCE.md) and buys nothing. The tests of what crosses workers ask for 2.
+    envoy_concurrency: int = 1
     agents: list[dict] = field(default_factory=load_agents)
     #: People at the authorization server (`name`, `scopes`); `"registered": false` leaves one
     #: out of the registry (a stranger the bridge must refuse).
@@ -390,6 +395,14 @@ class Stack:
     def console_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.console}"
 
+    def pki_chain(self) -> list[str]:
+        """The CA chain of the certificates `pki.issue` makes (PKI_MOUNT), as OpenBao serves it
+        to anyone; what the edge's mTLS listener trusts beside the dev CA."""
+        mount = self.backend_env.get("PKI_MOUNT", "pki_int")
+        with urllib.request.urlopen(f"{self.openbao_url}/v1/{mount}/cert/ca_chain", timeout=10) as answer:
+            text = json.load(answer)["data"]["ca_chain"]
+        return re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+
     def start_envoy(self, name: str = "envoy", ports: Ports | None = None) -> None:
         """Envoy with the filter; `name` and `ports` (its listener and admin port) for another
         Envoy beside the first, on the same backends and rate-limit service (plaintext only)."""
@@ -399,6 +412,7 @@ class Stack:
         config = self.edge_policy()
         if self.edge:
             self.ensure_certs()
+            write_client_cas(self.certs, self.pki_chain())
             rendered = render_edge_config(self.ports, config, certs=self.certs)
         else:
             rendered = render_envoy_config(ports, config,

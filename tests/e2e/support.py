@@ -58,8 +58,17 @@ def wait_for_logged(stack, response) -> None:
         wait_for(lambda: any(line["fields"].get("request_id") == request_id for line in log_lines(path)))
 
 
-async def call_tool(url: str, api_key: str, name: str, arguments: dict):
-    http = create_mcp_http_client(headers={"X-API-Key": api_key})
+async def call_tool(url: str, api_key: str, name: str, arguments: dict, ca: str | None = None):
+    """One tool call through the official SDK; `ca`: the CA file an https `url` is checked with."""
+    if ca:
+        import ssl
+
+        import httpx2
+
+        http = httpx2.AsyncClient(headers={"X-API-Key": api_key}, timeout=30,
+                                  verify=ssl.create_default_context(cafile=ca))
+    else:
+        http = create_mcp_http_client(headers={"X-API-Key": api_key})
     async with http:
         async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
             tools = sorted(t.name for t in (await client.list_tools()).tools)

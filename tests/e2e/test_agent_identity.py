@@ -200,7 +200,8 @@ def test_disabling_an_agent_revokes_its_leases_and_stops_its_tokens(stack):
     assert can_log_in(stack, creds["username"], creds["password"])
 
     done = json.loads(agents_cli(stack, "disable", subject, "--json").stdout)
-    assert done == {"subject": subject, "revoked": {"entity_disabled": True, "leases_revoked": [creds["lease_id"]]}}
+    assert done == {"subject": subject, "revoked": {"entity_disabled": True, "leases_revoked": [creds["lease_id"]],
+                                                    "certificates_revoked": []}}
     wait_for(lambda: not can_log_in(stack, creds["username"], creds["password"]), seconds=10)
     lease = root(stack).put(f"{stack.openbao_url}/v1/sys/leases/lookup", json={"lease_id": creds["lease_id"]}, timeout=10)
     assert lease.status_code == 400, lease.text
@@ -212,7 +213,7 @@ def test_disabling_an_agent_revokes_its_leases_and_stops_its_tokens(stack):
     wait_for(lambda: requests.get(f"{stack.envoy_url}/secrets/kept", headers=h, timeout=10).status_code == 200, 15)
 
     removed = json.loads(agents_cli(stack, "remove", subject, "--json").stdout)
-    assert removed["revoked"] == {"entity_disabled": True, "leases_revoked": []}, removed
+    assert removed["revoked"] == {"entity_disabled": True, "leases_revoked": [], "certificates_revoked": []}, removed
 
 
 def test_a_role_or_policy_not_as_provisioned_stops_the_start_with_what_to_run(built, tmp_path_factory):

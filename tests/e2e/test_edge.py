@@ -31,7 +31,8 @@ def edge(built, tmp_path_factory):
                                     for i in range(TRIALS)}},
         "mcp": {"max_body_bytes": 64 * 1024},
     })
-    running = start_stack(tmp_path_factory, "edge", filter_overrides=overrides)
+    # Two workers: the limits and the JWKS cache must hold across them.
+    running = start_stack(tmp_path_factory, "edge", filter_overrides=overrides, envoy_concurrency=2)
     yield running
     running.stop()
 

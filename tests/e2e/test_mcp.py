@@ -27,6 +27,7 @@ def test_tool_failures_are_tool_errors(stack, api_keys):
         "kv.read", "kv.write", "kv.list", "kv.delete", "kv.undelete", "kv.destroy",
         "transit.encrypt", "transit.decrypt", "transit.rewrap", "transit.sign", "transit.verify",
         "transit.random", "transit.create_key", "db.issue_creds", "db.renew", "db.revoke", "ssh.otp", "ssh.sign",
+        "pki.issue", "pki.revoke", "pki.ca",
     ])
     assert result.is_error
     assert "invalid_path" in result.content[0].text
@@ -46,7 +47,7 @@ def test_mcp_endpoint_needs_credentials(stack):
 def test_tools_list_shows_only_what_the_caller_may_do(stack):
     tools, _ = asyncio.run(call_tool(f"{stack.envoy_url}/mcp", "dev-key-ro", "kv.list", {}))
     # Read and list only: no credential-minting tool (the seed's table needs write for those).
-    assert tools == sorted(["kv.read", "kv.list", "transit.decrypt", "transit.verify", "transit.random"])
+    assert tools == sorted(["kv.read", "kv.list", "transit.decrypt", "transit.verify", "transit.random", "pki.ca"])
 
 
 def mcp_request(url, **headers):
@@ -85,7 +86,7 @@ def test_every_input_field_is_described():
     import stack as stacks
 
     tools = json.loads((stacks.ROOT / "backend" / "golden" / "tools.json").read_text())
-    assert len(tools) == 18
+    assert len(tools) == 21
     for tool in tools:
         assert tool["description"] and tool["annotations"] and tool["outputSchema"]
         for name, field in tool["inputSchema"].get("properties", {}).items():

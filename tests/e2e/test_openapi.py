@@ -10,7 +10,8 @@ ROUTES = {
     ("post", "/secrets/{path}:undelete"), ("post", "/secrets/{path}:destroy"), ("post", "/transit/encrypt"), ("post", "/transit/decrypt"),
     ("post", "/transit/rewrap"), ("post", "/transit/sign"), ("post", "/transit/verify"),
     ("get", "/transit/random"), ("post", "/transit/keys/{name}"), ("post", "/db/creds/{role}"), ("post", "/db/renew"), ("post", "/db/revoke"),
-    ("post", "/ssh/otp"), ("post", "/ssh/sign"), ("get", "/whoami"), ("get", "/livez"), ("get", "/readyz"),
+    ("post", "/ssh/otp"), ("post", "/ssh/sign"), ("post", "/pki/issue"), ("post", "/pki/revoke"), ("get", "/pki/ca"),
+    ("get", "/whoami"), ("get", "/livez"), ("get", "/readyz"),
 }
 
 

@@ -167,3 +167,10 @@ def test_setting_up_a_vault(fresh, env, tmp_path):
     results = run_block(fresh, block_after("### Vault identity of agents"), env)
     created = results[-1][1]
     assert "token" in created and "vault-mcp-bridge" in created, created
+
+
+def test_client_certificates_from_vault_pki(edge, env):
+    """The CSR made with openssl, issued through the TLS listener, used at the mTLS listener."""
+    results = run_block(edge, block_after("### Client certificates from Vault PKI"), env)
+    assert len(results) == 3
+    assert json.loads(results[-1][1])["subject"] == "agent_api"

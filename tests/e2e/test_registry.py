@@ -30,8 +30,9 @@ PROPAGATION = 10
 def reg(built, tmp_path_factory):
     # A second database role the configuration allows (Vault has no such role), so an agent's
     # own role list can be narrower than the configuration's.
+    # Two workers: a registry change must reach each of them.
     running = start_stack(tmp_path_factory, "registry", filter_overrides=UNLIMITED, edge=True,
-                          backend_env={"DATABASE_ROLES": "readonly,reporting"})
+                          envoy_concurrency=2, backend_env={"DATABASE_ROLES": "readonly,reporting"})
     yield running
     running.stop()
 

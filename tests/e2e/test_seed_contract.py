@@ -75,19 +75,22 @@ def test_a_read_only_agent_mints_no_credential(stack):
               ("POST", "/db/renew", {"lease_id": "database/creds/readonly/x"}),
               ("POST", "/db/revoke", {"lease_id": "database/creds/readonly/x"}),
               ("POST", "/ssh/otp", {"ip": "127.0.0.1"}),
-              ("POST", "/ssh/sign", {"public_key": public_key()})]
+              ("POST", "/ssh/sign", {"public_key": public_key()}),
+              ("POST", "/pki/issue", {"csr": "-"}), ("POST", "/pki/revoke", {"serial_number": "0a"})]
     for method, path, body in routes:
         response = call(stack, method, path, body, key="dev-key-ro")
         assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope"), path
     for name, arguments in [("db.issue_creds", {"role": "readonly"}),
                             ("db.renew", {"lease_id": "database/creds/readonly/x"}),
                             ("db.revoke", {"lease_id": "database/creds/readonly/x"}),
-                            ("ssh.otp", {"ip": "127.0.0.1"}), ("ssh.sign", {"public_key": public_key()})]:
+                            ("ssh.otp", {"ip": "127.0.0.1"}), ("ssh.sign", {"public_key": public_key()}),
+                            ("pki.issue", {"csr": "-"}), ("pki.revoke", {"serial_number": "0a"})]:
         response = tool_call(stack, name, arguments, "dev-key-ro")
         assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope"), name
     tools = call(stack, "POST", "/mcp/rpc", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "dev-key-ro")
     names = {t["name"] for t in tools.json()["result"]["tools"]}
-    assert not names & {"db.issue_creds", "db.renew", "db.revoke", "ssh.otp", "ssh.sign"}, names
+    assert not names & {"db.issue_creds", "db.renew", "db.revoke", "ssh.otp", "ssh.sign", "pki.issue", "pki.revoke"}, names
+    assert "pki.ca" in names
 
 
 def test_what_cannot_be_undone_needs_write_and_delete(stack):

@@ -174,6 +174,7 @@ impl Config {
             ("DATABASE_ROLES", &self.database_roles),
             ("SSH_OTP_ROLES", &self.ssh_otp_roles),
             ("SSH_SIGN_ROLES", &self.ssh_sign_roles),
+            ("PKI_ROLES", &self.pki_roles),
         ] {
             let roles = split_list(Some(list));
             let is_role = |r: &String| {
@@ -194,6 +195,7 @@ impl Config {
             ("TRANSIT_NAMED_MOUNT", &self.transit_named_mount),
             ("DATABASE_MOUNT", &self.database_mount),
             ("SSH_MOUNT", &self.ssh_mount),
+            ("PKI_MOUNT", &self.pki_mount),
             ("DEFAULT_PREFIX", &self.default_prefix),
         ] {
             if value.is_empty()

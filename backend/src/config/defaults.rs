@@ -48,6 +48,12 @@ pub fn database_mount() -> String {
 pub fn ssh_mount() -> String {
     "ssh".into()
 }
+pub fn pki_roles() -> String {
+    "agent".into()
+}
+pub fn pki_mount() -> String {
+    "pki_int".into()
+}
 pub fn default_prefix() -> String {
     "agents".into()
 }

@@ -115,6 +115,7 @@ impl Standalone {
         let request = Request {
             headers,
             peer_subject: None,
+            peer_sha256: None,
             envoy_jwt: None,
             now_ms,
             has_body,

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 
 use super::confirm::Round;
 use super::server::BridgeMcp;
-use crate::ops::{Effect, Operation, database, kv, scope_of, ssh, transit};
+use crate::ops::{Effect, Operation, database, kv, pki, scope_of, ssh, transit};
 
 /// Every tool the bridge offers.
 pub fn router() -> ToolRouter<BridgeMcp> {
-    kv_tools() + transit_tools() + database_tools() + ssh_tools()
+    kv_tools() + transit_tools() + database_tools() + ssh_tools() + pki_tools()
 }
 
 fn kv_tools() -> ToolRouter<BridgeMcp> {
@@ -54,6 +54,13 @@ fn ssh_tools() -> ToolRouter<BridgeMcp> {
     ToolRouter::new()
         .with_route(route::<ssh::SshOtp>())
         .with_route(route::<ssh::SshSign>())
+}
+
+fn pki_tools() -> ToolRouter<BridgeMcp> {
+    ToolRouter::new()
+        .with_route(route::<pki::PkiIssue>())
+        .with_route(route::<pki::PkiRevoke>())
+        .with_route(route::<pki::PkiCa>())
 }
 
 /// The tool of operation `O`: its arguments are checked inside the call, so bad input is a

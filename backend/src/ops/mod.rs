@@ -12,6 +12,7 @@
 pub mod database;
 pub mod input;
 pub mod kv;
+pub mod pki;
 pub mod ssh;
 pub mod transit;
 
@@ -160,6 +161,9 @@ pub const NAMES: &[&str] = &[
     database::DbRevoke::NAME,
     ssh::SshOtp::NAME,
     ssh::SshSign::NAME,
+    pki::PkiIssue::NAME,
+    pki::PkiRevoke::NAME,
+    pki::PkiCa::NAME,
 ];
 
 #[cfg(test)]

@@ -109,6 +109,7 @@ pub fn check_roles(roles: &AgentRoles, configured: &Roles) -> Result<(), Registr
         ("database", &roles.database, &configured.database),
         ("ssh_otp", &roles.ssh_otp, &configured.ssh_otp),
         ("ssh_sign", &roles.ssh_sign, &configured.ssh_sign),
+        ("pki", &roles.pki, &configured.pki),
     ] {
         if let Some(role) = asked.iter().flatten().find(|r| !allowed.contains(r)) {
             return Err(RegistryError::InvalidRole {
@@ -160,6 +161,7 @@ mod tests {
             database: vec!["readonly".into(), "reporting".into()],
             ssh_otp: vec!["otp".into()],
             ssh_sign: vec![],
+            pki: vec!["agent".into()],
         };
         let ok = AgentRoles {
             database: Some(vec!["reporting".into()]),

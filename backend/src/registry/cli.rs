@@ -144,6 +144,9 @@ pub struct Bindings {
     /// SSH CA roles it may use, of SSH_SIGN_ROLES (default: all of them).
     #[arg(long, value_delimiter = ',')]
     ssh_sign_roles: Option<Vec<String>>,
+    /// PKI roles it may have client certificates signed by, of PKI_ROLES (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pki_roles: Option<Vec<String>>,
 }
 
 impl Bindings {
@@ -152,6 +155,7 @@ impl Bindings {
             database: self.database_roles.clone(),
             ssh_otp: self.ssh_otp_roles.clone(),
             ssh_sign: self.ssh_sign_roles.clone(),
+            pki: self.pki_roles.clone(),
         };
         (!roles.is_unrestricted()).then_some(roles)
     }
@@ -395,12 +399,16 @@ fn revocation_line(revoked: &Revocation) -> String {
     } else {
         "it had no Vault token yet"
     };
-    match revoked.leases_revoked.as_slice() {
-        [] => format!("{tokens}, no lease to revoke"),
-        leases => format!(
-            "{tokens}, {} leases revoked: {}",
-            leases.len(),
-            leases.join(", ")
+    let leases = match revoked.leases_revoked.as_slice() {
+        [] => "no lease to revoke".to_string(),
+        leases => format!("{} leases revoked: {}", leases.len(), leases.join(", ")),
+    };
+    match revoked.certificates_revoked.as_slice() {
+        [] => format!("{tokens}, {leases}"),
+        serials => format!(
+            "{tokens}, {leases}, {} certificates revoked: {}",
+            serials.len(),
+            serials.join(", ")
         ),
     }
 }

@@ -151,6 +151,8 @@ impl Registry {
             budgets,
             certificate: new.certificate,
             roles: new.roles,
+            // An earlier agent of this name may have left certificates revoked, not expired.
+            revoked_certificates: self.vault.revoked_certificates_of(&new.subject).await?,
             created: at,
             updated: at,
         };

@@ -61,6 +61,9 @@ pub struct SnapshotCache {
 /// by editing Vault directly) is left out and logged, so one bad record never freezes the
 /// registry for everyone.
 pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut digests = HashSet::new();
     let mut certificates = HashSet::new();
     let usable = |r: &&AgentRecord| {
@@ -70,6 +73,9 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
             && person == r.user
             && !(person && (!r.keys.is_empty() || r.certificate.is_some()))
             && r.keys.iter().all(|k| parse_digest(&k.sha256).is_some())
+            && r.revoked_certificates
+                .iter()
+                .all(|c| parse_digest(&c.sha256).is_some())
             && r.certificate
                 .as_deref()
                 .is_none_or(is_valid_certificate_name)
@@ -105,6 +111,12 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                 tool_rates: r.tool_rates.clone(),
                 budgets: r.budgets.clone(),
                 certificate: r.certificate.clone(),
+                revoked_certificates: r
+                    .revoked_certificates
+                    .iter()
+                    .filter(|c| c.expires > now)
+                    .map(|c| c.sha256.clone())
+                    .collect(),
             })
             .collect(),
         sign_up_scopes: None,

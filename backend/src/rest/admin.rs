@@ -50,6 +50,7 @@ fn audit_revoked(operator: &Agent, action: &str, subject: &str, revoked: Option<
         request_id = %request_id,
         entity_disabled = revoked.map(|r| r.entity_disabled),
         leases_revoked = ?revoked.map(|r| &r.leases_revoked),
+        certificates_revoked = ?revoked.map(|r| &r.certificates_revoked),
         "registry change"
     );
 }

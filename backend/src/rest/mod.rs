@@ -6,6 +6,7 @@ mod call;
 mod database;
 mod health;
 mod openapi;
+mod pki;
 mod secrets;
 mod ssh;
 mod transit;
@@ -24,6 +25,7 @@ pub fn agent_routes(cfg: &mut web::ServiceConfig) {
     transit::routes(cfg);
     database::routes(cfg);
     ssh::routes(cfg);
+    pki::routes(cfg);
 }
 
 /// The operators' routes (`/admin/…`), wrapped like [`agent_routes`]; served whether or not the

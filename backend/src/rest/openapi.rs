@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{database, health, secrets, ssh, transit};
+use super::{database, health, pki, secrets, ssh, transit};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,9 @@ use super::{database, health, secrets, ssh, transit};
         database::revoke,
         ssh::otp,
         ssh::sign,
+        pki::issue,
+        pki::revoke,
+        pki::ca,
         health::whoami,
         health::livez,
         health::readyz,
@@ -44,6 +47,7 @@ use super::{database, health, secrets, ssh, transit};
         (name = "transit", description = "Encryption and signatures with the agent's own keys"),
         (name = "database", description = "Dynamic database credentials"),
         (name = "ssh", description = "SSH one-time passwords and certificates"),
+        (name = "pki", description = "Client certificates for the agent's own name"),
         (name = "service", description = "Identity and health"),
     )
 )]

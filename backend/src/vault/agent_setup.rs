@@ -68,7 +68,7 @@ impl Vault {
         let flags = format!(
             "--mount {} --prefix {} --transit-mount {} --transit-named-mount {} \
              --database-mount {} --ssh-mount {} --database-roles '{}' --ssh-otp-roles '{}' \
-             --ssh-sign-roles '{}'",
+             --ssh-sign-roles '{}' --pki-mount {} --pki-roles '{}'",
             m.kv,
             m.prefix,
             m.transit,
@@ -78,6 +78,8 @@ impl Vault {
             m.roles.database.join(","),
             m.roles.ssh_otp.join(","),
             m.roles.ssh_sign.join(","),
+            m.pki,
+            m.roles.pki.join(","),
         );
         format!(
             "vault-mcp-bridge gen-policy --agents {flags} | vault policy write {policy} - ; \

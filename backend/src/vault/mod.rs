@@ -11,6 +11,7 @@ pub mod kv;
 pub mod login;
 mod once;
 pub mod path;
+pub mod pki;
 pub mod policy;
 pub mod registry;
 pub mod revocation;
@@ -43,6 +44,9 @@ pub struct Vault {
     roles: crate::config::Roles,
     database_mount: String,
     ssh_mount: String,
+    pki_mount: String,
+    /// `MTLS_CN_PREFIX`: put before the subject in the CN of agents' certificates.
+    cn_prefix: String,
     prefix: String,
 }
 
@@ -93,6 +97,8 @@ impl Vault {
             roles: config.roles(),
             database_mount: config.database_mount.clone(),
             ssh_mount: config.ssh_mount.clone(),
+            pki_mount: config.pki_mount.clone(),
+            cn_prefix: config.mtls_cn_prefix.clone(),
             prefix: config.default_prefix.clone(),
         })
     }
@@ -111,6 +117,7 @@ impl Vault {
             transit_named: &self.transit_named_mount,
             database: &self.database_mount,
             ssh: &self.ssh_mount,
+            pki: &self.pki_mount,
             roles: &self.roles,
         }
     }

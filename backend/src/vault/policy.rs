@@ -13,8 +13,9 @@ pub struct Mounts<'a> {
     pub transit_named: &'a str,
     pub database: &'a str,
     pub ssh: &'a str,
-    /// The database and SSH roles agents may use (`DATABASE_ROLES`, `SSH_OTP_ROLES`,
-    /// `SSH_SIGN_ROLES`): the policy names these and no other.
+    pub pki: &'a str,
+    /// The database, SSH and PKI roles agents may use (`DATABASE_ROLES`, `SSH_OTP_ROLES`,
+    /// `SSH_SIGN_ROLES`, `PKI_ROLES`): the policy names these and no other.
     pub roles: &'a Roles,
 }
 
@@ -97,13 +98,17 @@ pub fn agent_roles_policy(mounts: &Mounts<'_>) -> String {
         transit_named,
         database,
         ssh,
+        pki,
         roles,
         ..
     } = mounts;
+    // A PKI role signs only for the name its `allowed_domains` template makes of the token's
+    // entity metadata (`{{identity.entity.metadata.subject}}`): this agent's own.
     let credentials = [
         role_paths(database, "creds", &roles.database, "read"),
         role_paths(ssh, "creds", &roles.ssh_otp, "update"),
         role_paths(ssh, "sign", &roles.ssh_sign, "update"),
+        role_paths(pki, "sign", &roles.pki, "update"),
     ]
     .concat();
     let denied: String = [transit, transit_named]
@@ -153,8 +158,11 @@ pub fn service_policy(mounts: &Mounts<'_>, role: &str, agent_policy: &str) -> St
         transit,
         transit_named,
         database,
+        pki,
+        roles,
         ..
     } = mounts;
+    let pki_roles = role_paths(pki, "roles", &roles.pki, "read");
     format!(
         r#"# Vault MCP Bridge: the service's own token (`vault-mcp-bridge gen-policy --service`).
 # The agent registry, lease ownership records and the registry's generation marker.
@@ -213,6 +221,12 @@ path "sys/leases/renew/{database}/creds/*" {{
 path "sys/leases/revoke/{database}/creds/*" {{
   capabilities = ["update"]
 }}
+# The PKI roles agents use, read for their longest lifetime (Vault shortens a longer request
+# silently; the bridge refuses it), and certificates revoked for the agent they were issued to
+# (the bridge's records say which).
+{pki_roles}path "{pki}/revoke" {{
+  capabilities = ["update"]
+}}
 # Single-use tickets of MCP confirmations.
 path "sys/wrapping/wrap" {{
   capabilities = ["update"]
@@ -248,6 +262,7 @@ mod tests {
             database: vec!["readonly".into(), "reporting".into()],
             ssh_otp: vec!["otp".into()],
             ssh_sign: vec!["agent".into()],
+            pki: vec!["agent".into()],
         };
         let mounts = Mounts {
             kv: "secret",
@@ -256,6 +271,7 @@ mod tests {
             transit_named: "transit-agents",
             database: "database",
             ssh: "ssh",
+            pki: "pki_int",
             roles: &roles,
         };
         // Every templated path ends in the agent's own folder, key or keys: nothing beside.
@@ -272,7 +288,7 @@ mod tests {
         assert!(!plain.contains("{{"));
         let plain_paths = paths(&plain);
         assert_eq!(
-            plain_paths[..7],
+            plain_paths[..8],
             [
                 "transit/random",
                 "transit/random/*",
@@ -280,11 +296,12 @@ mod tests {
                 "database/creds/readonly",
                 "database/creds/reporting",
                 "ssh/creds/otp",
-                "ssh/sign/agent"
+                "ssh/sign/agent",
+                "pki_int/sign/agent"
             ]
         );
         // The rest are denials, of each verb on each Transit mount.
-        assert_eq!(plain_paths.len(), 7 + 10);
+        assert_eq!(plain_paths.len(), 8 + 10);
         assert_eq!(plain.matches("[\"deny\"]").count(), 10);
         assert!(plain_paths.contains(&"transit-agents/derive-key/*"));
     }

@@ -47,9 +47,22 @@ pub struct AgentRecord {
     /// The roles it may use, per engine: a subset of the configured ones (absent: all of them).
     #[serde(default, skip_serializing_if = "AgentRoles::is_unrestricted")]
     pub roles: AgentRoles,
+    /// Its client certificates revoked before they expire, which the edge refuses (Envoy
+    /// checks no CRL); written by `vault::pki`, expired ones dropped at each write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_certificates: Vec<RevokedDigest>,
     /// Unix seconds.
     pub created: u64,
     pub updated: u64,
+}
+
+/// A revoked client certificate, as the edge knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedDigest {
+    /// Hex SHA-256 of the certificate's DER.
+    pub sha256: String,
+    /// When it expires (unix seconds): no longer listed after.
+    pub expires: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +85,8 @@ pub struct AgentRoles {
     pub ssh_otp: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_sign: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pki: Option<Vec<String>>,
 }
 
 impl AgentRoles {
@@ -90,6 +105,7 @@ impl AgentRoles {
             database: keep(&configured.database, &self.database),
             ssh_otp: keep(&configured.ssh_otp, &self.ssh_otp),
             ssh_sign: keep(&configured.ssh_sign, &self.ssh_sign),
+            pki: keep(&configured.pki, &self.pki),
         }
     }
 }
@@ -161,6 +177,40 @@ impl Vault {
             self.registry_bump(&record.subject).await
         })
         .await
+    }
+
+    /// Adds `revoked` to the digests the agent's record lists for the edge (dropping expired
+    /// ones), with check-and-set, again after a concurrent change. No record (removed): the
+    /// certificate records keep them for an agent added again under that name.
+    pub(super) async fn registry_note_revoked(
+        &self,
+        subject: &str,
+        revoked: &[RevokedDigest],
+    ) -> Result<(), VaultError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for _ in 0..5 {
+            let Some((mut record, version)) = self.registry_read(subject).await? else {
+                return Ok(());
+            };
+            let before = record.revoked_certificates.clone();
+            record.revoked_certificates.extend(
+                revoked
+                    .iter()
+                    .filter(|r| !before.iter().any(|b| b.sha256 == r.sha256))
+                    .cloned(),
+            );
+            record.revoked_certificates.retain(|r| r.expires > now);
+            if record.revoked_certificates == before {
+                return Ok(());
+            }
+            match self.registry_write(&record, version).await {
+                Err(VaultError::Rejected(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(VaultError::Upstream)
     }
 
     /// The roles `agent` may use: the configured ones, narrowed by its registry record if it

@@ -1,7 +1,8 @@
 //! The kill switch: what an agent holds in Vault, cut off at once. Every token of the agent
 //! belongs to its identity entity (`vault::tokens`), so disabling the entity stops them all,
 //! whichever replica minted them, and Vault refuses to mint more; the database leases it was
-//! issued are found by the bridge's lease records and revoked (the logins end in the database).
+//! issued are found by the bridge's lease records and revoked (the logins end in the database),
+//! and so are its client certificates (`vault::pki`).
 //! Enabling the entity again lets new requests through; revoked leases stay revoked. A removed
 //! agent's entity stays disabled, and is enabled again if the agent is added again.
 
@@ -19,6 +20,8 @@ pub struct Revocation {
     pub entity_disabled: bool,
     /// The leases revoked, by id.
     pub leases_revoked: Vec<String>,
+    /// The client certificates revoked, by serial.
+    pub certificates_revoked: Vec<String>,
 }
 
 impl Vault {
@@ -55,13 +58,15 @@ impl Vault {
         .await
     }
 
-    /// The kill switch: the entity disabled and the leases revoked.
+    /// The kill switch: the entity disabled, the leases and certificates revoked.
     pub async fn cut_off_agent(&self, subject: &str) -> Result<Revocation, VaultError> {
         let entity_disabled = self.set_agent_entity_enabled(subject, false).await?;
         let leases_revoked = self.revoke_agent_leases(subject).await?;
+        let certificates_revoked = self.revoke_agent_certificates(subject).await?;
         Ok(Revocation {
             entity_disabled,
             leases_revoked,
+            certificates_revoked,
         })
     }
 }

@@ -181,10 +181,17 @@ fn authenticate_certificate(
     match mtls.identify(request.peer_subject, |name| request.header(name)) {
         CertIdentity::Known(identity) => Ok(identity),
         CertIdentity::Named(name) => match registry {
-            Followed::Yes(registry) => registry
-                .by_certificate(&name)
-                .map(|agent| agent.identity.clone())
-                .ok_or(Reason::UnknownClientCertificate),
+            Followed::Yes(registry) => {
+                let agent = registry
+                    .by_certificate(&name)
+                    .ok_or(Reason::UnknownClientCertificate)?;
+                // A revoked certificate of an agent still enabled (`pki.revoke`): refused from
+                // the next snapshot on, though Envoy's TLS accepted it.
+                match mtls.certificate_sha256(request.peer_sha256, |name| request.header(name)) {
+                    Some(digest) if agent.revoked(&digest) => Err(Reason::RevokedClientCertificate),
+                    _ => Ok(agent.identity.clone()),
+                }
+            }
             Followed::Pending => Err(Reason::RegistryUnavailable),
             Followed::No => Err(Reason::UnknownClientCertificate),
         },

@@ -141,7 +141,13 @@ fn each_answer_decides() {
 fn credential_tools_and_deny_fail_closed() {
     let policy = policy("local");
     let store = MemoryStore::default();
-    for tool in ["db.issue_creds", "db_issue_creds", "ssh.sign", "ssh_otp"] {
+    for tool in [
+        "db.issue_creds",
+        "db_issue_creds",
+        "ssh.sign",
+        "ssh_otp",
+        "pki.issue",
+    ] {
         let asking = asked(run_with(&policy, Followed::No, &store, &mcp_call(tool)));
         assert!(asking.question.fail_closed(), "{tool}");
         let refused = on_answer(&policy, asking, Answer::Failed(Failure::Timeout));

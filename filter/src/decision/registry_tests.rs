@@ -29,7 +29,7 @@ fn registered() -> Registry {
         {"subject": "agent_off", "enabled": false, "scopes": ["read"],
          "keys": [{"id": "k2", "sha256": hex::encode(digest("vmb_off"))}]},
         {"subject": "agent_crt", "enabled": true, "scopes": ["read", "list"],
-         "certificate": "crt.clients"},
+         "certificate": "crt.clients", "revoked_certificates": [hex::encode(digest("revoked DER"))]},
         {"subject": "agent_tool", "enabled": true, "scopes": ["read", "write"],
          "keys": [{"id": "k3", "sha256": hex::encode(digest("vmb_tool"))}],
          "tool_rates": {"kv.write": {"requests": 1, "per_seconds": 60}}},
@@ -191,6 +191,29 @@ fn certificates_the_registry_names_act_as_their_agent() {
     cert.peer = Some("CN=crt.clients,O=Bridge");
     let outcome = run_with(&policy, Followed::Pending, &store, &cert);
     assert_eq!(refusal(&outcome), (503, "registry_unavailable"));
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_while_its_agent_is_enabled() {
+    let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
+    let mut cert = req("GET", "/secrets/a", &[]);
+    cert.peer = Some("CN=crt.clients,O=Bridge");
+    cert.peer_sha256 = Some(hex::encode(digest("revoked DER")));
+    let outcome = run_with(&policy, Followed::Yes(&registry), &store, &cert);
+    assert_eq!(refusal(&outcome), (401, "revoked_client_certificate"));
+    assert_eq!(outcome.refused, None, "a revoked certificate proves no one");
+    // Another certificate with the same name (issued later) is the agent.
+    cert.peer_sha256 = Some(hex::encode(digest("new DER")));
+    let forward = forwarded(run_with(&policy, Followed::Yes(&registry), &store, &cert));
+    assert_eq!(forward.identity.subject, "agent_crt");
+    // A snapshot listing anything but digests is refused whole.
+    let doc =
+        json!({"agents": [{"subject": "a", "enabled": true, "revoked_certificates": ["xyz"]}]});
+    let error = Registry::parse(doc.to_string().as_bytes(), 1 << 20).unwrap_err();
+    assert!(
+        error.to_string().contains("revoked_certificates"),
+        "{error}"
+    );
 }
 
 #[test]

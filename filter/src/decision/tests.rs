@@ -72,6 +72,7 @@ pub(super) fn token(kid: Option<&str>, sub: &str, scope: &str) -> String {
 pub(super) struct Req {
     headers: Vec<(String, String)>,
     pub(super) peer: Option<&'static str>,
+    pub(super) peer_sha256: Option<String>,
     envoy_jwt: Option<Vec<u8>>,
     pub(super) body: bool,
 }
@@ -86,6 +87,7 @@ pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Req {
     Req {
         headers: all,
         peer: None,
+        peer_sha256: None,
         envoy_jwt: None,
         body: method == "POST" || method == "PUT",
     }
@@ -107,6 +109,7 @@ pub(super) fn run_with(
     let request = Request {
         headers: &r.headers,
         peer_subject: r.peer,
+        peer_sha256: r.peer_sha256.as_deref(),
         envoy_jwt: r.envoy_jwt.as_deref(),
         now_ms: NOW_MS,
         has_body: r.body,

@@ -50,7 +50,13 @@ pub struct GlobalPolicy {
 
 /// Tools that mint or extend credentials: without the global count an agent could mint N times
 /// its limit across N Envoys, so by default they are refused when the count is unavailable.
-pub const CREDENTIAL_TOOLS: &[&str] = &["db.issue_creds", "db.renew", "ssh.otp", "ssh.sign"];
+pub const CREDENTIAL_TOOLS: &[&str] = &[
+    "db.issue_creds",
+    "db.renew",
+    "ssh.otp",
+    "ssh.sign",
+    "pki.issue",
+];
 
 /// One request's question: its descriptors (and what each counts), and whether it must be
 /// refused if unanswered.

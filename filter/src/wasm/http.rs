@@ -167,17 +167,23 @@ impl Filter {
         );
     }
 
-    /// The request's certificate subject (mTLS from the connection) and the payload
+    /// The request's certificate subject and digest (mTLS from the connection) and the payload
     /// `jwt_authn` verified, each read only when the policy uses it.
-    fn properties(&self) -> (Option<String>, Option<Vec<u8>>) {
+    fn properties(&self) -> (Option<String>, Option<String>, Option<Vec<u8>>) {
         let policy = &self.state.policy;
-        let peer = policy
-            .mtls
+        let connection = |name| {
+            policy
+                .mtls
+                .as_ref()
+                .filter(|m| m.source == MtlsSource::Connection)
+                .and_then(|_| self.get_property(vec!["connection", name]))
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .filter(|text| !text.is_empty())
+        };
+        let peer = connection("subject_peer_certificate");
+        let peer_sha256 = peer
             .as_ref()
-            .filter(|m| m.source == MtlsSource::Connection)
-            .and_then(|_| self.get_property(vec!["connection", "subject_peer_certificate"]))
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .filter(|dn| !dn.is_empty());
+            .and_then(|_| connection("sha256_peer_certificate_digest"));
         let envoy_jwt = policy
             .jwt
             .as_ref()
@@ -185,13 +191,13 @@ impl Filter {
             .and_then(|key| {
                 self.get_property(vec!["metadata", "filter_metadata", METADATA_NAMESPACE, key])
             });
-        (peer, envoy_jwt)
+        (peer, peer_sha256, envoy_jwt)
     }
 
     fn decide_headers(&mut self, end_of_stream: bool) -> Action {
         let policy = &self.state.policy;
         let headers = timing::time(Step::ReadHeaders, || self.get_http_request_headers());
-        let (peer, envoy_jwt) = timing::time(Step::Properties, || self.properties());
+        let (peer, peer_sha256, envoy_jwt) = timing::time(Step::Properties, || self.properties());
         let remote = |source| {
             policy
                 .token_rules(source)
@@ -228,6 +234,7 @@ impl Filter {
         let request = Request {
             headers: &headers,
             peer_subject: peer.as_deref(),
+            peer_sha256: peer_sha256.as_deref(),
             envoy_jwt: envoy_jwt.as_deref(),
             now_ms: timing::time(Step::Clock, now_ms),
             has_body: !end_of_stream,

@@ -1,0 +1,429 @@
+//! PKI: client certificates for the agent's own name, signed from a CSR with the agent's own
+//! token. The role's `allowed_domains` is templated on the token's entity metadata, so Vault
+//! itself refuses a certificate for any other name; the bridge asks for exactly that name.
+//!
+//! Each certificate is recorded, like a database lease, in the KV mount under
+//! `_bridge/certificates/{subject}/{serial}` (outside every agent's folder): an agent revokes
+//! only certificates it was issued, and the kill switch revokes all of an agent's
+//! (`vault::revocation`). Vault's `revoke` cannot be limited to one agent's serials by policy,
+//! so the service revokes, after that check.
+
+use rustify_derive::Endpoint;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::registry::RevokedDigest;
+use super::{Vault, VaultError, exec};
+use vault_mcp_filter::Identity as Agent;
+
+/// A signed client certificate and the chain above it.
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
+pub struct IssuedCertificate {
+    /// The certificate (PEM).
+    pub certificate: String,
+    /// The CA that signed it (PEM).
+    pub issuing_ca: String,
+    /// The chain from the issuing CA up (PEM, one per entry), for the client to present.
+    pub ca_chain: Vec<String>,
+    /// The serial, as Vault names it (`xx:xx:…`).
+    pub serial_number: String,
+    /// Unix seconds after which the certificate is no longer valid.
+    pub expiration: u64,
+    /// Its only name: the CN the edge maps to this agent.
+    pub common_name: String,
+}
+
+/// A certificate revoked.
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
+pub struct RevokedCertificate {
+    pub serial_number: String,
+    pub revoked: bool,
+}
+
+/// What the bridge keeps of a certificate it had signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct CertificateRecord {
+    pub(super) serial_number: String,
+    /// Hex SHA-256 of the certificate's DER: what Envoy names a peer certificate by.
+    pub(super) sha256: String,
+    /// Unix seconds.
+    pub(super) expiration: u64,
+    #[serde(default)]
+    pub(super) revoked: bool,
+}
+
+impl CertificateRecord {
+    fn digest(&self) -> RevokedDigest {
+        RevokedDigest {
+            sha256: self.sha256.clone(),
+            expires: self.expiration,
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Folder of the KV mount with one record per certificate, per agent.
+const CERTIFICATES: &str = "_bridge/certificates";
+
+/// `POST {mount}/revoke`, with the service's token after the ownership check.
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "{self.mount}/revoke", method = "POST")]
+struct RevokeRequest {
+    #[endpoint(skip)]
+    mount: String,
+    serial_number: String,
+}
+
+/// The CA chain agents' certificates are issued under.
+#[derive(Debug, Serialize, JsonSchema, ToSchema)]
+pub struct CaChain {
+    /// The issuing CA first, then each CA above it (PEM, one per entry).
+    pub ca_chain: Vec<String>,
+}
+
+/// `POST {mount}/sign/{role}`: only the fields the bridge sets. The CSR's own names are
+/// ignored by the role (`use_csr_common_name` and `use_csr_sans` off); the bridge has
+/// refused a CSR naming anything else before this.
+#[derive(Debug, Endpoint)]
+#[endpoint(
+    path = "{self.mount}/sign/{self.role}",
+    method = "POST",
+    response = "Signed"
+)]
+struct SignRequest {
+    #[endpoint(skip)]
+    mount: String,
+    #[endpoint(skip)]
+    role: String,
+    csr: String,
+    common_name: String,
+    exclude_cn_from_sans: bool,
+    format: String,
+    // rustify leaves out a `None`: the role's default lifetime.
+    ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Signed {
+    certificate: String,
+    issuing_ca: String,
+    #[serde(default)]
+    ca_chain: Vec<String>,
+    serial_number: String,
+    expiration: u64,
+}
+
+/// `GET {mount}/roles/{role}`, for its longest lifetime.
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "{self.mount}/roles/{self.role}", response = "RoleLimits")]
+struct ReadRole {
+    #[endpoint(skip)]
+    mount: String,
+    #[endpoint(skip)]
+    role: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RoleLimits {
+    /// Seconds; 0 means the mount's maximum.
+    #[serde(default)]
+    max_ttl: u64,
+}
+
+/// `GET {mount}/cert/ca_chain`: unauthenticated in Vault, the chain as one PEM text.
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "{self.mount}/cert/ca_chain", response = "ChainText")]
+struct ReadChain {
+    #[endpoint(skip)]
+    mount: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChainText {
+    #[serde(default)]
+    ca_chain: Option<String>,
+    #[serde(default)]
+    certificate: String,
+}
+
+/// Hex SHA-256 of a PEM certificate's DER.
+fn der_sha256(pem: &str) -> Option<String> {
+    let (_, der) = x509_cert::der::pem::decode_vec(pem.trim().as_bytes()).ok()?;
+    Some(hex::encode(Sha256::digest(der)))
+}
+
+/// A serial as a record's name: Vault's `xx:xx:…`, lowercase hex without the colons.
+fn serial_key(serial: &str) -> Option<String> {
+    let key: String = serial.chars().filter(|c| *c != ':').collect();
+    (!key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| key.to_ascii_lowercase())
+}
+
+/// The PEM blocks of `text`, each with its own BEGIN and END lines.
+fn pem_blocks(text: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    text.split_inclusive(END)
+        .map(str::trim)
+        .filter(|block| block.ends_with(END))
+        .map(str::to_string)
+        .collect()
+}
+
+impl Vault {
+    /// The CN of the agent's certificates: `MTLS_CN_PREFIX` and its subject.
+    pub fn certificate_name(&self, agent: &Agent) -> String {
+        format!("{}{}", self.cn_prefix, agent.subject)
+    }
+
+    /// The longest lifetime `role` gives, in seconds (`None`: the role sets none itself).
+    pub async fn pki_role_max_ttl(&self, role: &str) -> Result<Option<u64>, VaultError> {
+        self.observed("pki", "read_role", async {
+            let read = ReadRole {
+                mount: self.pki_mount.clone(),
+                role: role.to_string(),
+            };
+            let limits = exec::data(&self.base(), read).await?;
+            Ok((limits.max_ttl > 0).then_some(limits.max_ttl))
+        })
+        .await
+    }
+
+    pub(super) fn certificate_folder(subject: &str) -> String {
+        format!("{CERTIFICATES}/{subject}")
+    }
+
+    fn certificate_record(subject: &str, serial: &str) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            Self::certificate_folder(subject),
+            serial_key(serial)?
+        ))
+    }
+
+    pub(super) async fn revoke_certificate(&self, serial: &str) -> Result<(), VaultError> {
+        let revoke = RevokeRequest {
+            mount: self.pki_mount.clone(),
+            serial_number: serial.to_string(),
+        };
+        exec::empty(&self.base(), revoke).await
+    }
+
+    pub async fn pki_sign(
+        &self,
+        agent: &Agent,
+        role: &str,
+        csr: &str,
+        ttl: Option<&str>,
+    ) -> Result<IssuedCertificate, VaultError> {
+        let common_name = self.certificate_name(agent);
+        self.observed("pki", "sign", async {
+            let client = self.client_for(agent).await?;
+            let request = SignRequest {
+                mount: self.pki_mount.clone(),
+                role: role.to_string(),
+                csr: csr.to_string(),
+                common_name: common_name.clone(),
+                exclude_cn_from_sans: true,
+                format: "pem".into(),
+                ttl: ttl.map(str::to_string),
+            };
+            let signed = exec::data(&client, request).await?;
+            let record = CertificateRecord {
+                serial_number: signed.serial_number.clone(),
+                sha256: der_sha256(&signed.certificate).ok_or(VaultError::Upstream)?,
+                expiration: signed.expiration,
+                revoked: false,
+            };
+            let path = Self::certificate_record(&agent.subject, &record.serial_number)
+                .ok_or(VaultError::Upstream)?;
+            // Recorded before it is handed out; if that fails, revoked again.
+            if let Err(error) =
+                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &record).await
+            {
+                let _ = self.revoke_certificate(&record.serial_number).await;
+                return Err(error.into());
+            }
+            // As for leases: the kill switch disables the entity, then lists the records; one
+            // written after that listing is revoked here. Not knowing counts as disabled.
+            let disabled = self.agent_entity_disabled(&agent.subject).await;
+            if !matches!(disabled, Ok(false)) {
+                self.revoke_certificate(&record.serial_number).await?;
+                let revoked = CertificateRecord {
+                    revoked: true,
+                    ..record
+                };
+                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &revoked).await?;
+                self.registry_note_revoked(&agent.subject, &[revoked.digest()])
+                    .await?;
+                return Err(disabled.err().unwrap_or(VaultError::AgentDisabled));
+            }
+            let ca_chain = if signed.ca_chain.is_empty() {
+                vec![signed.issuing_ca.clone()]
+            } else {
+                signed.ca_chain
+            };
+            Ok(IssuedCertificate {
+                certificate: signed.certificate,
+                issuing_ca: signed.issuing_ca,
+                ca_chain,
+                serial_number: signed.serial_number,
+                expiration: signed.expiration,
+                common_name: common_name.clone(),
+            })
+        })
+        .await
+    }
+
+    /// Revokes a certificate the agent was issued; any other serial is refused (403).
+    pub async fn pki_revoke(
+        &self,
+        agent: &Agent,
+        serial: &str,
+    ) -> Result<RevokedCertificate, VaultError> {
+        self.observed("pki", "revoke", async {
+            let path =
+                Self::certificate_record(&agent.subject, serial).ok_or(VaultError::Forbidden)?;
+            let record: CertificateRecord =
+                match vaultrs::kv2::read(&*self.base(), &self.kv_mount, &path).await {
+                    Ok(record) => record,
+                    // Not issued to this agent through the bridge.
+                    Err(error) => match VaultError::from(error) {
+                        VaultError::NotFound => return Err(VaultError::Forbidden),
+                        other => return Err(other),
+                    },
+                };
+            self.revoke_certificate(&record.serial_number).await?;
+            let revoked = CertificateRecord {
+                revoked: true,
+                ..record
+            };
+            vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &revoked).await?;
+            // The edge refuses it from its next snapshot on.
+            self.registry_note_revoked(&agent.subject, &[revoked.digest()])
+                .await?;
+            Ok(RevokedCertificate {
+                serial_number: revoked.serial_number,
+                revoked: true,
+            })
+        })
+        .await
+    }
+
+    /// The agent's certificate records (expired ones deleted on the way), with their paths.
+    async fn certificate_records(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<(String, CertificateRecord)>, VaultError> {
+        let client = self.base();
+        let folder = Self::certificate_folder(subject);
+        let names = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder)
+            .await
+            .map_err(VaultError::from)
+        {
+            Ok(names) => names,
+            Err(VaultError::NotFound) => return Ok(Vec::new()),
+            Err(other) => return Err(other),
+        };
+        let mut records = Vec::new();
+        for name in names {
+            let path = format!("{folder}/{name}");
+            let record: CertificateRecord =
+                vaultrs::kv2::read(&*client, &self.kv_mount, &path).await?;
+            if record.expiration <= now() {
+                // Expired: nothing to revoke, nothing for the edge to refuse.
+                vaultrs::kv2::delete_metadata(&*client, &self.kv_mount, &path).await?;
+            } else {
+                records.push((path, record));
+            }
+        }
+        Ok(records)
+    }
+
+    /// Revokes every unexpired certificate the agent was issued through the bridge (their
+    /// records kept, marked revoked, until they expire, and listed for the edge); returns
+    /// their serials.
+    pub async fn revoke_agent_certificates(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<String>, VaultError> {
+        self.observed("pki", "revoke_all", async {
+            let mut revoked = Vec::new();
+            for (path, record) in self.certificate_records(subject).await? {
+                if record.revoked {
+                    continue;
+                }
+                self.revoke_certificate(&record.serial_number).await?;
+                let record = CertificateRecord {
+                    revoked: true,
+                    ..record
+                };
+                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &record).await?;
+                revoked.push(record);
+            }
+            let digests: Vec<_> = revoked.iter().map(CertificateRecord::digest).collect();
+            self.registry_note_revoked(subject, &digests).await?;
+            Ok(revoked.into_iter().map(|r| r.serial_number).collect())
+        })
+        .await
+    }
+
+    /// The unexpired revoked certificates of `subject`, for an agent added again under a name
+    /// an earlier one held: its certificates stay refused.
+    pub async fn revoked_certificates_of(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<RevokedDigest>, VaultError> {
+        self.observed("pki", "revoked_list", async {
+            Ok(self
+                .certificate_records(subject)
+                .await?
+                .iter()
+                .filter(|(_, record)| record.revoked)
+                .map(|(_, record)| record.digest())
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn pki_ca_chain(&self) -> Result<CaChain, VaultError> {
+        self.observed("pki", "ca_chain", async {
+            let read = ReadChain {
+                mount: self.pki_mount.clone(),
+            };
+            let chain = exec::data(&self.base(), read).await?;
+            let text = chain.ca_chain.unwrap_or(chain.certificate);
+            Ok(CaChain {
+                ca_chain: pem_blocks(&text),
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_name_records_only_as_hex() {
+        assert_eq!(serial_key("1A:2b:03").as_deref(), Some("1a2b03"));
+        for bad in ["", ":", "../x", "1a/2b", "zz", &"a".repeat(65)] {
+            assert_eq!(serial_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_chain_splits_into_its_certificates() {
+        let one = "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----";
+        let two = "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----";
+        assert_eq!(pem_blocks(&format!("{one}\n{two}\n")), [one, two]);
+        assert!(pem_blocks("").is_empty());
+    }
+}
