@@ -110,6 +110,30 @@ def test_the_official_mcp_sdk_issues_one_too(edge, tmp_path):
     assert who.json()["subject"] == "agent_api"
 
 
+def test_without_a_csr_vault_generates_the_key_and_only_a_wrapping_token_carries_it(edge, tmp_path):
+    response = post(edge, "/pki/issue", "dev-key", {"ttl": "10m", "wrap_ttl": "2m"})
+    assert response.status_code == 200, response.text
+    issued = response.json()
+    assert "PRIVATE KEY" not in response.text
+    assert 0 < issued["wrap_ttl"] <= 120 and issued["wrap_accessor"]
+    # The token unwraps once, from Vault, with itself as the credential.
+    unwrap = lambda: requests.post(f"{edge.openbao_url}/v1/sys/wrapping/unwrap",  # noqa: E731
+                                   headers={"X-Vault-Token": issued["wrap_token"]}, timeout=10)
+    bundle = unwrap().json()["data"]
+    assert bundle["serial_number"] == issued["serial_number"]
+    assert bundle["certificate"].strip() == issued["certificate"].strip()
+    assert unwrap().status_code == 400
+    key = serialization.load_pem_private_key(bundle["private_key"].encode(), password=None)
+    cert = x509.load_pem_x509_certificate(issued["certificate"].encode())
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert key.key_size >= 2048
+    who = over_mtls(edge, "GET", "/whoami", files_for(tmp_path, issued, key))
+    assert who.json()["subject"] == "agent_api"
+    # The key was in the bridge's hands for one call: never in its logs.
+    for log in (edge.logs / "backend").glob("*.log*"):
+        assert "PRIVATE KEY" not in log.read_text(errors="replace"), log
+
+
 @pytest.mark.parametrize("case, status, code, fragment", [
     ("another agent's name", 403, "not_allowed", "names only"),
     ("a wildcard", 403, "not_allowed", "wildcard"),
@@ -119,6 +143,7 @@ def test_the_official_mcp_sdk_issues_one_too(edge, tmp_path):
     ("a lifetime beyond the role", 400, "invalid_request", "longer than the role"),
     ("a role not allowed", 403, "not_allowed", "not one this agent may use"),
     ("an unknown field", 400, "invalid_request", "unknown field"),
+    ("a CSR with a wrap_ttl", 400, "invalid_request", "wrap_ttl is for keys Vault generates"),
 ])
 def test_what_is_refused_issues_nothing(edge, case, status, code, fragment):
     pem, _ = csr("agent_api")
@@ -131,6 +156,7 @@ def test_what_is_refused_issues_nothing(edge, case, status, code, fragment):
         "a lifetime beyond the role": {"csr": pem, "ttl": "25h"},
         "a role not allowed": {"csr": pem, "role": "server"},
         "an unknown field": {"csr": pem, "alt_names": "agent_ops"},
+        "a CSR with a wrap_ttl": {"csr": pem, "wrap_ttl": "5m"},
     }[case]
     before = issued_serials(edge)
     response = post(edge, "/pki/issue", "dev-key", body)

@@ -15,7 +15,7 @@ use x509_cert::der::DecodePem;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::request::{CertReq, ExtensionReq};
 
-use super::input::{Invalid, RoleName, allowed_role};
+use super::input::{Invalid, RoleName, WrapTtl, allowed_role};
 use super::{Operation, Traits};
 use crate::error::ApiError;
 use crate::identity::Agent;
@@ -183,24 +183,41 @@ pub struct PkiIssue {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub role: Option<RoleName>,
-    /// A PEM certificate request for the agent's own key. Its subject may name the agent
-    /// (`MTLS_CN_PREFIX` + subject) or nothing; other names and SANs are refused.
-    #[schema(value_type = String)]
-    pub csr: Csr,
+    /// A PEM certificate request for the agent's own key (preferred: the key never leaves the
+    /// agent). Its subject may name the agent (`MTLS_CN_PREFIX` + subject) or nothing; other
+    /// names and SANs are refused. Absent: Vault generates the key, handed out wrapped.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub csr: Option<Csr>,
     /// Lifetime, e.g. `1h`; the role's default when absent, refused beyond its maximum.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub ttl: Option<CertTtl>,
+    /// Without a CSR: how long the wrapping token of the generated key stays valid (`30s`,
+    /// `5m`, `1h`; at most `24h`; default `5m`). With a CSR there is nothing to wrap.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub wrap_ttl: Option<WrapTtl>,
 }
+
+/// How long a generated key's wrapping token lives when the request does not say.
+const DEFAULT_WRAP_TTL: &str = "5m";
 
 impl Operation for PkiIssue {
     const NAME: &'static str = "pki.issue";
-    const DESCRIPTION: &'static str = "Sign a certificate request (CSR) as a client certificate naming only this agent, which then authenticates it at the edge's mTLS listener.";
+    const DESCRIPTION: &'static str = "A client certificate naming only this agent, which then authenticates it at the edge's mTLS listener: for the key of a CSR (preferred), or for a key Vault generates, returned behind a one-time wrapping token.";
     const TRAITS: Traits = Traits::adds();
     type Output = IssuedCertificate;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<IssuedCertificate, ApiError> {
-        self.csr.names_only(&vault.certificate_name(agent))?;
+        if let Some(csr) = &self.csr {
+            if self.wrap_ttl.is_some() {
+                return Err(ApiError::BadRequest(
+                    "wrap_ttl is for keys Vault generates; a CSR's key is the agent's own".into(),
+                ));
+            }
+            csr.names_only(&vault.certificate_name(agent))?;
+        }
         let roles = vault.roles_for(agent).await?;
         let role = allowed_role(&roles.pki, self.role.as_ref())?;
         if let Some(ttl) = &self.ttl
@@ -212,12 +229,17 @@ impl Operation for PkiIssue {
                 ttl.text
             )));
         }
+        let wrap_ttl = self
+            .wrap_ttl
+            .as_ref()
+            .map_or(DEFAULT_WRAP_TTL, WrapTtl::as_str);
         Ok(vault
-            .pki_sign(
+            .pki_issue(
                 agent,
                 role,
-                &self.csr.pem,
+                self.csr.as_ref().map(|csr| csr.pem.as_str()),
                 self.ttl.as_ref().map(|t| t.text.as_str()),
+                wrap_ttl,
             )
             .await?)
     }

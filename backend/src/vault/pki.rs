@@ -18,7 +18,8 @@ use super::registry::RevokedDigest;
 use super::{Vault, VaultError, exec};
 use vault_mcp_filter::Identity as Agent;
 
-/// A signed client certificate and the chain above it.
+/// A signed client certificate and the chain above it; for a key Vault generated, the key (with
+/// the rest) behind a response-wrapping token.
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct IssuedCertificate {
     /// The certificate (PEM).
@@ -33,6 +34,15 @@ pub struct IssuedCertificate {
     pub expiration: u64,
     /// Its only name: the CN the edge maps to this agent.
     pub common_name: String,
+    /// Without a CSR: a one-time token that unwraps (`sys/wrapping/unwrap`, the token itself
+    /// as `X-Vault-Token`) to `private_key`, `private_key_type` and the certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_accessor: Option<String>,
+    /// Seconds the wrapping token stays valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_ttl: Option<u64>,
 }
 
 /// A certificate revoked.
@@ -88,12 +98,13 @@ pub struct CaChain {
     pub ca_chain: Vec<String>,
 }
 
-/// `POST {mount}/sign/{role}`: only the fields the bridge sets. The CSR's own names are
-/// ignored by the role (`use_csr_common_name` and `use_csr_sans` off); the bridge has
-/// refused a CSR naming anything else before this.
+/// `POST {mount}/sign/{role}` with a CSR, `{mount}/issue/{role}` without (Vault generates the
+/// key): only the fields the bridge sets. The CSR's own names are ignored by the role
+/// (`use_csr_common_name` and `use_csr_sans` off); the bridge has refused a CSR naming
+/// anything else before this.
 #[derive(Debug, Endpoint)]
 #[endpoint(
-    path = "{self.mount}/sign/{self.role}",
+    path = "{self.mount}/{self.verb}/{self.role}",
     method = "POST",
     response = "Signed"
 )]
@@ -101,8 +112,11 @@ struct SignRequest {
     #[endpoint(skip)]
     mount: String,
     #[endpoint(skip)]
+    verb: String,
+    #[endpoint(skip)]
     role: String,
-    csr: String,
+    csr: Option<String>,
+    private_key_format: Option<String>,
     common_name: String,
     exclude_cn_from_sans: bool,
     format: String,
@@ -110,7 +124,7 @@ struct SignRequest {
     ttl: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Signed {
     certificate: String,
     issuing_ca: String,
@@ -118,6 +132,20 @@ struct Signed {
     ca_chain: Vec<String>,
     serial_number: String,
     expiration: u64,
+    /// Only when Vault generated the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key_type: Option<String>,
+}
+
+/// `POST sys/wrapping/wrap`: a generated key, with its certificate, behind a wrapping token.
+#[derive(Debug, Endpoint)]
+#[endpoint(path = "sys/wrapping/wrap", method = "POST")]
+struct WrapKey {
+    /// `Signed` as JSON: its fields are what the wrapping token unwraps to.
+    #[endpoint(raw)]
+    issued: Vec<u8>,
 }
 
 /// `GET {mount}/roles/{role}`, for its longest lifetime.
@@ -215,20 +243,25 @@ impl Vault {
         exec::empty(&self.base(), revoke).await
     }
 
-    pub async fn pki_sign(
+    /// A certificate for the agent's own name: for the key of `csr`, or (none) for a key Vault
+    /// generates, handed out only wrapped for `wrap_ttl`.
+    pub async fn pki_issue(
         &self,
         agent: &Agent,
         role: &str,
-        csr: &str,
+        csr: Option<&str>,
         ttl: Option<&str>,
+        wrap_ttl: &str,
     ) -> Result<IssuedCertificate, VaultError> {
         let common_name = self.certificate_name(agent);
-        self.observed("pki", "sign", async {
+        self.observed("pki", if csr.is_some() { "sign" } else { "issue" }, async {
             let client = self.client_for(agent).await?;
             let request = SignRequest {
                 mount: self.pki_mount.clone(),
+                verb: if csr.is_some() { "sign" } else { "issue" }.into(),
                 role: role.to_string(),
-                csr: csr.to_string(),
+                csr: csr.map(str::to_string),
+                private_key_format: csr.is_none().then(|| "pkcs8".into()),
                 common_name: common_name.clone(),
                 exclude_cn_from_sans: true,
                 format: "pem".into(),
@@ -267,7 +300,18 @@ impl Vault {
             let ca_chain = if signed.ca_chain.is_empty() {
                 vec![signed.issuing_ca.clone()]
             } else {
-                signed.ca_chain
+                signed.ca_chain.clone()
+            };
+            let wrapped = match signed.private_key {
+                None => None,
+                Some(_) => match self.wrap_issued(&signed, wrap_ttl).await {
+                    Ok(info) => Some(info),
+                    // A certificate whose key nobody can have is not left valid.
+                    Err(error) => {
+                        let _ = self.revoke_certificate(&signed.serial_number).await;
+                        return Err(error);
+                    }
+                },
             };
             Ok(IssuedCertificate {
                 certificate: signed.certificate,
@@ -276,9 +320,31 @@ impl Vault {
                 serial_number: signed.serial_number,
                 expiration: signed.expiration,
                 common_name: common_name.clone(),
+                wrap_token: wrapped.as_ref().map(|w| w.token.clone()),
+                wrap_accessor: wrapped.as_ref().map(|w| w.accessor.clone()),
+                wrap_ttl: wrapped.map(|w| w.ttl),
             })
         })
         .await
+    }
+
+    /// `issued` (with the key Vault generated) behind a wrapping token, with the service's
+    /// token: the key is in the bridge's memory for this call only, never in a log or answer.
+    async fn wrap_issued(
+        &self,
+        issued: &Signed,
+        ttl: &str,
+    ) -> Result<vaultrs::api::WrapInfo, VaultError> {
+        let client = self.base();
+        let mut middleware = client.middle.clone();
+        middleware.wrap = Some(ttl.to_string());
+        let request = WrapKey {
+            issued: serde_json::to_vec(issued).map_err(|_| VaultError::Upstream)?,
+        };
+        exec::send(&client, request, Some(&middleware))
+            .await?
+            .wrap_info
+            .ok_or(VaultError::Upstream)
     }
 
     /// Revokes a certificate the agent was issued; any other serial is refused (403).

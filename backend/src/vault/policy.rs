@@ -109,6 +109,7 @@ pub fn agent_roles_policy(mounts: &Mounts<'_>) -> String {
         role_paths(ssh, "creds", &roles.ssh_otp, "update"),
         role_paths(ssh, "sign", &roles.ssh_sign, "update"),
         role_paths(pki, "sign", &roles.pki, "update"),
+        role_paths(pki, "issue", &roles.pki, "update"),
     ]
     .concat();
     let denied: String = [transit, transit_named]
@@ -288,7 +289,7 @@ mod tests {
         assert!(!plain.contains("{{"));
         let plain_paths = paths(&plain);
         assert_eq!(
-            plain_paths[..8],
+            plain_paths[..9],
             [
                 "transit/random",
                 "transit/random/*",
@@ -297,11 +298,12 @@ mod tests {
                 "database/creds/reporting",
                 "ssh/creds/otp",
                 "ssh/sign/agent",
-                "pki_int/sign/agent"
+                "pki_int/sign/agent",
+                "pki_int/issue/agent"
             ]
         );
         // The rest are denials, of each verb on each Transit mount.
-        assert_eq!(plain_paths.len(), 8 + 10);
+        assert_eq!(plain_paths.len(), 9 + 10);
         assert_eq!(plain.matches("[\"deny\"]").count(), 10);
         assert!(plain_paths.contains(&"transit-agents/derive-key/*"));
     }
