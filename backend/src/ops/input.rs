@@ -86,20 +86,25 @@ impl TryFrom<String> for WrapTtl {
     type Error = Invalid;
 
     fn try_from(ttl: String) -> Result<Self, Invalid> {
-        let invalid = || Invalid("wrap_ttl must be like 30s, 5m or 1h, at most 24h".into());
-        let (number, unit) = ttl.split_at(ttl.len().saturating_sub(1));
-        let number: u64 = number.parse().map_err(|_| invalid())?;
-        let seconds = match unit {
-            "s" => number,
-            "m" => number.saturating_mul(60),
-            "h" => number.saturating_mul(3600),
-            _ => return Err(invalid()),
-        };
-        if (1..=86_400).contains(&seconds) {
-            Ok(Self(ttl))
-        } else {
-            Err(invalid())
+        match lifetime_seconds(&ttl) {
+            Some(seconds) if (1..=86_400).contains(&seconds) => Ok(Self(ttl)),
+            _ => Err(Invalid(
+                "wrap_ttl must be like 30s, 5m or 1h, at most 24h".into(),
+            )),
         }
+    }
+}
+
+/// Seconds in a lifetime as Vault writes it: a whole number of seconds, minutes or hours
+/// (`30s`, `5m`, `1h`).
+pub fn lifetime_seconds(text: &str) -> Option<u64> {
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "s" => Some(number),
+        "m" => Some(number.saturating_mul(60)),
+        "h" => Some(number.saturating_mul(3600)),
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use x509_cert::der::DecodePem;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::request::{CertReq, ExtensionReq};
 
-use super::input::{Invalid, RoleName, WrapTtl, allowed_role};
+use super::input::{Invalid, RoleName, WrapTtl, allowed_role, lifetime_seconds};
 use super::{Operation, Traits};
 use crate::error::ApiError;
 use crate::identity::Agent;
@@ -158,19 +158,11 @@ impl TryFrom<String> for CertTtl {
     type Error = Invalid;
 
     fn try_from(text: String) -> Result<Self, Invalid> {
-        let invalid = || Invalid("ttl must be like 90s, 30m or 24h, at most 8760h".into());
-        let (number, unit) = text.split_at(text.len().saturating_sub(1));
-        let number: u64 = number.parse().map_err(|_| invalid())?;
-        let seconds = match unit {
-            "s" => number,
-            "m" => number.saturating_mul(60),
-            "h" => number.saturating_mul(3600),
-            _ => return Err(invalid()),
-        };
-        if (1..=8760 * 3600).contains(&seconds) {
-            Ok(Self { text, seconds })
-        } else {
-            Err(invalid())
+        match lifetime_seconds(&text) {
+            Some(seconds) if (1..=8760 * 3600).contains(&seconds) => Ok(Self { text, seconds }),
+            _ => Err(Invalid(
+                "ttl must be like 90s, 30m or 24h, at most 8760h".into(),
+            )),
         }
     }
 }

@@ -235,7 +235,22 @@ impl Vault {
         ))
     }
 
-    pub(super) async fn revoke_certificate(&self, serial: &str) -> Result<(), VaultError> {
+    /// Revokes the certificate of `record` (at `path`) in Vault and marks the record so.
+    async fn revoke_recorded(
+        &self,
+        path: &str,
+        record: CertificateRecord,
+    ) -> Result<CertificateRecord, VaultError> {
+        self.revoke_certificate(&record.serial_number).await?;
+        let revoked = CertificateRecord {
+            revoked: true,
+            ..record
+        };
+        vaultrs::kv2::set(&*self.base(), &self.kv_mount, path, &revoked).await?;
+        Ok(revoked)
+    }
+
+    async fn revoke_certificate(&self, serial: &str) -> Result<(), VaultError> {
         let revoke = RevokeRequest {
             mount: self.pki_mount.clone(),
             serial_number: serial.to_string(),
@@ -287,12 +302,7 @@ impl Vault {
             // written after that listing is revoked here. Not knowing counts as disabled.
             let disabled = self.agent_entity_disabled(&agent.subject).await;
             if !matches!(disabled, Ok(false)) {
-                self.revoke_certificate(&record.serial_number).await?;
-                let revoked = CertificateRecord {
-                    revoked: true,
-                    ..record
-                };
-                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &revoked).await?;
+                let revoked = self.revoke_recorded(&path, record).await?;
                 self.registry_note_revoked(&agent.subject, &[revoked.digest()])
                     .await?;
                 return Err(disabled.err().unwrap_or(VaultError::AgentDisabled));
@@ -365,12 +375,7 @@ impl Vault {
                         other => return Err(other),
                     },
                 };
-            self.revoke_certificate(&record.serial_number).await?;
-            let revoked = CertificateRecord {
-                revoked: true,
-                ..record
-            };
-            vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &revoked).await?;
+            let revoked = self.revoke_recorded(&path, record).await?;
             // The edge refuses it from its next snapshot on.
             self.registry_note_revoked(&agent.subject, &[revoked.digest()])
                 .await?;
@@ -389,16 +394,8 @@ impl Vault {
     ) -> Result<Vec<(String, CertificateRecord)>, VaultError> {
         let client = self.base();
         let folder = Self::certificate_folder(subject);
-        let names = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder)
-            .await
-            .map_err(VaultError::from)
-        {
-            Ok(names) => names,
-            Err(VaultError::NotFound) => return Ok(Vec::new()),
-            Err(other) => return Err(other),
-        };
         let mut records = Vec::new();
-        for name in names {
+        for name in self.records_in(&folder).await? {
             let path = format!("{folder}/{name}");
             let record: CertificateRecord =
                 vaultrs::kv2::read(&*client, &self.kv_mount, &path).await?;
@@ -422,16 +419,9 @@ impl Vault {
         self.observed("pki", "revoke_all", async {
             let mut revoked = Vec::new();
             for (path, record) in self.certificate_records(subject).await? {
-                if record.revoked {
-                    continue;
+                if !record.revoked {
+                    revoked.push(self.revoke_recorded(&path, record).await?);
                 }
-                self.revoke_certificate(&record.serial_number).await?;
-                let record = CertificateRecord {
-                    revoked: true,
-                    ..record
-                };
-                vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &record).await?;
-                revoked.push(record);
             }
             let digests: Vec<_> = revoked.iter().map(CertificateRecord::digest).collect();
             self.registry_note_revoked(subject, &digests).await?;

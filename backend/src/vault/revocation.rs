@@ -25,21 +25,24 @@ pub struct Revocation {
 }
 
 impl Vault {
+    /// The names of the service's records in `folder` of the KV mount (none: no folder).
+    pub(super) async fn records_in(&self, folder: &str) -> Result<Vec<String>, VaultError> {
+        match vaultrs::kv2::list(&*self.base(), &self.kv_mount, folder).await {
+            Ok(names) => Ok(names),
+            Err(error) => match VaultError::from(error) {
+                VaultError::NotFound => Ok(Vec::new()),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Revokes every lease the agent was issued through the bridge, and forgets their records.
     pub async fn revoke_agent_leases(&self, subject: &str) -> Result<Vec<String>, VaultError> {
         self.observed("database", "revoke_all", async {
             let client = self.base();
             let folder = Self::lease_folder(subject);
-            let records = match vaultrs::kv2::list(&*client, &self.kv_mount, &folder)
-                .await
-                .map_err(VaultError::from)
-            {
-                Ok(records) => records,
-                Err(VaultError::NotFound) => return Ok(Vec::new()),
-                Err(other) => return Err(other),
-            };
             let mut revoked = Vec::new();
-            for name in records {
+            for name in self.records_in(&folder).await? {
                 let record = format!("{folder}/{name}");
                 let owned =
                     vaultrs::kv2::read::<Ownership>(&*client, &self.kv_mount, &record).await?;
