@@ -61,6 +61,7 @@ def over_mtls(edge, method: str, path: str, cert: tuple[str, str], **kwargs) -> 
 
 def issued_serials(edge) -> set[str]:
     listed = root_session().request("LIST", f"{edge.openbao_url}/v1/pki_int/certs", timeout=10)
+    assert listed.status_code in (200, 404), listed.text  # 404: none issued yet
     return set(listed.json()["data"]["keys"]) if listed.status_code == 200 else set()
 
 
@@ -209,10 +210,11 @@ def test_an_agent_revokes_its_own_certificates_and_no_one_elses(edge):
     issued = post(edge, "/pki/issue", "dev-key", {"csr": csr("agent_api")[0]}).json()
     serial = issued["serial_number"]
     # agent_b holds write and delete too, but not this certificate; a made-up serial is no one's.
-    for key, body in (("dev-key-b", {"serial_number": serial}), ("dev-key", {"serial_number": "0a:0b"}),
-                      ("dev-key", {"serial_number": "../leases"})):
+    for key, body in (("dev-key-b", {"serial_number": serial}), ("dev-key", {"serial_number": "0a:0b"})):
         refused = post(edge, "/pki/revoke", key, body)
         assert (refused.status_code, refused.json()["error"]) == (403, "vault_forbidden"), refused.text
+    malformed = post(edge, "/pki/revoke", "dev-key", {"serial_number": "../leases"})
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_request"), malformed.text
     assert revocation_time(edge, serial) == 0
     # agent_ro may not revoke at all (write and delete).
     assert post(edge, "/pki/revoke", "dev-key-ro", {"serial_number": serial}).status_code == 403
@@ -259,6 +261,27 @@ def test_an_agent_added_again_does_not_get_its_predecessors_certificates_back(ed
     time.sleep(1.1)  # each Envoy worker at its next tick
     refused = over_mtls(edge, "GET", "/whoami", files)
     assert (refused.status_code, refused.json()["error"]) == (401, "revoked_client_certificate"), refused.text
+
+
+def test_only_an_agent_that_answers_to_its_own_name_gets_certificates_and_only_so_many(edge):
+    """A certificate names its agent's subject, and the edge maps that name to the record that
+    answers to it: without `--certificate-cn SUBJECT` it could be no one's, or another's."""
+    subject = f"nameless_{uuid.uuid4().hex[:8]}"
+    key = json.loads(agents_cli(edge, "add", subject, "--scopes", "read,write", "--json").stdout)["api_key"]
+    wait_for(lambda: requests.get(f"{edge.envoy_url}/whoami", headers={"X-API-Key": key},
+                                  verify=str(edge.certs / "ca.crt"), timeout=10).ok, 15)
+    refused = post(edge, "/pki/issue", key, {"csr": csr(subject)[0]})
+    assert (refused.status_code, refused.json()["error"]) == (403, "not_allowed"), refused.text
+    assert f"--certificate-cn {subject}" in refused.json()["message"]
+    agents_cli(edge, "update", subject, "--certificate-cn", subject)
+    pem, _ = csr(subject)
+    for _ in range(20):
+        assert post(edge, "/pki/issue", key, {"csr": pem}).status_code == 200
+    # The twenty-first while twenty are unexpired: nothing more is issued.
+    before = issued_serials(edge)
+    more = post(edge, "/pki/issue", key, {"csr": pem})
+    assert (more.status_code, more.json()["error"]) == (409, "conflict"), more.text
+    assert issued_serials(edge) == before
 
 
 def test_a_disabled_agents_certificate_is_refused_at_the_edge(edge, tmp_path):

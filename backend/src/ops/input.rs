@@ -98,14 +98,15 @@ impl TryFrom<String> for WrapTtl {
 /// Seconds in a lifetime as Vault writes it: a whole number of seconds, minutes or hours
 /// (`30s`, `5m`, `1h`).
 pub fn lifetime_seconds(text: &str) -> Option<u64> {
-    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
-    let number: u64 = number.parse().ok()?;
-    match unit {
-        "s" => Some(number),
-        "m" => Some(number.saturating_mul(60)),
-        "h" => Some(number.saturating_mul(3600)),
-        _ => None,
+    let units = [("s", 1), ("m", 60), ("h", 3600)];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, *scale)))?;
+    // Digits only: `parse` would take a sign.
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    Some(number.parse::<u64>().ok()?.saturating_mul(scale))
 }
 
 /// Most versions one undelete or destroy may name.
@@ -353,6 +354,10 @@ mod tests {
         }
         for bad in [r#""0s""#, r#""25h""#, r#""1d""#, r#""""#, r#""m""#, "30"] {
             assert!(parse::<WrapTtl>(bad).is_err(), "{bad}");
+        }
+        // A character of several bytes at the end is refused, not a panic.
+        for bad in ["1é", "é", "5€", "+5m"] {
+            assert!(lifetime_seconds(bad).is_none(), "{bad}");
         }
     }
 

@@ -20,7 +20,9 @@ use super::{Operation, Traits};
 use crate::error::ApiError;
 use crate::identity::Agent;
 use crate::vault::Vault;
-use crate::vault::pki::{CaChain, IssuedCertificate, RevokedCertificate};
+use crate::vault::pki::{
+    CaChain, IssuedCertificate, MAX_LIVE_CERTIFICATES, RevokedCertificate, is_serial,
+};
 
 /// The smallest RSA key a certificate is issued for.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -202,6 +204,22 @@ impl Operation for PkiIssue {
     type Output = IssuedCertificate;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<IssuedCertificate, ApiError> {
+        // Its certificates carry its subject as their name: the edge maps them to the agent whose
+        // record names that certificate, which must then be this agent, not another.
+        let record = vault.registry_record(&agent.subject).await?;
+        if record.and_then(|r| r.certificate).as_deref() != Some(agent.subject.as_str()) {
+            return Err(ApiError::NotAllowed(format!(
+                "this agent's certificates would name {0:?}, and its registry record does not \
+                 answer to that certificate name (agents update {0} --certificate-cn {0})",
+                agent.subject
+            )));
+        }
+        if vault.pki_live_certificates(&agent.subject).await? >= MAX_LIVE_CERTIFICATES {
+            return Err(ApiError::Conflict(format!(
+                "this agent holds {MAX_LIVE_CERTIFICATES} unexpired certificates (revoked ones \
+                 count until they expire): use those, or wait until some expire"
+            )));
+        }
         if let Some(csr) = &self.csr {
             if self.wrap_ttl.is_some() {
                 return Err(ApiError::BadRequest(
@@ -253,6 +271,12 @@ impl Operation for PkiRevoke {
     type Output = RevokedCertificate;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<RevokedCertificate, ApiError> {
+        if !is_serial(&self.serial_number) {
+            return Err(ApiError::Arguments {
+                field: "serial_number".into(),
+                message: "a certificate serial in hex, as xx:xx:… (pki.issue gives it)".into(),
+            });
+        }
         Ok(vault.pki_revoke(agent, &self.serial_number).await?)
     }
 

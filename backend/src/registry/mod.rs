@@ -19,20 +19,14 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 use vault_mcp_filter::identity::is_user_subject;
 
-use crate::vault::Vault;
 use crate::vault::registry::AgentRecord;
+use crate::vault::{Vault, unix_now as now};
 
 /// The registry over the service's Vault connection.
 pub struct Registry {
     vault: Arc<Vault>,
     /// `USERS_SIGN_UP_SCOPES`: published in the snapshot, so the edge admits newcomers.
     sign_up_scopes: Option<Vec<String>>,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Registry {
@@ -135,6 +129,7 @@ impl Registry {
             .await?;
         }
         self.vault.create_agent_keys(&new.subject).await?;
+        self.vault.revoke_agent_certificates(&new.subject).await?;
         // An agent of that name removed earlier left its entity disabled.
         self.vault
             .set_agent_entity_enabled(&new.subject, true)
@@ -151,7 +146,8 @@ impl Registry {
             budgets,
             certificate: new.certificate,
             roles: new.roles,
-            // An earlier agent of this name may have left certificates revoked, not expired.
+            // An earlier agent of this name may have left certificates unexpired (revoked now,
+            // if a removal stopped half-way): the edge keeps refusing them.
             revoked_certificates: self.vault.revoked_certificates_of(&new.subject).await?,
             created: at,
             updated: at,

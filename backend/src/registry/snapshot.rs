@@ -18,8 +18,9 @@ use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::registry::{Snapshot, SnapshotAgent, SnapshotKey};
 
 use super::{Registry, RegistryError};
-use crate::vault::VaultError;
+use crate::vault::pki::CLOCK_SKEW_SECONDS;
 use crate::vault::registry::AgentRecord;
+use crate::vault::{VaultError, unix_now};
 
 /// How long a built snapshot is served without asking Vault for the generation.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -61,9 +62,7 @@ pub struct SnapshotCache {
 /// by editing Vault directly) is left out and logged, so one bad record never freezes the
 /// registry for everyone.
 pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     let mut digests = HashSet::new();
     let mut certificates = HashSet::new();
     let usable = |r: &&AgentRecord| {
@@ -114,7 +113,7 @@ pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
                 revoked_certificates: r
                     .revoked_certificates
                     .iter()
-                    .filter(|c| c.expires > now)
+                    .filter(|c| c.expires + CLOCK_SKEW_SECONDS > now)
                     .map(|c| c.sha256.clone())
                     .collect(),
             })

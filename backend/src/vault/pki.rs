@@ -32,7 +32,8 @@ pub struct IssuedCertificate {
     pub serial_number: String,
     /// Unix seconds after which the certificate is no longer valid.
     pub expiration: u64,
-    /// Its only name: the CN the edge maps to this agent.
+    /// Its only name (`MTLS_CN_PREFIX` + subject): the edge maps it to the agent whose record
+    /// answers to that certificate name, which `pki.issue` requires to be this agent.
     pub common_name: String,
     /// Without a CSR: a one-time token that unwraps (`sys/wrapping/unwrap`, the token itself
     /// as `X-Vault-Token`) to `private_key`, `private_key_type` and the certificate.
@@ -73,11 +74,13 @@ impl CertificateRecord {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+/// How long after a certificate expires its digest stays listed: an Envoy whose clock is behind
+/// the backend's still refuses it.
+pub const CLOCK_SKEW_SECONDS: u64 = 300;
+
+/// Most unexpired certificates one agent may hold at once (revoked ones count until they
+/// expire): bounds its records and what it can make the bridge write to its registry record.
+pub const MAX_LIVE_CERTIFICATES: usize = 20;
 
 /// Folder of the KV mount with one record per certificate, per agent.
 const CERTIFICATES: &str = "_bridge/certificates";
@@ -124,7 +127,7 @@ struct SignRequest {
     ttl: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Signed {
     certificate: String,
     issuing_ca: String,
@@ -139,13 +142,32 @@ struct Signed {
     private_key_type: Option<String>,
 }
 
+/// Never the key, wherever a `Signed` is printed.
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("serial_number", &self.serial_number)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "(hidden)"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 /// `POST sys/wrapping/wrap`: a generated key, with its certificate, behind a wrapping token.
-#[derive(Debug, Endpoint)]
+#[derive(Endpoint)]
 #[endpoint(path = "sys/wrapping/wrap", method = "POST")]
 struct WrapKey {
     /// `Signed` as JSON: its fields are what the wrapping token unwraps to.
     #[endpoint(raw)]
     issued: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrapKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WrapKey(hidden)")
+    }
 }
 
 /// `GET {mount}/roles/{role}`, for its longest lifetime.
@@ -185,6 +207,11 @@ struct ChainText {
 fn der_sha256(pem: &str) -> Option<String> {
     let (_, der) = x509_cert::der::pem::decode_vec(pem.trim().as_bytes()).ok()?;
     Some(hex::encode(Sha256::digest(der)))
+}
+
+/// Whether `text` is a serial as Vault writes them (hex, `:`-separated).
+pub fn is_serial(text: &str) -> bool {
+    serial_key(text).is_some()
 }
 
 /// A serial as a record's name: Vault's `xx:xx:…`, lowercase hex without the colons.
@@ -235,6 +262,14 @@ impl Vault {
         ))
     }
 
+    /// How many unexpired certificates (revoked or not) the agent holds.
+    pub async fn pki_live_certificates(&self, subject: &str) -> Result<usize, VaultError> {
+        self.observed("pki", "count", async {
+            Ok(self.certificate_records(subject).await?.len())
+        })
+        .await
+    }
+
     /// Revokes the certificate of `record` (at `path`) in Vault and marks the record so.
     async fn revoke_recorded(
         &self,
@@ -269,11 +304,12 @@ impl Vault {
         wrap_ttl: &str,
     ) -> Result<IssuedCertificate, VaultError> {
         let common_name = self.certificate_name(agent);
-        self.observed("pki", if csr.is_some() { "sign" } else { "issue" }, async {
+        let verb = if csr.is_some() { "sign" } else { "issue" };
+        self.observed("pki", verb, async {
             let client = self.client_for(agent).await?;
             let request = SignRequest {
                 mount: self.pki_mount.clone(),
-                verb: if csr.is_some() { "sign" } else { "issue" }.into(),
+                verb: verb.into(),
                 role: role.to_string(),
                 csr: csr.map(str::to_string),
                 private_key_format: csr.is_none().then(|| "pkcs8".into()),
@@ -291,11 +327,13 @@ impl Vault {
             };
             let path = Self::certificate_record(&agent.subject, &record.serial_number)
                 .ok_or(VaultError::Upstream)?;
-            // Recorded before it is handed out; if that fails, revoked again.
+            // Recorded before it is handed out; if that fails, revoked at once.
             if let Err(error) =
                 vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &record).await
             {
-                let _ = self.revoke_certificate(&record.serial_number).await;
+                if let Err(revoking) = self.revoke_certificate(&record.serial_number).await {
+                    tracing::error!(agent = %agent.subject, serial = %record.serial_number, error = %revoking, "a certificate whose record failed could not be revoked");
+                }
                 return Err(error.into());
             }
             // As for leases: the kill switch disables the entity, then lists the records; one
@@ -318,7 +356,10 @@ impl Vault {
                     Ok(info) => Some(info),
                     // A certificate whose key nobody can have is not left valid.
                     Err(error) => {
-                        let _ = self.revoke_certificate(&signed.serial_number).await;
+                        if let Err(revoking) = self.revoke_certificate(&signed.serial_number).await
+                        {
+                            tracing::error!(agent = %agent.subject, serial = %signed.serial_number, error = %revoking, "a certificate whose key could not be wrapped could not be revoked");
+                        }
                         return Err(error);
                     }
                 },
@@ -399,7 +440,7 @@ impl Vault {
             let path = format!("{folder}/{name}");
             let record: CertificateRecord =
                 vaultrs::kv2::read(&*client, &self.kv_mount, &path).await?;
-            if record.expiration <= now() {
+            if record.expiration + CLOCK_SKEW_SECONDS <= super::unix_now() {
                 // Expired: nothing to revoke, nothing for the edge to refuse.
                 vaultrs::kv2::delete_metadata(&*client, &self.kv_mount, &path).await?;
             } else {
@@ -410,22 +451,36 @@ impl Vault {
     }
 
     /// Revokes every unexpired certificate the agent was issued through the bridge (their
-    /// records kept, marked revoked, until they expire, and listed for the edge); returns
-    /// their serials.
+    /// records kept, marked revoked, until they expire); returns the serials revoked now. Every
+    /// revoked one is listed for the edge, those of an earlier run that stopped half-way too;
+    /// one that fails does not stop the others (the first error is returned after).
     pub async fn revoke_agent_certificates(
         &self,
         subject: &str,
     ) -> Result<Vec<String>, VaultError> {
         self.observed("pki", "revoke_all", async {
-            let mut revoked = Vec::new();
+            let (mut now_revoked, mut digests, mut failed) = (Vec::new(), Vec::new(), None);
             for (path, record) in self.certificate_records(subject).await? {
-                if !record.revoked {
-                    revoked.push(self.revoke_recorded(&path, record).await?);
+                if record.revoked {
+                    digests.push(record.digest());
+                    continue;
+                }
+                match self.revoke_recorded(&path, record).await {
+                    Ok(revoked) => {
+                        digests.push(revoked.digest());
+                        now_revoked.push(revoked.serial_number);
+                    }
+                    Err(error) => {
+                        tracing::error!(agent = subject, %error, "a client certificate of the agent could not be revoked");
+                        failed.get_or_insert(error);
+                    }
                 }
             }
-            let digests: Vec<_> = revoked.iter().map(CertificateRecord::digest).collect();
             self.registry_note_revoked(subject, &digests).await?;
-            Ok(revoked.into_iter().map(|r| r.serial_number).collect())
+            match failed {
+                Some(error) => Err(error),
+                None => Ok(now_revoked),
+            }
         })
         .await
     }

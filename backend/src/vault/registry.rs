@@ -187,9 +187,7 @@ impl Vault {
         subject: &str,
         revoked: &[RevokedDigest],
     ) -> Result<(), VaultError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = super::unix_now();
         for _ in 0..5 {
             let Some((mut record, version)) = self.registry_read(subject).await? else {
                 return Ok(());
@@ -201,7 +199,9 @@ impl Vault {
                     .filter(|r| !before.iter().any(|b| b.sha256 == r.sha256))
                     .cloned(),
             );
-            record.revoked_certificates.retain(|r| r.expires > now);
+            record
+                .revoked_certificates
+                .retain(|r| r.expires + super::pki::CLOCK_SKEW_SECONDS > now);
             if record.revoked_certificates == before {
                 return Ok(());
             }
@@ -292,9 +292,7 @@ impl Vault {
 
     /// Moves the generation on, naming the agent that changed.
     async fn registry_bump(&self, subject: &str) -> Result<(), VaultError> {
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let at = super::unix_now();
         let marker = Change {
             agent: subject.to_string(),
             changed_at: at,

@@ -186,10 +186,18 @@ fn authenticate_certificate(
                     .by_certificate(&name)
                     .ok_or(Reason::UnknownClientCertificate)?;
                 // A revoked certificate of an agent still enabled (`pki.revoke`): refused from
-                // the next snapshot on, though Envoy's TLS accepted it.
-                match mtls.certificate_sha256(request.peer_sha256, |name| request.header(name)) {
-                    Some(digest) if agent.revoked(&digest) => Err(Reason::RevokedClientCertificate),
-                    _ => Ok(agent.identity.clone()),
+                // the next snapshot on, though Envoy's TLS accepted it. An agent with revoked
+                // certificates is not taken on a certificate the source gives no digest of.
+                let digest =
+                    mtls.certificate_sha256(request.peer_sha256, |name| request.header(name));
+                let revoked = match digest {
+                    Some(digest) => agent.revoked(&digest),
+                    None => !agent.revoked_certificates.is_empty(),
+                };
+                if revoked {
+                    Err(Reason::RevokedClientCertificate)
+                } else {
+                    Ok(agent.identity.clone())
                 }
             }
             Followed::Pending => Err(Reason::RegistryUnavailable),

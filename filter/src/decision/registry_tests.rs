@@ -182,6 +182,7 @@ fn certificates_the_registry_names_act_as_their_agent() {
     let (policy, store, registry) = (policy(), MemoryStore::default(), registered());
     let mut cert = req("GET", "/secrets/a", &[]);
     cert.peer = Some("CN=crt.clients,O=Bridge");
+    cert.peer_sha256 = Some(hex::encode(digest("a DER")));
     let forward = forwarded(run_with(&policy, Followed::Yes(&registry), &store, &cert));
     assert_eq!(forward.identity.subject, "agent_crt");
     assert_eq!(forward.identity.scopes, ["list", "read"]);
@@ -206,6 +207,13 @@ fn a_revoked_certificate_is_refused_while_its_agent_is_enabled() {
     cert.peer_sha256 = Some(hex::encode(digest("new DER")));
     let forward = forwarded(run_with(&policy, Followed::Yes(&registry), &store, &cert));
     assert_eq!(forward.identity.subject, "agent_crt");
+    // Uppercase hex is the same digest; no digest at all cannot prove it is not a revoked one.
+    cert.peer_sha256 = Some(hex::encode_upper(digest("revoked DER")));
+    let outcome = run_with(&policy, Followed::Yes(&registry), &store, &cert);
+    assert_eq!(refusal(&outcome), (401, "revoked_client_certificate"));
+    cert.peer_sha256 = None;
+    let outcome = run_with(&policy, Followed::Yes(&registry), &store, &cert);
+    assert_eq!(refusal(&outcome), (401, "revoked_client_certificate"));
     // A snapshot listing anything but digests is refused whole.
     let doc =
         json!({"agents": [{"subject": "a", "enabled": true, "revoked_certificates": ["xyz"]}]});
