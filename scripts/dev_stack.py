@@ -77,7 +77,7 @@ def up(edge: bool, debug: bool) -> int:
           f"people {people} (passwords in the credentials file)")
     print(f"\nall credentials (JWT keys, example tokens): {CREDENTIALS.relative_to(ROOT)}, "
           f"logs: {stack.logs.relative_to(ROOT)}/")
-    print(f"\nthe CLI (`vault-mcp-bridge agents …`, README \"Operating agents\") is {backend}:\n"
+    print(f"\nthe CLI (`vault-mcp-bridge agents …`, docs/OPERATING-AGENTS.md) is {backend}:\n"
           f"  export PATH=\"{backend.parent}:$PATH\" VAULT_ADDR={stack.openbao_url} VAULT_TOKEN={ROOT_TOKEN}")
     tls = f"--cacert {stack.certs}/ca.crt " if edge else ""
     print(f"try: curl {tls}-H 'X-API-Key: dev-key' -X PUT "

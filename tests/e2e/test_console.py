@@ -4,7 +4,7 @@ Envoy: sign in with an `admin` identity, add an agent and use its key through En
 and see the edge refuse it; and what must hold without a browser: no session → sign-in, no CSRF
 token → 403, no `admin` → no session, no secret value in any page or response.
 
-Screenshots go to a temporary folder, or to `$CONSOLE_SCREENSHOTS` (the README's come from
+Screenshots go to a temporary folder, or to `$CONSOLE_SCREENSHOTS` (docs/CONSOLE.md's come from
 `CONSOLE_SCREENSHOTS=docs/console scripts/test tests/e2e/test_console.py`)."""
 
 import json

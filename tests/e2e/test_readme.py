@@ -1,4 +1,5 @@
-"""README's shell examples run as written, against a stack of the tests' own: each command in
+"""The shell examples of README.md and of the docs pages it leads to (docs/OPERATING-AGENTS.md,
+docs/ROUTES.md) run as written, against a stack of the tests' own: each command in
 one bash session (variables carry over), every `curl` must get a 2xx (`--fail-with-body`), and
 a `# {…}` line under a command is the JSON it must answer. The dev ports, `.dev/` paths and the
 release binary's folder are replaced by this stack's; nothing else is changed."""
@@ -15,11 +16,14 @@ import stack as stacks
 from support import UNLIMITED, start_stack
 
 README = stacks.ROOT / "README.md"
+#: The reference pages README leads to, whose examples run here as README's do.
+OPERATING_AGENTS = stacks.ROOT / "docs" / "OPERATING-AGENTS.md"
+ROUTES = stacks.ROOT / "docs" / "ROUTES.md"
 
 
-def block_after(heading: str, index: int = 0) -> str:
-    """The `index`-th ```sh block after `heading` (a line of README)."""
-    text = README.read_text()
+def block_after(heading: str, index: int = 0, page=README) -> str:
+    """The `index`-th ```sh block after `heading` (a line of `page`)."""
+    text = page.read_text()
     start = text.index(f"\n{heading}\n")
     return re.findall(r"```sh\n(.*?)```", text[start:], re.S)[index]
 
@@ -82,7 +86,7 @@ def localized(command: str, stack, dev: stacks.Ports, extra: dict | None = None)
 
 def run_block(stack, block: str, env: dict, skip=lambda command: False) -> list[tuple[str, str]]:
     """Runs the block's commands in one shell; returns (command, output) of each. A key id that
-    `agents add` prints replaces the README's placeholder id in later commands."""
+    `agents add` prints replaces the page's placeholder id in later commands."""
     (stack.run_dir / "credentials.json").write_text(json.dumps(stack.credentials()))
     shell = Shell(env, stack.run_dir)
     dev, results, learned = stacks.Ports.dev(), [], {}
@@ -103,7 +107,7 @@ def run_block(stack, block: str, env: dict, skip=lambda command: False) -> list[
     return results
 
 
-#: The key id README's `revoke-key` line shows; the test puts the one `add` printed in its place.
+#: The key id the `revoke-key` line of docs/OPERATING-AGENTS.md shows; the test puts the one `add` printed in its place.
 PLACEHOLDER_KEY_ID = "3f9c0a1b2c4d"
 
 
@@ -124,7 +128,7 @@ def edge(built, tmp_path_factory):
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    """A shell's environment: PATH, and a HOME with an SSH key (README signs ~/.ssh/id_ed25519.pub)."""
+    """A shell's environment: PATH, and a HOME with an SSH key (docs/ROUTES.md signs ~/.ssh/id_ed25519.pub)."""
     (tmp_path / ".ssh").mkdir()
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / ".ssh" / "id_ed25519")],
                    check=True)
@@ -143,14 +147,14 @@ def test_running_the_bridge(fresh, edge, env):
 
 
 def test_operating_agents(fresh, env):
-    results = dict(run_block(fresh, block_after("## Operating agents"), env))
+    results = dict(run_block(fresh, block_after("## Operating agents", page=OPERATING_AGENTS), env))
     listed = next(output for command, output in results.items() if command.startswith("vault-mcp-bridge agents list"))
     assert "billing-bot" in listed
     assert any("added user user.ann" in output for output in results.values())
 
 
 def test_routes_and_engines(fresh, env):
-    results = run_block(fresh, block_after("### Routes and engines"), env)
+    results = run_block(fresh, block_after("### Routes and engines", page=ROUTES), env)
     assert len(results) == 12
     decrypted = next(output for command, output in results if "/transit/decrypt" in command)
     assert json.loads(decrypted)["text"] == "card 4111"
@@ -164,13 +168,13 @@ def test_setting_up_a_vault(fresh, env, tmp_path):
     (shims / "vault").symlink_to(stacks.VENV_BIN / "bao")
     (shims / "vault-mcp-bridge").symlink_to(fresh.backend_bin)
     env = {**env, "PATH": f"{shims}:{env['PATH']}", "VAULT_ADDR": fresh.openbao_url, "VAULT_TOKEN": stacks.ROOT_TOKEN}
-    results = run_block(fresh, block_after("### Vault identity of agents"), env)
+    results = run_block(fresh, block_after("### Vault identity of agents", page=OPERATING_AGENTS), env)
     created = results[-1][1]
     assert "token" in created and "vault-mcp-bridge" in created, created
 
 
 def test_client_certificates_from_vault_pki(edge, env):
     """The CSR made with openssl, issued through the TLS listener, used at the mTLS listener."""
-    results = run_block(edge, block_after("### Client certificates from Vault PKI"), env)
+    results = run_block(edge, block_after("### Client certificates from Vault PKI", page=OPERATING_AGENTS), env)
     assert len(results) == 3
     assert json.loads(results[-1][1])["subject"] == "agent_api"
