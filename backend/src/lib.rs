@@ -5,6 +5,7 @@
 // `Config::summary` lists every setting in one `json!` literal, deeper than the default.
 #![recursion_limit = "256"]
 
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve REST and MCP over HTTP (the default). Configured by environment variables and
-    /// an optional config file (see the README).
+    /// an optional config file (see docs/CONFIGURATION.md).
     Serve,
     /// Load and validate the configuration, print it with secrets hidden, and exit.
     CheckConfig,

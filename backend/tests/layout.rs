@@ -1,9 +1,53 @@
-//! The backend's modules form layers: no top-level module uses one that uses it back. The
-//! order, bottom up: config, telemetry · vault · error · identity · ops · rest, mcp · lib.
-//! (Doc comments may name any module; only code counts.)
+//! The backend's top-level modules form layers, and a module may use only the layers below it.
+//! The order is [`LAYERS`]; README's architecture paragraph writes the same order, and a test
+//! holds the two together. (Doc comments may name any module; only code counts.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// Bottom up. Each top-level module of `src/` is in exactly one layer; `lib` (which wires them
+/// into the server) and `main` (the command line) stand above them all.
+const LAYERS: &[&str] = &[
+    "clock",
+    "traffic",
+    "telemetry",
+    "config",
+    "vault",
+    "registry",
+    "error",
+    "identity",
+    "ops",
+    "mcp",
+    "rest",
+    "console",
+];
+
+/// The top-level modules named by one `crate::…` path, `crate::{a::X, b}` included.
+fn named(path: &str) -> Vec<String> {
+    let word = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    match path.strip_prefix('{') {
+        // Only the group's first level: `{a::{x, y}, b}` names a and b.
+        Some(group) => {
+            let mut depth = 0;
+            let mut names = vec![word(group.trim_start())];
+            for (at, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => names.push(word(group[at + 1..].trim_start())),
+                    _ => {}
+                }
+            }
+            names
+        }
+        None => vec![word(path)],
+    }
+}
 
 /// Top-level module → the top-level modules its code (tests aside) names as `crate::…`.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
@@ -24,15 +68,18 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap();
+            let code: String = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
             let used = graph.entry(top.clone()).or_default();
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (at, _) in line.match_indices("crate::") {
-                    let name: String = line[at + 7..]
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect();
-                    if !name.is_empty() && name != top {
+            for (at, _) in code.match_indices("crate::") {
+                for name in named(&code[at + 7..]) {
+                    if !name.is_empty() && name != top && name != "self" {
                         used.insert(name);
                     }
                 }
@@ -42,22 +89,72 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
+fn layer(module: &str) -> usize {
+    LAYERS
+        .iter()
+        .position(|m| *m == module)
+        .unwrap_or_else(|| panic!("{module} is in no layer: add it to LAYERS (and README)"))
+}
+
 #[test]
-fn no_module_imports_one_that_imports_it_back() {
+fn every_module_is_in_one_layer() {
     let graph = imports();
-    assert!(graph.contains_key("vault") && graph.contains_key("ops"));
-    // Everything reachable from each module must not lead back to it.
-    for start in graph.keys() {
-        let mut seen = BTreeSet::new();
-        let mut pending: Vec<&String> = graph[start].iter().collect();
-        while let Some(module) = pending.pop() {
-            assert!(
-                module != start,
-                "{start} is reached again from its own imports: {graph:#?}"
-            );
-            if seen.insert(module.clone()) {
-                pending.extend(graph.get(module).into_iter().flatten());
+    let declared: BTreeSet<&str> = LAYERS.iter().copied().collect();
+    assert_eq!(declared.len(), LAYERS.len(), "a module is listed twice");
+    let modules: BTreeSet<&str> = graph.keys().map(String::as_str).collect();
+    assert_eq!(
+        modules, declared,
+        "src/'s top-level modules and LAYERS differ"
+    );
+}
+
+#[test]
+fn a_module_uses_only_the_layers_below_it() {
+    let graph = imports();
+    assert!(
+        graph["ops"].contains("vault"),
+        "the reading of imports broke"
+    );
+    assert!(
+        graph["rest"].contains("error") && graph["rest"].contains("ops"),
+        "a `crate::{{…}}` group is read: {:?}",
+        graph["rest"]
+    );
+    let mut upward = Vec::new();
+    for (module, used) in &graph {
+        for other in used {
+            if layer(other) >= layer(module) {
+                upward.push(format!("{module} uses {other}"));
             }
         }
     }
+    assert!(
+        upward.is_empty(),
+        "imports against the layer order {LAYERS:?}: {upward:#?}"
+    );
+}
+
+#[test]
+fn the_readme_writes_the_same_order() {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text = std::fs::read_to_string(readme).unwrap().replace('\n', " ");
+    let start = text
+        .find("Modules form layers, bottom up (")
+        .expect("README's architecture paragraph names the layers");
+    let listed = &text[start..];
+    let listed = &listed[listed.find('(').unwrap() + 1..listed.find(')').unwrap()];
+    let order: Vec<&str> = listed
+        .split('→')
+        .map(|name| name.trim().trim_matches('`'))
+        .collect();
+    assert_eq!(order, LAYERS, "README's layer order");
+}
+
+#[test]
+fn a_group_names_each_of_its_modules() {
+    assert_eq!(named("error::ApiError;"), ["error"]);
+    assert_eq!(
+        named("{error::{ApiError, Body}, vault::Vault};"),
+        ["error", "vault"]
+    );
 }

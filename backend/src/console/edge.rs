@@ -210,7 +210,7 @@ pub async fn sample_refusals(console: web::Data<Console>) {
         ticks.tick().await;
         // An unreachable admin leaves a gap; the next sample counts what grew meanwhile.
         if let Ok(counters) = admin.filter_counters().await {
-            let now_ms = crate::identity::unix_now() * 1000;
+            let now_ms = crate::clock::unix_millis();
             console
                 .refusals
                 .sample(&counters, |s| console.gate.knows(s), now_ms);

@@ -248,10 +248,7 @@ async fn sign_in(
         (":path".to_string(), SIGN_IN_ROUTE.to_string()),
         presented,
     ];
-    match console
-        .gate
-        .identify(&headers, crate::identity::unix_now() * 1000)
-    {
+    match console.gate.identify(&headers, crate::clock::unix_millis()) {
         Ok(operator) => {
             tracing::info!(target: "admin", operator = %operator.subject, action = "console_sign_in",
                            "console session started");

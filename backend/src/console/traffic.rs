@@ -18,7 +18,7 @@ const AUDIT_TAIL: u64 = 16 * 1024 * 1024;
 const AUDIT_MAX: usize = 50;
 
 fn now_ms() -> u64 {
-    crate::identity::unix_now() * 1000
+    crate::clock::unix_millis()
 }
 
 fn known(console: &Console, subject: &str) -> Result<(), ApiError> {

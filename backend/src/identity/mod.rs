@@ -11,7 +11,7 @@
 
 pub mod standalone;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::unix_seconds;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -119,12 +119,6 @@ pub fn require_scope(agent: &Agent, scope: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The route → scope table the edge enforces, checked again here for every REST route.
 static ROUTES: LazyLock<Vec<RouteRule>> = LazyLock::new(default_routes);
 
@@ -160,10 +154,10 @@ pub async fn require_agent(
         .expect("Trust is registered by AppState::configure");
     let trust = trust.clone();
     let agent = match trust.get_ref() {
-        Trust::Edge(edge) => agent_from_headers(request.headers(), edge, unix_now())?,
+        Trust::Edge(edge) => agent_from_headers(request.headers(), edge, unix_seconds())?,
         Trust::Standalone(standalone) => {
             match standalone
-                .authenticate(&mut request, unix_now() * 1000)
+                .authenticate(&mut request, unix_seconds() * 1000)
                 .await
             {
                 Ok(agent) => agent,

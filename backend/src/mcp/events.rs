@@ -2,7 +2,7 @@
 //! `tool.completed` event `{type, tool, subject, ts}` after each tool call, delivered only to
 //! streams of the same subject.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use futures_util::stream::{self, StreamExt};
@@ -37,9 +37,7 @@ impl Default for Events {
 
 impl Events {
     pub fn tool_completed(&self, tool: &str, subject: &str) {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let ts = crate::clock::unix_millis();
         // No stream listening is fine.
         let _ = self.0.send(ToolCompleted {
             kind: "tool.completed",

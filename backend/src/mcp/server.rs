@@ -93,8 +93,8 @@ impl BridgeMcp {
         let parsed = ApiError::parse::<O, _>(serde_json::Value::Object(arguments.clone()));
         // The scope is checked before the arguments: a caller without it learns nothing
         // about what the tool would have accepted.
-        let result = match ops::require::<O>(&agent).and(parsed) {
-            Ok(operation) if self.shared.confirmations.required(O::NAME) => {
+        let result = match ops::allow::<O>(&agent).and_then(|allowed| Ok((allowed, parsed?))) {
+            Ok((allowed, operation)) if self.shared.confirmations.required(O::NAME) => {
                 let summary = operation.summary();
                 let decision = self
                     .shared
@@ -110,14 +110,12 @@ impl BridgeMcp {
                     )
                     .await;
                 match decision {
-                    Decision::Run => {
-                        traced(&context, ops::execute(&self.vault, &agent, operation)).await
-                    }
+                    Decision::Run => traced(&context, allowed.run(&self.vault, operation)).await,
                     Decision::Ask(question) => return Ok(question.into()),
                     Decision::Refuse(why) => Err(ApiError::NotConfirmed(why)),
                 }
             }
-            Ok(operation) => traced(&context, ops::execute(&self.vault, &agent, operation)).await,
+            Ok((allowed, operation)) => traced(&context, allowed.run(&self.vault, operation)).await,
             Err(error) => Err(error),
         };
         if let Some(events) = &self.events {

@@ -107,11 +107,11 @@ impl Subscriptions {
                     ));
                 }
                 Target::Secret(path, None) => {
-                    ops::require::<kv::KvRead>(&agent).map_err(|e| protocol_error(e, &uri))?;
+                    ops::allow::<kv::KvRead>(&agent).map_err(|e| protocol_error(e, &uri))?;
                     Target::Secret(path, None)
                 }
                 Target::Folder(prefix) => {
-                    ops::require::<kv::KvList>(&agent).map_err(|e| protocol_error(e, &uri))?;
+                    ops::allow::<kv::KvList>(&agent).map_err(|e| protocol_error(e, &uri))?;
                     Target::Folder(prefix)
                 }
             };

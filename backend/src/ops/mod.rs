@@ -17,6 +17,7 @@ pub mod ssh;
 pub mod transit;
 
 use std::future::Future;
+use std::marker::PhantomData;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -116,28 +117,48 @@ pub fn scope_of(name: &str) -> &'static str {
     scopes::tool_scope(name).expect("every operation is in the scope table (tested)")
 }
 
-/// Refuses an agent without the scope the table names for `O`.
-pub fn require<O: Operation>(agent: &Agent) -> Result<(), ApiError> {
-    require_scope(agent, scope_of(O::NAME))
+/// Proof that an agent holds the scope the table names for `O`: only [`allow`] makes one, and
+/// only an allowance runs `O` ([`Allowed::run`]), so the scope is checked once per call and no
+/// face can run an operation without it.
+pub struct Allowed<'a, O> {
+    agent: &'a Agent,
+    operation: PhantomData<fn() -> O>,
 }
 
-/// Runs `operation` for `agent` once it holds the scope the table names for it.
+/// The agent's allowance to run `O`, or the refusal of an agent without its scope.
+pub fn allow<O: Operation>(agent: &Agent) -> Result<Allowed<'_, O>, ApiError> {
+    require_scope(agent, scope_of(O::NAME))?;
+    Ok(Allowed {
+        agent,
+        operation: PhantomData,
+    })
+}
+
+impl<O: Operation> Allowed<'_, O> {
+    /// Runs `operation` for the agent this allowance was checked for.
+    pub async fn run(self, vault: &Vault, operation: O) -> Result<O::Output, ApiError> {
+        let agent = self.agent;
+        match operation.run(vault, agent).await {
+            // Vault refuses a token it no longer knows as it refuses a path outside the policy:
+            // once more with a new token (a 403 did nothing).
+            Err(ApiError::Vault(VaultError::Forbidden))
+                if vault.agent_token_is_dead(&agent.subject).await =>
+            {
+                operation.run(vault, agent).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Runs `operation` for `agent` once it holds the scope the table names for it: for faces that
+/// have nothing to do between the check and the run.
 pub async fn execute<O: Operation>(
     vault: &Vault,
     agent: &Agent,
     operation: O,
 ) -> Result<O::Output, ApiError> {
-    require::<O>(agent)?;
-    match operation.run(vault, agent).await {
-        // Vault refuses a token it no longer knows as it refuses a path outside the policy:
-        // once more with a new token (a 403 did nothing).
-        Err(ApiError::Vault(VaultError::Forbidden))
-            if vault.agent_token_is_dead(&agent.subject).await =>
-        {
-            operation.run(vault, agent).await
-        }
-        other => other,
-    }
+    allow::<O>(agent)?.run(vault, operation).await
 }
 
 /// Every operation's name, for the tests that keep the catalogue, the scope table and the

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 use vault_mcp_filter::identity::is_user_subject;
 
+use crate::clock::unix_seconds as now;
+use crate::vault::Vault;
 use crate::vault::registry::AgentRecord;
-use crate::vault::{Vault, unix_now as now};
 
 /// The registry over the service's Vault connection.
 pub struct Registry {

@@ -18,9 +18,10 @@ use vault_mcp_filter::mtls::is_valid_certificate_name;
 use vault_mcp_filter::registry::{Snapshot, SnapshotAgent, SnapshotKey};
 
 use super::{Registry, RegistryError};
+use crate::clock::unix_seconds;
+use crate::vault::VaultError;
 use crate::vault::pki::CLOCK_SKEW_SECONDS;
 use crate::vault::registry::AgentRecord;
-use crate::vault::{VaultError, unix_now};
 
 /// How long a built snapshot is served without asking Vault for the generation.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -62,7 +63,7 @@ pub struct SnapshotCache {
 /// by editing Vault directly) is left out and logged, so one bad record never freezes the
 /// registry for everyone.
 pub fn snapshot(records: &[AgentRecord]) -> Snapshot {
-    let now = unix_now();
+    let now = unix_seconds();
     let mut digests = HashSet::new();
     let mut certificates = HashSet::new();
     let usable = |r: &&AgentRecord| {

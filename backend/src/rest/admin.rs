@@ -1,21 +1,17 @@
 //! `/admin/agents…`: the agent registry over HTTP, for operators (scope `admin`, required by the
-//! route table at the edge and again here), and `GET /_bridge/registry`, the snapshot the edge
-//! fetches. Every handler calls `crate::registry`, as the CLI does; every change is logged with
-//! the operator's subject and the request id.
+//! route table at the edge and again here). Every handler calls `crate::registry`, as the CLI
+//! does; every change is logged with the operator's subject and the request id.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use vault_mcp_filter::assertion::edge_claims;
-use vault_mcp_filter::headers::EDGE_ASSERTION;
 use vault_mcp_filter::ratelimit::Limit;
 
 use crate::error::ApiError;
-use crate::identity::{Agent, Trust};
+use crate::identity::Agent;
 use crate::mcp::owners::SessionOwners;
-use crate::registry::snapshot::SnapshotCache;
 use crate::registry::{Changes, NewAgent, Registry};
 use crate::telemetry::REQUEST_ID;
 use crate::vault::registry::AgentRoles;
@@ -246,48 +242,4 @@ async fn revoke_key(
     let view = registry.revoke_key(&subject, &key_id).await?;
     audit(&operator, "revoke_key", &subject);
     Ok(HttpResponse::Ok().json(view))
-}
-
-/// `GET /_bridge/registry`: the snapshot, for the edge only (its own signed assertion, bound to
-/// this path). `If-None-Match` with the current `ETag` gets 304.
-pub async fn snapshot(
-    request: HttpRequest,
-    trust: web::Data<Trust>,
-    registry: web::Data<Registry>,
-    cache: web::Data<SnapshotCache>,
-) -> Result<HttpResponse, ApiError> {
-    let Trust::Edge(edge) = trust.get_ref() else {
-        return Err(ApiError::UnknownRoute); // standalone: no edge to serve
-    };
-    let proof = request
-        .headers()
-        .get(EDGE_ASSERTION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthenticated("the edge's assertion is missing"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    edge.key
-        .verify(proof, &edge_claims(request.path()), now, edge.max_age)
-        .map_err(|_| ApiError::Unauthenticated("the edge's assertion is invalid or stale"))?;
-    let built = cache.get(&registry).await?;
-    let unchanged = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == built.etag.as_bytes());
-    let mut response = if unchanged {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, built.etag.clone()))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    Ok(if unchanged {
-        response.finish()
-    } else {
-        response
-            .content_type("application/json")
-            .body(built.body.clone())
-    })
 }

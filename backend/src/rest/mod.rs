@@ -4,6 +4,7 @@
 mod admin;
 mod call;
 mod database;
+mod edge;
 mod health;
 mod openapi;
 mod pki;
@@ -13,7 +14,7 @@ mod transit;
 
 use actix_web::web;
 
-pub use admin::snapshot as registry_snapshot;
+pub use edge::snapshot as registry_snapshot;
 pub use health::{livez, readyz};
 pub use openapi::{ApiDoc, routes as docs_routes};
 

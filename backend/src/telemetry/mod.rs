@@ -193,9 +193,7 @@ pub async fn observe(
             subject.as_deref(),
             key_id.as_deref(),
             crate::traffic::Event {
-                at: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
+                at: crate::clock::unix_millis(),
                 method: method.clone(),
                 route: route.clone(),
                 // Believed only where rmcp checked them against the body it parsed.

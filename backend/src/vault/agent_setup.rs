@@ -86,7 +86,7 @@ impl Vault {
              vault-mcp-bridge gen-policy --agent-roles {flags} | vault policy write \
              {roles_policy} - ; vault write auth/token/roles/{role} \
              allowed_policies={policy},{roles_policy} allowed_entity_aliases='{role}:*' \
-             orphan=true token_no_default_policy=true renewable=true (README, \"Vault identity \
+             orphan=true token_no_default_policy=true renewable=true (docs/OPERATING-AGENTS.md, \"Vault identity \
              of agents\"; the dev stack's local-vault/provision.py does all three)"
         )
     }

@@ -187,10 +187,3 @@ impl Vault {
         format!("{}/{}/{}", self.prefix, subject, prefix.as_str())
     }
 }
-
-/// Unix seconds now (0 for a clock before 1970), for records' times and expiries.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}

@@ -440,7 +440,7 @@ impl Vault {
             let path = format!("{folder}/{name}");
             let record: CertificateRecord =
                 vaultrs::kv2::read(&*client, &self.kv_mount, &path).await?;
-            if record.expiration + CLOCK_SKEW_SECONDS <= super::unix_now() {
+            if record.expiration + CLOCK_SKEW_SECONDS <= crate::clock::unix_seconds() {
                 // Expired: nothing to revoke, nothing for the edge to refuse.
                 vaultrs::kv2::delete_metadata(&*client, &self.kv_mount, &path).await?;
             } else {

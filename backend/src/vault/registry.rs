@@ -187,7 +187,7 @@ impl Vault {
         subject: &str,
         revoked: &[RevokedDigest],
     ) -> Result<(), VaultError> {
-        let now = super::unix_now();
+        let now = crate::clock::unix_seconds();
         for _ in 0..5 {
             let Some((mut record, version)) = self.registry_read(subject).await? else {
                 return Ok(());
@@ -292,7 +292,7 @@ impl Vault {
 
     /// Moves the generation on, naming the agent that changed.
     async fn registry_bump(&self, subject: &str) -> Result<(), VaultError> {
-        let at = super::unix_now();
+        let at = crate::clock::unix_seconds();
         let marker = Change {
             agent: subject.to_string(),
             changed_at: at,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
-use super::root::Configured;
 use super::shared::{self, SharedData};
+use super::state::Configured;
 use super::timing::{self, Step};
 use super::{log, now_ms};
 use crate::decision::{self, Asking, Forward, KeySource, Keys, Pending};

@@ -8,6 +8,7 @@ mod metrics;
 mod registry;
 mod root;
 mod shared;
+mod state;
 mod timing;
 
 use proxy_wasm::hostcalls;

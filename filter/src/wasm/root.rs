@@ -11,6 +11,7 @@ use super::http::Filter;
 use super::metrics::Metrics;
 use super::registry::{self as follow, Held};
 use super::shared::{self, HeldKeys, JwksSlot, SharedData};
+use super::state::Configured;
 use super::{log, now_ms};
 use crate::Policy;
 use crate::assertion::edge_claims;
@@ -30,14 +31,6 @@ pub struct Root {
 
 /// Longest `ETag` kept (it is echoed back in `If-None-Match`).
 const MAX_ETAG: usize = 128;
-
-/// What every HTTP context of this VM shares.
-pub struct Configured {
-    pub policy: Policy,
-    pub keys: HeldKeys,
-    pub metrics: Metrics,
-    pub registry: Held,
-}
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {

@@ -345,10 +345,7 @@ pub async fn finish(
         (":path".to_string(), SIGN_IN_ROUTE.to_string()),
         ("authorization".to_string(), format!("Bearer {token}")),
     ];
-    match console
-        .gate
-        .identify(&headers, crate::identity::unix_now() * 1000)
-    {
+    match console.gate.identify(&headers, crate::clock::unix_millis()) {
         Ok(operator) => {
             tracing::info!(target: "admin", operator = %operator.subject, action = "console_sign_in",
                            via = "oauth", "console session started");
