@@ -286,8 +286,8 @@ pub async fn listen(
 
 async fn stamp(vault: &Vault, agent: &Agent, target: &Target) -> Result<Option<String>, ApiError> {
     Ok(match target {
-        Target::Secret(path, _) => vault.kv_stamp(agent, path).await?,
-        Target::Folder(prefix) => Some(vault.kv_list(agent, prefix).await?.keys.join("\n")),
+        Target::Secret(path, _) => vault.kv_stamp(agent.into(), path).await?,
+        Target::Folder(prefix) => Some(vault.kv_list(agent.into(), prefix).await?.keys.join("\n")),
     })
 }
 

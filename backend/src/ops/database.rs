@@ -26,9 +26,9 @@ impl Operation for DbIssueCreds {
     type Output = DbCredentials;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
-        let roles = vault.roles_for(agent).await?;
+        let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.database, Some(&self.role))?;
-        Ok(vault.db_issue(agent, role).await?)
+        Ok(vault.db_issue(agent.into(), role).await?)
     }
 }
 
@@ -51,7 +51,7 @@ impl Operation for DbRenew {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Lease, ApiError> {
         Ok(vault
-            .db_renew(agent, &self.lease_id, self.increment)
+            .db_renew(agent.into(), &self.lease_id, self.increment)
             .await?)
     }
 }
@@ -72,7 +72,7 @@ impl Operation for DbRevoke {
     type Output = Revoked;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Revoked, ApiError> {
-        Ok(vault.db_revoke(agent, &self.lease_id).await?)
+        Ok(vault.db_revoke(agent.into(), &self.lease_id).await?)
     }
 
     fn summary(&self) -> String {

@@ -54,7 +54,7 @@ impl Operation for KvRead {
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<KvReadResult, ApiError> {
         if let Some(ttl) = &self.wrap_ttl {
             let wrapped = vault
-                .kv_read_wrapped(agent, &self.path, self.version, ttl.as_str())
+                .kv_read_wrapped(agent.into(), &self.path, self.version, ttl.as_str())
                 .await?;
             return Ok(KvReadResult {
                 path: wrapped.path,
@@ -65,7 +65,9 @@ impl Operation for KvRead {
                 wrap_ttl: Some(wrapped.wrap_ttl),
             });
         }
-        let secret = vault.kv_read(agent, &self.path, self.version).await?;
+        let secret = vault
+            .kv_read(agent.into(), &self.path, self.version)
+            .await?;
         Ok(KvReadResult {
             path: secret.path,
             data: Some(secret.data),
@@ -100,7 +102,7 @@ impl Operation for KvWrite {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Written, ApiError> {
         Ok(vault
-            .kv_write(agent, &self.path, &self.data, self.cas)
+            .kv_write(agent.into(), &self.path, &self.data, self.cas)
             .await?)
     }
 }
@@ -122,7 +124,7 @@ impl Operation for KvList {
     type Output = Listing;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Listing, ApiError> {
-        Ok(vault.kv_list(agent, &self.prefix).await?)
+        Ok(vault.kv_list(agent.into(), &self.prefix).await?)
     }
 }
 
@@ -142,7 +144,7 @@ impl Operation for KvDelete {
     type Output = VersionsChanged;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
-        Ok(vault.kv_delete(agent, &self.path).await?)
+        Ok(vault.kv_delete(agent.into(), &self.path).await?)
     }
 }
 
@@ -174,7 +176,7 @@ impl Operation for KvUndelete {
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
         let SecretVersions { path, versions } = &self.0;
         Ok(vault
-            .kv_undelete(agent, path, versions.as_slice().to_vec())
+            .kv_undelete(agent.into(), path, versions.as_slice().to_vec())
             .await?)
     }
 }
@@ -194,7 +196,7 @@ impl Operation for KvDestroy {
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
         let SecretVersions { path, versions } = &self.0;
         Ok(vault
-            .kv_destroy(agent, path, versions.as_slice().to_vec())
+            .kv_destroy(agent.into(), path, versions.as_slice().to_vec())
             .await?)
     }
 

@@ -226,9 +226,9 @@ impl Operation for PkiIssue {
                     "wrap_ttl is for keys Vault generates; a CSR's key is the agent's own".into(),
                 ));
             }
-            csr.names_only(&vault.certificate_name(agent))?;
+            csr.names_only(&vault.certificate_name(agent.into()))?;
         }
-        let roles = vault.roles_for(agent).await?;
+        let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.pki, self.role.as_ref())?;
         if let Some(ttl) = &self.ttl
             && let Some(max) = vault.pki_role_max_ttl(role).await?
@@ -245,7 +245,7 @@ impl Operation for PkiIssue {
             .map_or(DEFAULT_WRAP_TTL, WrapTtl::as_str);
         Ok(vault
             .pki_issue(
-                agent,
+                agent.into(),
                 role,
                 self.csr.as_ref().map(|csr| csr.pem.as_str()),
                 self.ttl.as_ref().map(|t| t.text.as_str()),
@@ -277,7 +277,7 @@ impl Operation for PkiRevoke {
                 message: "a certificate serial in hex, as xx:xx:… (pki.issue gives it)".into(),
             });
         }
-        Ok(vault.pki_revoke(agent, &self.serial_number).await?)
+        Ok(vault.pki_revoke(agent.into(), &self.serial_number).await?)
     }
 
     fn summary(&self) -> String {

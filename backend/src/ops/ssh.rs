@@ -39,10 +39,10 @@ impl Operation for SshOtp {
     type Output = Otp;
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Otp, ApiError> {
-        let roles = vault.roles_for(agent).await?;
+        let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.ssh_otp, self.role.as_ref())?;
         Ok(vault
-            .ssh_otp(agent, role, self.ip, self.username.as_deref())
+            .ssh_otp(agent.into(), role, self.ip, self.username.as_deref())
             .await?)
     }
 }
@@ -91,10 +91,10 @@ impl Operation for SshSign {
                 "a certificate is valid only for the agent's own principal".into(),
             ));
         }
-        let roles = vault.roles_for(agent).await?;
+        let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.ssh_sign, self.role.as_ref())?;
         Ok(vault
-            .ssh_sign(agent, role, &self.public_key, self.ttl.as_deref())
+            .ssh_sign(agent.into(), role, &self.public_key, self.ttl.as_deref())
             .await?)
     }
 }

@@ -74,7 +74,7 @@ impl Operation for TransitEncrypt {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Ciphertext, ApiError> {
         Ok(vault
-            .transit_encrypt(agent, key(&self.key), self.plaintext.base64())
+            .transit_encrypt(agent.into(), key(&self.key), self.plaintext.base64())
             .await?)
     }
 }
@@ -105,7 +105,7 @@ impl Operation for TransitDecrypt {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Plaintext, ApiError> {
         Ok(vault
-            .transit_decrypt(agent, key(&self.0.key), &self.0.ciphertext)
+            .transit_decrypt(agent.into(), key(&self.0.key), &self.0.ciphertext)
             .await?)
     }
 }
@@ -123,7 +123,7 @@ impl Operation for TransitRewrap {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Ciphertext, ApiError> {
         Ok(vault
-            .transit_rewrap(agent, key(&self.0.key), &self.0.ciphertext)
+            .transit_rewrap(agent.into(), key(&self.0.key), &self.0.ciphertext)
             .await?)
     }
 }
@@ -161,7 +161,7 @@ impl Operation for TransitSign {
             signature_algorithm: self.signature_algorithm,
         };
         Ok(vault
-            .transit_sign(agent, key(&self.key), self.input.base64(), &options)
+            .transit_sign(agent.into(), key(&self.key), self.input.base64(), &options)
             .await?)
     }
 }
@@ -200,7 +200,7 @@ impl Operation for TransitVerify {
         };
         Ok(vault
             .transit_verify(
-                agent,
+                agent.into(),
                 key(&self.key),
                 self.input.base64(),
                 &self.signature,
@@ -230,7 +230,7 @@ impl Operation for TransitCreateKey {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<KeyInfo, ApiError> {
         Ok(vault
-            .transit_create_key(agent, self.name.as_str(), self.key_type)
+            .transit_create_key(agent.into(), self.name.as_str(), self.key_type)
             .await?)
     }
 }
@@ -260,7 +260,7 @@ impl Operation for TransitRandom {
 
     async fn run(&self, vault: &Vault, agent: &Agent) -> Result<RandomBytes, ApiError> {
         Ok(vault
-            .transit_random(agent, self.bytes.get(), self.format)
+            .transit_random(agent.into(), self.bytes.get(), self.format)
             .await?)
     }
 }

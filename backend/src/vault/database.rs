@@ -6,6 +6,7 @@
 //! replicas, and lists what the kill switch revokes (`vault::revocation`). Records of earlier
 //! versions (`_bridge/leases/{sha256}`, the owner inside) are still honoured.
 
+use super::Subject;
 use rustify_derive::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,6 @@ use utoipa::ToSchema;
 use vaultrs::api::database::requests::GenerateCredentialsRequest;
 
 use super::{Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 /// Folder of the KV mount where the backend records who owns which lease.
 const LEASES: &str = "_bridge/leases";
@@ -93,7 +93,11 @@ impl Vault {
     }
 
     /// Issues credentials for `role` (checked by `ops::input::RoleName`).
-    pub async fn db_issue(&self, agent: &Agent, role: &str) -> Result<DbCredentials, VaultError> {
+    pub async fn db_issue(
+        &self,
+        subject: Subject<'_>,
+        role: &str,
+    ) -> Result<DbCredentials, VaultError> {
         self.observed("database", "issue", async {
             let request = GenerateCredentialsRequest::builder()
                 .mount(&self.database_mount)
@@ -101,15 +105,15 @@ impl Vault {
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
             // Its own token, not the cached one: Vault ends a lease with its token.
-            let client = self.lease_client_for(agent).await?;
+            let client = self.lease_client_for(subject).await?;
             let result = exec::send(&client, request, None).await?;
             let creds = result.data.ok_or(VaultError::Upstream)?;
             let owner = Ownership {
-                subject: agent.subject.clone(),
+                subject: subject.to_string(),
                 lease_id: Some(result.lease_id.clone()),
             };
             // Record the owner before handing the lease out; if that fails, revoke it again.
-            let record = Self::lease_record(&agent.subject, &result.lease_id);
+            let record = Self::lease_record(&subject, &result.lease_id);
             if let Err(error) =
                 vaultrs::kv2::set(&*self.base(), &self.kv_mount, &record, &owner).await
             {
@@ -120,7 +124,7 @@ impl Vault {
             // listed them before this record was written, the entity is disabled by now, and
             // the lease it missed is revoked here.
             // Not knowing counts as disabled: credentials never handed out are not left live.
-            let disabled = self.agent_entity_disabled(&agent.subject).await;
+            let disabled = self.agent_entity_disabled(&subject).await;
             if !matches!(disabled, Ok(false)) {
                 self.revoke_lease(&result.lease_id).await?;
                 vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await?;
@@ -139,16 +143,20 @@ impl Vault {
 
     /// Refuses a lease this agent was not issued (including every non-database lease);
     /// returns where its record is.
-    async fn check_owner(&self, agent: &Agent, lease_id: &str) -> Result<String, VaultError> {
+    async fn check_owner(
+        &self,
+        subject: Subject<'_>,
+        lease_id: &str,
+    ) -> Result<String, VaultError> {
         if !lease_id.starts_with(&format!("{}/creds/", self.database_mount)) {
             return Err(VaultError::Forbidden);
         }
         for record in [
-            Self::lease_record(&agent.subject, lease_id),
+            Self::lease_record(&subject, lease_id),
             Self::legacy_lease_record(lease_id),
         ] {
             match vaultrs::kv2::read::<Ownership>(&*self.base(), &self.kv_mount, &record).await {
-                Ok(owner) if owner.subject == agent.subject => return Ok(record),
+                Ok(owner) if owner.subject == *subject => return Ok(record),
                 Ok(_) => return Err(VaultError::Forbidden),
                 Err(error) => match VaultError::from(error) {
                     VaultError::NotFound => continue,
@@ -162,12 +170,12 @@ impl Vault {
 
     pub async fn db_renew(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         lease_id: &str,
         increment: Option<u64>,
     ) -> Result<Lease, VaultError> {
         self.observed("database", "renew", async {
-            self.check_owner(agent, lease_id).await?;
+            self.check_owner(subject, lease_id).await?;
             let request = RenewLeaseRequest {
                 lease_id: lease_id.to_string(),
                 increment: increment.unwrap_or(0),
@@ -181,9 +189,13 @@ impl Vault {
         .await
     }
 
-    pub async fn db_revoke(&self, agent: &Agent, lease_id: &str) -> Result<Revoked, VaultError> {
+    pub async fn db_revoke(
+        &self,
+        subject: Subject<'_>,
+        lease_id: &str,
+    ) -> Result<Revoked, VaultError> {
         self.observed("database", "revoke", async {
-            let record = self.check_owner(agent, lease_id).await?;
+            let record = self.check_owner(subject, lease_id).await?;
             self.revoke_lease(lease_id).await?;
             let _ = vaultrs::kv2::delete_metadata(&*self.base(), &self.kv_mount, &record).await;
             Ok(Revoked {

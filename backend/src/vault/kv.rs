@@ -1,6 +1,7 @@
 //! KV v2 under each agent's prefix: read, write (check-and-set), list, soft delete, undelete
 //! and destroy versions.
 
+use super::Subject;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -12,7 +13,6 @@ use vaultrs::api::kv2::requests::{
 };
 
 use super::{SecretPath, SecretPrefix, Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 /// A secret's data and the version it was read at.
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
@@ -60,15 +60,14 @@ pub struct VersionsChanged {
 impl Vault {
     pub async fn kv_read(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
         version: Option<u64>,
     ) -> Result<Secret, VaultError> {
-        self.observed_read("kv", "read", || async {
-            let client = self.client_for(agent).await?;
+        self.as_agent_read("kv", "read", subject, move |client| async move {
             let request = ReadSecretRequest::builder()
                 .mount(&self.kv_mount)
-                .path(self.agent_path(&agent.subject, path))
+                .path(self.agent_path(&subject, path))
                 .version(version)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -90,16 +89,15 @@ impl Vault {
     /// `ops::input::WrapTtl`).
     pub async fn kv_read_wrapped(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
         version: Option<u64>,
         ttl: &str,
     ) -> Result<Wrapped, VaultError> {
-        self.observed("kv", "read_wrapped", async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("kv", "read_wrapped", subject, move |client| async move {
             let request = ReadSecretRequest::builder()
                 .mount(&self.kv_mount)
-                .path(self.agent_path(&agent.subject, path))
+                .path(self.agent_path(&subject, path))
                 .version(version)
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
@@ -124,14 +122,13 @@ impl Vault {
     /// secret does not exist yet); Vault refuses otherwise (400).
     pub async fn kv_write(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
         data: &Map<String, Value>,
         cas: Option<u32>,
     ) -> Result<Written, VaultError> {
-        self.observed("kv", "write", async {
-            let client = self.client_for(agent).await?;
-            let full = self.agent_path(&agent.subject, path);
+        self.as_agent("kv", "write", subject, move |client| async move {
+            let full = self.agent_path(&subject, path);
             let data = serde_json::to_value(data).map_err(|_| VaultError::Upstream)?;
             let mut request = SetSecretRequest::builder();
             request.mount(&self.kv_mount).path(&full).data(data);
@@ -150,12 +147,11 @@ impl Vault {
 
     pub async fn kv_list(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         prefix: &SecretPrefix,
     ) -> Result<Listing, VaultError> {
-        self.observed_read("kv", "list", || async {
-            let client = self.client_for(agent).await?;
-            let folder = self.agent_folder(&agent.subject, prefix);
+        self.as_agent_read("kv", "list", subject, move |client| async move {
+            let folder = self.agent_folder(&subject, prefix);
             let request = ListSecretsRequest::builder()
                 .mount(&self.kv_mount)
                 .path(&folder)
@@ -181,14 +177,13 @@ impl Vault {
     /// destruction. `None` when it does not exist. Never a value.
     pub async fn kv_stamp(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
     ) -> Result<Option<String>, VaultError> {
-        self.observed("kv", "metadata", async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("kv", "metadata", subject, move |client| async move {
             let request = ReadSecretMetadataRequest::builder()
                 .mount(&self.kv_mount)
-                .path(self.agent_path(&agent.subject, path))
+                .path(self.agent_path(&subject, path))
                 .build()
                 .map_err(|_| VaultError::Upstream)?;
             let metadata = match exec::data(&client, request).await {
@@ -210,12 +205,11 @@ impl Vault {
     /// Soft-deletes the latest version (it can be undeleted).
     pub async fn kv_delete(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
     ) -> Result<VersionsChanged, VaultError> {
-        self.observed("kv", "delete", async {
-            let client = self.client_for(agent).await?;
-            let full = self.agent_path(&agent.subject, path);
+        self.as_agent("kv", "delete", subject, move |client| async move {
+            let full = self.agent_path(&subject, path);
             let request = DeleteLatestSecretVersionRequest::builder()
                 .mount(&self.kv_mount)
                 .path(&full)
@@ -232,13 +226,12 @@ impl Vault {
 
     pub async fn kv_undelete(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        self.observed("kv", "undelete", async {
-            let client = self.client_for(agent).await?;
-            let full = self.agent_path(&agent.subject, path);
+        self.as_agent("kv", "undelete", subject, move |client| async move {
+            let full = self.agent_path(&subject, path);
             let request = UndeleteSecretVersionsRequest::builder()
                 .mount(&self.kv_mount)
                 .path(&full)
@@ -257,13 +250,12 @@ impl Vault {
     /// Permanently removes the data of these versions.
     pub async fn kv_destroy(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        self.observed("kv", "destroy", async {
-            let client = self.client_for(agent).await?;
-            let full = self.agent_path(&agent.subject, path);
+        self.as_agent("kv", "destroy", subject, move |client| async move {
+            let full = self.agent_path(&subject, path);
             let request = DestroySecretVersionsRequest::builder()
                 .mount(&self.kv_mount)
                 .path(&full)

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod registry;
 pub mod revocation;
 pub mod ssh;
+mod subject;
 pub mod tokens;
 pub mod transit;
 
@@ -27,6 +28,7 @@ use vaultrs::client::{VaultClient, VaultClientSettings, VaultClientSettingsBuild
 
 pub use error::VaultError;
 pub use path::{PathError, SecretPath, SecretPrefix};
+pub use subject::Subject;
 
 use crate::config::Config;
 
@@ -152,6 +154,43 @@ impl Vault {
             started.elapsed().as_secs_f64(),
         );
         result
+    }
+
+    /// The opening every call made for an agent shares: observed like any call, and made with
+    /// the agent's own client (its token, its policy).
+    async fn as_agent<T, Call>(
+        &self,
+        engine: &'static str,
+        operation: &'static str,
+        subject: Subject<'_>,
+        call: impl FnOnce(Arc<VaultClient>) -> Call,
+    ) -> Result<T, VaultError>
+    where
+        Call: std::future::Future<Output = Result<T, VaultError>>,
+    {
+        self.observed(engine, operation, async {
+            let client = self.client_for(subject).await?;
+            call(client).await
+        })
+        .await
+    }
+
+    /// [`Vault::as_agent`] for reads, tried once more as [`Vault::observed_read`] says.
+    async fn as_agent_read<T, Call>(
+        &self,
+        engine: &'static str,
+        operation: &'static str,
+        subject: Subject<'_>,
+        call: impl Fn(Arc<VaultClient>) -> Call,
+    ) -> Result<T, VaultError>
+    where
+        Call: std::future::Future<Output = Result<T, VaultError>>,
+    {
+        self.observed_read(engine, operation, || async {
+            let client = self.client_for(subject).await?;
+            call(client).await
+        })
+        .await
     }
 
     /// [`Vault::observed`] for reads, which are tried once more when Vault was unreachable or

@@ -8,6 +8,7 @@
 //! (`vault::revocation`). Vault's `revoke` cannot be limited to one agent's serials by policy,
 //! so the service revokes, after that check.
 
+use super::Subject;
 use rustify_derive::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,6 @@ use utoipa::ToSchema;
 
 use super::registry::RevokedDigest;
 use super::{Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 /// A signed client certificate and the chain above it; for a key Vault generated, the key (with
 /// the rest) behind a response-wrapping token.
@@ -233,8 +233,8 @@ fn pem_blocks(text: &str) -> Vec<String> {
 
 impl Vault {
     /// The CN of the agent's certificates: `MTLS_CN_PREFIX` and its subject.
-    pub fn certificate_name(&self, agent: &Agent) -> String {
-        format!("{}{}", self.cn_prefix, agent.subject)
+    pub fn certificate_name(&self, subject: Subject<'_>) -> String {
+        format!("{}{}", self.cn_prefix, subject)
     }
 
     /// The longest lifetime `role` gives, in seconds (`None`: the role sets none itself).
@@ -297,16 +297,15 @@ impl Vault {
     /// generates, handed out only wrapped for `wrap_ttl`.
     pub async fn pki_issue(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         role: &str,
         csr: Option<&str>,
         ttl: Option<&str>,
         wrap_ttl: &str,
     ) -> Result<IssuedCertificate, VaultError> {
-        let common_name = self.certificate_name(agent);
+        let common_name = self.certificate_name(subject);
         let verb = if csr.is_some() { "sign" } else { "issue" };
-        self.observed("pki", verb, async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("pki", verb, subject, move |client| async move {
             let request = SignRequest {
                 mount: self.pki_mount.clone(),
                 verb: verb.into(),
@@ -325,23 +324,23 @@ impl Vault {
                 expiration: signed.expiration,
                 revoked: false,
             };
-            let path = Self::certificate_record(&agent.subject, &record.serial_number)
+            let path = Self::certificate_record(&subject, &record.serial_number)
                 .ok_or(VaultError::Upstream)?;
             // Recorded before it is handed out; if that fails, revoked at once.
             if let Err(error) =
                 vaultrs::kv2::set(&*self.base(), &self.kv_mount, &path, &record).await
             {
                 if let Err(revoking) = self.revoke_certificate(&record.serial_number).await {
-                    tracing::error!(agent = %agent.subject, serial = %record.serial_number, error = %revoking, "a certificate whose record failed could not be revoked");
+                    tracing::error!(agent = %subject, serial = %record.serial_number, error = %revoking, "a certificate whose record failed could not be revoked");
                 }
                 return Err(error.into());
             }
             // As for leases: the kill switch disables the entity, then lists the records; one
             // written after that listing is revoked here. Not knowing counts as disabled.
-            let disabled = self.agent_entity_disabled(&agent.subject).await;
+            let disabled = self.agent_entity_disabled(&subject).await;
             if !matches!(disabled, Ok(false)) {
                 let revoked = self.revoke_recorded(&path, record).await?;
-                self.registry_note_revoked(&agent.subject, &[revoked.digest()])
+                self.registry_note_revoked(&subject, &[revoked.digest()])
                     .await?;
                 return Err(disabled.err().unwrap_or(VaultError::AgentDisabled));
             }
@@ -358,7 +357,7 @@ impl Vault {
                     Err(error) => {
                         if let Err(revoking) = self.revoke_certificate(&signed.serial_number).await
                         {
-                            tracing::error!(agent = %agent.subject, serial = %signed.serial_number, error = %revoking, "a certificate whose key could not be wrapped could not be revoked");
+                            tracing::error!(agent = %subject, serial = %signed.serial_number, error = %revoking, "a certificate whose key could not be wrapped could not be revoked");
                         }
                         return Err(error);
                     }
@@ -401,12 +400,11 @@ impl Vault {
     /// Revokes a certificate the agent was issued; any other serial is refused (403).
     pub async fn pki_revoke(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         serial: &str,
     ) -> Result<RevokedCertificate, VaultError> {
         self.observed("pki", "revoke", async {
-            let path =
-                Self::certificate_record(&agent.subject, serial).ok_or(VaultError::Forbidden)?;
+            let path = Self::certificate_record(&subject, serial).ok_or(VaultError::Forbidden)?;
             let record: CertificateRecord =
                 match vaultrs::kv2::read(&*self.base(), &self.kv_mount, &path).await {
                     Ok(record) => record,
@@ -418,7 +416,7 @@ impl Vault {
                 };
             let revoked = self.revoke_recorded(&path, record).await?;
             // The edge refuses it from its next snapshot on.
-            self.registry_note_revoked(&agent.subject, &[revoked.digest()])
+            self.registry_note_revoked(&subject, &[revoked.digest()])
                 .await?;
             Ok(RevokedCertificate {
                 serial_number: revoked.serial_number,

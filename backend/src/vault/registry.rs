@@ -5,6 +5,7 @@
 //! registry for every replica and every Envoy. Also the provisioning calls an agent needs
 //! (its policy, its Transit keys) and the erasure of its data. All with the service's token.
 
+use super::Subject;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,6 @@ use vaultrs::api::transit::requests::{CreateKeyRequest, UpdateKeyConfigurationRe
 use super::transit::{SIGNING_KEY, legacy_signing_key, named_key};
 use super::{Vault, VaultError, exec};
 use crate::config::Roles;
-use vault_mcp_filter::Identity as Agent;
 
 const AGENTS: &str = "_bridge/agents";
 const GENERATION: &str = "_bridge/registry-generation";
@@ -215,8 +215,8 @@ impl Vault {
 
     /// The roles `agent` may use: the configured ones, narrowed by its registry record if it
     /// has one (one Vault read, on the credential routes only).
-    pub async fn roles_for(&self, agent: &Agent) -> Result<Roles, VaultError> {
-        let path = Self::record_path(&agent.subject);
+    pub async fn roles_for(&self, subject: Subject<'_>) -> Result<Roles, VaultError> {
+        let path = Self::record_path(&subject);
         match vaultrs::kv2::read::<AgentRecord>(&*self.base(), &self.kv_mount, &path)
             .await
             .map_err(VaultError::from)

@@ -1,6 +1,7 @@
 //! SSH: one-time passwords and certificate signing. A signed certificate is valid only for a
 //! principal named after the agent, so an agent can never log in as anyone else.
 
+use super::Subject;
 use std::net::IpAddr;
 
 use rustify_derive::Endpoint;
@@ -11,7 +12,6 @@ use utoipa::ToSchema;
 use vaultrs::api::ssh::requests::SignSSHKeyRequest;
 
 use super::{Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Otp {
@@ -63,14 +63,13 @@ struct OtpCreds {
 impl Vault {
     pub async fn ssh_otp(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         role: &str,
         ip: IpAddr,
         username: Option<&str>,
     ) -> Result<Otp, VaultError> {
         let ip = ip.to_string();
-        self.observed("ssh", "otp", async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("ssh", "otp", subject, move |client| async move {
             let request = OtpRequest {
                 mount: self.ssh_mount.clone(),
                 role: role.to_string(),
@@ -90,17 +89,16 @@ impl Vault {
 
     pub async fn ssh_sign(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         role: &str,
         public_key: &str,
         ttl: Option<&str>,
     ) -> Result<SignedKey, VaultError> {
-        self.observed("ssh", "sign", async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("ssh", "sign", subject, move |client| async move {
             let mut request = SignSSHKeyRequest::builder();
             request
                 .cert_type("user")
-                .valid_principals(agent.subject.clone());
+                .valid_principals(subject.to_string());
             if let Some(ttl) = ttl {
                 request.ttl(ttl);
             }
@@ -115,7 +113,7 @@ impl Vault {
                 certificate: response.signed_key.clone(),
                 signed_key: response.signed_key,
                 serial_number: response.serial_number,
-                principal: agent.subject.clone(),
+                principal: subject.to_string(),
             })
         })
         .await

@@ -16,6 +16,7 @@
 //! cached token (its leases would end within `AGENT_TOKEN_TTL`): each issue gets a token of the
 //! agent's own for that lease alone, living `AGENT_LEASE_TOKEN_TTL`, which caps the lease.
 
+use super::Subject;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +25,6 @@ use vaultrs::api::token::requests::CreateRoleTokenRequest;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 
 use super::{Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 /// Agents whose tokens one process holds at once; past it, expired ones are dropped first.
 const MAX_CACHED: usize = 10_000;
@@ -136,26 +136,29 @@ impl Vault {
     }
 
     /// The client to act for `agent` with: its own token.
-    pub(super) async fn client_for(&self, agent: &Agent) -> Result<Arc<VaultClient>, VaultError> {
+    pub(super) async fn client_for(
+        &self,
+        subject: Subject<'_>,
+    ) -> Result<Arc<VaultClient>, VaultError> {
         let tokens = &self.agent_tokens;
-        if let Some(client) = tokens.cached(&agent.subject) {
+        if let Some(client) = tokens.cached(&subject) {
             return Ok(client);
         }
         let _one = tokens.minting.lock().await;
-        if let Some(client) = tokens.cached(&agent.subject) {
+        if let Some(client) = tokens.cached(&subject) {
             return Ok(client);
         }
-        let client = self.agent_token(&agent.subject, tokens.ttl).await?;
-        tokens.keep(&agent.subject, client.clone());
+        let client = self.agent_token(&subject, tokens.ttl).await?;
+        tokens.keep(&subject, client.clone());
         Ok(client)
     }
 
     /// A token of the agent's own for one database lease (see the module's doc), not kept.
     pub(super) async fn lease_client_for(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
     ) -> Result<Arc<VaultClient>, VaultError> {
-        self.agent_token(&agent.subject, self.agent_tokens.lease_ttl)
+        self.agent_token(&subject, self.agent_tokens.lease_ttl)
             .await
     }
 

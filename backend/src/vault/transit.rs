@@ -7,6 +7,7 @@
 //! `{subject}-signing`'s encryption key). What
 //! callers send is checked by the operations in `crate::ops::transit`.
 
+use super::Subject;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use schemars::JsonSchema;
@@ -19,7 +20,6 @@ use vaultrs::api::transit::requests::{
 use vaultrs::api::transit::{HashAlgorithm, KeyType, OutputFormat, SignatureAlgorithm};
 
 use super::{Vault, VaultError, exec};
-use vault_mcp_filter::Identity as Agent;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, ToSchema)]
 pub enum Hash {
@@ -172,21 +172,18 @@ pub struct KeyInfo {
 
 impl Vault {
     /// Mount and Vault name of the key for encryption: the agent's own, or one it named.
-    fn encryption_key(&self, agent: &Agent, key: Option<&str>) -> (&str, String) {
+    fn encryption_key(&self, subject: Subject<'_>, key: Option<&str>) -> (&str, String) {
         match key {
-            None => (&self.transit_mount, agent.subject.clone()),
-            Some(name) => (&self.transit_named_mount, named_key(&agent.subject, name)),
+            None => (&self.transit_mount, subject.to_string()),
+            Some(name) => (&self.transit_named_mount, named_key(&subject, name)),
         }
     }
 
     /// Mount and Vault name of the key for signatures: the agent's own, or one it named.
-    fn signing_key(&self, agent: &Agent, key: Option<&str>) -> (&str, String) {
+    fn signing_key(&self, subject: Subject<'_>, key: Option<&str>) -> (&str, String) {
         match key {
-            None => (
-                &self.transit_named_mount,
-                named_key(&agent.subject, SIGNING_KEY),
-            ),
-            Some(name) => (&self.transit_named_mount, named_key(&agent.subject, name)),
+            None => (&self.transit_named_mount, named_key(&subject, SIGNING_KEY)),
+            Some(name) => (&self.transit_named_mount, named_key(&subject, name)),
         }
     }
 }
@@ -194,13 +191,12 @@ impl Vault {
 impl Vault {
     pub async fn transit_encrypt(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         key: Option<&str>,
         plaintext_b64: &str,
     ) -> Result<Ciphertext, VaultError> {
-        self.observed("transit", "encrypt", async {
-            let client = self.client_for(agent).await?;
-            let (mount, name) = self.encryption_key(agent, key);
+        self.as_agent("transit", "encrypt", subject, move |client| async move {
+            let (mount, name) = self.encryption_key(subject, key);
             // A named key that does not exist yet is created (aes256-gcm96): Vault's upsert.
             let request = EncryptDataRequest::builder()
                 .mount(mount)
@@ -218,13 +214,12 @@ impl Vault {
 
     pub async fn transit_decrypt(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         key: Option<&str>,
         ciphertext: &str,
     ) -> Result<Plaintext, VaultError> {
-        self.observed("transit", "decrypt", async {
-            let client = self.client_for(agent).await?;
-            let (mount, name) = self.encryption_key(agent, key);
+        self.as_agent("transit", "decrypt", subject, move |client| async move {
+            let (mount, name) = self.encryption_key(subject, key);
             let request = DecryptDataRequest::builder()
                 .mount(mount)
                 .name(name)
@@ -248,13 +243,12 @@ impl Vault {
     /// Re-encrypts with the latest version of the agent's key, without revealing the plaintext.
     pub async fn transit_rewrap(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         key: Option<&str>,
         ciphertext: &str,
     ) -> Result<Ciphertext, VaultError> {
-        self.observed("transit", "rewrap", async {
-            let client = self.client_for(agent).await?;
-            let (mount, name) = self.encryption_key(agent, key);
+        self.as_agent("transit", "rewrap", subject, move |client| async move {
+            let (mount, name) = self.encryption_key(subject, key);
             let request = RewrapDataRequest::builder()
                 .mount(mount)
                 .name(name)
@@ -271,14 +265,13 @@ impl Vault {
 
     pub async fn transit_sign(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         key: Option<&str>,
         input_b64: &str,
         options: &SignatureOptions,
     ) -> Result<Signature, VaultError> {
-        self.observed("transit", "sign", async {
-            let client = self.client_for(agent).await?;
-            let (mount, name) = self.signing_key(agent, key);
+        self.as_agent("transit", "sign", subject, move |client| async move {
+            let (mount, name) = self.signing_key(subject, key);
             let mut request = SignDataRequest::builder();
             if let Some(hash) = options.hash_algorithm {
                 request.hash_algorithm(HashAlgorithm::from(hash));
@@ -302,15 +295,14 @@ impl Vault {
 
     pub async fn transit_verify(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         key: Option<&str>,
         input_b64: &str,
         signature: &str,
         options: &SignatureOptions,
     ) -> Result<Verification, VaultError> {
-        self.observed("transit", "verify", async {
-            let client = self.client_for(agent).await?;
-            let (mount, name) = self.signing_key(agent, key);
+        self.as_agent("transit", "verify", subject, move |client| async move {
+            let (mount, name) = self.signing_key(subject, key);
             let mut request = VerifySignedDataRequest::builder();
             request.signature(signature);
             if let Some(hash) = options.hash_algorithm {
@@ -336,13 +328,12 @@ impl Vault {
     /// Creates the agent's key `name` (or leaves an existing one as it is) and says what it is.
     pub async fn transit_create_key(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         name: &str,
         key_type: NewKeyType,
     ) -> Result<KeyInfo, VaultError> {
-        self.observed("transit", "create_key", async {
-            let client = self.client_for(agent).await?;
-            let vault_name = named_key(&agent.subject, name);
+        self.as_agent("transit", "create_key", subject, move |client| async move {
+            let vault_name = named_key(&subject, name);
             let request = CreateKeyRequest::builder()
                 .mount(&self.transit_named_mount)
                 .name(&vault_name)
@@ -372,12 +363,11 @@ impl Vault {
 
     pub async fn transit_random(
         &self,
-        agent: &Agent,
+        subject: Subject<'_>,
         bytes: u32,
         format: RandomFormat,
     ) -> Result<RandomBytes, VaultError> {
-        self.observed("transit", "random", async {
-            let client = self.client_for(agent).await?;
+        self.as_agent("transit", "random", subject, move |client| async move {
             let mut request = GenerateRandomBytesRequest::builder();
             request.bytes(bytes);
             let output = match format {
