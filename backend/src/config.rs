@@ -389,16 +389,6 @@ impl Config {
         split_list(self.cors_allow_origins.as_deref())
     }
 
-    /// The log files' settings, when `LOG_DIR` is set.
-    pub fn log_files(&self) -> Option<crate::telemetry::LogFiles> {
-        self.log_dir.as_ref().map(|dir| crate::telemetry::LogFiles {
-            dir: dir.clone(),
-            max_bytes: (self.log_max_mb * 1024.0 * 1024.0) as usize,
-            keep: self.log_keep,
-            requests: self.log_requests,
-        })
-    }
-
     /// The roles agents may use, engine by engine (until each agent's own list lives in the
     /// agent registry).
     pub fn roles(&self) -> Roles {

@@ -51,7 +51,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config) -> std::io::Result<Self> {
-        let vault = Arc::new(Vault::new(config).map_err(std::io::Error::other)?);
+        let vault = Arc::new(
+            Vault::new(config, telemetry::METRICS.vault_calls()).map_err(std::io::Error::other)?,
+        );
         let trust = identity::Trust::from_config(config).map_err(std::io::Error::other)?;
         let settings = mcp::McpSettings {
             shared: mcp::Shared::from_config(config),
@@ -163,7 +165,9 @@ impl AppState {
 
 /// `vault-mcp-bridge stdio`: MCP on stdin/stdout for the agent `SUBJECT` with `SCOPES`.
 pub async fn serve_stdio(config: Config, agent: identity::Agent) -> std::io::Result<()> {
-    let vault = Arc::new(Vault::new(&config).map_err(std::io::Error::other)?);
+    let vault = Arc::new(
+        Vault::new(&config, telemetry::METRICS.vault_calls()).map_err(std::io::Error::other)?,
+    );
     if let Some(ttl) = vault
         .authenticate()
         .await

@@ -184,7 +184,10 @@ fn stdio() -> std::process::ExitCode {
         }
     };
     // stdout carries the protocol: logs go to stderr (or LOG_DIR).
-    let _telemetry = telemetry::init(&config.log_level, config.log_files().as_ref());
+    let _telemetry = telemetry::init(
+        &config.log_level,
+        telemetry::LogFiles::from_config(&config).as_ref(),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -217,7 +220,10 @@ fn serve() -> std::process::ExitCode {
         eprintln!("error: LOG_DIR {}: {error}", dir.display());
         return std::process::ExitCode::from(2);
     }
-    let _telemetry = telemetry::init(&config.log_level, config.log_files().as_ref());
+    let _telemetry = telemetry::init(
+        &config.log_level,
+        telemetry::LogFiles::from_config(&config).as_ref(),
+    );
     match actix_web::rt::System::new().block_on(vault_mcp_bridge::serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -10,8 +10,8 @@ use std::path::Path;
 const LAYERS: &[&str] = &[
     "clock",
     "traffic",
-    "telemetry",
     "config",
+    "telemetry",
     "vault",
     "registry",
     "error",

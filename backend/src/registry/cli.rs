@@ -224,7 +224,7 @@ fn json(value: &impl serde::Serialize) -> String {
 }
 
 async fn execute(config: &Config, command: AgentsCommand) -> Result<String, RegistryError> {
-    let vault = Arc::new(Vault::new(config)?);
+    let vault = Arc::new(Vault::new(config, crate::telemetry::METRICS.vault_calls())?);
     vault.authenticate().await?;
     let registry = Registry::new(vault);
     Ok(match command {

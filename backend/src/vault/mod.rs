@@ -31,6 +31,7 @@ pub use path::{PathError, SecretPath, SecretPrefix};
 pub use subject::Subject;
 
 use crate::config::Config;
+use crate::telemetry::VaultCalls;
 
 /// A connected Vault client plus where each agent's secrets live.
 pub struct Vault {
@@ -50,10 +51,12 @@ pub struct Vault {
     /// `MTLS_CN_PREFIX`: put before the subject in the CN of agents' certificates.
     cn_prefix: String,
     prefix: String,
+    /// Where each call is counted and timed.
+    calls: VaultCalls,
 }
 
 impl Vault {
-    pub fn new(config: &Config) -> Result<Self, VaultError> {
+    pub fn new(config: &Config, calls: VaultCalls) -> Result<Self, VaultError> {
         let mut settings = VaultClientSettingsBuilder::default();
         settings
             .address(&config.vault_addr)
@@ -102,6 +105,7 @@ impl Vault {
             pki_mount: config.pki_mount.clone(),
             cn_prefix: config.mtls_cn_prefix.clone(),
             prefix: config.default_prefix.clone(),
+            calls,
         })
     }
 
@@ -147,12 +151,8 @@ impl Vault {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
         };
-        crate::telemetry::METRICS.vault_call(
-            engine,
-            operation,
-            outcome,
-            started.elapsed().as_secs_f64(),
-        );
+        self.calls
+            .observe(engine, operation, outcome, started.elapsed().as_secs_f64());
         result
     }
 
