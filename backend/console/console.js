@@ -25,14 +25,12 @@ const Console = (() => {
     return data;
   }
 
-  // The signed-in pages, in the navigation's order (the server serves `/{path}` for each).
-  const PAGES = [["/agents", "Agents"], ["/traffic", "Traffic"], ["/health", "Health"]];
-
-  // Every page's <header>, built here so the pages carry no copy of it.
-  function header() {
+  // Every page's <header>, built here so the pages carry no copy of it; the signed-in pages
+  // come from the server (`/api/session`), which serves them and keeps their one list.
+  function header(pages) {
     const nav = element("nav");
-    for (const [path, label] of PAGES) {
-      const link = element("a", label, { href: path });
+    for (const { path, title } of pages) {
+      const link = element("a", title, { href: path });
       if (window.location.pathname === path) link.setAttribute("aria-current", "page");
       nav.append(link);
     }
@@ -44,8 +42,8 @@ const Console = (() => {
   }
 
   async function start() {
-    header();
     const session = await call("GET", "/api/session");
+    header(session.pages);
     csrf = session.csrf;
     document.getElementById("operator").textContent = session.subject;
     document.getElementById("signout").addEventListener("submit", async (event) => {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Json, Toml, Yaml};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use thiserror::Error;
 use vault_mcp_filter::assertion::AssertionKey;
 
@@ -100,19 +100,20 @@ const VARIABLES: &[&str] = &[
 /// Files looked for in the working directory when `APP_CONFIG_FILE` is not set.
 const AUTO_FILES: &[&str] = &["config.toml", "config.json", "config.yaml", "config.yml"];
 
-#[derive(Debug, Clone, Deserialize)]
+/// Serialised for `check-config`, secrets as `"set"` (or null when unset).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address of the Vault or OpenBao server.
     #[serde(default = "defaults::vault_addr")]
     pub vault_addr: String,
     /// Token for the service's own Vault calls; or log in with an AppRole instead.
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted")]
     pub vault_token: Option<SecretString>,
     /// AppRole login (with `VAULT_SECRET_ID`): the token is renewed and replaced as needed.
     #[serde(default)]
     pub vault_role_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted")]
     pub vault_secret_id: Option<SecretString>,
     #[serde(default = "defaults::approle_mount")]
     pub vault_approle_mount: String,
@@ -165,7 +166,7 @@ pub struct Config {
     pub log_level: String,
     /// Key shared with the edge filter: requests must carry its `x-agent-assertion`.
     /// Required unless `STANDALONE`.
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted")]
     pub agent_assertion_key: Option<SecretString>,
     /// How old (or how far in the future) an assertion may be, in seconds.
     #[serde(default = "defaults::assertion_max_age")]
@@ -280,9 +281,9 @@ pub struct Config {
     #[serde(default)]
     pub edge_policy_file: Option<PathBuf>,
     /// Standalone: `{"<api key>": {"subject": "…", "scopes": ["read", …]}}` (hashed at load).
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted")]
     pub api_keys_json: Option<SecretString>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted")]
     pub jwt_hs256_secret: Option<SecretString>,
     #[serde(default)]
     pub jwt_issuer: Option<String>,
@@ -456,67 +457,22 @@ impl Config {
         AssertionKey::new(key.expose_secret().as_bytes()).map_err(|e| invalid(e.to_string()))
     }
 
-    /// The configuration as `check-config` prints it: secrets only as "set".
+    /// The configuration as `check-config` prints it: every field, secrets only said to be set.
     pub fn summary(&self) -> String {
-        serde_json::to_string_pretty(&serde_json::json!({
-            "vault_addr": self.vault_addr,
-            "vault_token": self.vault_token.as_ref().map(|_| "set"),
-            "vault_role_id": self.vault_role_id,
-            "vault_secret_id": self.vault_secret_id.as_ref().map(|_| "set"),
-            "vault_approle_mount": self.vault_approle_mount,
-            "vault_namespace": self.vault_namespace,
-            "vault_timeout_seconds": self.vault_timeout_seconds,
-            "kv_mount": self.kv_mount,
-            "transit_mount": self.transit_mount,
-            "transit_named_mount": self.transit_named_mount,
-            "database_roles": self.database_roles,
-            "ssh_otp_roles": self.ssh_otp_roles,
-            "ssh_sign_roles": self.ssh_sign_roles,
-            "database_mount": self.database_mount,
-            "ssh_mount": self.ssh_mount,
-            "pki_roles": self.pki_roles,
-            "pki_mount": self.pki_mount,
-            "default_prefix": self.default_prefix,
-            "host": self.host,
-            "port": self.port,
-            "log_level": self.log_level,
-            "log_dir": self.log_dir,
-            "log_max_mb": self.log_max_mb,
-            "log_keep": self.log_keep,
-            "log_requests": self.log_requests,
-            "agent_assertion_key": self.agent_assertion_key.as_ref().map(|_| "set"),
-            "standalone": self.standalone,
-            "registry_refresh_seconds": self.registry_refresh_seconds,
-            "users_sign_up_scopes": self.users_sign_up_scopes,
-            "console_addr": self.console_addr,
-            "console_session_minutes": self.console_session_minutes,
-            "console_envoy_admin_url": self.console_envoy_admin_url,
-            "console_ratelimit_url": self.console_ratelimit_url,
-            "console_vault_audit_log": self.console_vault_audit_log,
-            "console_oauth_client_id": self.console_oauth_client_id,
-            "console_oauth_ca_file": self.console_oauth_ca_file,
-            "console_allowed_hosts": self.console_allowed_hosts(),
-            "console_trusted_proxies": self.console_trusted_proxies,
-            "agent_assertion_max_age": self.agent_assertion_max_age,
-            "expose_rest_routes": self.expose_rest_routes,
-            "mcp_tool_names": self.mcp_tool_names,
-            "mcp_confirm_tools": self.confirm_tools(),
-            "mcp_confirm_timeout_seconds": self.mcp_confirm_timeout_seconds,
-            "mcp_subscription_poll_seconds": self.mcp_subscription_poll_seconds,
-            "mcp_subscriptions_per_agent": self.mcp_subscriptions_per_agent,
-            "cors_allow_origins": self.allowed_origins(),
-            "allowed_hosts": self.allowed_hosts(),
-            "agent_token_role": self.agent_token_role,
-            "agent_policy": self.agent_policy,
-            "agent_token_ttl": self.agent_token_ttl,
-            "agent_lease_token_ttl": self.agent_lease_token_ttl,
-        }))
-        .expect("plain JSON")
+        serde_json::to_string_pretty(self).expect("plain JSON")
     }
 
     pub fn bind_address(&self) -> (String, u16) {
         (self.host.clone(), self.port)
     }
+}
+
+/// A secret is shown as set or not, never its value.
+fn redacted<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_some(&secret.as_ref().map(|_| "set"))
 }
 
 mod checks;

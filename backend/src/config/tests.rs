@@ -202,3 +202,44 @@ fn sign_up_never_hands_out_admin() {
     }
     assert_eq!(with("").unwrap().sign_up_scopes(), None);
 }
+
+#[test]
+fn every_field_is_a_variable_and_every_variable_a_field() {
+    let config = Config::from_figment(figment(&[("vault_token", "t"), KEY])).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&config.summary()).unwrap();
+    let fields: std::collections::BTreeSet<String> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|name| name.to_ascii_uppercase())
+        .collect();
+    let variables: std::collections::BTreeSet<String> =
+        VARIABLES.iter().map(|name| name.to_string()).collect();
+    assert_eq!(fields, variables);
+    assert_eq!(
+        variables.len(),
+        VARIABLES.len(),
+        "a variable is listed twice"
+    );
+}
+
+#[test]
+fn the_summary_says_a_secret_is_set_and_never_shows_it() {
+    let config = Config::from_figment(figment(&[
+        ("vault_token", "s.token-value"),
+        KEY,
+        ("jwt_hs256_secret", "hs-secret-value"),
+    ]))
+    .unwrap();
+    let summary = config.summary();
+    for secret in ["s.token-value", KEY.1, "hs-secret-value"] {
+        assert!(!summary.contains(secret), "{summary}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["vault_token"], "set");
+    assert_eq!(summary["jwt_hs256_secret"], "set");
+    assert_eq!(summary["vault_secret_id"], serde_json::Value::Null);
+    // The settings summary() used to leave out are there too.
+    assert_eq!(summary["jwt_validate_issuer"], true);
+    assert_eq!(summary["rate_limit_requests"], config.rate_limit_requests);
+}

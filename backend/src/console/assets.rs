@@ -6,17 +6,30 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 
+/// The signed-in pages, in the navigation's order: each `/{name}` is served from `{name}.html`
+/// with its script `{name}.js`, and `/api/session` gives the list to the navigation.
+macro_rules! pages {
+    ($(($name:literal, $title:literal)),* $(,)?) => {
+        pub const PAGES: &[(&str, &str)] = &[$(($name, $title)),*];
+        const PAGE_FILES: &[(&str, &str)] = &[$(
+            (concat!($name, ".html"), include_str!(concat!("../../console/", $name, ".html"))),
+            (concat!($name, ".js"), include_str!(concat!("../../console/", $name, ".js"))),
+        )*];
+    };
+}
+
+pages![
+    ("agents", "Agents"),
+    ("traffic", "Traffic"),
+    ("health", "Health")
+];
+
+/// The sign-in page and what every page shares.
 const FILES: &[(&str, &str)] = &[
     ("login.html", include_str!("../../console/login.html")),
-    ("agents.html", include_str!("../../console/agents.html")),
-    ("health.html", include_str!("../../console/health.html")),
+    ("login.js", include_str!("../../console/login.js")),
     ("console.css", include_str!("../../console/console.css")),
     ("console.js", include_str!("../../console/console.js")),
-    ("login.js", include_str!("../../console/login.js")),
-    ("agents.js", include_str!("../../console/agents.js")),
-    ("health.js", include_str!("../../console/health.js")),
-    ("traffic.html", include_str!("../../console/traffic.html")),
-    ("traffic.js", include_str!("../../console/traffic.js")),
 ];
 
 /// The media type by extension: the console has only these three kinds.
@@ -29,7 +42,7 @@ fn media_type(name: &str) -> &'static str {
 }
 
 fn file(name: &str) -> Option<HttpResponse> {
-    let (name, body) = FILES.iter().find(|(n, _)| *n == name)?;
+    let (name, body) = FILES.iter().chain(PAGE_FILES).find(|(n, _)| *n == name)?;
     let media_type = media_type(name).parse().expect("a valid media type");
     Some(
         HttpResponse::Ok()

@@ -36,8 +36,6 @@ use session::{Session, Sessions};
 
 /// What signing in is checked against: the route the console's changes stand for.
 const SIGN_IN_ROUTE: &str = "/admin/agents";
-/// The signed-in pages, each `/{name}` served from `{name}.html`.
-const PAGES: [&str; 3] = ["agents", "traffic", "health"];
 /// Longest credential accepted at sign-in (a JWT with many claims fits).
 const MAX_CREDENTIAL: usize = 16 * 1024;
 
@@ -164,33 +162,36 @@ pub fn server(
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(|| async { see_other("/agents") }))
-        .route(
-            "/login",
-            web::get().to(|| async { assets::page("login.html") }),
-        )
-        .route("/login", web::post().to(sign_in))
-        .route("/login/oauth", web::get().to(oauth::start))
-        .route("/login/callback", web::get().to(oauth::finish))
-        .route("/login/methods", web::get().to(sign_in_methods))
-        .route("/assets/{name}", web::get().to(assets::asset))
-        .service(
-            web::scope("/api")
-                .wrap(from_fn(require_session))
-                .route("/session", web::get().to(session_info))
-                .route("/signout", web::post().to(sign_out))
-                .route("/health", web::get().to(health::health))
-                .route("/traffic", web::get().to(traffic::traffic))
-                .route("/budgets", web::get().to(budgets::budgets))
-                .route("/activity/{agent}", web::get().to(traffic::activity))
-                .route("/audit/{request_id}", web::get().to(traffic::audit))
-                // The backend's own `/admin/agents…` handlers: same checks, same audit log.
-                .configure(crate::rest::admin_routes),
-        )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::UnknownRoute)
-        }));
-    for name in PAGES {
+    cfg.route(
+        "/",
+        web::get().to(|| async { see_other(&format!("/{}", assets::PAGES[0].0)) }),
+    )
+    .route(
+        "/login",
+        web::get().to(|| async { assets::page("login.html") }),
+    )
+    .route("/login", web::post().to(sign_in))
+    .route("/login/oauth", web::get().to(oauth::start))
+    .route("/login/callback", web::get().to(oauth::finish))
+    .route("/login/methods", web::get().to(sign_in_methods))
+    .route("/assets/{name}", web::get().to(assets::asset))
+    .service(
+        web::scope("/api")
+            .wrap(from_fn(require_session))
+            .route("/session", web::get().to(session_info))
+            .route("/signout", web::post().to(sign_out))
+            .route("/health", web::get().to(health::health))
+            .route("/traffic", web::get().to(traffic::traffic))
+            .route("/budgets", web::get().to(budgets::budgets))
+            .route("/activity/{agent}", web::get().to(traffic::activity))
+            .route("/audit/{request_id}", web::get().to(traffic::audit))
+            // The backend's own `/admin/agents…` handlers: same checks, same audit log.
+            .configure(crate::rest::admin_routes),
+    )
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::UnknownRoute)
+    }));
+    for (name, _) in assets::PAGES {
         cfg.route(
             &format!("/{name}"),
             web::get().to(move |r: HttpRequest, c: web::Data<Console>| page(r, c, name)),
@@ -296,6 +297,10 @@ async fn session_info(session: web::ReqData<Session>) -> HttpResponse {
         "subject": session.operator.subject,
         "csrf": session.csrf,
         "scopes": KNOWN,
+        "pages": assets::PAGES
+            .iter()
+            .map(|(name, title)| serde_json::json!({"path": format!("/{name}"), "title": title}))
+            .collect::<Vec<_>>(),
     }))
 }
 

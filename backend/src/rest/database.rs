@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use super::call::{Answer, Body, Caller};
-use crate::error::ErrorBody;
+use super::openapi::AgentErrors;
 use crate::ops::database::{DbIssueCreds, DbRenew, DbRevoke};
 use crate::vault::database::{DbCredentials, Lease, Revoked};
 
@@ -14,17 +14,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/db/revoke", web::post().to(revoke));
 }
 
-#[utoipa::path(post, path = "/db/creds/{role}", operation_id = "database_issue", tag = "database", summary = "Issue database credentials for a role", params(("role" = String, Path, description = "Database role, e.g. readonly")), responses((status = 200, description = "OK", body = DbCredentials), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/db/creds/{role}", operation_id = "database_issue", tag = "database", summary = "Issue database credentials for a role", params(("role" = String, Path, description = "Database role, e.g. readonly")), responses((status = 200, description = "OK", body = DbCredentials), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn issue(caller: Caller) -> Answer {
     caller.query::<DbIssueCreds>().await
 }
 
-#[utoipa::path(post, path = "/db/renew", operation_id = "database_renew", tag = "database", summary = "Renew a lease this agent was issued", request_body = DbRenew, responses((status = 200, description = "OK", body = Lease), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/db/renew", operation_id = "database_renew", tag = "database", summary = "Renew a lease this agent was issued", request_body = DbRenew, responses((status = 200, description = "OK", body = Lease), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn renew(caller: Caller, body: Body) -> Answer {
     caller.body::<DbRenew>(body).await
 }
 
-#[utoipa::path(post, path = "/db/revoke", operation_id = "database_revoke", tag = "database", summary = "Revoke a lease this agent was issued", request_body = DbRevoke, responses((status = 200, description = "OK", body = Revoked), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/db/revoke", operation_id = "database_revoke", tag = "database", summary = "Revoke a lease this agent was issued", request_body = DbRevoke, responses((status = 200, description = "OK", body = Revoked), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn revoke(caller: Caller, body: Body) -> Answer {
     caller.body::<DbRevoke>(body).await
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, ResponseError, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::openapi::AgentErrors;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::identity::Agent;
@@ -40,7 +41,7 @@ pub async fn readyz(vault: web::Data<Vault>) -> HttpResponse {
 }
 
 /// The caller as the backend sees it.
-#[utoipa::path(get, path = "/whoami", operation_id = "service_whoami", tag = "service", summary = "The caller as the backend sees it", responses((status = 200, description = "OK", body = WhoAmI), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/whoami", operation_id = "service_whoami", tag = "service", summary = "The caller as the backend sees it", responses((status = 200, description = "OK", body = WhoAmI), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub async fn whoami(agent: web::ReqData<Agent>) -> HttpResponse {
     HttpResponse::Ok().json(WhoAmI {
         subject: agent.subject.clone(),

@@ -4,10 +4,11 @@
 
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{database, health, pki, secrets, ssh, transit};
+use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +53,23 @@ use super::{database, health, pki, secrets, ssh, transit};
     )
 )]
 pub struct ApiDoc;
+
+/// The failures every route acting for an agent can answer, each with the one error body.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // documents responses; never built
+pub enum AgentErrors {
+    #[response(status = 400, description = "Invalid input, or Vault rejected it")]
+    Invalid(ErrorBody),
+    #[response(status = 401, description = "Not authenticated")]
+    Unauthenticated(ErrorBody),
+    #[response(status = 403, description = "Scope missing, or Vault refused")]
+    Forbidden(ErrorBody),
+    #[response(
+        status = 503,
+        description = "Vault sealed or unreachable (Retry-After)"
+    )]
+    Unavailable(ErrorBody),
+}
 
 struct Security;
 

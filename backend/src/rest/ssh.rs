@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use super::call::{Answer, Body, Caller};
-use crate::error::ErrorBody;
+use super::openapi::AgentErrors;
 use crate::ops::ssh::{SshOtp, SshSign};
 use crate::vault::ssh::{Otp, SignedKey};
 
@@ -12,12 +12,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ssh/sign", web::post().to(sign));
 }
 
-#[utoipa::path(post, path = "/ssh/otp", operation_id = "ssh_otp", tag = "ssh", summary = "A one-time SSH password", request_body = SshOtp, responses((status = 200, description = "OK", body = Otp), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/ssh/otp", operation_id = "ssh_otp", tag = "ssh", summary = "A one-time SSH password", request_body = SshOtp, responses((status = 200, description = "OK", body = Otp), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn otp(caller: Caller, body: Body) -> Answer {
     caller.body::<SshOtp>(body).await
 }
 
-#[utoipa::path(post, path = "/ssh/sign", operation_id = "ssh_sign", tag = "ssh", summary = "Sign a public key for the agent's own principal", request_body = SshSign, responses((status = 200, description = "OK", body = SignedKey), (status = 400, description = "Invalid input, or Vault rejected it", body = ErrorBody), (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Scope missing, or Vault refused", body = ErrorBody), (status = 503, description = "Vault sealed or unreachable (Retry-After)", body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(post, path = "/ssh/sign", operation_id = "ssh_sign", tag = "ssh", summary = "Sign a public key for the agent's own principal", request_body = SshSign, responses((status = 200, description = "OK", body = SignedKey), AgentErrors), security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn sign(caller: Caller, body: Body) -> Answer {
     caller.body::<SshSign>(body).await
 }
