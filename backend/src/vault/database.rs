@@ -6,7 +6,6 @@
 //! replicas, and lists what the kill switch revokes (`vault::revocation`). Records of earlier
 //! versions (`_bridge/leases/{sha256}`, the owner inside) are still honoured.
 
-use super::Subject;
 use rustify_derive::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vaultrs::api::database::requests::GenerateCredentialsRequest;
 
-use super::{Vault, VaultError, exec};
+use super::{Subject, Vault, VaultError, exec};
 
 /// Folder of the KV mount where the backend records who owns which lease.
 const LEASES: &str = "_bridge/leases";

@@ -1,7 +1,6 @@
 //! KV v2 under each agent's prefix: read, write (check-and-set), list, soft delete, undelete
 //! and destroy versions.
 
-use super::Subject;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -12,7 +11,7 @@ use vaultrs::api::kv2::requests::{
     UndeleteSecretVersionsRequest,
 };
 
-use super::{SecretPath, SecretPrefix, Vault, VaultError, exec};
+use super::{SecretPath, SecretPrefix, Subject, Vault, VaultError, exec};
 
 /// A secret's data and the version it was read at.
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]

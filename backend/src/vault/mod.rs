@@ -2,6 +2,7 @@
 //! both front ends behave the same. One module per engine.
 
 mod agent_setup;
+mod certificates;
 pub mod database;
 mod entity;
 mod error;

@@ -5,7 +5,6 @@
 //! registry for every replica and every Envoy. Also the provisioning calls an agent needs
 //! (its policy, its Transit keys) and the erasure of its data. All with the service's token.
 
-use super::Subject;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use vaultrs::api::transit::KeyType;
 use vaultrs::api::transit::requests::{CreateKeyRequest, UpdateKeyConfigurationRequest};
 
 use super::transit::{SIGNING_KEY, legacy_signing_key, named_key};
-use super::{Vault, VaultError, exec};
+use super::{Subject, Vault, VaultError, exec};
 use crate::config::Roles;
 
 const AGENTS: &str = "_bridge/agents";

@@ -1,7 +1,6 @@
 //! SSH: one-time passwords and certificate signing. A signed certificate is valid only for a
 //! principal named after the agent, so an agent can never log in as anyone else.
 
-use super::Subject;
 use std::net::IpAddr;
 
 use rustify_derive::Endpoint;
@@ -11,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vaultrs::api::ssh::requests::SignSSHKeyRequest;
 
-use super::{Vault, VaultError, exec};
+use super::{Subject, Vault, VaultError, exec};
 
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Otp {

@@ -16,7 +16,6 @@
 //! cached token (its leases would end within `AGENT_TOKEN_TTL`): each issue gets a token of the
 //! agent's own for that lease alone, living `AGENT_LEASE_TOKEN_TTL`, which caps the lease.
 
-use super::Subject;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 use vaultrs::api::token::requests::CreateRoleTokenRequest;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 
-use super::{Vault, VaultError, exec};
+use super::{Subject, Vault, VaultError, exec};
 
 /// Agents whose tokens one process holds at once; past it, expired ones are dropped first.
 const MAX_CACHED: usize = 10_000;

@@ -7,7 +7,6 @@
 //! `{subject}-signing`'s encryption key). What
 //! callers send is checked by the operations in `crate::ops::transit`.
 
-use super::Subject;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use schemars::JsonSchema;
@@ -19,7 +18,7 @@ use vaultrs::api::transit::requests::{
 };
 use vaultrs::api::transit::{HashAlgorithm, KeyType, OutputFormat, SignatureAlgorithm};
 
-use super::{Vault, VaultError, exec};
+use super::{Subject, Vault, VaultError, exec};
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, ToSchema)]
 pub enum Hash {
