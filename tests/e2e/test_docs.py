@@ -1,7 +1,8 @@
 """The documentation holds together, read as text (no stack, no build): README.md, the docs pages
 and examples/README.md. Every relative link reaches a file, and a heading of it when it names
 one; every command a ```sh block runs from `scripts/` exists and is executable; every
-`vault-mcp-bridge` subcommand and `agents` verb it runs is one the CLI's source declares; every
+`vault-mcp-bridge` subcommand, `agents` verb and long flag it runs is one the CLI's source
+declares, and every flag given to a script one the script reads; every
 `curl` to the dev Envoy names a route the bridge serves. Moving a section from one page to
 another breaks links nobody clicks and commands nobody runs until a newcomer does; this finds
 them first."""
@@ -144,7 +145,28 @@ def cli_subcommands() -> dict[str, set[str]]:
             "agents": variants(src / "registry" / "cli.rs", "AgentsCommand")}
 
 
-def command_problems(text: str, cli: dict[str, set[str]]) -> list[str]:
+def declared_flags() -> dict[str, str]:
+    """Where each program's long flags are declared, as text to look them up in: the CLI's clap
+    fields (`grace_seconds: u64` is `--grace-seconds`; `long = "…"` names its own), and for each
+    script the script itself with the Python it runs (scripts/, bench/)."""
+    src = ROOT / "backend" / "src"
+    python = "".join(path.read_text() for folder in ("scripts", "bench") for path in (ROOT / folder).rglob("*.py"))
+    return {"vault-mcp-bridge": (src / "main.rs").read_text() + (src / "registry" / "cli.rs").read_text(),
+            "scripts": python}
+
+
+def flag_declared(flag: str, program_name: str, declared: dict[str, str]) -> bool:
+    if flag in ("--help", "--version"):
+        return True
+    if program_name == "vault-mcp-bridge":
+        field = flag[2:].replace("-", "_")
+        return bool(re.search(rf"\b{field}: |long = \"{flag[2:]}\"", declared["vault-mcp-bridge"]))
+    script = (ROOT / program_name).read_text(errors="replace")
+    return f'"{flag}"' in declared["scripts"] or flag in script
+
+
+def command_problems(text: str, cli: dict[str, set[str]], declared: dict[str, str] | None = None) -> list[str]:
+    declared = declared or declared_flags()
     problems = []
     for command in sh_commands(text):
         name, args, _ = program(command)
@@ -156,6 +178,11 @@ def command_problems(text: str, cli: dict[str, set[str]]) -> list[str]:
         runs_a_script = re.match(r"(\./)?scripts/", name) and (ROOT / name).exists()
         if runs_a_script and not os.access(ROOT / name, os.X_OK):
             problems.append(f"{' '.join(command)}: {name} is not executable")
+        program_name = "vault-mcp-bridge" if name.split("/")[-1] == "vault-mcp-bridge" else name if runs_a_script else None
+        if program_name:
+            for flag in (word.split("=")[0] for word in args if re.fullmatch(r"--[a-z][a-z0-9-]*(=.*)?", word, re.S)):
+                if not flag_declared(flag, program_name, declared):
+                    problems.append(f"{' '.join(command)}: {program_name} has no {flag}")
         if name.split("/")[-1] == "vault-mcp-bridge":
             words = [word for word in args if not word.startswith("-")]
             if words and words[0] not in cli["vault-mcp-bridge"]:
@@ -214,7 +241,7 @@ def test_every_relative_link_reaches_a_file_and_heading(page):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_every_script_and_cli_subcommand_in_a_shell_block_exists(page):
+def test_every_script_cli_subcommand_and_flag_in_a_shell_block_exists(page):
     assert command_problems(page.read_text(), cli_subcommands()) == []
 
 
@@ -232,6 +259,9 @@ def test_the_checks_see_what_the_pages_hold():
     assert {"add", "rotate-key", "revoke-key", "remove"} <= cli_subcommands()["agents"]
     names = [program(command)[0] or "" for text in texts for command in sh_commands(text)]
     assert "scripts/dev-stack" in names and "vault-mcp-bridge" in names
+    flags = {word.split("=")[0] for text in texts for command in sh_commands(text)
+             if (program(command)[0] or "").endswith("vault-mcp-bridge") for word in command if word.startswith("--")}
+    assert {"--scopes", "--agents", "--user"} <= flags, flags
     curls = [call for text in texts for call in curl_calls(text)]
     assert ("PUT", "/secrets/configs/demo") in [call[:2] for call in curls]
     assert ("POST", "/transit/decrypt") in [call[:2] for call in curls]  # through `$E`
@@ -254,12 +284,16 @@ def test_the_checks_find_what_is_broken():
     ]
     assert command_problems("```sh\nscripts/no-such-script up\nscripts/requirements.txt\n"
                             "vault-mcp-bridge serve-all\nvault-mcp-bridge agents purge x\n"
-                            "scripts/dev-stack up && vault-mcp-bridge agents add x --scopes read\n```\n",
+                            "scripts/dev-stack up && vault-mcp-bridge agents add x --scopes read\n"
+                            "scripts/dev-stack up --edge --tls-everywhere\n"
+                            "vault-mcp-bridge agents add x --scopes read --colour=blue\n```\n",
                             cli_subcommands()) == [
         "scripts/no-such-script up: no scripts/no-such-script",
         "scripts/requirements.txt: scripts/requirements.txt is not executable",
         "vault-mcp-bridge serve-all: no subcommand 'serve-all'",
         "vault-mcp-bridge agents purge x: no `agents purge`",
+        "scripts/dev-stack up --edge --tls-everywhere: scripts/dev-stack has no --tls-everywhere",
+        "vault-mcp-bridge agents add x --scopes read --colour=blue: vault-mcp-bridge has no --colour",
     ]
     assert route_problems("```sh\nE=http://127.0.0.1:10000\ncurl $E/secret/x\ncurl -X PUT $E/whoami\n"
                           "curl -d '{}' https://127.0.0.1:10443/transit/encrypt\n"
