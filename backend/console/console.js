@@ -42,6 +42,7 @@ const Console = (() => {
   }
 
   async function start() {
+    header([]); // the page's frame at once; its links once the session names them
     const session = await call("GET", "/api/session");
     header(session.pages);
     csrf = session.csrf;

@@ -296,7 +296,7 @@ pub struct Config {
     #[serde(default = "defaults::leeway")]
     pub jwt_leeway_seconds: u64,
     /// Standalone: an inline JWKS document (RS256 / ES256 keys).
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted_text")]
     pub jwt_jwks_json: Option<String>,
     /// Standalone: client-certificate identities, `{"subject": ["scope", …]}`, read from the
     /// `x-ssl-client-verify` / `x-ssl-client-s-dn` headers of a TLS proxy in front.
@@ -457,9 +457,26 @@ impl Config {
         AssertionKey::new(key.expose_secret().as_bytes()).map_err(|e| invalid(e.to_string()))
     }
 
-    /// The configuration as `check-config` prints it: every field, secrets only said to be set.
+    /// The configuration as `check-config` prints it: every field, secrets only said to be set,
+    /// and the lists the service derives from a field as it will use them (the console's
+    /// allowed hosts default to its own address, for one).
     pub fn summary(&self) -> String {
-        serde_json::to_string_pretty(self).expect("plain JSON")
+        let mut summary = serde_json::to_value(self).expect("plain JSON");
+        for (name, effective) in [
+            ("mcp_confirm_tools", serde_json::json!(self.confirm_tools())),
+            (
+                "cors_allow_origins",
+                serde_json::json!(self.allowed_origins()),
+            ),
+            ("allowed_hosts", serde_json::json!(self.allowed_hosts())),
+            (
+                "console_allowed_hosts",
+                serde_json::json!(self.console_allowed_hosts()),
+            ),
+        ] {
+            summary[name] = effective;
+        }
+        serde_json::to_string_pretty(&summary).expect("plain JSON")
     }
 
     pub fn bind_address(&self) -> (String, u16) {
@@ -473,6 +490,12 @@ fn redacted<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_some(&secret.as_ref().map(|_| "set"))
+}
+
+/// The same for a setting that holds no secret when used as documented but could (a JWKS is
+/// public keys, unless someone pastes a private one).
+fn redacted_text<S: Serializer>(text: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_some(&text.as_ref().map(|_| "set"))
 }
 
 mod checks;

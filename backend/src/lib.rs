@@ -2,9 +2,6 @@
 //!
 //! [`serve`] builds the actix-web application; `main.rs` only parses the command line.
 
-// `Config::summary` lists every setting in one `json!` literal, deeper than the default.
-#![recursion_limit = "256"]
-
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -49,7 +49,22 @@ fn named(path: &str) -> Vec<String> {
     }
 }
 
-/// Top-level module → the top-level modules its code (tests aside) names as `crate::…`.
+/// The code of a source file: tests (`#[cfg(test)] mod tests`) and comments left out.
+fn code(text: &str) -> String {
+    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+    text.lines()
+        .map(|line| match line.find("//") {
+            // A comment to the line's end; `//` inside a string is rare enough to ignore.
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Top-level module → the top-level modules its code (tests aside) names from the crate's root:
+/// `crate::x`, or `super::x` climbing to the root (`super::` in `src/a.rs` or `src/a/mod.rs`,
+/// `super::super::` in `src/a/b.rs`, …).
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -67,20 +82,33 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             if top == "lib" || top == "main" {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code: String = text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap()
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            // How many `super::` reach the root from this file's module.
+            let mut depth = relative.components().count();
+            if relative.ends_with("mod.rs") {
+                depth -= 1;
+            }
+            let root = "super::".repeat(depth);
+            let code = code(&std::fs::read_to_string(&path).unwrap());
+            assert!(
+                !code.contains("crate as "),
+                "{}: the crate renamed hides what it imports",
+                relative.display()
+            );
             let used = graph.entry(top.clone()).or_default();
-            for (at, _) in code.match_indices("crate::") {
-                for name in named(&code[at + 7..]) {
-                    if !name.is_empty() && name != top && name != "self" {
-                        used.insert(name);
+            for prefix in ["crate::", root.as_str()] {
+                for (at, _) in code.match_indices(prefix) {
+                    let after = &code[at + prefix.len()..];
+                    // `super::super::x` read from `super::` is not the root: skip it.
+                    if prefix != "crate::" && after.starts_with("super::") {
+                        continue;
+                    }
+                    if prefix != "crate::" && code[..at].ends_with("super::") {
+                        continue;
+                    }
+                    for name in named(after) {
+                        if !name.is_empty() && name != top && name != "self" && name != "super" {
+                            used.insert(name);
+                        }
                     }
                 }
             }
@@ -148,6 +176,12 @@ fn the_readme_writes_the_same_order() {
         .map(|name| name.trim().trim_matches('`'))
         .collect();
     assert_eq!(order, LAYERS, "README's layer order");
+}
+
+#[test]
+fn code_leaves_out_comments_and_tests() {
+    let text = "use crate::a; // crate::b\n/// crate::c\nfn f() {}\n#[cfg(test)]\nmod tests {\n use crate::d;\n}\n";
+    assert_eq!(code(text).matches("crate::").count(), 1);
 }
 
 #[test]

@@ -146,13 +146,19 @@ def cli_subcommands() -> dict[str, set[str]]:
 
 
 def declared_flags() -> dict[str, str]:
-    """Where each program's long flags are declared, as text to look them up in: the CLI's clap
-    fields (`grace_seconds: u64` is `--grace-seconds`; `long = "…"` names its own), and for each
-    script the script itself with the Python it runs (scripts/, bench/)."""
+    """Where the CLI's long flags are declared, as text to look them up in: its clap fields
+    (`grace_seconds: u64` is `--grace-seconds`; `long = "…"` names its own)."""
     src = ROOT / "backend" / "src"
-    python = "".join(path.read_text() for folder in ("scripts", "bench") for path in (ROOT / folder).rglob("*.py"))
-    return {"vault-mcp-bridge": (src / "main.rs").read_text() + (src / "registry" / "cli.rs").read_text(),
-            "scripts": python}
+    return {"vault-mcp-bridge": (src / "main.rs").read_text() + (src / "registry" / "cli.rs").read_text()}
+
+
+def script_text(script: str) -> str:
+    """A script with the Python it runs: the `.py` files it names, and `python -m a.b` as
+    scripts/a/b.py (how scripts/ runs its packages)."""
+    text = (ROOT / script).read_text(errors="replace")
+    named = re.findall(r"[\w/.-]+\.py\b", text)
+    named += ["scripts/" + module.replace(".", "/") + ".py" for module in re.findall(r"python3? -m ([\w.]+)", text)]
+    return text + "".join((ROOT / path).read_text() for path in named if (ROOT / path).is_file())
 
 
 def flag_declared(flag: str, program_name: str, declared: dict[str, str]) -> bool:
@@ -161,8 +167,8 @@ def flag_declared(flag: str, program_name: str, declared: dict[str, str]) -> boo
     if program_name == "vault-mcp-bridge":
         field = flag[2:].replace("-", "_")
         return bool(re.search(rf"\b{field}: |long = \"{flag[2:]}\"", declared["vault-mcp-bridge"]))
-    script = (ROOT / program_name).read_text(errors="replace")
-    return f'"{flag}"' in declared["scripts"] or flag in script
+    # A script's own flag: an argparse option, or a word its shell compares (`--no-compose)`).
+    return bool(re.search(rf"[\"']{flag}[\"']|{flag}\)", script_text(program_name)))
 
 
 def command_problems(text: str, cli: dict[str, set[str]], declared: dict[str, str] | None = None) -> list[str]:
@@ -212,18 +218,25 @@ def curl_calls(text: str) -> list[tuple[str, str, str]]:
         variables.update(assignments)
         if name != "curl":
             continue
-        method, data, paths = None, False, []
+        method, data, upload, paths = None, False, False, []
         for i, word in enumerate(args):
             word = re.sub(r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1), m.group(0)), word)
             if word in ("-X", "--request"):
                 method = args[i + 1].upper()
-            elif word in ("-d", "--data", "--data-raw", "--data-binary", "--json", "-F", "--form"):
+            elif word.startswith("-X") and len(word) > 2:  # -XPOST
+                method = word[2:].upper()
+            elif word in ("-I", "--head"):
+                method = "HEAD"
+            elif word in ("-d", "--data", "--data-raw", "--data-binary", "--data-urlencode", "--json",
+                          "-F", "--form"):
                 data = True
-            elif match := re.match(r"https?://127\.0\.0\.1:(\d+)(/[^?#]*)?", word):
+            elif word in ("-T", "--upload-file"):
+                upload = True
+            elif match := re.match(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)(/[^?#]*)?", word):
                 if int(match.group(1)) in ENVOY_PORTS:
                     paths.append(match.group(2) or "/")
-        # curl's own default: POST when it sends data, GET otherwise.
-        method = method or ("POST" if data else "GET")
+        # curl's own default: PUT when it uploads a file, POST when it sends data, GET otherwise.
+        method = method or ("PUT" if upload else "POST" if data else "GET")
         calls += [(method, path, " ".join(command)) for path in paths]
     return calls
 
@@ -285,17 +298,20 @@ def test_the_checks_find_what_is_broken():
     assert command_problems("```sh\nscripts/no-such-script up\nscripts/requirements.txt\n"
                             "vault-mcp-bridge serve-all\nvault-mcp-bridge agents purge x\n"
                             "scripts/dev-stack up && vault-mcp-bridge agents add x --scopes read\n"
-                            "scripts/dev-stack up --edge --tls-everywhere\n"
+                            "scripts/dev-stack up --edge --tls-everywhere --rounds 3\n"
                             "vault-mcp-bridge agents add x --scopes read --colour=blue\n```\n",
                             cli_subcommands()) == [
         "scripts/no-such-script up: no scripts/no-such-script",
         "scripts/requirements.txt: scripts/requirements.txt is not executable",
         "vault-mcp-bridge serve-all: no subcommand 'serve-all'",
         "vault-mcp-bridge agents purge x: no `agents purge`",
-        "scripts/dev-stack up --edge --tls-everywhere: scripts/dev-stack has no --tls-everywhere",
+        "scripts/dev-stack up --edge --tls-everywhere --rounds 3: scripts/dev-stack has no --tls-everywhere",
+        "scripts/dev-stack up --edge --tls-everywhere --rounds 3: scripts/dev-stack has no --rounds",
         "vault-mcp-bridge agents add x --scopes read --colour=blue: vault-mcp-bridge has no --colour",
     ]
     assert route_problems("```sh\nE=http://127.0.0.1:10000\ncurl $E/secret/x\ncurl -X PUT $E/whoami\n"
                           "curl -d '{}' https://127.0.0.1:10443/transit/encrypt\n"
-                          "curl http://127.0.0.1:8200/v1/sys/health\n```\n") == [
-        "curl $E/secret/x: no route GET /secret/x", "curl -X PUT $E/whoami: no route PUT /whoami"]
+                          "curl http://127.0.0.1:8200/v1/sys/health\n"
+                          "curl -XDELETE http://localhost:10000/whoami\n```\n") == [
+        "curl $E/secret/x: no route GET /secret/x", "curl -X PUT $E/whoami: no route PUT /whoami",
+        "curl -XDELETE http://localhost:10000/whoami: no route DELETE /whoami"]

@@ -239,7 +239,43 @@ fn the_summary_says_a_secret_is_set_and_never_shows_it() {
     assert_eq!(summary["vault_token"], "set");
     assert_eq!(summary["jwt_hs256_secret"], "set");
     assert_eq!(summary["vault_secret_id"], serde_json::Value::Null);
-    // The settings summary() used to leave out are there too.
+    // The settings summary() used to leave out are there too, and the lists as used.
     assert_eq!(summary["jwt_validate_issuer"], true);
     assert_eq!(summary["rate_limit_requests"], config.rate_limit_requests);
+    assert_eq!(
+        summary["mcp_confirm_tools"],
+        serde_json::json!(["kv.destroy"])
+    );
+    assert_eq!(summary["cors_allow_origins"], serde_json::json!([]));
+}
+
+#[test]
+fn a_setting_that_may_hold_a_key_is_only_said_to_be_set() {
+    let jwks = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0LWtleS1tYXRlcmlhbA"}]}"#;
+    let config = Config::from_figment(figment(&[
+        ("vault_token", "t"),
+        KEY,
+        ("jwt_jwks_json", jwks),
+    ]));
+    // Whether or not it is accepted, nothing of it is printed.
+    if let Ok(config) = config {
+        let summary = config.summary();
+        assert!(!summary.contains("c2VjcmV0"), "{summary}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(
+        &Config::from_figment(figment(&[("vault_token", "t"), KEY]))
+            .unwrap()
+            .summary(),
+    )
+    .unwrap();
+    for (name, value) in summary.as_object().unwrap() {
+        if ["secret", "token", "key", "jwks"]
+            .iter()
+            .any(|word| name.contains(word))
+            && !name.ends_with("_ttl")
+            && !name.starts_with("agent_token_")
+        {
+            assert!(value.is_null() || value == "set", "{name}: {value}");
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub struct McpSettings {
 }
 
 /// Streamable HTTP: sessions for the revisions that have them (2025-03-26 … 2025-11-25), kept
-/// by `sessions` (whose ids [`owners::bind_to_agent`] ties to their agents); rmcp serves
+/// by `sessions` (whose ids [`super::owners::bind_to_agent`] ties to their agents); rmcp serves
 /// 2026-07-28 peers statelessly on the same endpoint. `stateless`: the seed's `POST /mcp/rpc`,
 /// plain JSON-RPC in and JSON out, no sessions.
 pub fn http_service(

@@ -4,10 +4,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::Allowed;
 use super::input::{RoleName, allowed_role};
 use super::{Operation, Traits};
 use crate::error::ApiError;
-use crate::identity::Agent;
 use crate::vault::Vault;
 use crate::vault::database::{DbCredentials, Lease, Revoked};
 
@@ -25,7 +25,11 @@ impl Operation for DbIssueCreds {
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = DbCredentials;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<DbCredentials, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<DbCredentials, ApiError> {
         let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.database, Some(&self.role))?;
         Ok(vault.db_issue(agent.into(), role).await?)
@@ -49,7 +53,7 @@ impl Operation for DbRenew {
     const TRAITS: Traits = Traits::adds().idempotent().open_world();
     type Output = Lease;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Lease, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Lease, ApiError> {
         Ok(vault
             .db_renew(agent.into(), &self.lease_id, self.increment)
             .await?)
@@ -71,7 +75,7 @@ impl Operation for DbRevoke {
     const TRAITS: Traits = Traits::removes().idempotent().open_world();
     type Output = Revoked;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Revoked, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Revoked, ApiError> {
         Ok(vault.db_revoke(agent.into(), &self.lease_id).await?)
     }
 

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::Allowed;
 use super::input::{Versions, WrapTtl};
 use super::{Operation, Traits};
 use crate::error::ApiError;
-use crate::identity::Agent;
 use crate::vault::kv::{Listing, VersionsChanged, Written};
 use crate::vault::{SecretPath, SecretPrefix, Vault};
 
@@ -51,7 +51,11 @@ impl Operation for KvRead {
     const TRAITS: Traits = Traits::reads();
     type Output = KvReadResult;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<KvReadResult, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<KvReadResult, ApiError> {
         if let Some(ttl) = &self.wrap_ttl {
             let wrapped = vault
                 .kv_read_wrapped(agent.into(), &self.path, self.version, ttl.as_str())
@@ -100,7 +104,7 @@ impl Operation for KvWrite {
     const TRAITS: Traits = Traits::adds();
     type Output = Written;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Written, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Written, ApiError> {
         Ok(vault
             .kv_write(agent.into(), &self.path, &self.data, self.cas)
             .await?)
@@ -123,7 +127,7 @@ impl Operation for KvList {
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = Listing;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Listing, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Listing, ApiError> {
         Ok(vault.kv_list(agent.into(), &self.prefix).await?)
     }
 }
@@ -143,7 +147,11 @@ impl Operation for KvDelete {
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<VersionsChanged, ApiError> {
         Ok(vault.kv_delete(agent.into(), &self.path).await?)
     }
 }
@@ -173,7 +181,11 @@ impl Operation for KvUndelete {
     const TRAITS: Traits = Traits::adds().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<VersionsChanged, ApiError> {
         let SecretVersions { path, versions } = &self.0;
         Ok(vault
             .kv_undelete(agent.into(), path, versions.as_slice().to_vec())
@@ -193,7 +205,11 @@ impl Operation for KvDestroy {
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = VersionsChanged;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<VersionsChanged, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<VersionsChanged, ApiError> {
         let SecretVersions { path, versions } = &self.0;
         Ok(vault
             .kv_destroy(agent.into(), path, versions.as_slice().to_vec())

@@ -26,7 +26,7 @@ use vault_mcp_filter::scopes;
 
 use crate::error::ApiError;
 use crate::identity::{Agent, require_scope};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Subject, Vault, VaultError};
 
 /// What an operation does to the world, for clients that ask before acting (MCP annotations)
 /// and for people reading the catalogue.
@@ -95,10 +95,12 @@ pub trait Operation: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const TRAITS: Traits;
     type Output: Serialize + JsonSchema + Send + 'static;
 
+    /// Acts for the agent of `agent`: only an allowance, made by [`allow`] once the agent was
+    /// found to hold the scope, can run an operation.
     fn run(
         &self,
         vault: &Vault,
-        agent: &Agent,
+        agent: &Allowed<'_, Self>,
     ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
 
     /// What running it would do, for a person asked to confirm it (`MCP_CONFIRM_TOOLS`),
@@ -137,17 +139,31 @@ pub fn allow<O: Operation>(agent: &Agent) -> Result<Allowed<'_, O>, ApiError> {
 impl<O: Operation> Allowed<'_, O> {
     /// Runs `operation` for the agent this allowance was checked for.
     pub async fn run(self, vault: &Vault, operation: O) -> Result<O::Output, ApiError> {
-        let agent = self.agent;
-        match operation.run(vault, agent).await {
+        match operation.run(vault, &self).await {
             // Vault refuses a token it no longer knows as it refuses a path outside the policy:
             // once more with a new token (a 403 did nothing).
             Err(ApiError::Vault(VaultError::Forbidden))
-                if vault.agent_token_is_dead(&agent.subject).await =>
+                if vault.agent_token_is_dead(&self.agent.subject).await =>
             {
-                operation.run(vault, agent).await
+                operation.run(vault, &self).await
             }
             other => other,
         }
+    }
+}
+
+/// The agent an allowance was checked for, for the operation it runs.
+impl<O> std::ops::Deref for Allowed<'_, O> {
+    type Target = Agent;
+
+    fn deref(&self) -> &Agent {
+        self.agent
+    }
+}
+
+impl<'a, O> From<&'a Allowed<'a, O>> for Subject<'a> {
+    fn from(allowed: &'a Allowed<'a, O>) -> Self {
+        allowed.agent.into()
     }
 }
 

@@ -15,10 +15,10 @@ use x509_cert::der::DecodePem;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::request::{CertReq, ExtensionReq};
 
+use super::Allowed;
 use super::input::{Invalid, RoleName, WrapTtl, allowed_role, lifetime_seconds};
 use super::{Operation, Traits};
 use crate::error::ApiError;
-use crate::identity::Agent;
 use crate::vault::Vault;
 use crate::vault::pki::{
     CaChain, IssuedCertificate, MAX_LIVE_CERTIFICATES, RevokedCertificate, is_serial,
@@ -203,7 +203,11 @@ impl Operation for PkiIssue {
     const TRAITS: Traits = Traits::adds();
     type Output = IssuedCertificate;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<IssuedCertificate, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<IssuedCertificate, ApiError> {
         // Its certificates carry its subject as their name: the edge maps them to the agent whose
         // record names that certificate, which must then be this agent, not another.
         let record = vault.registry_record(&agent.subject).await?;
@@ -270,7 +274,11 @@ impl Operation for PkiRevoke {
     const TRAITS: Traits = Traits::removes().idempotent();
     type Output = RevokedCertificate;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<RevokedCertificate, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<RevokedCertificate, ApiError> {
         if !is_serial(&self.serial_number) {
             return Err(ApiError::Arguments {
                 field: "serial_number".into(),
@@ -300,7 +308,7 @@ impl Operation for PkiCa {
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = CaChain;
 
-    async fn run(&self, vault: &Vault, _agent: &Agent) -> Result<CaChain, ApiError> {
+    async fn run(&self, vault: &Vault, _agent: &Allowed<'_, Self>) -> Result<CaChain, ApiError> {
         Ok(vault.pki_ca_chain().await?)
     }
 }

@@ -6,10 +6,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::Allowed;
 use super::input::{RoleName, allowed_role};
 use super::{Operation, Traits};
 use crate::error::ApiError;
-use crate::identity::Agent;
 use crate::vault::Vault;
 use crate::vault::ssh::{Otp, SignedKey};
 
@@ -38,7 +38,7 @@ impl Operation for SshOtp {
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = Otp;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Otp, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Otp, ApiError> {
         let roles = vault.roles_for(agent.into()).await?;
         let role = allowed_role(&roles.ssh_otp, self.role.as_ref())?;
         Ok(vault
@@ -75,7 +75,7 @@ impl Operation for SshSign {
     const TRAITS: Traits = Traits::adds().open_world();
     type Output = SignedKey;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<SignedKey, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<SignedKey, ApiError> {
         if self.cert_type.as_deref().is_some_and(|kind| kind != "user") {
             return Err(ApiError::NotAllowed(
                 "agents get user certificates only".into(),

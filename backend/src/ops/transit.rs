@@ -4,10 +4,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::Allowed;
 use super::input::{Data, Invalid, KeyName, Payload, RandomSize};
 use super::{Operation, Traits};
 use crate::error::ApiError;
-use crate::identity::Agent;
 use crate::vault::Vault;
 use crate::vault::transit::{
     Ciphertext, Hash, KeyInfo, NewKeyType, Padding, Plaintext, RandomBytes, RandomFormat,
@@ -72,7 +72,7 @@ impl Operation for TransitEncrypt {
     const TRAITS: Traits = Traits::adds();
     type Output = Ciphertext;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Ciphertext, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Ciphertext, ApiError> {
         Ok(vault
             .transit_encrypt(agent.into(), key(&self.key), self.plaintext.base64())
             .await?)
@@ -103,7 +103,7 @@ impl Operation for TransitDecrypt {
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = Plaintext;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Plaintext, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Plaintext, ApiError> {
         Ok(vault
             .transit_decrypt(agent.into(), key(&self.0.key), &self.0.ciphertext)
             .await?)
@@ -121,7 +121,7 @@ impl Operation for TransitRewrap {
     const TRAITS: Traits = Traits::adds();
     type Output = Ciphertext;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Ciphertext, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Ciphertext, ApiError> {
         Ok(vault
             .transit_rewrap(agent.into(), key(&self.0.key), &self.0.ciphertext)
             .await?)
@@ -155,7 +155,7 @@ impl Operation for TransitSign {
     const TRAITS: Traits = Traits::adds();
     type Output = Signature;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Signature, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<Signature, ApiError> {
         let options = SignatureOptions {
             hash_algorithm: self.hash_algorithm,
             signature_algorithm: self.signature_algorithm,
@@ -193,7 +193,11 @@ impl Operation for TransitVerify {
     const TRAITS: Traits = Traits::reads().idempotent();
     type Output = Verification;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<Verification, ApiError> {
+    async fn run(
+        &self,
+        vault: &Vault,
+        agent: &Allowed<'_, Self>,
+    ) -> Result<Verification, ApiError> {
         let options = SignatureOptions {
             hash_algorithm: self.hash_algorithm,
             signature_algorithm: self.signature_algorithm,
@@ -228,7 +232,7 @@ impl Operation for TransitCreateKey {
     const TRAITS: Traits = Traits::adds().idempotent();
     type Output = KeyInfo;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<KeyInfo, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<KeyInfo, ApiError> {
         Ok(vault
             .transit_create_key(agent.into(), self.name.as_str(), self.key_type)
             .await?)
@@ -258,7 +262,7 @@ impl Operation for TransitRandom {
     const TRAITS: Traits = Traits::reads();
     type Output = RandomBytes;
 
-    async fn run(&self, vault: &Vault, agent: &Agent) -> Result<RandomBytes, ApiError> {
+    async fn run(&self, vault: &Vault, agent: &Allowed<'_, Self>) -> Result<RandomBytes, ApiError> {
         Ok(vault
             .transit_random(agent.into(), self.bytes.get(), self.format)
             .await?)

@@ -102,7 +102,7 @@ pub async fn metrics() -> HttpResponse {
 }
 
 /// Where the Vault layer reports each call (engine, operation, outcome, time): handed to it when
-/// it is built, so it reaches no global of this module.
+/// it is built, rather than through the process-wide [`METRICS`].
 #[derive(Clone)]
 pub struct VaultCalls {
     requests: IntCounterVec,

@@ -1,6 +1,7 @@
 //! The one Vault layer: every operation REST routes and MCP tools offer is a method here, so
 //! both front ends behave the same. One module per engine.
 
+mod agent_data;
 mod agent_setup;
 mod certificates;
 pub mod database;

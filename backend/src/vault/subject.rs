@@ -8,20 +8,10 @@ use vault_mcp_filter::Identity;
 use vault_mcp_filter::identity::is_subject_spelling;
 
 /// A subject spelled as the registry allows (letters, digits, `_ - .`, bounded length), so it
-/// can stand as a segment of a Vault path, an entity alias or a key name.
+/// can stand as a segment of a Vault path, an entity alias or a key name. Made only from an
+/// identity, whose subject was checked where it was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subject<'a>(&'a str);
-
-impl<'a> Subject<'a> {
-    /// `None` for a spelling no agent can have.
-    pub fn new(subject: &'a str) -> Option<Self> {
-        is_subject_spelling(subject).then_some(Self(subject))
-    }
-
-    pub fn as_str(self) -> &'a str {
-        self.0
-    }
-}
 
 /// An identity's subject was checked where the identity was made (the edge's assertion, the
 /// standalone decision, the stdio command line, the console's sign-in).
@@ -43,21 +33,5 @@ impl Deref for Subject<'_> {
 impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_agents_spelling_is_a_subject() {
-        assert_eq!(
-            Subject::new("agent_api").map(Subject::as_str),
-            Some("agent_api")
-        );
-        for bad in ["", "a/b", "..", "a b", &"x".repeat(200)] {
-            assert!(Subject::new(bad).is_none(), "{bad:?}");
-        }
     }
 }
