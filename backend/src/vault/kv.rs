@@ -229,21 +229,8 @@ impl Vault {
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        self.as_agent("kv", "undelete", subject, move |client| async move {
-            let full = self.agent_path(&subject, path);
-            let request = UndeleteSecretVersionsRequest::builder()
-                .mount(&self.kv_mount)
-                .path(&full)
-                .versions(versions.clone())
-                .build()
-                .map_err(|_| VaultError::Upstream)?;
-            exec::empty(&client, request).await?;
-            Ok(VersionsChanged {
-                path: path.to_string(),
-                versions,
-            })
-        })
-        .await
+        self.kv_versions(subject, path, versions, VersionChange::Undelete)
+            .await
     }
 
     /// Permanently removes the data of these versions.
@@ -253,15 +240,44 @@ impl Vault {
         path: &SecretPath,
         versions: Vec<u64>,
     ) -> Result<VersionsChanged, VaultError> {
-        self.as_agent("kv", "destroy", subject, move |client| async move {
+        self.kv_versions(subject, path, versions, VersionChange::Destroy)
+            .await
+    }
+
+    /// Undeletes or destroys versions of the agent's secret.
+    async fn kv_versions(
+        &self,
+        subject: Subject<'_>,
+        path: &SecretPath,
+        versions: Vec<u64>,
+        change: VersionChange,
+    ) -> Result<VersionsChanged, VaultError> {
+        let operation = match change {
+            VersionChange::Undelete => "undelete",
+            VersionChange::Destroy => "destroy",
+        };
+        self.as_agent("kv", operation, subject, move |client| async move {
             let full = self.agent_path(&subject, path);
-            let request = DestroySecretVersionsRequest::builder()
-                .mount(&self.kv_mount)
-                .path(&full)
-                .versions(versions.clone())
-                .build()
-                .map_err(|_| VaultError::Upstream)?;
-            exec::empty(&client, request).await?;
+            match change {
+                VersionChange::Undelete => {
+                    let request = UndeleteSecretVersionsRequest::builder()
+                        .mount(&self.kv_mount)
+                        .path(&full)
+                        .versions(versions.clone())
+                        .build()
+                        .map_err(|_| VaultError::Upstream)?;
+                    exec::empty(&client, request).await?;
+                }
+                VersionChange::Destroy => {
+                    let request = DestroySecretVersionsRequest::builder()
+                        .mount(&self.kv_mount)
+                        .path(&full)
+                        .versions(versions.clone())
+                        .build()
+                        .map_err(|_| VaultError::Upstream)?;
+                    exec::empty(&client, request).await?;
+                }
+            }
             Ok(VersionsChanged {
                 path: path.to_string(),
                 versions,
@@ -269,4 +285,11 @@ impl Vault {
         })
         .await
     }
+}
+
+/// What `kv_versions` does to the versions it names.
+#[derive(Clone, Copy)]
+enum VersionChange {
+    Undelete,
+    Destroy,
 }

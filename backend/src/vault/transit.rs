@@ -87,6 +87,13 @@ pub struct Ciphertext {
     pub ciphertext: String,
 }
 
+/// What a ciphertext is made of: a plaintext (encrypt) or an older ciphertext (rewrap).
+#[derive(Clone, Copy)]
+enum Encipher<'a> {
+    Plaintext(&'a str),
+    Ciphertext(&'a str),
+}
+
 #[derive(Debug, Serialize, JsonSchema, ToSchema)]
 pub struct Plaintext {
     /// The plaintext as base64 (the seed's field).
@@ -194,21 +201,8 @@ impl Vault {
         key: Option<&str>,
         plaintext_b64: &str,
     ) -> Result<Ciphertext, VaultError> {
-        self.as_agent("transit", "encrypt", subject, move |client| async move {
-            let (mount, name) = self.encryption_key(subject, key);
-            // A named key that does not exist yet is created (aes256-gcm96): Vault's upsert.
-            let request = EncryptDataRequest::builder()
-                .mount(mount)
-                .name(name)
-                .plaintext(plaintext_b64)
-                .build()
-                .map_err(|_| VaultError::Upstream)?;
-            let response = exec::data(&client, request).await?;
-            Ok(Ciphertext {
-                ciphertext: response.ciphertext,
-            })
-        })
-        .await
+        self.ciphertext(subject, key, Encipher::Plaintext(plaintext_b64))
+            .await
     }
 
     pub async fn transit_decrypt(
@@ -246,18 +240,46 @@ impl Vault {
         key: Option<&str>,
         ciphertext: &str,
     ) -> Result<Ciphertext, VaultError> {
-        self.as_agent("transit", "rewrap", subject, move |client| async move {
+        self.ciphertext(subject, key, Encipher::Ciphertext(ciphertext))
+            .await
+    }
+
+    /// A ciphertext under the latest version of the agent's encryption key (its own, or one it
+    /// named): of a plaintext, or of an older ciphertext.
+    async fn ciphertext(
+        &self,
+        subject: Subject<'_>,
+        key: Option<&str>,
+        input: Encipher<'_>,
+    ) -> Result<Ciphertext, VaultError> {
+        let operation = match input {
+            Encipher::Plaintext(_) => "encrypt",
+            Encipher::Ciphertext(_) => "rewrap",
+        };
+        self.as_agent("transit", operation, subject, move |client| async move {
             let (mount, name) = self.encryption_key(subject, key);
-            let request = RewrapDataRequest::builder()
-                .mount(mount)
-                .name(name)
-                .ciphertext(ciphertext)
-                .build()
-                .map_err(|_| VaultError::Upstream)?;
-            let response = exec::data(&client, request).await?;
-            Ok(Ciphertext {
-                ciphertext: response.ciphertext,
-            })
+            let ciphertext = match input {
+                // A named key that does not exist yet is created (aes256-gcm96): Vault's upsert.
+                Encipher::Plaintext(plaintext_b64) => {
+                    let request = EncryptDataRequest::builder()
+                        .mount(mount)
+                        .name(name)
+                        .plaintext(plaintext_b64)
+                        .build()
+                        .map_err(|_| VaultError::Upstream)?;
+                    exec::data(&client, request).await?.ciphertext
+                }
+                Encipher::Ciphertext(ciphertext) => {
+                    let request = RewrapDataRequest::builder()
+                        .mount(mount)
+                        .name(name)
+                        .ciphertext(ciphertext)
+                        .build()
+                        .map_err(|_| VaultError::Upstream)?;
+                    exec::data(&client, request).await?.ciphertext
+                }
+            };
+            Ok(Ciphertext { ciphertext })
         })
         .await
     }
