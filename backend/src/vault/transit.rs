@@ -194,6 +194,19 @@ impl Vault {
     }
 }
 
+/// Sets the hash and padding a caller chose on a sign or a verify request: two builder types
+/// with the same setters, which no trait of vaultrs names.
+macro_rules! signature_options {
+    ($builder:ident, $options:expr) => {
+        if let Some(hash) = $options.hash_algorithm {
+            $builder.hash_algorithm(HashAlgorithm::from(hash));
+        }
+        if let Some(padding) = $options.signature_algorithm {
+            $builder.signature_algorithm(SignatureAlgorithm::from(padding));
+        }
+    };
+}
+
 impl Vault {
     pub async fn transit_encrypt(
         &self,
@@ -294,12 +307,7 @@ impl Vault {
         self.as_agent("transit", "sign", subject, move |client| async move {
             let (mount, name) = self.signing_key(subject, key);
             let mut request = SignDataRequest::builder();
-            if let Some(hash) = options.hash_algorithm {
-                request.hash_algorithm(HashAlgorithm::from(hash));
-            }
-            if let Some(padding) = options.signature_algorithm {
-                request.signature_algorithm(SignatureAlgorithm::from(padding));
-            }
+            signature_options!(request, options);
             let request = request
                 .mount(mount)
                 .name(name.as_str())
@@ -326,12 +334,7 @@ impl Vault {
             let (mount, name) = self.signing_key(subject, key);
             let mut request = VerifySignedDataRequest::builder();
             request.signature(signature);
-            if let Some(hash) = options.hash_algorithm {
-                request.hash_algorithm(HashAlgorithm::from(hash));
-            }
-            if let Some(padding) = options.signature_algorithm {
-                request.signature_algorithm(SignatureAlgorithm::from(padding));
-            }
+            signature_options!(request, options);
             let request = request
                 .mount(mount)
                 .name(name.as_str())
