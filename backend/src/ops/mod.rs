@@ -95,8 +95,8 @@ pub trait Operation: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const TRAITS: Traits;
     type Output: Serialize + JsonSchema + Send + 'static;
 
-    /// Acts for the agent of `agent`: only an allowance, made by [`allow`] once the agent was
-    /// found to hold the scope, can run an operation.
+    /// Acts for the agent `agent` was allowed for: only an allowance, made by [`allow`] once
+    /// the agent was found to hold the scope, can run an operation.
     fn run(
         &self,
         vault: &Vault,
