@@ -252,30 +252,47 @@ fn the_summary_says_a_secret_is_set_and_never_shows_it() {
 #[test]
 fn a_setting_that_may_hold_a_key_is_only_said_to_be_set() {
     let jwks = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0LWtleS1tYXRlcmlhbA"}]}"#;
-    let config = Config::from_figment(figment(&[
-        ("vault_token", "t"),
+    let shared = [
         KEY,
+        ("api_keys_json", "api-keys-value"),
+        ("jwt_hs256_secret", "hs-secret-value"),
         ("jwt_jwks_json", jwks),
-    ]));
-    // Whether or not it is accepted, nothing of it is printed.
-    if let Ok(config) = config {
-        let summary = config.summary();
-        assert!(!summary.contains("c2VjcmV0"), "{summary}");
-    }
-    let summary: serde_json::Value = serde_json::from_str(
-        &Config::from_figment(figment(&[("vault_token", "t"), KEY]))
-            .unwrap()
-            .summary(),
-    )
-    .unwrap();
-    for (name, value) in summary.as_object().unwrap() {
-        if ["secret", "token", "key", "jwks"]
-            .iter()
-            .any(|word| name.contains(word))
-            && !name.ends_with("_ttl")
-            && !name.starts_with("agent_token_")
-        {
-            assert!(value.is_null() || value == "set", "{name}: {value}");
+    ];
+    // A token, or an AppRole (the two ways the service logs in, never both).
+    let logins: [&[(&str, &str)]; 2] = [
+        &[("vault_token", "s.token-value")],
+        &[
+            ("vault_role_id", "role"),
+            ("vault_secret_id", "secret-id-value"),
+        ],
+    ];
+    for login in logins {
+        let pairs: Vec<(&str, &str)> = login.iter().chain(&shared).copied().collect();
+        let text = Config::from_figment(figment(&pairs)).unwrap().summary();
+        for secret in [
+            "s.token-value",
+            "secret-id-value",
+            KEY.1,
+            "api-keys-value",
+            "hs-secret-value",
+            "c2VjcmV0",
+        ] {
+            assert!(!text.contains(secret), "{text}");
         }
+        let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut set = 0;
+        for (name, value) in summary.as_object().unwrap() {
+            if ["secret", "token", "key", "jwks"]
+                .iter()
+                .any(|word| name.contains(word))
+                && !name.ends_with("_ttl")
+                && !name.starts_with("agent_token_")
+            {
+                assert!(value.is_null() || value == "set", "{name}: {value}");
+                set += usize::from(value == "set");
+            }
+        }
+        // The login's secret, the assertion key, the API keys, the HS256 secret, the JWKS.
+        assert_eq!(set, 5, "{summary}");
     }
 }
