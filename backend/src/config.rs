@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Json, Toml, Yaml};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vault_mcp_filter::assertion::AssertionKey;
 
@@ -484,21 +484,10 @@ impl Config {
     }
 }
 
-/// A secret is shown as set or not, never its value.
-fn redacted<S: Serializer>(
-    secret: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_some(&secret.as_ref().map(|_| "set"))
-}
-
-/// The same for a setting that holds no secret when used as documented but could (a JWKS is
-/// public keys, unless someone pastes a private one).
-fn redacted_text<S: Serializer>(text: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_some(&text.as_ref().map(|_| "set"))
-}
-
 mod checks;
 mod defaults;
+mod redact;
+
+use redact::{redacted, redacted_text};
 #[cfg(test)]
 pub(crate) mod tests;
