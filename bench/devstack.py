@@ -10,8 +10,10 @@ limits), the release backend writing its logs, OpenBao with its audit log — in
 Each layout measures `/healthz` through that Envoy with an API key, through the same
 configuration with the filter counting locally only (no question to the rate-limit service:
 what the global count adds), with the no-op wasm filter in its place and with the wasm filter
-taken out, and from the backend alone; a KV read straight from OpenBao, through the bridge's
-REST route and as MCP `tools/call kv.read`; a Transit encrypt through the REST route. For every
+taken out, and from the backend alone; a KV read straight from OpenBao, the same read proxied by
+the Envoy without the filter (what Envoy alone costs per read: the floor of any bridge behind
+it), through the bridge's REST route and as MCP `tools/call kv.read`; a Transit encrypt through
+the REST route. For every
 scenario, each serving process's CPU time per request (from /proc: Envoy, the backend, OpenBao,
 the rate-limit service and Redis), which splits the cost between them and, unlike requests/s,
 barely depends on who else runs (issue #27). Then the backend's log folder after a million
@@ -77,6 +79,7 @@ class VariantEnvoy:
         chain = stacks.http_filters(config)
         if wasm is None:
             chain[:] = [f for f in chain if f["name"] != "vault_mcp_filter"]
+            route_vault_to_openbao(config, stack)
         else:
             entry = next(f for f in chain if f["name"] == "vault_mcp_filter")["typed_config"]["config"]
             entry["vm_config"]["code"]["local"]["filename"] = str(wasm)
@@ -114,6 +117,18 @@ class VariantEnvoy:
         stacks.stop_process(self.process.pid, self.process)
 
 
+def route_vault_to_openbao(config: dict, stack: stacks.Stack) -> None:
+    """Sends `/v1/…` (Vault's API, no route of the bridge's) to OpenBao: the Envoy without the
+    filter then proxies a direct KV read, the least an Envoy in front of Vault costs per read."""
+    config["static_resources"]["clusters"].append({
+        "name": "openbao", "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": "openbao", "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": stack.ports.openbao}}}}]}]}})
+    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
+    host = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]
+    host["routes"].insert(0, {"match": {"prefix": "/v1/"}, "route": {"cluster": "openbao"}})
+
+
 def scenarios(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnvoy,
               noop: VariantEnvoy) -> list[tuple[str, str, Shape]]:
     healthz = [
@@ -127,7 +142,12 @@ def scenarios(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnvoy,
         ("healthz-backend", "the backend alone: GET /healthz", Shape(f"{stack.backend_url}/healthz")),
     ]
     check(healthz)
-    return healthz + kv_scenarios(stack) + [transit_scenario(stack)]
+    reads = kv_scenarios(stack)
+    direct = next(shape for name, _, shape in reads if name == "openbao")
+    proxied = ("openbao-envoy", "the same read through the Envoy without the filter (proxying alone)",
+               Shape(direct.url.replace(stack.openbao_url, bare.url), headers=direct.headers))
+    check([proxied], b"benchmark")
+    return healthz + reads + [proxied, transit_scenario(stack)]
 
 
 def transit_scenario(stack: stacks.Stack) -> tuple[str, str, Shape]:
@@ -150,6 +170,7 @@ SERVED_BY = {
     "openbao-root": ("openbao",),
     "openbao": ("openbao",),
     "openbao-plain": ("openbao",),
+    "openbao-envoy": ("envoy", "openbao"),
     "rest": ("envoy", "backend", "openbao", "ratelimit", "redis"),
     "mcp": ("envoy", "backend", "openbao", "ratelimit", "redis"),
     "transit": ("envoy", "backend", "openbao", "ratelimit", "redis"),
@@ -176,7 +197,7 @@ def serving_processes(stack: stacks.Stack, local: VariantEnvoy, bare: VariantEnv
     """Scenario → the pids of the processes that serve it (SERVED_BY), each through its own Envoy."""
     pids = {"envoy": load.descendant(stack.processes["envoy"].pid, "envoy"), "backend": stack.processes["backend"].pid,
             **{name: stack.processes[name].pid for name in ("openbao", "ratelimit", "redis")}}
-    variants = {"healthz-local": local, "healthz-noop": noop, "healthz-bare": bare}
+    variants = {"healthz-local": local, "healthz-noop": noop, "healthz-bare": bare, "openbao-envoy": bare}
     return {scenario: {name: variants[scenario].process.pid if name == "envoy" and scenario in variants
                        else pids[name] for name in names}
             for scenario, names in SERVED_BY.items()}
@@ -341,7 +362,7 @@ def cpu_table(title: str, rows: list[dict]) -> str:
              "|---|" + "---:|" * (len(COLUMNS) + 2)]
     for row in rows:
         cells = [f"{cpu(row, name):.0f}" if name in row.get("cpu_us", {}) else "–" for name, _ in COLUMNS]
-        own = f"{bridge_cpu(row):.0f}" if "envoy" in row.get("cpu_us", {}) else "–"
+        own = f"{bridge_cpu(row):.0f}" if {"envoy", "backend"} <= row.get("cpu_us", {}).keys() else "–"
         ratio = f"{bridge_cpu(row) / direct:.2f}" if row["name"] in KV_READS else "–"
         lines.append(f"| {row['description']} | " + " | ".join(cells) + f" | {own} | {ratio} |")
     return "\n".join(lines) + "\n"
@@ -368,9 +389,15 @@ def tables(results: dict) -> list[str]:
                  f"{cpu(named['healthz-filter'], 'ratelimit'):.0f} µs and Redis "
                  f"{cpu(named['healthz-filter'], 'redis'):.0f} µs per request.\n")
         idle = results[f"devstack_{layout.name}_backend_idle_kib"]["VmRSS"] / 1024
+        out_of = cpu(named["openbao"], "openbao")
+        proxying, answering = cpu(named["openbao-envoy"], "envoy"), cpu(named["healthz-bare"], "backend")
+        floor = (f"\nThe least any bridge behind this Envoy could spend per read: Envoy proxying the direct "
+                 f"read with no filter ({proxying:.0f} µs) and a backend answering without a Vault call "
+                 f"(`/healthz`, {answering:.0f} µs), {(proxying + answering) / out_of:.2f} of OpenBao's "
+                 f"direct read, against the bridge's {bridge_cpu(named['rest']) / out_of:.2f}.\n")
         out.append(report.scenario_table(f"Dev stack, {layout.name}: {layout.description}", healthz, "healthz-bare")
                    + split + "\n" + report.scenario_table(f"Dev stack, {layout.name}: Vault calls", reads, "openbao")
-                   + "\n" + cpu_table(f"Dev stack, {layout.name}: CPU µs per request, by process", rows)
+                   + "\n" + cpu_table(f"Dev stack, {layout.name}: CPU µs per request, by process", rows) + floor
                    + f"\nBackend RSS idle, after start: {idle:.1f} MB.\n")
     if "devstack_steps" in results:
         out.append(steps_table(results["devstack_steps"]))

@@ -28,10 +28,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, help="wrk's connections (default: the layout's 32)")
     parser.add_argument("--envoy-concurrency", type=int, help="Envoy's workers (default: the dev stack's)")
+    parser.add_argument("--backend-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the backend (e.g. HTTP_WORKERS=1), over the dev stack's")
     args = parser.parse_args()
     layout = next(layout for layout in devstack.LAYOUTS if layout.name == "unpinned")
     stack = stacks.Stack(run_dir=Path(tempfile.mkdtemp(prefix="bench-probe-")), ports=stacks.Ports.free(),
                          backend_bin=args.backend,
+                         backend_env=dict(setting.split("=", 1) for setting in args.backend_env),
                          envoy_concurrency=args.envoy_concurrency or layout.envoy_concurrency)
     envoys: list[devstack.VariantEnvoy] = []
     try:

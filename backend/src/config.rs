@@ -51,6 +51,7 @@ const VARIABLES: &[&str] = &[
     "DEFAULT_PREFIX",
     "HOST",
     "PORT",
+    "HTTP_WORKERS",
     "LOG_LEVEL",
     "AGENT_ASSERTION_KEY",
     "AGENT_ASSERTION_MAX_AGE",
@@ -161,6 +162,10 @@ pub struct Config {
     pub host: String,
     #[serde(default = "defaults::port")]
     pub port: u16,
+    /// Threads serving HTTP, each with its own runtime; unset: one per core (actix's default).
+    /// A worker serves its requests' Vault calls too (`vault/exec.rs`).
+    #[serde(default)]
+    pub http_workers: Option<std::num::NonZeroUsize>,
     /// `tracing` filter directive, e.g. `info` or `vault_mcp_bridge=debug`.
     #[serde(default = "defaults::log_level")]
     pub log_level: String,

@@ -254,7 +254,12 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     .shutdown_timeout(5)
     // Longer than Envoy's idle timeout for its backend connections (60 s, envoy/envoy.yaml):
     // the proxy, not the backend, closes an idle one, so no request meets a closing socket.
-    .keep_alive(std::time::Duration::from_secs(75))
+    .keep_alive(std::time::Duration::from_secs(75));
+    // Unset: actix's default, one worker per core.
+    let server = match config.http_workers {
+        Some(workers) => server.workers(workers.get()),
+        None => server,
+    }
     .bind(config.bind_address())?
     .run();
     match console_server {

@@ -35,16 +35,20 @@ def test_the_harness_runs_every_scenario_without_errors(built, tmp_path):
     for layout in ("pinned", "unpinned"):
         rows = {r["name"]: r for r in results[f"devstack_{layout}"]}
         assert set(rows) == {"healthz-filter", "healthz-local", "healthz-noop", "healthz-bare", "healthz-backend",
-                             "openbao-root", "openbao", "openbao-plain", "rest", "mcp", "transit"}
+                             "openbao-root", "openbao", "openbao-plain", "openbao-envoy", "rest", "mcp",
+                             "transit"}
         # Each serving process's CPU per request was read, and those that serve a request did work:
         # the global count's service and Redis, OpenBao behind the bridge's reads.
         for row in rows.values():
             assert all(len(rounds) == results["rounds"] for rounds in row["cpu_us"].values()), row
         assert all(v > 0 for name in ("envoy", "backend", "ratelimit", "redis") for v in rows["healthz-filter"]["cpu_us"][name])
         assert all(v > 0 for name in ("envoy", "backend", "openbao") for v in rows["rest"]["cpu_us"][name])
+        # The floor: the Envoy without the filter proxied the direct read to OpenBao.
+        assert all(v > 0 for name in ("envoy", "openbao") for v in rows["openbao-envoy"]["cpu_us"][name])
         assert results[f"devstack_{layout}_backend_idle_kib"]["VmRSS"] > 0
     markdown = (out / "results.md").read_text()
     assert "asking the rate-limit service" in markdown and "CPU µs per request, by process" in markdown
+    assert "The least any bridge behind this Envoy could spend per read" in markdown
     # The instrumented filter reported every step, each request decided once and its headers read once.
     steps = results["devstack_steps"]
     assert steps["reports"] >= 1 and steps["steps"]["callback"]["ns"] > 0

@@ -26,8 +26,8 @@ def test_check_config_layers_env_over_file_over_defaults(built, tmp_path):
     assert "s.from-file" not in result.stdout and KEY not in result.stdout
     assert summary["vault_token"] == "set"
 
-    result = bridge("check-config", cwd=tmp_path, env={"PORT": "1234"})
-    assert json.loads(result.stdout)["port"] == 1234
+    result = bridge("check-config", cwd=tmp_path, env={"PORT": "1234", "HTTP_WORKERS": "1"})
+    assert json.loads(result.stdout)["port"] == 1234 and json.loads(result.stdout)["http_workers"] == 1
 
     other = tmp_path / "elsewhere.json"
     other.write_text(json.dumps({"vault_token": "t", "agent_assertion_key": KEY, "host": "0.0.0.0"}))
@@ -41,6 +41,7 @@ def test_invalid_configuration_is_refused_with_a_clear_message(built, tmp_path):
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": "short"}, "AGENT_ASSERTION_KEY"),
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": KEY, "VAULT_ADDR": "ftp://x"}, "VAULT_ADDR"),
         ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": KEY, "PORT": "lots"}, "PORT"),
+        ({"VAULT_TOKEN": "t", "AGENT_ASSERTION_KEY": KEY, "HTTP_WORKERS": "0"}, "HTTP_WORKERS"),
         ({"APP_CONFIG_FILE": str(tmp_path / "missing.toml")}, "does not exist"),
     ]
     for env, expected in cases:

@@ -24,6 +24,8 @@ fn defaults_apply() {
     assert_eq!(config.kv_mount, "secret");
     assert_eq!(config.default_prefix, "agents");
     assert_eq!(config.port, 8089);
+    // Actix's own default: one worker per core.
+    assert_eq!(config.http_workers, None);
     assert_eq!(config.confirm_tools(), ["kv.destroy"]);
     // An empty list asks for nothing.
     let none = Config::from_figment(figment(&[
@@ -126,6 +128,11 @@ fn invalid_values_are_named() {
                 ("console_trusted_proxies", "10.0.0.1, proxy.local"),
             ],
             "CONSOLE_TRUSTED_PROXIES",
+        ),
+        (
+            // figment's message: "expected a nonzero usize for key http_workers".
+            vec![("vault_token", "t"), KEY, ("http_workers", "0")],
+            "http_workers",
         ),
     ];
     for (pairs, name) in cases {
