@@ -162,7 +162,8 @@ pub struct Config {
     pub host: String,
     #[serde(default = "defaults::port")]
     pub port: u16,
-    /// Threads serving HTTP, each with its own runtime; unset: one per core (actix's default).
+    /// Threads serving HTTP, each with its own runtime; unset: actix's default, one per CPU the
+    /// process may use.
     /// A worker serves its requests' Vault calls too (`vault/exec.rs`).
     #[serde(default)]
     pub http_workers: Option<std::num::NonZeroUsize>,

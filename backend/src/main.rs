@@ -8,6 +8,10 @@ use vault_mcp_bridge::identity::Trust;
 use vault_mcp_bridge::telemetry;
 use vault_mcp_bridge::vault::policy::{Mounts, agent_policy, agent_roles_policy, service_policy};
 
+/// mimalloc rather than glibc's malloc (docs/PERFORMANCE.md, issue #27).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "vault-mcp-bridge",
