@@ -162,9 +162,8 @@ pub struct Config {
     pub host: String,
     #[serde(default = "defaults::port")]
     pub port: u16,
-    /// Threads serving HTTP, each with its own runtime; unset: actix's default, one per CPU the
-    /// process may use.
-    /// A worker serves its requests' Vault calls too (`vault/exec.rs`).
+    /// Threads serving HTTP, each with its own runtime, which also sends its requests' Vault
+    /// calls (`vault/exec.rs`); unset: actix's default, one per CPU the process may use.
     #[serde(default)]
     pub http_workers: Option<std::num::NonZeroUsize>,
     /// `tracing` filter directive, e.g. `info` or `vault_mcp_bridge=debug`.
