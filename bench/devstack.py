@@ -124,8 +124,7 @@ def route_vault_to_openbao(config: dict, stack: stacks.Stack) -> None:
         "name": "openbao", "type": "STATIC", "connect_timeout": "1s",
         "load_assignment": {"cluster_name": "openbao", "endpoints": [{"lb_endpoints": [{"endpoint": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": stack.ports.openbao}}}}]}]}})
-    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
-    host = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]
+    host = stacks.connection_manager(config)["route_config"]["virtual_hosts"][0]
     host["routes"].insert(0, {"match": {"prefix": "/v1/"}, "route": {"cluster": "openbao"}})
 
 

@@ -68,10 +68,15 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
+def connection_manager(config: dict) -> dict:
+    """The HTTP connection manager of the `agents` listener of an Envoy configuration (modifiable)."""
+    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
 def http_filters(config: dict) -> list[dict]:
     """The HTTP filter chain of the `agents` listener of an Envoy configuration (modifiable)."""
-    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "agents")
-    return listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    return connection_manager(config)["http_filters"]
 
 
 def _wasm_filter(config: dict) -> dict:
